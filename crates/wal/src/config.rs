@@ -1,0 +1,108 @@
+//! How a log is opened: durability, segment size, recovery mode.
+//!
+//! There is deliberately no `Default` that hides a durability choice: callers say which one
+//! they want (`Config::new` takes it), and the rest has documented defaults.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::ids::{LogUuid, ShardId};
+use crate::record::{RECORD_HEADER_LEN, RECORD_LEN_CAP};
+use crate::segment::SEGMENT_HEADER_LEN;
+
+/// When an append is acknowledged, as Elasticsearch's `index.translog.durability`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// `append` returns only after an fsync that began after the record was written.
+    Request,
+    /// `append` returns once the record is written; a background sync runs every
+    /// `sync_interval`. A crash can lose up to one interval of acknowledged records.
+    Async { sync_interval: Duration },
+}
+
+impl Durability {
+    /// Elasticsearch's default `index.translog.sync_interval`.
+    pub const SYNC_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
+    /// Elasticsearch rejects intervals below this.
+    pub const SYNC_INTERVAL_MIN: Duration = Duration::from_millis(100);
+
+    /// `Async` with Elasticsearch's default interval.
+    pub fn async_default() -> Durability {
+        Durability::Async { sync_interval: Self::SYNC_INTERVAL_DEFAULT }
+    }
+}
+
+/// What recovery does when it finds damage that is not a torn tail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecoveryMode {
+    /// Refuse to open with `Error::Corrupt`. The default, and the only mode for a server.
+    Strict,
+    /// Keep the intact prefix, drop everything from the first damage on, and report what was
+    /// dropped. An explicit operator action (Elasticsearch's `remove-corrupted-data`).
+    Salvage,
+}
+
+/// How to open a log.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub shard_id: ShardId,
+    pub durability: Durability,
+    /// Bytes preallocated per segment file; a segment rolls when the next record does not fit.
+    pub segment_size: u64,
+    /// The largest record body accepted. A bound, so that a corrupt length can never make
+    /// recovery allocate or skip an absurd amount.
+    pub record_len_max: u32,
+    pub recovery_mode: RecoveryMode,
+    /// Run the background thread that prepares the next segment ahead of time, syncs for
+    /// `Durability::Async` and refreshes the checkpoint. Deterministic simulations turn it off
+    /// and call `sync` themselves.
+    pub background: bool,
+    /// How often the background thread records the durable point in the checkpoint.
+    pub checkpoint_interval: Duration,
+    /// The id given to a log created by this open. Ignored when the log exists.
+    pub log_uuid: Option<LogUuid>,
+}
+
+impl Config {
+    pub const SEGMENT_SIZE_DEFAULT: u64 = 64 << 20;
+    pub const RECORD_LEN_MAX_DEFAULT: u32 = 16 << 20;
+
+    pub fn new(shard_id: ShardId, durability: Durability) -> Config {
+        Config {
+            shard_id,
+            durability,
+            segment_size: Self::SEGMENT_SIZE_DEFAULT,
+            record_len_max: Self::RECORD_LEN_MAX_DEFAULT,
+            recovery_mode: RecoveryMode::Strict,
+            background: true,
+            checkpoint_interval: Duration::from_secs(1),
+            log_uuid: None,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if let Durability::Async { sync_interval } = self.durability {
+            if sync_interval < Durability::SYNC_INTERVAL_MIN {
+                return Err(Error::Invalid(format!(
+                    "failed to parse value [{}ms] for setting [index.translog.sync_interval], \
+                     must be >= [100ms]",
+                    sync_interval.as_millis()
+                )));
+            }
+        }
+        if self.record_len_max == 0 || self.record_len_max > RECORD_LEN_CAP {
+            return Err(Error::Invalid(format!(
+                "record_len_max must be in 1..={RECORD_LEN_CAP}, got {}",
+                self.record_len_max
+            )));
+        }
+        let smallest = (SEGMENT_HEADER_LEN + RECORD_HEADER_LEN) as u64 + 8;
+        if self.segment_size < smallest {
+            return Err(Error::Invalid(format!(
+                "segment_size must be at least {smallest}, got {}",
+                self.segment_size
+            )));
+        }
+        Ok(())
+    }
+}

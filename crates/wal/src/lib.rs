@@ -1,0 +1,45 @@
+//! A per-shard write-ahead log: checksummed, append-only segments that assign dense,
+//! monotonic seq_nos and acknowledge an append only once it is durable.
+//!
+//! Start with [`Wal`]: `open` recovers (docs/recovery.md), `append` assigns a seq_no and
+//! waits for a shared fsync (group commit), `set_primary_term` starts a new term durably,
+//! `read_from` replays, `release_below` drops what the caller no longer needs.
+//!
+//! The log knows nothing of documents: payloads are opaque bytes. All I/O goes through the
+//! [`Storage`] seam, so [`sim::SimStorage`] can crash it at any point.
+//!
+//! On-disk format: docs/format.md.
+
+mod checkpoint;
+mod config;
+mod decision;
+mod error;
+mod ids;
+mod random;
+mod reader;
+mod record;
+mod recovery;
+mod segment;
+pub mod sim;
+mod storage;
+mod wal;
+
+pub use config::{Config, Durability, RecoveryMode};
+pub use error::{Corruption, Error, Result};
+pub use ids::{Generation, Location, LogUuid, PrimaryTerm, SeqNo, ShardId};
+pub use reader::Records;
+pub use record::{RECORD_HEADER_LEN, RECORD_LEN_CAP, Record};
+pub use recovery::{Recovery, TornTail};
+pub use segment::SEGMENT_HEADER_LEN;
+pub use storage::{FsStorage, LOCK_FILE_NAME, Storage, StorageFile, create_dir_durably, read_full, read_to_end};
+pub use wal::{Appended, SegmentInfo, Wal};
+
+/// File names inside a log directory, for tools and tests that inspect one.
+pub mod files {
+    pub use crate::checkpoint::FILE_NAME as CHECKPOINT;
+
+    /// The file name of segment `generation`.
+    pub fn segment(generation: crate::Generation) -> String {
+        crate::segment::file_name(generation)
+    }
+}

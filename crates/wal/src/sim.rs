@@ -1,0 +1,461 @@
+//! `SimStorage`: an in-memory `Storage` that keeps written bytes and durable bytes apart, and
+//! can crash, damage, and fail on cue, deterministically from a seed.
+//!
+//! The fault model it implements (docs/reliability.md):
+//! - a crash keeps only what a successful `sync_data`/`sync_all` made durable, plus, by the
+//!   chosen `Damage`, some of the unsynced writes;
+//! - a new, renamed or removed directory entry survives a crash only after `sync_dir`;
+//! - a failed sync drops the file's unsynced writes from what will be durable while the
+//!   written bytes stay readable, so a later sync that "succeeds" proves nothing (fsyncgate);
+//! - the N-th I/O call can fail with EIO or ENOSPC, once or from then on;
+//! - bytes on the "disk" can be flipped or cut by a test.
+//!
+//! After `crash`, the old handle and every file opened from it fail all calls: a dead process
+//! does no more I/O. The returned storage is the machine after power comes back.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::storage::{Storage, StorageFile};
+
+/// What happens to unsynced writes at a crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Damage {
+    /// Every unsynced write is lost.
+    DropUnsynced,
+    /// Each unsynced write independently survives or not: the disk reordered them.
+    KeepRandomSubset,
+    /// Every unsynced write survives except the last one, which survives only up to a random
+    /// 512-byte boundary.
+    TearLastWrite,
+    /// Every unsynced write reaches the disk, but some land as zeros (the file grew, the data
+    /// did not: ext4 delayed allocation after a power cut).
+    ZeroFill,
+}
+
+impl Damage {
+    pub const ALL: [Damage; 4] =
+        [Damage::DropUnsynced, Damage::KeepRandomSubset, Damage::TearLastWrite, Damage::ZeroFill];
+}
+
+/// An injected I/O error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    Eio,
+    Enospc,
+}
+
+impl Fault {
+    fn error(self) -> io::Error {
+        match self {
+            Fault::Eio => io::Error::from_raw_os_error(5),
+            Fault::Enospc => io::Error::from_raw_os_error(28),
+        }
+    }
+}
+
+const SECTOR: u64 = 512;
+
+/// A simulated directory. Cloning shares the same state.
+#[derive(Clone)]
+pub struct SimStorage {
+    state: Arc<Mutex<State>>,
+}
+
+impl fmt::Debug for SimStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SimStorage")
+    }
+}
+
+struct State {
+    /// Set when this machine crashed: every call fails from then on.
+    dead: bool,
+    dir: BTreeMap<String, u64>,
+    durable_dir: BTreeMap<String, u64>,
+    inodes: HashMap<u64, Inode>,
+    next_inode: u64,
+    /// Counted I/O calls so far (everything that changes state or syncs).
+    io_count: u64,
+    /// After this many counted calls the machine freezes: the call that would be next fails.
+    freeze_after: Option<u64>,
+    fault: Option<PlannedFault>,
+    /// Orders pending writes across files, so "the last write" means the last one issued.
+    write_clock: u64,
+    rng: Rng,
+}
+
+#[derive(Clone, Copy)]
+struct PlannedFault {
+    at: u64,
+    fault: Fault,
+    persistent: bool,
+}
+
+#[derive(Default)]
+struct Inode {
+    data: Vec<u8>,
+    durable: Vec<u8>,
+    pending: Vec<Pending>,
+}
+
+enum Pending {
+    Write { clock: u64, offset: u64, bytes: Vec<u8> },
+    SetLen(u64),
+}
+
+impl SimStorage {
+    pub fn new(seed: u64) -> SimStorage {
+        SimStorage {
+            state: Arc::new(Mutex::new(State {
+                dead: false,
+                dir: BTreeMap::new(),
+                durable_dir: BTreeMap::new(),
+                inodes: HashMap::new(),
+                next_inode: 1,
+                io_count: 0,
+                freeze_after: None,
+                fault: None,
+                write_clock: 0,
+                rng: Rng::new(seed),
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking test thread must not hide the state from the checker.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counted I/O calls so far: the crash points of a workload are 0..=io_count.
+    pub fn io_count(&self) -> u64 {
+        self.lock().io_count
+    }
+
+    /// After `n` counted calls, every further call fails, as if the power went out.
+    pub fn freeze_after(&self, n: u64) {
+        self.lock().freeze_after = Some(n);
+    }
+
+    /// Makes the `n`-th counted call from now (1-based) fail with `fault`; with `persistent`,
+    /// every later one too.
+    pub fn fail_at(&self, n: u64, fault: Fault, persistent: bool) {
+        let mut state = self.lock();
+        let at = state.io_count + n;
+        state.fault = Some(PlannedFault { at, fault, persistent });
+    }
+
+    /// Clears planned faults and freezes.
+    pub fn heal(&self) {
+        let mut state = self.lock();
+        state.fault = None;
+        state.freeze_after = None;
+    }
+
+    /// Power loss: this machine dies, and a new one boots from what the disk holds, after
+    /// `damage` decided the fate of unsynced writes.
+    pub fn crash(&self, damage: Damage) -> SimStorage {
+        let mut state = self.lock();
+        state.dead = true;
+        let mut rng = Rng::new(state.rng.next());
+        let last_clock = state
+            .inodes
+            .values()
+            .flat_map(|inode| inode.pending.iter())
+            .filter_map(|p| match p {
+                Pending::Write { clock, .. } => Some(*clock),
+                Pending::SetLen(_) => None,
+            })
+            .max();
+        let mut inodes = HashMap::new();
+        for id in state.durable_dir.values() {
+            let inode = &state.inodes[id];
+            let mut image = inode.durable.clone();
+            for pending in &inode.pending {
+                match pending {
+                    Pending::SetLen(len) => match damage {
+                        Damage::DropUnsynced => {}
+                        Damage::KeepRandomSubset if rng.coin() => {}
+                        _ => image.resize(*len as usize, 0),
+                    },
+                    Pending::Write { clock, offset, bytes } => {
+                        let keep = match damage {
+                            Damage::DropUnsynced => None,
+                            Damage::KeepRandomSubset => rng.coin().then_some(bytes.len()),
+                            Damage::TearLastWrite if Some(*clock) == last_clock => {
+                                Some(tear_point(*offset, bytes.len(), &mut rng))
+                            }
+                            Damage::TearLastWrite => Some(bytes.len()),
+                            Damage::ZeroFill => Some(bytes.len()),
+                        };
+                        if let Some(keep) = keep {
+                            let zero = damage == Damage::ZeroFill && rng.coin();
+                            apply_write(&mut image, *offset, &bytes[..keep], zero);
+                        }
+                    }
+                }
+            }
+            inodes.insert(*id, Inode { data: image.clone(), durable: image, pending: Vec::new() });
+        }
+        SimStorage {
+            state: Arc::new(Mutex::new(State {
+                dead: false,
+                dir: state.durable_dir.clone(),
+                durable_dir: state.durable_dir.clone(),
+                inodes,
+                next_inode: state.next_inode,
+                io_count: 0,
+                freeze_after: None,
+                fault: None,
+                write_clock: 0,
+                rng,
+            })),
+        }
+    }
+
+    /// The bytes of a file as a reader sees them now.
+    pub fn file_bytes(&self, name: &str) -> Option<Vec<u8>> {
+        let state = self.lock();
+        state.dir.get(name).map(|id| state.inodes[id].data.clone())
+    }
+
+    /// Changes a file's bytes on the disk itself (both what is read and what is durable), as
+    /// bit rot or an operator's mistake would.
+    pub fn damage_file(&self, name: &str, f: impl FnOnce(&mut Vec<u8>)) {
+        let mut state = self.lock();
+        let id = state.dir[name];
+        let inode = state.inodes.get_mut(&id).unwrap();
+        f(&mut inode.data);
+        inode.durable = inode.data.clone();
+        inode.pending.clear();
+    }
+
+    /// Names in the directory, durable or not.
+    pub fn names(&self) -> Vec<String> {
+        self.lock().dir.keys().cloned().collect()
+    }
+}
+
+fn tear_point(offset: u64, len: usize, rng: &mut Rng) -> usize {
+    // Sector boundaries strictly inside the write, plus "nothing" and "everything".
+    let end = offset + len as u64;
+    let first = (offset / SECTOR + 1) * SECTOR;
+    let mut cuts = vec![0usize, len];
+    let mut at = first;
+    while at < end {
+        cuts.push((at - offset) as usize);
+        at += SECTOR;
+    }
+    cuts[rng.below(cuts.len() as u64) as usize]
+}
+
+fn apply_write(image: &mut Vec<u8>, offset: u64, bytes: &[u8], as_zeros: bool) {
+    let end = offset as usize + bytes.len();
+    if image.len() < end {
+        image.resize(end, 0);
+    }
+    if as_zeros {
+        image[offset as usize..end].fill(0);
+    } else {
+        image[offset as usize..end].copy_from_slice(bytes);
+    }
+}
+
+impl State {
+    /// Gate for every call: dead machines and frozen ones fail; counted calls may hit a fault.
+    fn enter(&mut self, counted: bool) -> io::Result<()> {
+        let frozen = |s: &State| s.freeze_after.is_some_and(|n| s.io_count >= n);
+        if self.dead || frozen(self) {
+            return Err(io::Error::other("simulated power loss"));
+        }
+        if !counted {
+            return Ok(());
+        }
+        self.io_count += 1;
+        if let Some(planned) = self.fault {
+            let hit = if planned.persistent {
+                self.io_count >= planned.at
+            } else {
+                self.io_count == planned.at
+            };
+            if hit {
+                return Err(planned.fault.error());
+            }
+        }
+        Ok(())
+    }
+
+    fn inode(&mut self, id: u64) -> &mut Inode {
+        self.inodes.get_mut(&id).expect("open handles keep their inode")
+    }
+
+    fn sync(&mut self, id: u64) -> io::Result<()> {
+        match self.enter(true) {
+            Ok(()) => {
+                let inode = self.inode(id);
+                inode.durable = inode.data.clone();
+                inode.pending.clear();
+                Ok(())
+            }
+            Err(e) => {
+                // fsyncgate: the kernel marks the failed pages clean. What was unsynced will
+                // never reach the disk, though reads still return it.
+                if !self.dead {
+                    self.inode(id).pending.clear();
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+fn not_found(name: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("{name}: no such file"))
+}
+
+impl Storage for SimStorage {
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut state = self.lock();
+        state.enter(false)?;
+        Ok(state.dir.keys().cloned().collect())
+    }
+
+    fn create(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
+        let mut state = self.lock();
+        state.enter(true)?;
+        if state.dir.contains_key(name) {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, name.to_owned()));
+        }
+        let id = state.next_inode;
+        state.next_inode += 1;
+        state.inodes.insert(id, Inode::default());
+        state.dir.insert(name.to_owned(), id);
+        Ok(Arc::new(SimFile { state: self.state.clone(), id }))
+    }
+
+    fn open(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
+        let mut state = self.lock();
+        state.enter(false)?;
+        let id = *state.dir.get(name).ok_or_else(|| not_found(name))?;
+        Ok(Arc::new(SimFile { state: self.state.clone(), id }))
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let mut state = self.lock();
+        state.enter(true)?;
+        let id = state.dir.remove(from).ok_or_else(|| not_found(from))?;
+        state.dir.insert(to.to_owned(), id);
+        Ok(())
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        let mut state = self.lock();
+        state.enter(true)?;
+        state.dir.remove(name).ok_or_else(|| not_found(name))?;
+        Ok(())
+    }
+
+    fn sync_dir(&self) -> io::Result<()> {
+        let mut state = self.lock();
+        state.enter(true)?;
+        state.durable_dir = state.dir.clone();
+        Ok(())
+    }
+}
+
+struct SimFile {
+    state: Arc<Mutex<State>>,
+    id: u64,
+}
+
+impl fmt::Debug for SimFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SimFile({})", self.id)
+    }
+}
+
+impl SimFile {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl StorageFile for SimFile {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let mut state = self.lock();
+        state.enter(false)?;
+        let data = &state.inode(self.id).data;
+        let start = (offset as usize).min(data.len());
+        let n = buf.len().min(data.len() - start);
+        buf[..n].copy_from_slice(&data[start..start + n]);
+        Ok(n)
+    }
+
+    fn write_all_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        let mut state = self.lock();
+        state.enter(true)?;
+        state.write_clock += 1;
+        let clock = state.write_clock;
+        let inode = state.inode(self.id);
+        apply_write(&mut inode.data, offset, bytes, false);
+        inode.pending.push(Pending::Write { clock, offset, bytes: bytes.to_vec() });
+        Ok(())
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        let mut state = self.lock();
+        state.enter(false)?;
+        Ok(state.inode(self.id).data.len() as u64)
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        let mut state = self.lock();
+        state.enter(true)?;
+        let inode = state.inode(self.id);
+        inode.data.resize(len as usize, 0);
+        inode.pending.push(Pending::SetLen(len));
+        Ok(())
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.lock().sync(self.id)
+    }
+
+    fn sync_all(&self) -> io::Result<()> {
+        self.lock().sync(self.id)
+    }
+}
+
+/// xorshift64*: small, fast, and the same on every machine, so a seed replays exactly.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        // splitmix64 of the seed, so that seeds 0, 1, 2 start far apart (and never at 0).
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Rng((z ^ (z >> 31)) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn coin(&mut self) -> bool {
+        self.next() & 1 == 1
+    }
+}

@@ -1,0 +1,210 @@
+//! `Storage`: everything the log needs from a file system, and nothing more. `FsStorage` is
+//! the real one and the only code in the workspace that touches `std::fs` for the log.
+//!
+//! One `Storage` is one directory. File handles are shared (`Arc`), and positional reads and
+//! writes take `&self`, so appenders and the syncer never contend on a cursor.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A directory of files, as the log sees it.
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// Names of the files in the directory.
+    fn list(&self) -> io::Result<Vec<String>>;
+    /// Creates a new, empty file; fails if it exists. Its directory entry is durable only
+    /// after `sync_dir`.
+    fn create(&self, name: &str) -> io::Result<Arc<dyn StorageFile>>;
+    /// Opens an existing file for reading and writing.
+    fn open(&self, name: &str) -> io::Result<Arc<dyn StorageFile>>;
+    /// Renames a file, replacing any file of the new name. Durable only after `sync_dir`.
+    fn rename(&self, from: &str, to: &str) -> io::Result<()>;
+    /// Removes a file. Durable only after `sync_dir`.
+    fn remove(&self, name: &str) -> io::Result<()>;
+    /// Makes the directory's entries durable.
+    fn sync_dir(&self) -> io::Result<()>;
+}
+
+/// One open file.
+pub trait StorageFile: Send + Sync + fmt::Debug {
+    /// Reads at `offset`; returns fewer bytes than asked only at the end of the file.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes all of `bytes` at `offset`, extending the file if needed.
+    fn write_all_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()>;
+    fn len(&self) -> io::Result<u64>;
+    /// Truncates or extends (with zeros) to `len`.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Makes the written bytes (and the size) durable: `fdatasync`.
+    fn sync_data(&self) -> io::Result<()>;
+    /// Makes the bytes and all metadata durable: `fsync`.
+    fn sync_all(&self) -> io::Result<()>;
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+pub fn read_full(file: &dyn StorageFile, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(offset + done as u64, &mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Reads a whole file into memory.
+pub fn read_to_end(file: &dyn StorageFile) -> io::Result<Vec<u8>> {
+    let len = usize::try_from(file.len()?).map_err(io::Error::other)?;
+    let mut buf = vec![0u8; len];
+    let n = read_full(file, 0, &mut buf)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// The real file system, rooted at one directory.
+#[derive(Debug)]
+pub struct FsStorage {
+    dir: PathBuf,
+    /// Held open so `sync_dir` is one `fsync`, and so the lock lives as long as we do.
+    dir_handle: File,
+    _lock: File,
+}
+
+/// The lock file: held with an exclusive `flock` while a `FsStorage` lives, so two processes
+/// never write one log.
+pub const LOCK_FILE_NAME: &str = "LOCK";
+
+impl FsStorage {
+    /// Opens (creating if needed) the directory and takes its lock. Newly created directories
+    /// are made durable in their parents before anything is written inside them.
+    pub fn open(dir: impl AsRef<Path>) -> io::Result<FsStorage> {
+        let dir = dir.as_ref().to_path_buf();
+        create_dir_durably(&dir)?;
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(LOCK_FILE_NAME))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!("{} is locked by another process", dir.display()),
+                ));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        let dir_handle = File::open(&dir)?;
+        Ok(FsStorage { dir, dir_handle, _lock: lock })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path_of(&self, name: &str) -> io::Result<PathBuf> {
+        // Names come from the log itself; refuse anything that could leave the directory.
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad file name"));
+        }
+        Ok(self.dir.join(name))
+    }
+}
+
+/// `create_dir_all`, then `fsync` each parent of a directory it created, so the new
+/// directories survive a power cut (marble#12: sled forgot this).
+pub fn create_dir_durably(dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while !at.exists() {
+        missing.push(at.to_path_buf());
+        match at.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => at = parent,
+            _ => break,
+        }
+    }
+    fs::create_dir_all(dir)?;
+    for created in missing.iter().rev() {
+        if let Some(parent) = created.parent().filter(|p| !p.as_os_str().is_empty()) {
+            File::open(parent)?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
+impl Storage for FsStorage {
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            if let Some(name) = entry.file_name().to_str() {
+                if name != LOCK_FILE_NAME {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn create(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
+        let file =
+            OpenOptions::new().read(true).write(true).create_new(true).open(self.path_of(name)?)?;
+        Ok(Arc::new(FsFile { file }))
+    }
+
+    fn open(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
+        let file = OpenOptions::new().read(true).write(true).open(self.path_of(name)?)?;
+        Ok(Arc::new(FsFile { file }))
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        fs::rename(self.path_of(from)?, self.path_of(to)?)
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        fs::remove_file(self.path_of(name)?)
+    }
+
+    fn sync_dir(&self) -> io::Result<()> {
+        self.dir_handle.sync_all()
+    }
+}
+
+#[derive(Debug)]
+struct FsFile {
+    file: File,
+}
+
+impl StorageFile for FsFile {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read_at(buf, offset)
+    }
+
+    fn write_all_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all_at(bytes, offset)
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn sync_all(&self) -> io::Result<()> {
+        self.file.sync_all()
+    }
+}

@@ -1,0 +1,737 @@
+//! `Wal`: one shard's log. Appends assign seq_nos under one short lock; syncs run outside it
+//! and are shared by every appender waiting behind them (group commit).
+//!
+//! Locks, always taken in this order: `sync_lock` → `log` → `checkpoint` / `prep`. The
+//! `log` lock covers assigning a seq_no and writing the frame; no fsync runs under it except
+//! when a segment rolls (once per `segment_size` bytes).
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::checkpoint::{Checkpoint, CheckpointFile};
+use crate::config::{Config, Durability};
+use crate::error::{Corruption, Error, Result};
+use crate::ids::{Generation, Location, LogUuid, PrimaryTerm, SeqNo};
+use crate::reader::{Records, SegmentView};
+use crate::record::{self, RECORD_HEADER_LEN, Record};
+use crate::recovery::{self, Recovery, SealedSegment};
+use crate::segment::{self, SEGMENT_HEADER_LEN, SegmentHeader};
+use crate::storage::{self, Storage, StorageFile};
+
+/// What an append was given: its seq_no, the term it was written under, and where it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub seq_no: SeqNo,
+    pub primary_term: PrimaryTerm,
+    pub location: Location,
+}
+
+/// One segment, as `Wal::segments` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub generation: Generation,
+    pub primary_term: PrimaryTerm,
+    pub first_seq_no: SeqNo,
+    /// One past the last seq_no in the segment.
+    pub end_seq_no: SeqNo,
+    /// Bytes on disk (the preallocated size for the active segment).
+    pub len: u64,
+    pub active: bool,
+}
+
+/// One shard's write-ahead log.
+pub struct Wal {
+    shared: Arc<Shared>,
+    background: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    storage: Arc<dyn Storage>,
+    config: Config,
+    log_uuid: LogUuid,
+    /// The append lock.
+    log: Mutex<Log>,
+    /// Held by the one thread running an fsync for the group; the others queue behind it and
+    /// find their record already durable when they get it.
+    sync_lock: Mutex<()>,
+    durable: Mutex<DurablePoint>,
+    /// `durable.seq_no_end`, readable without a lock on the fast path.
+    durable_end: AtomicU64,
+    /// The first write or sync error. Once set, nothing more is acknowledged.
+    poison: OnceLock<Arc<io::Error>>,
+    checkpoint: Mutex<CheckpointFile>,
+    prep: Mutex<Prep>,
+    wake: Condvar,
+    wake_flag: Mutex<bool>,
+    stop: AtomicBool,
+}
+
+struct Log {
+    next_seq_no: SeqNo,
+    primary_term: PrimaryTerm,
+    /// The segment being appended to; `None` after open until the first append or roll.
+    active: Option<Active>,
+    sealed: Vec<SealedSegment>,
+    /// Reused frame buffer.
+    buf: Vec<u8>,
+}
+
+/// What the checkpoint records of the log's structure.
+#[derive(Clone, Copy)]
+struct LogSummary {
+    primary_term: PrimaryTerm,
+    newest: Option<Generation>,
+    oldest: Option<Generation>,
+}
+
+impl Log {
+    fn summary(&self) -> LogSummary {
+        let active = self.active.as_ref().map(|a| a.generation);
+        LogSummary {
+            primary_term: self.primary_term,
+            newest: active.or(self.sealed.last().map(|s| s.generation)),
+            oldest: self.sealed.first().map(|s| s.generation).or(active),
+        }
+    }
+}
+
+struct Active {
+    generation: Generation,
+    primary_term: PrimaryTerm,
+    first_seq_no: SeqNo,
+    salt: u32,
+    file: Arc<dyn StorageFile>,
+    write_offset: u64,
+    capacity: u64,
+}
+
+/// Everything below `seq_no_end` is durable; so are `offset` bytes of `generation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DurablePoint {
+    generation: Generation,
+    offset: u64,
+    seq_no_end: SeqNo,
+}
+
+struct Prep {
+    next_generation: Generation,
+    ready: Option<Prepared>,
+}
+
+/// A zero-filled segment file under its final name, synced with its directory entry, whose
+/// header is not yet written.
+struct Prepared {
+    generation: Generation,
+    file: Arc<dyn StorageFile>,
+    capacity: u64,
+}
+
+impl Wal {
+    /// Opens the log in `storage`, creating it if the directory holds none, and recovers it
+    /// (docs/recovery.md). A torn tail is cut and reported in the `Recovery`, not an error.
+    pub fn open(storage: Arc<dyn Storage>, config: Config) -> Result<(Wal, Recovery)> {
+        config.validate()?;
+        let recovered = recovery::recover(&*storage, &config)?;
+        let cp = *recovered.checkpoint.last();
+        let durable = DurablePoint {
+            generation: cp.durable_generation,
+            offset: cp.durable_offset,
+            seq_no_end: recovered.next_seq_no,
+        };
+        let shared = Arc::new(Shared {
+            storage,
+            log_uuid: cp.log_uuid,
+            log: Mutex::new(Log {
+                next_seq_no: recovered.next_seq_no,
+                primary_term: recovered.primary_term,
+                active: None,
+                sealed: recovered.sealed,
+                buf: Vec::new(),
+            }),
+            sync_lock: Mutex::new(()),
+            durable: Mutex::new(durable),
+            durable_end: AtomicU64::new(recovered.next_seq_no.0),
+            poison: OnceLock::new(),
+            checkpoint: Mutex::new(recovered.checkpoint),
+            prep: Mutex::new(Prep { next_generation: recovered.next_generation, ready: None }),
+            wake: Condvar::new(),
+            wake_flag: Mutex::new(true),
+            stop: AtomicBool::new(false),
+            config,
+        });
+        let background = shared.config.background.then(|| {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("wal-background".into())
+                .spawn(move || shared.run_background())
+                .expect("spawning a thread")
+        });
+        Ok((Wal { shared, background }, recovered.report))
+    }
+
+    /// Appends one record and, with `Durability::Request`, returns only once it is durable.
+    pub fn append(&self, payload: &[u8]) -> Result<Appended> {
+        let appended = self.write(payload)?;
+        self.wait_for_durability(appended.seq_no)?;
+        Ok(appended)
+    }
+
+    /// Appends records as one write with consecutive seq_nos; with `Durability::Request`,
+    /// returns once all are durable, after (at most) one shared fsync.
+    pub fn append_batch(&self, payloads: &[&[u8]]) -> Result<Vec<Appended>> {
+        let appended = self.write_batch(payloads)?;
+        if let Some(last) = appended.last() {
+            self.wait_for_durability(last.seq_no)?;
+        }
+        Ok(appended)
+    }
+
+    /// Writes one record without waiting for durability; pair with `sync_to`. The engine
+    /// writes under its per-document lock and syncs after releasing it.
+    pub fn write(&self, payload: &[u8]) -> Result<Appended> {
+        Ok(self.write_batch(&[payload])?[0])
+    }
+
+    /// Writes records without waiting for durability.
+    pub fn write_batch(&self, payloads: &[&[u8]]) -> Result<Vec<Appended>> {
+        self.shared.write_batch(payloads)
+    }
+
+    /// Returns once every record up to `seq_no` is durable: joins the sync in flight or runs
+    /// one. A failed sync poisons the log and every waiter gets the error.
+    pub fn sync_to(&self, seq_no: SeqNo) -> Result<()> {
+        self.shared.sync_to(seq_no)
+    }
+
+    /// Makes every record written so far durable.
+    pub fn sync(&self) -> Result<()> {
+        self.shared.sync()
+    }
+
+    /// Honours the configured durability for a record already written.
+    fn wait_for_durability(&self, seq_no: SeqNo) -> Result<()> {
+        match self.shared.config.durability {
+            Durability::Request => self.sync_to(seq_no),
+            Durability::Async { .. } => self.shared.check_poison(),
+        }
+    }
+
+    /// The highest seq_no known durable, as Elasticsearch's persisted local checkpoint.
+    pub fn durable_seq_no(&self) -> Option<SeqNo> {
+        self.shared.durable_end.load(Ordering::Acquire).checked_sub(1).map(SeqNo)
+    }
+
+    /// The highest seq_no handed out.
+    pub fn max_seq_no(&self) -> Option<SeqNo> {
+        self.next_seq_no().0.checked_sub(1).map(SeqNo)
+    }
+
+    /// The seq_no the next append gets.
+    pub fn next_seq_no(&self) -> SeqNo {
+        self.shared.lock_log().next_seq_no
+    }
+
+    pub fn primary_term(&self) -> PrimaryTerm {
+        self.shared.lock_log().primary_term
+    }
+
+    pub fn log_uuid(&self) -> LogUuid {
+        self.shared.log_uuid
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Whether a write or sync failed; only a reopen clears it.
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.poison.get().is_some()
+    }
+
+    /// Starts a new primary term: it is durable (in a new segment's header and in the
+    /// checkpoint) before any record carrying it is written.
+    pub fn set_primary_term(&self, primary_term: PrimaryTerm) -> Result<()> {
+        let mut log = self.shared.lock_log();
+        self.shared.check_poison()?;
+        if primary_term <= log.primary_term {
+            return Err(Error::Invalid(format!(
+                "primary term {primary_term} is not above the current term {}",
+                log.primary_term
+            )));
+        }
+        self.shared.roll_locked(&mut log, primary_term, 0)
+    }
+
+    /// Seals the active segment and starts a new one.
+    pub fn roll(&self) -> Result<()> {
+        let mut log = self.shared.lock_log();
+        self.shared.check_poison()?;
+        let term = log.primary_term;
+        self.shared.roll_locked(&mut log, term, 0)
+    }
+
+    /// Reads the record at `location`, checking both checksums.
+    pub fn read(&self, location: Location) -> Result<Record> {
+        let (file, salt) = self.shared.segment_file(location.generation)?;
+        let corrupt = |what: &str| {
+            Error::Corrupt(Corruption {
+                generation: Some(location.generation),
+                offset: location.offset,
+                last_good_seq_no: None,
+                what: what.to_owned(),
+            })
+        };
+        let mut head = [0u8; RECORD_HEADER_LEN];
+        let n = storage::read_full(&*file, location.offset, &mut head)?;
+        let header = record::decode_header(&head[..n], salt)
+            .map_err(|_| corrupt("no valid record header at this location"))?;
+        if header.body_len > self.shared.config.record_len_max {
+            return Err(corrupt("record length over the bound"));
+        }
+        let mut payload = vec![0u8; header.body_len as usize];
+        let n = storage::read_full(&*file, location.offset + RECORD_HEADER_LEN as u64, &mut payload)?;
+        if !record::body_matches(&header, &payload[..n]) {
+            return Err(corrupt("record body checksum mismatch"));
+        }
+        Ok(Record { seq_no: header.seq_no, primary_term: header.primary_term, payload })
+    }
+
+    /// Every record from `from` on, in seq_no order, as they are now (unsynced ones included).
+    pub fn read_from(&self, from: SeqNo) -> Result<Records> {
+        let log = self.shared.lock_log();
+        let first = log.sealed.first().map(|s| s.first_seq_no).unwrap_or(log.next_seq_no);
+        let first = log.active.as_ref().map_or(first, |a| first.min(a.first_seq_no));
+        if from < first {
+            return Err(Error::Invalid(format!(
+                "seq_no {from} was released; the log starts at {first}"
+            )));
+        }
+        let mut views: Vec<SegmentView> = log
+            .sealed
+            .iter()
+            .filter(|s| s.end_seq_no > from)
+            .map(|s| SegmentView {
+                generation: s.generation,
+                salt: s.salt,
+                file: s.file.clone(),
+                end_offset: s.len,
+                first_seq_no: s.first_seq_no,
+                end_seq_no: s.end_seq_no,
+            })
+            .collect();
+        if let Some(a) = log.active.as_ref().filter(|_| log.next_seq_no > from) {
+            views.push(SegmentView {
+                generation: a.generation,
+                salt: a.salt,
+                file: a.file.clone(),
+                end_offset: a.write_offset,
+                first_seq_no: a.first_seq_no,
+                end_seq_no: log.next_seq_no,
+            });
+        }
+        Ok(Records::new(views, from, self.shared.config.record_len_max))
+    }
+
+    /// Releases every sealed segment whose records are all below `seq_no`: the checkpoint
+    /// records the new oldest generation first, then the files are removed, oldest first.
+    /// Returns how many segments were removed.
+    pub fn release_below(&self, seq_no: SeqNo) -> Result<usize> {
+        let mut log = self.shared.lock_log();
+        self.shared.check_poison()?;
+        let mut n = log.sealed.iter().take_while(|s| s.end_seq_no <= seq_no).count();
+        // The newest segment anchors next_seq_no on disk; it stays while nothing follows it.
+        if log.active.is_none() && n == log.sealed.len() {
+            n = n.saturating_sub(1);
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        let released: Vec<SealedSegment> = log.sealed.drain(..n).collect();
+        self.shared.write_checkpoint(&log, &mut self.shared.lock_checkpoint())?;
+        drop(log);
+        for segment in &released {
+            self.shared.storage.remove(&segment::file_name(segment.generation))?;
+        }
+        self.shared.storage.sync_dir()?;
+        Ok(n)
+    }
+
+    /// The segments of the log, oldest first, the active one last.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        let log = self.shared.lock_log();
+        let mut out: Vec<SegmentInfo> = log
+            .sealed
+            .iter()
+            .map(|s| SegmentInfo {
+                generation: s.generation,
+                primary_term: s.primary_term,
+                first_seq_no: s.first_seq_no,
+                end_seq_no: s.end_seq_no,
+                len: s.len,
+                active: false,
+            })
+            .collect();
+        if let Some(a) = &log.active {
+            out.push(SegmentInfo {
+                generation: a.generation,
+                primary_term: a.primary_term,
+                first_seq_no: a.first_seq_no,
+                end_seq_no: log.next_seq_no,
+                len: a.capacity,
+                active: true,
+            });
+        }
+        out
+    }
+
+    /// Bytes the log's segments hold on disk (preallocated space included).
+    pub fn disk_usage(&self) -> Result<u64> {
+        let log = self.shared.lock_log();
+        let mut total = log.sealed.iter().map(|s| s.len).sum::<u64>();
+        total += log.active.as_ref().map_or(0, |a| a.capacity);
+        Ok(total)
+    }
+
+    /// Syncs everything, records it in the checkpoint and stops the background thread.
+    /// Dropping a `Wal` without `close` is a crash as far as unsynced records are concerned.
+    pub fn close(mut self) -> Result<()> {
+        self.stop_background();
+        self.shared.sync()?;
+        let log = self.shared.lock_log();
+        self.shared.write_checkpoint(&log, &mut self.shared.lock_checkpoint())
+    }
+
+    fn stop_background(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.wake_background();
+        if let Some(handle) = self.background.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        self.stop_background();
+    }
+}
+
+impl Shared {
+    fn lock_log(&self) -> MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_checkpoint(&self) -> MutexGuard<'_, CheckpointFile> {
+        self.checkpoint.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_poison(&self) -> Result<()> {
+        match self.poison.get() {
+            Some(e) => Err(Error::Poisoned(e.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the first failure; from now on nothing is acknowledged. Never retry an fsync:
+    /// after a failure the kernel may have dropped the dirty pages and a retry can "succeed".
+    fn poison(&self, e: io::Error) -> Error {
+        let _ = self.poison.set(Arc::new(e));
+        Error::Poisoned(self.poison.get().expect("just set").clone())
+    }
+
+    fn write_batch(&self, payloads: &[&[u8]]) -> Result<Vec<Appended>> {
+        let max = self.config.record_len_max;
+        if let Some(p) = payloads.iter().find(|p| p.len() > max as usize) {
+            return Err(Error::Invalid(format!(
+                "record of {} bytes is over the bound of {max} bytes",
+                p.len()
+            )));
+        }
+        let frames_len: u64 = payloads.iter().map(|p| record::frame_len(p.len())).sum();
+        let mut log = self.lock_log();
+        self.check_poison()?;
+        let fits = log.active.as_ref().is_some_and(|a| a.write_offset + frames_len <= a.capacity);
+        if !fits {
+            let term = log.primary_term;
+            self.roll_locked(&mut log, term, frames_len)?;
+        }
+        let durable_hint = SeqNo(self.durable_end.load(Ordering::Acquire));
+        let Log { active, buf, next_seq_no, .. } = &mut *log;
+        let active = active.as_mut().expect("rolled above");
+        buf.clear();
+        let mut appended = Vec::with_capacity(payloads.len());
+        let mut seq_no = *next_seq_no;
+        for payload in payloads {
+            let offset = active.write_offset + buf.len() as u64;
+            let location = Location { generation: active.generation, offset };
+            appended.push(Appended { seq_no, primary_term: active.primary_term, location });
+            record::encode(buf, active.salt, seq_no, active.primary_term, durable_hint, payload);
+            seq_no = seq_no.next();
+        }
+        if let Err(e) = active.file.write_all_at(active.write_offset, buf) {
+            // The file's content at write_offset is unknown now: poison rather than guess.
+            return Err(self.poison(e));
+        }
+        active.write_offset += buf.len() as u64;
+        *next_seq_no = seq_no;
+        if buf.capacity() > 1 << 20 {
+            *buf = Vec::new();
+        }
+        Ok(appended)
+    }
+
+    fn sync(&self) -> Result<()> {
+        match self.lock_log().next_seq_no.0.checked_sub(1) {
+            Some(last) => self.sync_to(SeqNo(last)),
+            None => self.check_poison(),
+        }
+    }
+
+    fn sync_to(&self, seq_no: SeqNo) -> Result<()> {
+        self.check_poison()?;
+        if self.durable_end.load(Ordering::Acquire) > seq_no.0 {
+            return Ok(());
+        }
+        let _leader = self.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
+        // Whoever held the lock before us may have synced our record too.
+        self.check_poison()?;
+        if self.durable_end.load(Ordering::Acquire) > seq_no.0 {
+            return Ok(());
+        }
+        let (file, point) = {
+            let log = self.lock_log();
+            assert!(seq_no < log.next_seq_no, "sync_to({seq_no}) of a seq_no never written");
+            // NB: records of sealed segments were synced when they were sealed.
+            let active = log.active.as_ref().expect("an unsynced record is in the active segment");
+            let point = DurablePoint {
+                generation: active.generation,
+                offset: active.write_offset,
+                seq_no_end: log.next_seq_no,
+            };
+            (active.file.clone(), point)
+        };
+        // The append lock is released: appends go on while this fsync runs.
+        file.sync_data().map_err(|e| self.poison(e))?;
+        self.advance_durable(point);
+        Ok(())
+    }
+
+    fn advance_durable(&self, point: DurablePoint) {
+        let mut durable = self.durable.lock().unwrap_or_else(|e| e.into_inner());
+        if (point.seq_no_end, point.generation, point.offset)
+            > (durable.seq_no_end, durable.generation, durable.offset)
+        {
+            *durable = point;
+            self.durable_end.store(point.seq_no_end.0, Ordering::Release);
+        }
+    }
+
+    /// Seals the active segment (its records synced, its file cut to its end) and puts a
+    /// prepared one in service under `primary_term`. `frames_len` is what must fit in it.
+    fn roll_locked(&self, log: &mut Log, primary_term: PrimaryTerm, frames_len: u64) -> Result<()> {
+        // Preparing may fail (disk full); nothing has changed yet, so that is not poison.
+        let prepared = self.take_prepared(SEGMENT_HEADER_LEN as u64 + frames_len)?;
+        if let Some(active) = log.active.take() {
+            // A sealed segment is synced whole before a newer one exists, so recovery can
+            // call any damage inside it corruption (docs/recovery.md, row 4).
+            let sealed = active.file.set_len(active.write_offset).and_then(|()| active.file.sync_all());
+            sealed.map_err(|e| self.poison(e))?;
+            self.advance_durable(DurablePoint {
+                generation: active.generation,
+                offset: active.write_offset,
+                seq_no_end: log.next_seq_no,
+            });
+            log.sealed.push(SealedSegment {
+                generation: active.generation,
+                primary_term: active.primary_term,
+                first_seq_no: active.first_seq_no,
+                end_seq_no: log.next_seq_no,
+                salt: active.salt,
+                len: active.write_offset,
+                file: active.file,
+            });
+        }
+        let header = SegmentHeader {
+            log_uuid: self.log_uuid,
+            shard_id: self.config.shard_id,
+            generation: prepared.generation,
+            primary_term,
+            first_seq_no: log.next_seq_no,
+            salt: crate::random::u64() as u32,
+        };
+        let written = prepared.file.write_all_at(0, &header.encode());
+        written.and_then(|()| prepared.file.sync_data()).map_err(|e| self.poison(e))?;
+        log.primary_term = primary_term;
+        log.active = Some(Active {
+            generation: prepared.generation,
+            primary_term,
+            first_seq_no: log.next_seq_no,
+            salt: header.salt,
+            file: prepared.file,
+            write_offset: SEGMENT_HEADER_LEN as u64,
+            capacity: prepared.capacity,
+        });
+        self.write_checkpoint(log, &mut self.lock_checkpoint())?;
+        self.wake_background();
+        Ok(())
+    }
+
+    /// The prepared segment if it is big enough, else one prepared now.
+    fn take_prepared(&self, capacity_min: u64) -> Result<Prepared> {
+        let mut prep = self.prep.lock().unwrap_or_else(|e| e.into_inner());
+        match prep.ready.take() {
+            Some(prepared) if prepared.capacity >= capacity_min => Ok(prepared),
+            // Too small for this batch: prepare a larger file under the same name.
+            Some(small) => Ok(prepare(&*self.storage, small.generation, self.capacity_for(capacity_min))?),
+            None => {
+                let generation = prep.next_generation;
+                let prepared = prepare(&*self.storage, generation, self.capacity_for(capacity_min))?;
+                prep.next_generation = generation.next();
+                Ok(prepared)
+            }
+        }
+    }
+
+    fn capacity_for(&self, capacity_min: u64) -> u64 {
+        capacity_min.max(self.config.segment_size).div_ceil(4096) * 4096
+    }
+
+    /// Prepares the next segment if none is ready (background thread).
+    fn prepare_ahead(&self) {
+        let mut prep = self.prep.lock().unwrap_or_else(|e| e.into_inner());
+        if prep.ready.is_some() || self.poison.get().is_some() {
+            return;
+        }
+        let generation = prep.next_generation;
+        // A failure here surfaces again, to an appender, when a roll prepares inline.
+        if let Ok(prepared) = prepare(&*self.storage, generation, self.capacity_for(0)) {
+            prep.next_generation = generation.next();
+            prep.ready = Some(prepared);
+        }
+    }
+
+    /// Writes the checkpoint from the log's current state. The caller holds the log lock, or
+    /// took the checkpoint lock while holding it, so no older state overwrites a newer one.
+    fn write_checkpoint(&self, log: &Log, checkpoint: &mut CheckpointFile) -> Result<()> {
+        self.write_checkpoint_from(log.summary(), checkpoint)
+    }
+
+    fn write_checkpoint_from(&self, summary: LogSummary, checkpoint: &mut CheckpointFile) -> Result<()> {
+        let last = *checkpoint.last();
+        let durable = *self.durable.lock().unwrap_or_else(|e| e.into_inner());
+        let next = Checkpoint {
+            primary_term: summary.primary_term,
+            current_generation: summary.newest.unwrap_or(last.current_generation),
+            durable_generation: durable.generation,
+            durable_offset: durable.offset,
+            durable_seq_no_end: durable.seq_no_end,
+            min_retained_generation: summary.oldest.unwrap_or(last.min_retained_generation),
+            ..last
+        };
+        if next == last {
+            return Ok(());
+        }
+        checkpoint.write(next).map_err(|e| self.poison(e))
+    }
+
+    /// Records the durable point in the checkpoint without holding the append lock for the
+    /// I/O: the summary is taken under both locks, so a roll that follows waits for this
+    /// write and then writes a newer one.
+    fn refresh_checkpoint(&self) {
+        if self.poison.get().is_some() {
+            return;
+        }
+        let log = self.lock_log();
+        let mut checkpoint = self.lock_checkpoint();
+        let summary = log.summary();
+        drop(log);
+        // An error poisons the log; appenders see it.
+        let _ = self.write_checkpoint_from(summary, &mut checkpoint);
+    }
+
+    fn segment_file(&self, generation: Generation) -> Result<(Arc<dyn StorageFile>, u32)> {
+        let log = self.lock_log();
+        if let Some(a) = log.active.as_ref().filter(|a| a.generation == generation) {
+            return Ok((a.file.clone(), a.salt));
+        }
+        match log.sealed.binary_search_by_key(&generation, |s| s.generation) {
+            Ok(i) => Ok((log.sealed[i].file.clone(), log.sealed[i].salt)),
+            Err(_) => Err(Error::Invalid(format!("segment {generation} is not in the log"))),
+        }
+    }
+
+    fn wake_background(&self) {
+        *self.wake_flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wake.notify_one();
+    }
+
+    fn run_background(&self) {
+        let sync_interval = match self.config.durability {
+            Durability::Async { sync_interval } => Some(sync_interval),
+            Durability::Request => None,
+        };
+        let tick = sync_interval.map_or(self.config.checkpoint_interval, |s| s.min(self.config.checkpoint_interval));
+        let mut last_sync = Instant::now();
+        let mut last_checkpoint = Instant::now();
+        loop {
+            {
+                let flag = self.wake_flag.lock().unwrap_or_else(|e| e.into_inner());
+                let (mut flag, _) = self
+                    .wake
+                    .wait_timeout_while(flag, tick.min(Duration::from_secs(1)), |woken| !*woken)
+                    .unwrap_or_else(|e| e.into_inner());
+                *flag = false;
+            }
+            if self.stop.load(Ordering::Acquire) {
+                return;
+            }
+            if sync_interval.is_some_and(|interval| last_sync.elapsed() >= interval) {
+                // An error poisons the log; appenders see it.
+                let _ = self.sync();
+                last_sync = Instant::now();
+            }
+            self.prepare_ahead();
+            if last_checkpoint.elapsed() >= self.config.checkpoint_interval {
+                self.refresh_checkpoint();
+                last_checkpoint = Instant::now();
+            }
+        }
+    }
+}
+
+/// Creates a segment file ready to be put in service: written zero-filled under a temporary
+/// name (so appends never change its size and `fdatasync` need not journal metadata), synced,
+/// renamed to its final name, and the directory synced. Its header is written at the roll.
+fn prepare(storage: &dyn Storage, generation: Generation, capacity: u64) -> io::Result<Prepared> {
+    let temp = segment::temp_file_name(generation);
+    let file = match storage.create(&temp) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            storage.remove(&temp)?;
+            storage.create(&temp)?
+        }
+        other => other?,
+    };
+    let result = (|| {
+        const CHUNK: usize = 1 << 20;
+        let zeros = vec![0u8; CHUNK.min(capacity as usize)];
+        let mut offset = 0;
+        while offset < capacity {
+            let n = zeros.len().min((capacity - offset) as usize);
+            file.write_all_at(offset, &zeros[..n])?;
+            offset += n as u64;
+        }
+        file.sync_all()?;
+        storage.rename(&temp, &segment::file_name(generation))?;
+        storage.sync_dir()
+    })();
+    match result {
+        Ok(()) => Ok(Prepared { generation, file, capacity }),
+        Err(e) => {
+            let _ = storage.remove(&temp);
+            Err(e)
+        }
+    }
+}
