@@ -148,7 +148,13 @@ pub(crate) fn read_frame(bytes: &[u8], offset: usize, salt: u32, record_len_max:
     if !record::body_matches(&header, body_bytes) {
         return FrameRead::Invalid("record body checksum mismatch");
     }
-    FrameRead::Valid { header, body }
+    // Padding is not checksummed, so it must be zero: then every byte of a frame is checked.
+    let frame_end = (offset as u64 + header.frame_len()) as usize;
+    match bytes.get(body.end..frame_end) {
+        Some(padding) if padding.iter().all(|b| *b == 0) => FrameRead::Valid { header, body },
+        Some(_) => FrameRead::Invalid("record padding is not zero"),
+        None => FrameRead::Invalid("record padding cut short"),
+    }
 }
 
 /// What the bytes after a damaged frame say about it.

@@ -58,6 +58,43 @@ impl Fault {
 
 const SECTOR: u64 = 512;
 
+/// The kinds of call, for counting and for reporting which call a fault hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    /// Reads, `len`, `list` and `open`: not crash points, since they change nothing.
+    Read,
+    Create,
+    Write,
+    SetLen,
+    SyncData,
+    SyncAll,
+    Rename,
+    Remove,
+    SyncDir,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Read => "read",
+            Op::Create => "create",
+            Op::Write => "write",
+            Op::SetLen => "set_len",
+            Op::SyncData => "sync_data",
+            Op::SyncAll => "sync_all",
+            Op::Rename => "rename",
+            Op::Remove => "remove",
+            Op::SyncDir => "sync_dir",
+        }
+    }
+}
+
+/// Whether a call named by `SimStorage::faults_hit` syncs file data: after one fails, the log
+/// must acknowledge nothing more.
+pub fn is_sync(name: &str) -> bool {
+    matches!(name, "sync_data" | "sync_all")
+}
+
 /// A simulated directory. Cloning shares the same state.
 #[derive(Clone)]
 pub struct SimStorage {
@@ -82,6 +119,8 @@ struct State {
     /// After this many counted calls the machine freezes: the call that would be next fails.
     freeze_after: Option<u64>,
     fault: Option<PlannedFault>,
+    /// Names of the calls an injected fault failed, in order.
+    faults_hit: Vec<&'static str>,
     /// Orders pending writes across files, so "the last write" means the last one issued.
     write_clock: u64,
     rng: Rng,
@@ -118,6 +157,7 @@ impl SimStorage {
                 io_count: 0,
                 freeze_after: None,
                 fault: None,
+                faults_hit: Vec::new(),
                 write_clock: 0,
                 rng: Rng::new(seed),
             })),
@@ -209,6 +249,7 @@ impl SimStorage {
                 io_count: 0,
                 freeze_after: None,
                 fault: None,
+                faults_hit: Vec::new(),
                 write_clock: 0,
                 rng,
             })),
@@ -230,6 +271,11 @@ impl SimStorage {
         f(&mut inode.data);
         inode.durable = inode.data.clone();
         inode.pending.clear();
+    }
+
+    /// The calls that injected faults failed, by name (`"sync_data"`, `"write"`, ...).
+    pub fn faults_hit(&self) -> Vec<&'static str> {
+        self.lock().faults_hit.clone()
     }
 
     /// Names in the directory, durable or not.
@@ -265,7 +311,8 @@ fn apply_write(image: &mut Vec<u8>, offset: u64, bytes: &[u8], as_zeros: bool) {
 
 impl State {
     /// Gate for every call: dead machines and frozen ones fail; counted calls may hit a fault.
-    fn enter(&mut self, counted: bool) -> io::Result<()> {
+    fn enter(&mut self, op: Op) -> io::Result<()> {
+        let counted = op != Op::Read;
         let frozen = |s: &State| s.freeze_after.is_some_and(|n| s.io_count >= n);
         if self.dead || frozen(self) {
             return Err(io::Error::other("simulated power loss"));
@@ -281,6 +328,7 @@ impl State {
                 self.io_count == planned.at
             };
             if hit {
+                self.faults_hit.push(op.name());
                 return Err(planned.fault.error());
             }
         }
@@ -291,8 +339,8 @@ impl State {
         self.inodes.get_mut(&id).expect("open handles keep their inode")
     }
 
-    fn sync(&mut self, id: u64) -> io::Result<()> {
-        match self.enter(true) {
+    fn sync(&mut self, id: u64, op: Op) -> io::Result<()> {
+        match self.enter(op) {
             Ok(()) => {
                 let inode = self.inode(id);
                 inode.durable = inode.data.clone();
@@ -318,13 +366,13 @@ fn not_found(name: &str) -> io::Error {
 impl Storage for SimStorage {
     fn list(&self) -> io::Result<Vec<String>> {
         let mut state = self.lock();
-        state.enter(false)?;
+        state.enter(Op::Read)?;
         Ok(state.dir.keys().cloned().collect())
     }
 
     fn create(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
         let mut state = self.lock();
-        state.enter(true)?;
+        state.enter(Op::Create)?;
         if state.dir.contains_key(name) {
             return Err(io::Error::new(io::ErrorKind::AlreadyExists, name.to_owned()));
         }
@@ -337,14 +385,14 @@ impl Storage for SimStorage {
 
     fn open(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
         let mut state = self.lock();
-        state.enter(false)?;
+        state.enter(Op::Read)?;
         let id = *state.dir.get(name).ok_or_else(|| not_found(name))?;
         Ok(Arc::new(SimFile { state: self.state.clone(), id }))
     }
 
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         let mut state = self.lock();
-        state.enter(true)?;
+        state.enter(Op::Rename)?;
         let id = state.dir.remove(from).ok_or_else(|| not_found(from))?;
         state.dir.insert(to.to_owned(), id);
         Ok(())
@@ -352,14 +400,14 @@ impl Storage for SimStorage {
 
     fn remove(&self, name: &str) -> io::Result<()> {
         let mut state = self.lock();
-        state.enter(true)?;
+        state.enter(Op::Remove)?;
         state.dir.remove(name).ok_or_else(|| not_found(name))?;
         Ok(())
     }
 
     fn sync_dir(&self) -> io::Result<()> {
         let mut state = self.lock();
-        state.enter(true)?;
+        state.enter(Op::SyncDir)?;
         state.durable_dir = state.dir.clone();
         Ok(())
     }
@@ -385,7 +433,7 @@ impl SimFile {
 impl StorageFile for SimFile {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         let mut state = self.lock();
-        state.enter(false)?;
+        state.enter(Op::Read)?;
         let data = &state.inode(self.id).data;
         let start = (offset as usize).min(data.len());
         let n = buf.len().min(data.len() - start);
@@ -395,7 +443,7 @@ impl StorageFile for SimFile {
 
     fn write_all_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         let mut state = self.lock();
-        state.enter(true)?;
+        state.enter(Op::Write)?;
         state.write_clock += 1;
         let clock = state.write_clock;
         let inode = state.inode(self.id);
@@ -406,13 +454,13 @@ impl StorageFile for SimFile {
 
     fn len(&self) -> io::Result<u64> {
         let mut state = self.lock();
-        state.enter(false)?;
+        state.enter(Op::Read)?;
         Ok(state.inode(self.id).data.len() as u64)
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         let mut state = self.lock();
-        state.enter(true)?;
+        state.enter(Op::SetLen)?;
         let inode = state.inode(self.id);
         inode.data.resize(len as usize, 0);
         inode.pending.push(Pending::SetLen(len));
@@ -420,11 +468,11 @@ impl StorageFile for SimFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        self.lock().sync(self.id)
+        self.lock().sync(self.id, Op::SyncData)
     }
 
     fn sync_all(&self) -> io::Result<()> {
-        self.lock().sync(self.id)
+        self.lock().sync(self.id, Op::SyncAll)
     }
 }
 

@@ -484,7 +484,9 @@ impl Shared {
     }
 
     fn sync(&self) -> Result<()> {
-        match self.lock_log().next_seq_no.0.checked_sub(1) {
+        // Bound first: a guard in the match scrutinee would live through the arms.
+        let last = self.lock_log().next_seq_no.0.checked_sub(1);
+        match last {
             Some(last) => self.sync_to(SeqNo(last)),
             None => self.check_poison(),
         }
