@@ -6,3 +6,9 @@ mod support;
 
 /// Power loss at every I/O point of seeded workloads (issue 2, item 12).
 mod crash;
+
+/// One test per row of the recovery decision table (item 9).
+mod recovery;
+
+/// Every bit flip and truncation of a last segment (item 13).
+mod damage;
