@@ -119,8 +119,8 @@ struct State {
     /// After this many counted calls the machine freezes: the call that would be next fails.
     freeze_after: Option<u64>,
     fault: Option<PlannedFault>,
-    /// Names of the calls an injected fault failed, in order.
-    faults_hit: Vec<&'static str>,
+    /// The calls an injected fault failed, in order: (call, file name).
+    faults_hit: Vec<(&'static str, String)>,
     /// Orders pending writes across files, so "the last write" means the last one issued.
     write_clock: u64,
     rng: Rng,
@@ -273,8 +273,9 @@ impl SimStorage {
         inode.pending.clear();
     }
 
-    /// The calls that injected faults failed, by name (`"sync_data"`, `"write"`, ...).
-    pub fn faults_hit(&self) -> Vec<&'static str> {
+    /// The calls that injected faults failed: the call (`"sync_data"`, `"write"`, ...) and,
+    /// for calls on a file, the file's name.
+    pub fn faults_hit(&self) -> Vec<(&'static str, String)> {
         self.lock().faults_hit.clone()
     }
 
@@ -312,6 +313,11 @@ fn apply_write(image: &mut Vec<u8>, offset: u64, bytes: &[u8], as_zeros: bool) {
 impl State {
     /// Gate for every call: dead machines and frozen ones fail; counted calls may hit a fault.
     fn enter(&mut self, op: Op) -> io::Result<()> {
+        self.enter_on(op, None)
+    }
+
+    /// `enter` for a call on an open file, so a fault can name the file.
+    fn enter_on(&mut self, op: Op, inode: Option<u64>) -> io::Result<()> {
         let counted = op != Op::Read;
         let frozen = |s: &State| s.freeze_after.is_some_and(|n| s.io_count >= n);
         if self.dead || frozen(self) {
@@ -328,7 +334,10 @@ impl State {
                 self.io_count == planned.at
             };
             if hit {
-                self.faults_hit.push(op.name());
+                let name = inode
+                    .and_then(|id| self.dir.iter().find(|(_, i)| **i == id).map(|(n, _)| n.clone()))
+                    .unwrap_or_default();
+                self.faults_hit.push((op.name(), name));
                 return Err(planned.fault.error());
             }
         }
@@ -340,7 +349,7 @@ impl State {
     }
 
     fn sync(&mut self, id: u64, op: Op) -> io::Result<()> {
-        match self.enter(op) {
+        match self.enter_on(op, Some(id)) {
             Ok(()) => {
                 let inode = self.inode(id);
                 inode.durable = inode.data.clone();
@@ -443,7 +452,7 @@ impl StorageFile for SimFile {
 
     fn write_all_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         let mut state = self.lock();
-        state.enter(Op::Write)?;
+        state.enter_on(Op::Write, Some(self.id))?;
         state.write_clock += 1;
         let clock = state.write_clock;
         let inode = state.inode(self.id);
@@ -460,7 +469,7 @@ impl StorageFile for SimFile {
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         let mut state = self.lock();
-        state.enter(Op::SetLen)?;
+        state.enter_on(Op::SetLen, Some(self.id))?;
         let inode = state.inode(self.id);
         inode.data.resize(len as usize, 0);
         inode.pending.push(Pending::SetLen(len));

@@ -12,3 +12,6 @@ mod recovery;
 
 /// Every bit flip and truncation of a last segment (item 13).
 mod damage;
+
+/// EIO and ENOSPC at every N-th I/O (item 14).
+mod faults;

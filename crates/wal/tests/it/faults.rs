@@ -1,0 +1,87 @@
+//! EIO and ENOSPC at every N-th I/O call of a workload, failing once or from then on.
+//!
+//! Method: run a seeded workload with the N-th counted call failing, for every N up to the
+//! workload's total, and try every step even after errors. Then:
+//! - the append that failed was not acknowledged (the history only counts successes);
+//! - once a sync failed, or the log is poisoned, nothing more is acknowledged;
+//! - reopening on healthy storage, both as a restart and after a power loss, gives a prefix
+//!   of what was written that holds every acknowledged record.
+
+use wal::Durability;
+use wal::sim::{self, Damage, Fault, Rng, SimStorage};
+
+use crate::support::{self, History};
+
+fn faults_at_every_point(seed: u64, fault: Fault, persistent: bool) -> u64 {
+    let config = support::sim_config(Durability::Request);
+    let steps = support::workload(&mut Rng::new(seed), 120);
+    let sim = SimStorage::new(seed);
+    let (wal, _) = support::open(&sim, &config).unwrap();
+    let opened_at = sim.io_count();
+    support::run(&wal, &steps, &mut History::default(), false);
+    let total = sim.io_count() - opened_at;
+    drop(wal);
+
+    let mut runs = 0;
+    for n in 1..=total {
+        let context = format!("seed {seed}, {fault:?} at call {n}/{total}, persistent {persistent}");
+        let sim = SimStorage::new(seed);
+        let (wal, _) = support::open(&sim, &config).unwrap();
+        sim.fail_at(n, fault, persistent);
+        let mut history = History::default();
+        // Step by step, so we know what was acknowledged after the first sync failure.
+        let mut acked_at_sync_failure = None;
+        for step in &steps {
+            support::run(&wal, std::slice::from_ref(step), &mut history, true);
+            // A failed sync of a segment still being prepared (`.tmp`) is reported to the
+            // appender that needed it and the file discarded; any other poisons the log.
+            let log_sync_failed = sim
+                .faults_hit()
+                .iter()
+                .any(|(call, file)| sim::is_sync(call) && !file.ends_with(".tmp"));
+            if acked_at_sync_failure.is_none() && log_sync_failed {
+                acked_at_sync_failure = Some(history.acked);
+                assert!(wal.is_poisoned(), "{context}: a failed sync must poison the log");
+            }
+        }
+        if let Some(acked) = acked_at_sync_failure {
+            // The step whose sync failed may not count either: `acked` was read after it.
+            assert_eq!(history.acked, acked, "{context}: acknowledged after a failed sync");
+        }
+        if wal.is_poisoned() {
+            assert!(wal.append(b"late").is_err(), "{context}: a poisoned log acknowledged");
+        }
+        assert!(!sim.faults_hit().is_empty(), "{context}: the fault was never hit");
+        drop(wal);
+
+        sim.heal();
+        for restart in [true, false] {
+            // First a process restart (the page cache survives), then a power loss.
+            let after = if restart { sim.clone() } else { sim.crash(Damage::DropUnsynced) };
+            let (wal, recovery) = support::open(&after, &config)
+                .unwrap_or_else(|e| panic!("{context}: reopen on healthy storage failed: {e}"));
+            let records = support::read_all(&wal);
+            support::check(&history, &records, &recovery).unwrap_or_else(|e| panic!("{context}: {e}"));
+            runs += 1;
+            // One machine at a time: the restart must not share state with the crash copy.
+            drop(wal);
+        }
+    }
+    runs
+}
+
+#[test]
+fn eio_at_every_io_call() {
+    let seed = support::seed("eio_at_every_io_call");
+    let runs = faults_at_every_point(seed, Fault::Eio, false)
+        + faults_at_every_point(seed.wrapping_add(1), Fault::Eio, true);
+    eprintln!("eio: {runs} recoveries checked");
+}
+
+#[test]
+fn enospc_at_every_io_call() {
+    let seed = support::seed("enospc_at_every_io_call");
+    let runs = faults_at_every_point(seed, Fault::Enospc, false)
+        + faults_at_every_point(seed.wrapping_add(1), Fault::Enospc, true);
+    eprintln!("enospc: {runs} recoveries checked");
+}
