@@ -19,8 +19,6 @@ pub enum Error {
     /// The caller asked for something the log cannot do (a lower primary term, a record over
     /// the length bound, a seq_no that was released).
     Invalid(String),
-    /// The directory is already open by another `Wal` (the lock file is held).
-    Locked,
 }
 
 /// Where the log contradicts itself: enough for an operator to find the bytes.
@@ -45,7 +43,6 @@ impl fmt::Display for Error {
             }
             Error::Corrupt(c) => c.fmt(f),
             Error::Invalid(what) => f.write_str(what),
-            Error::Locked => f.write_str("the log directory is locked by another process"),
         }
     }
 }

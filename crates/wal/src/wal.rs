@@ -229,6 +229,13 @@ impl Wal {
         self.next_seq_no().0.checked_sub(1).map(SeqNo)
     }
 
+    /// The lowest seq_no still in the log (everything below was released).
+    pub fn first_seq_no(&self) -> SeqNo {
+        let log = self.shared.lock_log();
+        let first = log.sealed.first().map(|s| s.first_seq_no);
+        first.or(log.active.as_ref().map(|a| a.first_seq_no)).unwrap_or(log.next_seq_no)
+    }
+
     /// The seq_no the next append gets.
     pub fn next_seq_no(&self) -> SeqNo {
         self.shared.lock_log().next_seq_no
@@ -301,9 +308,8 @@ impl Wal {
 
     /// Every record from `from` on, in seq_no order, as they are now (unsynced ones included).
     pub fn read_from(&self, from: SeqNo) -> Result<Records> {
+        let first = self.first_seq_no();
         let log = self.shared.lock_log();
-        let first = log.sealed.first().map(|s| s.first_seq_no).unwrap_or(log.next_seq_no);
-        let first = log.active.as_ref().map_or(first, |a| first.min(a.first_seq_no));
         if from < first {
             return Err(Error::Invalid(format!(
                 "seq_no {from} was released; the log starts at {first}"

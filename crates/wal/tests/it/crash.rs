@@ -26,6 +26,7 @@ fn crash_at_every_point(seed: u64, durability: Durability) -> u64 {
     support::run(&wal, &steps, &mut history, false);
     assert_eq!(history.errors, 0);
     assert!(wal.segments().len() > 5, "the workload rolls segments");
+    assert!(wal.first_seq_no().0 > 0, "the workload releases segments");
     let total = sim.io_count();
     drop(wal);
 

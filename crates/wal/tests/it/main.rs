@@ -4,6 +4,9 @@
 /// Helpers: seeds, simulated logs, workloads, the recovery check.
 mod support;
 
+/// The log's contract, one behaviour per test.
+mod basic;
+
 /// Power loss at every I/O point of seeded workloads (issue 2, item 12).
 mod crash;
 
@@ -15,3 +18,9 @@ mod damage;
 
 /// EIO and ENOSPC at every N-th I/O (item 14).
 mod faults;
+
+/// Concurrent appenders and group commit (item 16).
+mod threads;
+
+/// The log against a model, under proptest (item 15).
+mod model;

@@ -33,8 +33,9 @@ pub fn open(sim: &SimStorage, config: &Config) -> wal::Result<(Wal, Recovery)> {
     Wal::open(Arc::new(sim.clone()), config.clone())
 }
 
+/// Every record still in the log (from the first not released).
 pub fn read_all(wal: &Wal) -> Vec<Record> {
-    wal.read_from(SeqNo(0)).unwrap().collect::<Result<Vec<_>, _>>().unwrap()
+    wal.read_from(wal.first_seq_no()).unwrap().collect::<Result<Vec<_>, _>>().unwrap()
 }
 
 /// One step of a workload.
@@ -45,6 +46,8 @@ pub enum Step {
     Sync,
     Roll,
     NewTerm,
+    /// Release segments below half of what was acknowledged.
+    Release,
 }
 
 pub fn payload(rng: &mut Rng, len_max: u64) -> Vec<u8> {
@@ -70,7 +73,8 @@ pub fn workload(rng: &mut Rng, appends: usize) -> Vec<Step> {
                 n += k;
             }
             80..=91 => steps.push(Step::Sync),
-            92..=96 => steps.push(Step::Roll),
+            92..=94 => steps.push(Step::Roll),
+            95..=96 => steps.push(Step::Release),
             _ => steps.push(Step::NewTerm),
         }
     }
@@ -86,8 +90,10 @@ pub struct History {
     pub acked: usize,
     /// The highest term `set_primary_term` acknowledged.
     pub term_acked: u64,
-    /// Set once a sync failed: nothing may be acknowledged after it.
+    /// Steps that failed.
     pub errors: usize,
+    /// The highest seq_no a release was asked for: nothing at or above it may be gone.
+    pub release_asked: u64,
 }
 
 impl History {
@@ -135,6 +141,11 @@ pub fn run(wal: &Wal, steps: &[Step], history: &mut History, keep_going: bool) {
                 Err(_) => false,
             },
             Step::Roll => wal.roll().is_ok(),
+            Step::Release => {
+                let below = SeqNo(history.acked as u64 / 2);
+                history.release_asked = history.release_asked.max(below.0);
+                wal.release_below(below).is_ok()
+            }
             Step::NewTerm => match wal.set_primary_term(PrimaryTerm(wal.primary_term().0 + 1)) {
                 Ok(()) => {
                     history.term_acked = wal.primary_term().0;
@@ -159,7 +170,11 @@ pub fn run(wal: &Wal, steps: &[Step], history: &mut History, keep_going: bool) {
 /// and byte-identical; every record present is one that was written, with its term; the
 /// term did not go back.
 pub fn check(history: &History, records: &[Record], recovery: &Recovery) -> Result<(), String> {
-    for (i, r) in records.iter().enumerate() {
+    let first = records.first().map_or(recovery.next_seq_no.0, |r| r.seq_no.0) as usize;
+    if first as u64 > history.release_asked {
+        return Err(format!("the log starts at {first}; releases asked only below {}", history.release_asked));
+    }
+    for (r, i) in records.iter().zip(first..) {
         if r.seq_no != SeqNo(i as u64) {
             return Err(format!("record {i} has seq_no {}", r.seq_no));
         }
@@ -170,13 +185,13 @@ pub fn check(history: &History, records: &[Record], recovery: &Recovery) -> Resu
             return Err(format!("seq_no {i} came back with other bytes or term"));
         }
     }
-    if records.len() < history.acked {
-        return Err(format!("{} acknowledged, {} recovered", history.acked, records.len()));
+    if first + records.len() < history.acked {
+        return Err(format!("{} acknowledged, {} recovered", history.acked, first + records.len()));
     }
     if recovery.primary_term.0 < history.term_acked {
         return Err(format!("term {} after acknowledging {}", recovery.primary_term, history.term_acked));
     }
-    if recovery.next_seq_no != SeqNo(records.len() as u64) {
+    if recovery.next_seq_no != SeqNo((first + records.len()) as u64) {
         return Err(format!("next_seq_no {} with {} records", recovery.next_seq_no, records.len()));
     }
     Ok(())

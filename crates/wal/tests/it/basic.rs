@@ -1,0 +1,140 @@
+//! The log's contract, one behaviour per test, on simulated and real storage.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wal::sim::SimStorage;
+use wal::{Config, Durability, Error, FsStorage, PrimaryTerm, SeqNo, ShardId, Wal};
+
+use crate::support;
+use crate::threads::tempfile_dir;
+
+fn sim_log(durability: Durability) -> (SimStorage, Wal) {
+    let sim = SimStorage::new(11);
+    let (wal, recovery) = support::open(&sim, &support::sim_config(durability)).unwrap();
+    assert!(recovery.created);
+    (sim, wal)
+}
+
+#[test]
+fn a_new_log_starts_at_seq_no_0_and_term_1() {
+    let (_, wal) = sim_log(Durability::Request);
+    assert_eq!((wal.next_seq_no(), wal.primary_term()), (SeqNo(0), PrimaryTerm(1)));
+    assert_eq!(wal.max_seq_no(), None);
+    let a = wal.append(b"x").unwrap();
+    assert_eq!((a.seq_no, a.primary_term), (SeqNo(0), PrimaryTerm(1)));
+    assert_eq!(wal.durable_seq_no(), Some(SeqNo(0)));
+    assert_eq!(wal.read(a.location).unwrap().payload, b"x");
+}
+
+#[test]
+fn a_new_term_is_durable_before_its_records_and_starts_a_segment() {
+    let (sim, wal) = sim_log(Durability::Request);
+    wal.append(b"a").unwrap();
+    let before = wal.segments().len();
+    wal.set_primary_term(PrimaryTerm(5)).unwrap();
+    assert_eq!(wal.segments().len(), before + 1);
+    assert_eq!(wal.segments().last().unwrap().primary_term, PrimaryTerm(5));
+    // Power loss right after: no record of term 5 exists, yet the term survived.
+    let after = sim.crash(wal::sim::Damage::DropUnsynced);
+    let (reopened, recovery) = support::open(&after, &support::sim_config(Durability::Request)).unwrap();
+    assert_eq!(recovery.primary_term, PrimaryTerm(5));
+    assert!(matches!(reopened.set_primary_term(PrimaryTerm(5)), Err(Error::Invalid(_))));
+    assert!(matches!(reopened.set_primary_term(PrimaryTerm(4)), Err(Error::Invalid(_))));
+    assert_eq!(reopened.append(b"b").unwrap().primary_term, PrimaryTerm(5));
+}
+
+#[test]
+fn a_record_over_the_bound_is_refused_and_consumes_no_seq_no() {
+    let (_, wal) = sim_log(Durability::Request);
+    let err = wal.append(&vec![0; 1025]).unwrap_err();
+    assert!(err.to_string().contains("over the bound"), "{err}");
+    assert_eq!(wal.append(b"ok").unwrap().seq_no, SeqNo(0));
+}
+
+#[test]
+fn a_batch_larger_than_a_segment_gets_a_segment_of_its_own() {
+    let (_, wal) = sim_log(Durability::Request);
+    let big = vec![7u8; 1000];
+    let batch: Vec<&[u8]> = (0..10).map(|_| big.as_slice()).collect();
+    let appended = wal.append_batch(&batch).unwrap();
+    assert_eq!(appended.last().unwrap().seq_no, SeqNo(9));
+    assert_eq!(support::read_all(&wal).len(), 10);
+}
+
+#[test]
+fn async_durability_syncs_in_the_background() {
+    let sim = SimStorage::new(3);
+    let mut config = support::sim_config(Durability::Async { sync_interval: Duration::from_millis(100) });
+    config.background = true;
+    let (wal, _) = support::open(&sim, &config).unwrap();
+    wal.append(b"later").unwrap();
+    let start = Instant::now();
+    while wal.durable_seq_no() != Some(SeqNo(0)) {
+        assert!(start.elapsed() < Duration::from_secs(10), "no background sync happened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_sync_interval_below_100ms_is_refused_as_elasticsearch_refuses_it() {
+    let config = Config::new(ShardId(0), Durability::Async { sync_interval: Duration::from_millis(50) });
+    let err = Wal::open(Arc::new(SimStorage::new(1)), config).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "failed to parse value [50ms] for setting [index.translog.sync_interval], must be >= [100ms]"
+    );
+}
+
+#[test]
+fn released_segments_are_gone_and_stay_gone() {
+    let (sim, wal) = sim_log(Durability::Request);
+    for i in 0..100u8 {
+        wal.append(&[i; 200]).unwrap();
+    }
+    let segments = wal.segments().len();
+    let removed = wal.release_below(SeqNo(50)).unwrap();
+    assert!(removed > 0);
+    assert_eq!(wal.segments().len(), segments - removed);
+    assert!(wal.first_seq_no() <= SeqNo(50));
+    assert!(matches!(wal.read_from(SeqNo(0)), Err(Error::Invalid(_))));
+    assert_eq!(support::read_all(&wal).last().unwrap().seq_no, SeqNo(99));
+    drop(wal);
+    let (wal, recovery) = support::open(&sim, &support::sim_config(Durability::Request)).unwrap();
+    assert_eq!(recovery.segments, segments - removed);
+    assert_eq!(wal.first_seq_no(), support::read_all(&wal)[0].seq_no);
+}
+
+#[test]
+fn a_log_opened_for_another_shard_is_refused() {
+    let (sim, wal) = sim_log(Durability::Request);
+    drop(wal);
+    let mut config = support::sim_config(Durability::Request);
+    config.shard_id = ShardId(3);
+    let err = support::open(&sim, &config).err().unwrap();
+    assert_eq!(err.to_string(), "log belongs to shard 0, not shard 3");
+}
+
+#[test]
+fn real_files_survive_close_and_reopen_and_the_directory_is_locked() {
+    let dir = tempfile_dir("basic");
+    let mut config = Config::new(ShardId(1), Durability::Request);
+    config.segment_size = 64 << 10;
+    let (wal, _) = Wal::open(Arc::new(FsStorage::open(&dir).unwrap()), config.clone()).unwrap();
+    // A second opener of the same directory is refused while the first holds it.
+    let locked = FsStorage::open(&dir).unwrap_err();
+    assert_eq!(locked.kind(), std::io::ErrorKind::WouldBlock);
+    for i in 0..1000u32 {
+        wal.append(&i.to_le_bytes()).unwrap();
+    }
+    wal.set_primary_term(PrimaryTerm(2)).unwrap();
+    wal.append(b"term two").unwrap();
+    wal.close().unwrap();
+    let (wal, recovery) = Wal::open(Arc::new(FsStorage::open(&dir).unwrap()), config).unwrap();
+    assert_eq!((recovery.records, recovery.torn_tail), (1001, None));
+    let records = support::read_all(&wal);
+    assert_eq!(records[999].payload, 999u32.to_le_bytes());
+    assert_eq!(records[1000].primary_term, PrimaryTerm(2));
+    drop(wal);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
