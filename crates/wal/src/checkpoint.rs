@@ -70,7 +70,10 @@ impl Checkpoint {
         put(DURABLE_GENERATION_OFFSET, self.durable_generation.0);
         put(DURABLE_OFFSET_OFFSET, self.durable_offset);
         put(DURABLE_SEQ_NO_END_OFFSET, self.durable_seq_no_end.0);
-        put(MIN_RETAINED_GENERATION_OFFSET, self.min_retained_generation.0);
+        put(
+            MIN_RETAINED_GENERATION_OFFSET,
+            self.min_retained_generation.0,
+        );
         b[MAGIC_OFFSET..FORMAT_VERSION_OFFSET].copy_from_slice(&MAGIC);
         b[FORMAT_VERSION_OFFSET..FORMAT_VERSION_OFFSET + 4]
             .copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -133,9 +136,19 @@ impl CheckpointFile {
         let mut image = vec![0u8; FILE_LEN as usize];
         let n = crate::storage::read_full(&*file, 0, &mut image)?;
         image.truncate(n);
-        let slot = |i: u64| image.get(SLOT_STRIDE as usize * i as usize..).and_then(Checkpoint::decode);
+        let slot = |i: u64| {
+            image
+                .get(SLOT_STRIDE as usize * i as usize..)
+                .and_then(Checkpoint::decode)
+        };
         let last = match (slot(0), slot(1)) {
-            (Some(a), Some(b)) => if a.counter >= b.counter { a } else { b },
+            (Some(a), Some(b)) => {
+                if a.counter >= b.counter {
+                    a
+                } else {
+                    b
+                }
+            }
             (Some(a), None) | (None, Some(a)) => a,
             (None, None) => {
                 return Err(Error::Corrupt(Corruption {

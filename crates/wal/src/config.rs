@@ -28,7 +28,9 @@ impl Durability {
 
     /// `Async` with Elasticsearch's default interval.
     pub fn async_default() -> Durability {
-        Durability::Async { sync_interval: Self::SYNC_INTERVAL_DEFAULT }
+        Durability::Async {
+            sync_interval: Self::SYNC_INTERVAL_DEFAULT,
+        }
     }
 }
 
@@ -81,14 +83,14 @@ impl Config {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        if let Durability::Async { sync_interval } = self.durability {
-            if sync_interval < Durability::SYNC_INTERVAL_MIN {
-                return Err(Error::Invalid(format!(
-                    "failed to parse value [{}ms] for setting [index.translog.sync_interval], \
-                     must be >= [100ms]",
-                    sync_interval.as_millis()
-                )));
-            }
+        if let Durability::Async { sync_interval } = self.durability
+            && sync_interval < Durability::SYNC_INTERVAL_MIN
+        {
+            return Err(Error::Invalid(format!(
+                "failed to parse value [{}ms] for setting [index.translog.sync_interval], \
+                 must be >= [100ms]",
+                sync_interval.as_millis()
+            )));
         }
         if self.record_len_max == 0 || self.record_len_max > RECORD_LEN_CAP {
             return Err(Error::Invalid(format!(

@@ -79,31 +79,59 @@ pub(crate) fn decide(observation: Observation) -> Decision {
         // 1. A good frame, in order, anywhere.
         Frame { kind: Valid, .. } => Accept,
         // 2. A good frame in the wrong place: misdirected or stale, never written here.
-        Frame { kind: OutOfOrder, .. } => Corrupt("record with an unexpected seq_no or term"),
+        Frame {
+            kind: OutOfOrder, ..
+        } => Corrupt("record with an unexpected seq_no or term"),
         // 3. A sealed segment ends exactly where its last record ends.
-        Frame { kind: EndOfFile, place: Sealed, .. } => EndOfSegment,
+        Frame {
+            kind: EndOfFile,
+            place: Sealed,
+            ..
+        } => EndOfSegment,
         // 4. Damage inside a sealed segment: it was synced whole before the next existed.
-        Frame { kind: Zero | Invalid, place: Sealed, .. } => {
-            Corrupt("damaged record in a sealed segment")
-        }
+        Frame {
+            kind: Zero | Invalid,
+            place: Sealed,
+            ..
+        } => Corrupt("damaged record in a sealed segment"),
         // 5. Damage, or a file cut short, below the durable point of the checkpoint.
-        Frame { kind: EndOfFile | Zero | Invalid, place: LastBelowDurable, .. } => {
-            Corrupt("damaged record below the durable point")
-        }
+        Frame {
+            kind: EndOfFile | Zero | Invalid,
+            place: LastBelowDurable,
+            ..
+        } => Corrupt("damaged record below the durable point"),
         // 6. Damage followed by a record written after the damaged one was synced.
-        Frame { kind: Zero | Invalid, place: LastTail, later_proves_durable: true } => {
-            Corrupt("damaged record followed by a record that proves it was synced")
-        }
+        Frame {
+            kind: Zero | Invalid,
+            place: LastTail,
+            later_proves_durable: true,
+        } => Corrupt("damaged record followed by a record that proves it was synced"),
         // 7. The newest segment ends at the end of its file.
-        Frame { kind: EndOfFile, place: LastTail, .. } => EndOfLog,
+        Frame {
+            kind: EndOfFile,
+            place: LastTail,
+            ..
+        } => EndOfLog,
         // 8. Zeros where the next record would be: preallocated space, or writes lost.
-        Frame { kind: Zero, place: LastTail, later_proves_durable: false } => EndOfLog,
+        Frame {
+            kind: Zero,
+            place: LastTail,
+            later_proves_durable: false,
+        } => EndOfLog,
         // 9. A partial or damaged last write that nothing proves was ever acknowledged.
-        Frame { kind: Invalid, place: LastTail, later_proves_durable: false } => TruncateTornTail,
+        Frame {
+            kind: Invalid,
+            place: LastTail,
+            later_proves_durable: false,
+        } => TruncateTornTail,
         // 10. The newest file never got a valid header: prepared, never published.
-        BadHeader { newest_unpublished: true } => RemoveUnpublished,
+        BadHeader {
+            newest_unpublished: true,
+        } => RemoveUnpublished,
         // 11. Any other damaged header.
-        BadHeader { newest_unpublished: false } => Corrupt("damaged segment header"),
+        BadHeader {
+            newest_unpublished: false,
+        } => Corrupt("damaged segment header"),
         // 12. A header from elsewhere, or a gap between segments.
         ForeignHeader => Corrupt("segment does not continue the log"),
         // 13. Records the checkpoint promised are missing.

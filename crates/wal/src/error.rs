@@ -39,7 +39,10 @@ impl fmt::Display for Error {
         match self {
             Error::Io(e) => write!(f, "i/o error: {e}"),
             Error::Poisoned(e) => {
-                write!(f, "log is poisoned by an earlier i/o failure ({e}); reopen to recover")
+                write!(
+                    f,
+                    "log is poisoned by an earlier i/o failure ({e}); reopen to recover"
+                )
             }
             Error::Corrupt(c) => c.fmt(f),
             Error::Invalid(what) => f.write_str(what),

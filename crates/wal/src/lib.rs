@@ -31,7 +31,9 @@ pub use reader::Records;
 pub use record::{RECORD_HEADER_LEN, RECORD_LEN_CAP, Record};
 pub use recovery::{Recovery, TornTail};
 pub use segment::SEGMENT_HEADER_LEN;
-pub use storage::{FsStorage, LOCK_FILE_NAME, Storage, StorageFile, create_dir_durably, read_full, read_to_end};
+pub use storage::{
+    FsStorage, LOCK_FILE_NAME, Storage, StorageFile, create_dir_durably, read_full, read_to_end,
+};
 pub use wal::{Appended, SegmentInfo, Wal};
 
 /// File names inside a log directory, for tools and tests that inspect one.

@@ -37,7 +37,12 @@ struct Current {
 
 impl Records {
     pub(crate) fn new(views: Vec<SegmentView>, from: SeqNo, record_len_max: u32) -> Records {
-        Records { views: views.into(), from, record_len_max, current: None }
+        Records {
+            views: views.into(),
+            from,
+            record_len_max,
+            current: None,
+        }
     }
 
     fn load(&mut self) -> Option<Result<()>> {
@@ -48,7 +53,12 @@ impl Records {
             Err(e) => return Some(Err(e.into())),
         }
         let next = view.first_seq_no;
-        self.current = Some(Current { view, bytes, offset: SEGMENT_HEADER_LEN, next });
+        self.current = Some(Current {
+            view,
+            bytes,
+            offset: SEGMENT_HEADER_LEN,
+            next,
+        });
         Some(Ok(()))
     }
 }

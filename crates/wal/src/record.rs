@@ -20,7 +20,7 @@ const RESERVED_OFFSET: usize = FLAGS_OFFSET + 1;
 /// Bytes in a record header.
 pub const RECORD_HEADER_LEN: usize = RESERVED_OFFSET + 2;
 const _: () = assert!(RECORD_HEADER_LEN == 40);
-const _: () = assert!(RECORD_HEADER_LEN % 8 == 0);
+const _: () = assert!(RECORD_HEADER_LEN.is_multiple_of(8));
 
 /// Frames start at multiples of this, so a length word never straddles a sector.
 pub(crate) const FRAME_ALIGN: u64 = 8;
@@ -78,8 +78,7 @@ pub(crate) fn encode(
     let header = &mut buf[start..];
     header[BODY_LEN_OFFSET..SEQ_NO_OFFSET].copy_from_slice(&body_len.to_le_bytes());
     header[SEQ_NO_OFFSET..PRIMARY_TERM_OFFSET].copy_from_slice(&seq_no.0.to_le_bytes());
-    header[PRIMARY_TERM_OFFSET..DURABLE_HINT_OFFSET]
-        .copy_from_slice(&primary_term.0.to_le_bytes());
+    header[PRIMARY_TERM_OFFSET..DURABLE_HINT_OFFSET].copy_from_slice(&primary_term.0.to_le_bytes());
     header[DURABLE_HINT_OFFSET..BODY_CRC_OFFSET].copy_from_slice(&durable_hint.0.to_le_bytes());
     header[BODY_CRC_OFFSET..KIND_OFFSET].copy_from_slice(&crc32fast::hash(body).to_le_bytes());
     header[KIND_OFFSET] = KIND_OP;
@@ -114,7 +113,11 @@ pub(crate) fn decode_header(bytes: &[u8], salt: u32) -> Result<Header, HeaderFau
     if bytes.iter().all(|b| *b == 0) {
         return Err(HeaderFault::Zero);
     }
-    let stored = u32::from_le_bytes(bytes[HEADER_CRC_OFFSET..BODY_LEN_OFFSET].try_into().unwrap());
+    let stored = u32::from_le_bytes(
+        bytes[HEADER_CRC_OFFSET..BODY_LEN_OFFSET]
+            .try_into()
+            .unwrap(),
+    );
     if stored != header_crc(salt, &bytes[BODY_LEN_OFFSET..]) {
         return Err(HeaderFault::Checksum);
     }
@@ -163,7 +166,10 @@ mod tests {
         assert_eq!(header.seq_no, SeqNo(7));
         assert_eq!(header.primary_term, PrimaryTerm(3));
         assert_eq!(header.durable_hint, SeqNo(5));
-        assert!(body_matches(&header, &buf[RECORD_HEADER_LEN..RECORD_HEADER_LEN + 5]));
+        assert!(body_matches(
+            &header,
+            &buf[RECORD_HEADER_LEN..RECORD_HEADER_LEN + 5]
+        ));
         assert!(!body_matches(&header, b"hellO"));
     }
 

@@ -108,14 +108,21 @@ pub(crate) fn recover(storage: &dyn Storage, config: &Config) -> Result<Recovere
         storage.remove(name)?;
         report.removed_files.push(name.clone());
     }
-    let mut generations: Vec<Generation> =
-        names.iter().filter_map(|n| segment::parse_file_name(n)).collect();
+    let mut generations: Vec<Generation> = names
+        .iter()
+        .filter_map(|n| segment::parse_file_name(n))
+        .collect();
     generations.sort();
     let generation_max = generations.last().copied().unwrap_or(Generation(0));
 
     if !names.iter().any(|n| n == checkpoint::FILE_NAME) {
         if let Some(first) = generations.first() {
-            return Err(corrupt(Some(*first), 0, None, "segments exist but the checkpoint is missing"));
+            return Err(corrupt(
+                Some(*first),
+                0,
+                None,
+                "segments exist but the checkpoint is missing",
+            ));
         }
         return create(storage, config, report);
     }
@@ -127,7 +134,10 @@ pub(crate) fn recover(storage: &dyn Storage, config: &Config) -> Result<Recovere
             cp.shard_id.0, config.shard_id.0
         )));
     }
-    for generation in generations.iter().filter(|g| **g < cp.min_retained_generation) {
+    for generation in generations
+        .iter()
+        .filter(|g| **g < cp.min_retained_generation)
+    {
         let name = segment::file_name(*generation);
         storage.remove(&name)?;
         report.removed_files.push(name);
@@ -159,11 +169,11 @@ pub(crate) fn recover(storage: &dyn Storage, config: &Config) -> Result<Recovere
         }
     };
 
-    if let (Some(last), Some(cut_at)) = (scanned.sealed.last(), scanned.cut_at) {
-        if last.file.len()? != cut_at {
-            last.file.set_len(cut_at)?;
-            last.file.sync_all()?;
-        }
+    if let (Some(last), Some(cut_at)) = (scanned.sealed.last(), scanned.cut_at)
+        && last.file.len()? != cut_at
+    {
+        last.file.set_len(cut_at)?;
+        last.file.sync_all()?;
     }
     let mut sealed = scanned.sealed;
     if let (Some(last), Some(cut_at)) = (sealed.last_mut(), scanned.cut_at) {
@@ -176,16 +186,25 @@ pub(crate) fn recover(storage: &dyn Storage, config: &Config) -> Result<Recovere
         .chain([cp.primary_term])
         .max()
         .expect("the checkpoint's term is always there");
-    let next_seq_no = if opened.is_empty() { cp.durable_seq_no_end } else { scanned.next_seq_no };
-    let (durable_generation, durable_offset) =
-        sealed.last().map_or((cp.durable_generation, cp.durable_offset), |s| (s.generation, s.len));
+    let next_seq_no = if opened.is_empty() {
+        cp.durable_seq_no_end
+    } else {
+        scanned.next_seq_no
+    };
+    let (durable_generation, durable_offset) = sealed
+        .last()
+        .map_or((cp.durable_generation, cp.durable_offset), |s| {
+            (s.generation, s.len)
+        });
     checkpoint.write(Checkpoint {
         primary_term,
         current_generation: durable_generation.max(cp.current_generation),
         durable_generation,
         durable_offset,
         durable_seq_no_end: next_seq_no,
-        min_retained_generation: sealed.first().map_or(cp.min_retained_generation, |s| s.generation),
+        min_retained_generation: sealed
+            .first()
+            .map_or(cp.min_retained_generation, |s| s.generation),
         ..cp
     })?;
 
@@ -247,8 +266,7 @@ fn read_headers(
         let header = SegmentHeader::decode(&bytes[..n]);
         let newest_unpublished = Some(generation) == newest && generation > cp.current_generation;
         if header.is_err()
-            && decide(Observation::BadHeader { newest_unpublished })
-                == Decision::RemoveUnpublished
+            && decide(Observation::BadHeader { newest_unpublished }) == Decision::RemoveUnpublished
         {
             let name = segment::file_name(generation);
             storage.remove(&name)?;
@@ -256,14 +274,28 @@ fn read_headers(
             report.removed_files.push(name);
             continue;
         }
-        opened.push(Opened { generation, file, header });
+        opened.push(Opened {
+            generation,
+            file,
+            header,
+        });
     }
     Ok(opened)
 }
 
-fn scan(opened: &[Opened], cp: &Checkpoint, use_durable: bool, config: &Config) -> Result<Scanned, Stop> {
-    let mut scanned =
-        Scanned { sealed: Vec::new(), next_seq_no: SeqNo(0), records: 0, torn_tail: None, cut_at: None };
+fn scan(
+    opened: &[Opened],
+    cp: &Checkpoint,
+    use_durable: bool,
+    config: &Config,
+) -> Result<Scanned, Stop> {
+    let mut scanned = Scanned {
+        sealed: Vec::new(),
+        next_seq_no: SeqNo(0),
+        records: 0,
+        torn_tail: None,
+        cut_at: None,
+    };
     let mut previous_term = PrimaryTerm(0);
     let mut last_good: Option<SeqNo> = None;
     for (index, segment) in opened.iter().enumerate() {
@@ -280,8 +312,12 @@ fn scan(opened: &[Opened], cp: &Checkpoint, use_durable: bool, config: &Config) 
         let header = match &segment.header {
             Ok(header) => header,
             Err(what) => {
-                let observation = Observation::BadHeader { newest_unpublished: false };
-                let Decision::Corrupt(why) = decide(observation) else { unreachable!() };
+                let observation = Observation::BadHeader {
+                    newest_unpublished: false,
+                };
+                let Decision::Corrupt(why) = decide(observation) else {
+                    unreachable!()
+                };
                 return Err(stop(0, true, format!("{why}: {what}"), last_good));
             }
         };
@@ -291,7 +327,9 @@ fn scan(opened: &[Opened], cp: &Checkpoint, use_durable: bool, config: &Config) 
             && header.primary_term >= previous_term
             && (index == 0 || header.first_seq_no == scanned.next_seq_no);
         if !belongs {
-            let Decision::Corrupt(why) = decide(Observation::ForeignHeader) else { unreachable!() };
+            let Decision::Corrupt(why) = decide(Observation::ForeignHeader) else {
+                unreachable!()
+            };
             return Err(stop(0, true, why.into(), last_good));
         }
         previous_term = header.primary_term;
@@ -308,7 +346,11 @@ fn scan(opened: &[Opened], cp: &Checkpoint, use_durable: bool, config: &Config) 
                     let in_order = h.seq_no == next
                         && h.primary_term <= header.primary_term
                         && h.primary_term >= record_term;
-                    if in_order { FrameKind::Valid } else { FrameKind::OutOfOrder }
+                    if in_order {
+                        FrameKind::Valid
+                    } else {
+                        FrameKind::OutOfOrder
+                    }
                 }
                 FrameRead::End => FrameKind::EndOfFile,
                 FrameRead::Zero => FrameKind::Zero,
@@ -326,12 +368,21 @@ fn scan(opened: &[Opened], cp: &Checkpoint, use_durable: bool, config: &Config) 
             };
             let evidence = (place == Place::LastTail
                 && matches!(kind, FrameKind::Zero | FrameKind::Invalid))
-            .then(|| segment::later_evidence(&bytes, offset, header.salt, config.record_len_max, next));
-            let later_proves_durable =
-                evidence.as_ref().is_some_and(|e| e.proof_of_durability.is_some());
-            match decide(Observation::Frame { kind, place, later_proves_durable }) {
+            .then(|| {
+                segment::later_evidence(&bytes, offset, header.salt, config.record_len_max, next)
+            });
+            let later_proves_durable = evidence
+                .as_ref()
+                .is_some_and(|e| e.proof_of_durability.is_some());
+            match decide(Observation::Frame {
+                kind,
+                place,
+                later_proves_durable,
+            }) {
                 Decision::Accept => {
-                    let FrameRead::Valid { header: h, .. } = read else { unreachable!() };
+                    let FrameRead::Valid { header: h, .. } = read else {
+                        unreachable!()
+                    };
                     record_term = h.primary_term;
                     last_good = Some(next);
                     next = next.next();
@@ -353,7 +404,9 @@ fn scan(opened: &[Opened], cp: &Checkpoint, use_durable: bool, config: &Config) 
                 }
                 Decision::Corrupt(why) => {
                     let detail = match (&read, evidence.and_then(|e| e.proof_of_durability)) {
-                        (_, Some((at, seq_no))) => format!("{why} (seq_no {seq_no} at offset {at})"),
+                        (_, Some((at, seq_no))) => {
+                            format!("{why} (seq_no {seq_no} at offset {at})")
+                        }
                         (FrameRead::Invalid(what), None) => format!("{why}: {what}"),
                         _ => why.to_owned(),
                     };
@@ -374,7 +427,9 @@ fn scan(opened: &[Opened], cp: &Checkpoint, use_durable: bool, config: &Config) 
         scanned.next_seq_no = next;
     }
     if use_durable && !opened.is_empty() && scanned.next_seq_no < cp.durable_seq_no_end {
-        let Decision::Corrupt(why) = decide(Observation::LostDurable) else { unreachable!() };
+        let Decision::Corrupt(why) = decide(Observation::LostDurable) else {
+            unreachable!()
+        };
         let last = scanned.sealed.last().expect("segments were scanned");
         return Err(Stop {
             index: opened.len() - 1,
@@ -383,7 +438,10 @@ fn scan(opened: &[Opened], cp: &Checkpoint, use_durable: bool, config: &Config) 
                 generation: Some(last.generation),
                 offset: scanned.cut_at.unwrap_or(last.len),
                 last_good_seq_no: last_good,
-                what: format!("{why} ({} < {})", scanned.next_seq_no, cp.durable_seq_no_end),
+                what: format!(
+                    "{why} ({} < {})",
+                    scanned.next_seq_no, cp.durable_seq_no_end
+                ),
             },
         });
     }
@@ -392,7 +450,11 @@ fn scan(opened: &[Opened], cp: &Checkpoint, use_durable: bool, config: &Config) 
 
 /// Salvage: keep what precedes the corruption, drop it and every later segment.
 fn salvage(storage: &dyn Storage, opened: &mut Vec<Opened>, stop: &Stop) -> Result<()> {
-    let keep = if stop.header { stop.index } else { stop.index + 1 };
+    let keep = if stop.header {
+        stop.index
+    } else {
+        stop.index + 1
+    };
     if !stop.header {
         let file = &opened[stop.index].file;
         file.set_len(stop.corruption.offset)?;
@@ -406,5 +468,10 @@ fn salvage(storage: &dyn Storage, opened: &mut Vec<Opened>, stop: &Stop) -> Resu
 }
 
 fn corrupt(generation: Option<Generation>, offset: u64, last: Option<SeqNo>, what: &str) -> Error {
-    Error::Corrupt(Corruption { generation, offset, last_good_seq_no: last, what: what.to_owned() })
+    Error::Corrupt(Corruption {
+        generation,
+        offset,
+        last_good_seq_no: last,
+        what: what.to_owned(),
+    })
 }

@@ -49,8 +49,7 @@ impl SegmentHeader {
             .copy_from_slice(&(SEGMENT_HEADER_LEN as u32).to_le_bytes());
         b[LOG_UUID_OFFSET..SHARD_ID_OFFSET].copy_from_slice(&self.log_uuid.0);
         b[SHARD_ID_OFFSET..GENERATION_OFFSET].copy_from_slice(&self.shard_id.0.to_le_bytes());
-        b[GENERATION_OFFSET..PRIMARY_TERM_OFFSET]
-            .copy_from_slice(&self.generation.0.to_le_bytes());
+        b[GENERATION_OFFSET..PRIMARY_TERM_OFFSET].copy_from_slice(&self.generation.0.to_le_bytes());
         b[PRIMARY_TERM_OFFSET..FIRST_SEQ_NO_OFFSET]
             .copy_from_slice(&self.primary_term.0.to_le_bytes());
         b[FIRST_SEQ_NO_OFFSET..SALT_OFFSET].copy_from_slice(&self.first_seq_no.0.to_le_bytes());
@@ -176,8 +175,15 @@ pub(crate) fn later_evidence(
     record_len_max: u32,
     expected: SeqNo,
 ) -> LaterEvidence {
-    let nonzero_end = bytes.iter().rposition(|b| *b != 0).map_or(from, |i| i + 1).max(from);
-    let mut evidence = LaterEvidence { proof_of_durability: None, nonzero_end };
+    let nonzero_end = bytes
+        .iter()
+        .rposition(|b| *b != 0)
+        .map_or(from, |i| i + 1)
+        .max(from);
+    let mut evidence = LaterEvidence {
+        proof_of_durability: None,
+        nonzero_end,
+    };
     let mut offset = from + FRAME_ALIGN as usize;
     while offset + RECORD_HEADER_LEN <= nonzero_end {
         // Skip zero words quickly: most of a damaged tail is preallocated zeros.
@@ -185,11 +191,11 @@ pub(crate) fn later_evidence(
             offset += FRAME_ALIGN as usize;
             continue;
         }
-        if let FrameRead::Valid { header, .. } = read_frame(bytes, offset, salt, record_len_max) {
-            if header.durable_hint > expected {
-                evidence.proof_of_durability = Some((offset as u64, header.seq_no));
-                return evidence;
-            }
+        if let FrameRead::Valid { header, .. } = read_frame(bytes, offset, salt, record_len_max)
+            && header.durable_hint > expected
+        {
+            evidence.proof_of_durability = Some((offset as u64, header.seq_no));
+            return evidence;
         }
         offset += FRAME_ALIGN as usize;
     }
@@ -230,7 +236,10 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(file_name(Generation(42)), "00000000000000000042.wal");
-        assert_eq!(parse_file_name("00000000000000000042.wal"), Some(Generation(42)));
+        assert_eq!(
+            parse_file_name("00000000000000000042.wal"),
+            Some(Generation(42))
+        );
         assert_eq!(parse_file_name("00000000000000000042.wal.tmp"), None);
         assert_eq!(parse_file_name("42.wal"), None);
         assert_eq!(parse_file_name("0000000000000000004x.wal"), None);

@@ -36,8 +36,12 @@ pub enum Damage {
 }
 
 impl Damage {
-    pub const ALL: [Damage; 4] =
-        [Damage::DropUnsynced, Damage::KeepRandomSubset, Damage::TearLastWrite, Damage::ZeroFill];
+    pub const ALL: [Damage; 4] = [
+        Damage::DropUnsynced,
+        Damage::KeepRandomSubset,
+        Damage::TearLastWrite,
+        Damage::ZeroFill,
+    ];
 }
 
 /// An injected I/O error.
@@ -141,7 +145,11 @@ struct Inode {
 }
 
 enum Pending {
-    Write { clock: u64, offset: u64, bytes: Vec<u8> },
+    Write {
+        clock: u64,
+        offset: u64,
+        bytes: Vec<u8>,
+    },
     SetLen(u64),
 }
 
@@ -184,7 +192,11 @@ impl SimStorage {
     pub fn fail_at(&self, n: u64, fault: Fault, persistent: bool) {
         let mut state = self.lock();
         let at = state.io_count + n;
-        state.fault = Some(PlannedFault { at, fault, persistent });
+        state.fault = Some(PlannedFault {
+            at,
+            fault,
+            persistent,
+        });
     }
 
     /// Clears planned faults and freezes.
@@ -199,7 +211,7 @@ impl SimStorage {
     pub fn crash(&self, damage: Damage) -> SimStorage {
         let mut state = self.lock();
         state.dead = true;
-        let mut rng = Rng::new(state.rng.next());
+        let mut rng = Rng::new(state.rng.next_u64());
         let last_clock = state
             .inodes
             .values()
@@ -220,7 +232,11 @@ impl SimStorage {
                         Damage::KeepRandomSubset if rng.coin() => {}
                         _ => image.resize(*len as usize, 0),
                     },
-                    Pending::Write { clock, offset, bytes } => {
+                    Pending::Write {
+                        clock,
+                        offset,
+                        bytes,
+                    } => {
                         let keep = match damage {
                             Damage::DropUnsynced => None,
                             Damage::KeepRandomSubset => rng.coin().then_some(bytes.len()),
@@ -237,7 +253,14 @@ impl SimStorage {
                     }
                 }
             }
-            inodes.insert(*id, Inode { data: image.clone(), durable: image, pending: Vec::new() });
+            inodes.insert(
+                *id,
+                Inode {
+                    data: image.clone(),
+                    durable: image,
+                    pending: Vec::new(),
+                },
+            );
         }
         SimStorage {
             state: Arc::new(Mutex::new(State {
@@ -335,7 +358,12 @@ impl State {
             };
             if hit {
                 let name = inode
-                    .and_then(|id| self.dir.iter().find(|(_, i)| **i == id).map(|(n, _)| n.clone()))
+                    .and_then(|id| {
+                        self.dir
+                            .iter()
+                            .find(|(_, i)| **i == id)
+                            .map(|(n, _)| n.clone())
+                    })
                     .unwrap_or_default();
                 self.faults_hit.push((op.name(), name));
                 return Err(planned.fault.error());
@@ -345,7 +373,9 @@ impl State {
     }
 
     fn inode(&mut self, id: u64) -> &mut Inode {
-        self.inodes.get_mut(&id).expect("open handles keep their inode")
+        self.inodes
+            .get_mut(&id)
+            .expect("open handles keep their inode")
     }
 
     fn sync(&mut self, id: u64, op: Op) -> io::Result<()> {
@@ -383,20 +413,29 @@ impl Storage for SimStorage {
         let mut state = self.lock();
         state.enter(Op::Create)?;
         if state.dir.contains_key(name) {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, name.to_owned()));
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                name.to_owned(),
+            ));
         }
         let id = state.next_inode;
         state.next_inode += 1;
         state.inodes.insert(id, Inode::default());
         state.dir.insert(name.to_owned(), id);
-        Ok(Arc::new(SimFile { state: self.state.clone(), id }))
+        Ok(Arc::new(SimFile {
+            state: self.state.clone(),
+            id,
+        }))
     }
 
     fn open(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
         let mut state = self.lock();
         state.enter(Op::Read)?;
         let id = *state.dir.get(name).ok_or_else(|| not_found(name))?;
-        Ok(Arc::new(SimFile { state: self.state.clone(), id }))
+        Ok(Arc::new(SimFile {
+            state: self.state.clone(),
+            id,
+        }))
     }
 
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
@@ -457,7 +496,11 @@ impl StorageFile for SimFile {
         let clock = state.write_clock;
         let inode = state.inode(self.id);
         apply_write(&mut inode.data, offset, bytes, false);
-        inode.pending.push(Pending::Write { clock, offset, bytes: bytes.to_vec() });
+        inode.pending.push(Pending::Write {
+            clock,
+            offset,
+            bytes: bytes.to_vec(),
+        });
         Ok(())
     }
 
@@ -498,7 +541,7 @@ impl Rng {
         Rng((z ^ (z >> 31)) | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -509,10 +552,10 @@ impl Rng {
 
     /// Uniform in `0..n` (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 
     pub fn coin(&mut self) -> bool {
-        self.next() & 1 == 1
+        self.next_u64() & 1 == 1
     }
 }

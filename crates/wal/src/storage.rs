@@ -29,6 +29,8 @@ pub trait Storage: Send + Sync + fmt::Debug {
 }
 
 /// One open file.
+// A file's length is a fact to read, not a collection's size: `is_empty` would mean nothing.
+#[allow(clippy::len_without_is_empty)]
 pub trait StorageFile: Send + Sync + fmt::Debug {
     /// Reads at `offset`; returns fewer bytes than asked only at the end of the file.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
@@ -102,7 +104,11 @@ impl FsStorage {
             Err(fs::TryLockError::Error(e)) => return Err(e),
         }
         let dir_handle = File::open(&dir)?;
-        Ok(FsStorage { dir, dir_handle, _lock: lock })
+        Ok(FsStorage {
+            dir,
+            dir_handle,
+            _lock: lock,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -144,10 +150,10 @@ impl Storage for FsStorage {
         let mut names = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
-            if let Some(name) = entry.file_name().to_str() {
-                if name != LOCK_FILE_NAME {
-                    names.push(name.to_owned());
-                }
+            if let Some(name) = entry.file_name().to_str()
+                && name != LOCK_FILE_NAME
+            {
+                names.push(name.to_owned());
             }
         }
         names.sort();
@@ -155,13 +161,19 @@ impl Storage for FsStorage {
     }
 
     fn create(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
-        let file =
-            OpenOptions::new().read(true).write(true).create_new(true).open(self.path_of(name)?)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(self.path_of(name)?)?;
         Ok(Arc::new(FsFile { file }))
     }
 
     fn open(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
-        let file = OpenOptions::new().read(true).write(true).open(self.path_of(name)?)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.path_of(name)?)?;
         Ok(Arc::new(FsFile { file }))
     }
 

@@ -156,7 +156,10 @@ impl Wal {
             durable_end: AtomicU64::new(recovered.next_seq_no.0),
             poison: OnceLock::new(),
             checkpoint: Mutex::new(recovered.checkpoint),
-            prep: Mutex::new(Prep { next_generation: recovered.next_generation, ready: None }),
+            prep: Mutex::new(Prep {
+                next_generation: recovered.next_generation,
+                ready: None,
+            }),
             wake: Condvar::new(),
             wake_flag: Mutex::new(true),
             stop: AtomicBool::new(false),
@@ -221,7 +224,11 @@ impl Wal {
 
     /// The highest seq_no known durable, as Elasticsearch's persisted local checkpoint.
     pub fn durable_seq_no(&self) -> Option<SeqNo> {
-        self.shared.durable_end.load(Ordering::Acquire).checked_sub(1).map(SeqNo)
+        self.shared
+            .durable_end
+            .load(Ordering::Acquire)
+            .checked_sub(1)
+            .map(SeqNo)
     }
 
     /// The highest seq_no handed out.
@@ -233,7 +240,9 @@ impl Wal {
     pub fn first_seq_no(&self) -> SeqNo {
         let log = self.shared.lock_log();
         let first = log.sealed.first().map(|s| s.first_seq_no);
-        first.or(log.active.as_ref().map(|a| a.first_seq_no)).unwrap_or(log.next_seq_no)
+        first
+            .or(log.active.as_ref().map(|a| a.first_seq_no))
+            .unwrap_or(log.next_seq_no)
     }
 
     /// The seq_no the next append gets.
@@ -299,11 +308,19 @@ impl Wal {
             return Err(corrupt("record length over the bound"));
         }
         let mut payload = vec![0u8; header.body_len as usize];
-        let n = storage::read_full(&*file, location.offset + RECORD_HEADER_LEN as u64, &mut payload)?;
+        let n = storage::read_full(
+            &*file,
+            location.offset + RECORD_HEADER_LEN as u64,
+            &mut payload,
+        )?;
         if !record::body_matches(&header, &payload[..n]) {
             return Err(corrupt("record body checksum mismatch"));
         }
-        Ok(Record { seq_no: header.seq_no, primary_term: header.primary_term, payload })
+        Ok(Record {
+            seq_no: header.seq_no,
+            primary_term: header.primary_term,
+            payload,
+        })
     }
 
     /// Every record from `from` on, in seq_no order, as they are now (unsynced ones included).
@@ -347,7 +364,11 @@ impl Wal {
     pub fn release_below(&self, seq_no: SeqNo) -> Result<usize> {
         let mut log = self.shared.lock_log();
         self.shared.check_poison()?;
-        let mut n = log.sealed.iter().take_while(|s| s.end_seq_no <= seq_no).count();
+        let mut n = log
+            .sealed
+            .iter()
+            .take_while(|s| s.end_seq_no <= seq_no)
+            .count();
         // The newest segment anchors next_seq_no on disk; it stays while nothing follows it.
         if log.active.is_none() && n == log.sealed.len() {
             n = n.saturating_sub(1);
@@ -356,10 +377,13 @@ impl Wal {
             return Ok(0);
         }
         let released: Vec<SealedSegment> = log.sealed.drain(..n).collect();
-        self.shared.write_checkpoint(&log, &mut self.shared.lock_checkpoint())?;
+        self.shared
+            .write_checkpoint(&log, &mut self.shared.lock_checkpoint())?;
         drop(log);
         for segment in &released {
-            self.shared.storage.remove(&segment::file_name(segment.generation))?;
+            self.shared
+                .storage
+                .remove(&segment::file_name(segment.generation))?;
         }
         self.shared.storage.sync_dir()?;
         Ok(n)
@@ -407,7 +431,8 @@ impl Wal {
         self.stop_background();
         self.shared.sync()?;
         let log = self.shared.lock_log();
-        self.shared.write_checkpoint(&log, &mut self.shared.lock_checkpoint())
+        self.shared
+            .write_checkpoint(&log, &mut self.shared.lock_checkpoint())
     }
 
     fn stop_background(&mut self) {
@@ -459,22 +484,44 @@ impl Shared {
         let frames_len: u64 = payloads.iter().map(|p| record::frame_len(p.len())).sum();
         let mut log = self.lock_log();
         self.check_poison()?;
-        let fits = log.active.as_ref().is_some_and(|a| a.write_offset + frames_len <= a.capacity);
+        let fits = log
+            .active
+            .as_ref()
+            .is_some_and(|a| a.write_offset + frames_len <= a.capacity);
         if !fits {
             let term = log.primary_term;
             self.roll_locked(&mut log, term, frames_len)?;
         }
         let durable_hint = SeqNo(self.durable_end.load(Ordering::Acquire));
-        let Log { active, buf, next_seq_no, .. } = &mut *log;
+        let Log {
+            active,
+            buf,
+            next_seq_no,
+            ..
+        } = &mut *log;
         let active = active.as_mut().expect("rolled above");
         buf.clear();
         let mut appended = Vec::with_capacity(payloads.len());
         let mut seq_no = *next_seq_no;
         for payload in payloads {
             let offset = active.write_offset + buf.len() as u64;
-            let location = Location { generation: active.generation, offset };
-            appended.push(Appended { seq_no, primary_term: active.primary_term, location });
-            record::encode(buf, active.salt, seq_no, active.primary_term, durable_hint, payload);
+            let location = Location {
+                generation: active.generation,
+                offset,
+            };
+            appended.push(Appended {
+                seq_no,
+                primary_term: active.primary_term,
+                location,
+            });
+            record::encode(
+                buf,
+                active.salt,
+                seq_no,
+                active.primary_term,
+                durable_hint,
+                payload,
+            );
             seq_no = seq_no.next();
         }
         if let Err(e) = active.file.write_all_at(active.write_offset, buf) {
@@ -511,9 +558,15 @@ impl Shared {
         }
         let (file, point) = {
             let log = self.lock_log();
-            assert!(seq_no < log.next_seq_no, "sync_to({seq_no}) of a seq_no never written");
+            assert!(
+                seq_no < log.next_seq_no,
+                "sync_to({seq_no}) of a seq_no never written"
+            );
             // NB: records of sealed segments were synced when they were sealed.
-            let active = log.active.as_ref().expect("an unsynced record is in the active segment");
+            let active = log
+                .active
+                .as_ref()
+                .expect("an unsynced record is in the active segment");
             let point = DurablePoint {
                 generation: active.generation,
                 offset: active.write_offset,
@@ -533,7 +586,8 @@ impl Shared {
             > (durable.seq_no_end, durable.generation, durable.offset)
         {
             *durable = point;
-            self.durable_end.store(point.seq_no_end.0, Ordering::Release);
+            self.durable_end
+                .store(point.seq_no_end.0, Ordering::Release);
         }
     }
 
@@ -545,7 +599,10 @@ impl Shared {
         if let Some(active) = log.active.take() {
             // A sealed segment is synced whole before a newer one exists, so recovery can
             // call any damage inside it corruption (docs/recovery.md, row 4).
-            let sealed = active.file.set_len(active.write_offset).and_then(|()| active.file.sync_all());
+            let sealed = active
+                .file
+                .set_len(active.write_offset)
+                .and_then(|()| active.file.sync_all());
             sealed.map_err(|e| self.poison(e))?;
             self.advance_durable(DurablePoint {
                 generation: active.generation,
@@ -571,7 +628,9 @@ impl Shared {
             salt: crate::random::u64() as u32,
         };
         let written = prepared.file.write_all_at(0, &header.encode());
-        written.and_then(|()| prepared.file.sync_data()).map_err(|e| self.poison(e))?;
+        written
+            .and_then(|()| prepared.file.sync_data())
+            .map_err(|e| self.poison(e))?;
         log.primary_term = primary_term;
         log.active = Some(Active {
             generation: prepared.generation,
@@ -593,10 +652,15 @@ impl Shared {
         match prep.ready.take() {
             Some(prepared) if prepared.capacity >= capacity_min => Ok(prepared),
             // Too small for this batch: prepare a larger file under the same name.
-            Some(small) => Ok(prepare(&*self.storage, small.generation, self.capacity_for(capacity_min))?),
+            Some(small) => Ok(prepare(
+                &*self.storage,
+                small.generation,
+                self.capacity_for(capacity_min),
+            )?),
             None => {
                 let generation = prep.next_generation;
-                let prepared = prepare(&*self.storage, generation, self.capacity_for(capacity_min))?;
+                let prepared =
+                    prepare(&*self.storage, generation, self.capacity_for(capacity_min))?;
                 prep.next_generation = generation.next();
                 Ok(prepared)
             }
@@ -627,7 +691,11 @@ impl Shared {
         self.write_checkpoint_from(log.summary(), checkpoint)
     }
 
-    fn write_checkpoint_from(&self, summary: LogSummary, checkpoint: &mut CheckpointFile) -> Result<()> {
+    fn write_checkpoint_from(
+        &self,
+        summary: LogSummary,
+        checkpoint: &mut CheckpointFile,
+    ) -> Result<()> {
         let last = *checkpoint.last();
         let durable = *self.durable.lock().unwrap_or_else(|e| e.into_inner());
         let next = Checkpoint {
@@ -665,9 +733,14 @@ impl Shared {
         if let Some(a) = log.active.as_ref().filter(|a| a.generation == generation) {
             return Ok((a.file.clone(), a.salt));
         }
-        match log.sealed.binary_search_by_key(&generation, |s| s.generation) {
+        match log
+            .sealed
+            .binary_search_by_key(&generation, |s| s.generation)
+        {
             Ok(i) => Ok((log.sealed[i].file.clone(), log.sealed[i].salt)),
-            Err(_) => Err(Error::Invalid(format!("segment {generation} is not in the log"))),
+            Err(_) => Err(Error::Invalid(format!(
+                "segment {generation} is not in the log"
+            ))),
         }
     }
 
@@ -681,7 +754,9 @@ impl Shared {
             Durability::Async { sync_interval } => Some(sync_interval),
             Durability::Request => None,
         };
-        let tick = sync_interval.map_or(self.config.checkpoint_interval, |s| s.min(self.config.checkpoint_interval));
+        let tick = sync_interval.map_or(self.config.checkpoint_interval, |s| {
+            s.min(self.config.checkpoint_interval)
+        });
         let mut last_sync = Instant::now();
         let mut last_checkpoint = Instant::now();
         loop {
@@ -736,7 +811,11 @@ fn prepare(storage: &dyn Storage, generation: Generation, capacity: u64) -> io::
         storage.sync_dir()
     })();
     match result {
-        Ok(()) => Ok(Prepared { generation, file, capacity }),
+        Ok(()) => Ok(Prepared {
+            generation,
+            file,
+            capacity,
+        }),
         Err(e) => {
             let _ = storage.remove(&temp);
             Err(e)

@@ -19,7 +19,10 @@ fn sim_log(durability: Durability) -> (SimStorage, Wal) {
 #[test]
 fn a_new_log_starts_at_seq_no_0_and_term_1() {
     let (_, wal) = sim_log(Durability::Request);
-    assert_eq!((wal.next_seq_no(), wal.primary_term()), (SeqNo(0), PrimaryTerm(1)));
+    assert_eq!(
+        (wal.next_seq_no(), wal.primary_term()),
+        (SeqNo(0), PrimaryTerm(1))
+    );
     assert_eq!(wal.max_seq_no(), None);
     let a = wal.append(b"x").unwrap();
     assert_eq!((a.seq_no, a.primary_term), (SeqNo(0), PrimaryTerm(1)));
@@ -37,10 +40,17 @@ fn a_new_term_is_durable_before_its_records_and_starts_a_segment() {
     assert_eq!(wal.segments().last().unwrap().primary_term, PrimaryTerm(5));
     // Power loss right after: no record of term 5 exists, yet the term survived.
     let after = sim.crash(wal::sim::Damage::DropUnsynced);
-    let (reopened, recovery) = support::open(&after, &support::sim_config(Durability::Request)).unwrap();
+    let (reopened, recovery) =
+        support::open(&after, &support::sim_config(Durability::Request)).unwrap();
     assert_eq!(recovery.primary_term, PrimaryTerm(5));
-    assert!(matches!(reopened.set_primary_term(PrimaryTerm(5)), Err(Error::Invalid(_))));
-    assert!(matches!(reopened.set_primary_term(PrimaryTerm(4)), Err(Error::Invalid(_))));
+    assert!(matches!(
+        reopened.set_primary_term(PrimaryTerm(5)),
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        reopened.set_primary_term(PrimaryTerm(4)),
+        Err(Error::Invalid(_))
+    ));
     assert_eq!(reopened.append(b"b").unwrap().primary_term, PrimaryTerm(5));
 }
 
@@ -65,21 +75,33 @@ fn a_batch_larger_than_a_segment_gets_a_segment_of_its_own() {
 #[test]
 fn async_durability_syncs_in_the_background() {
     let sim = SimStorage::new(3);
-    let mut config = support::sim_config(Durability::Async { sync_interval: Duration::from_millis(100) });
+    let mut config = support::sim_config(Durability::Async {
+        sync_interval: Duration::from_millis(100),
+    });
     config.background = true;
     let (wal, _) = support::open(&sim, &config).unwrap();
     wal.append(b"later").unwrap();
     let start = Instant::now();
     while wal.durable_seq_no() != Some(SeqNo(0)) {
-        assert!(start.elapsed() < Duration::from_secs(10), "no background sync happened");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no background sync happened"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 #[test]
 fn a_sync_interval_below_100ms_is_refused_as_elasticsearch_refuses_it() {
-    let config = Config::new(ShardId(0), Durability::Async { sync_interval: Duration::from_millis(50) });
-    let err = Wal::open(Arc::new(SimStorage::new(1)), config).err().unwrap();
+    let config = Config::new(
+        ShardId(0),
+        Durability::Async {
+            sync_interval: Duration::from_millis(50),
+        },
+    );
+    let err = Wal::open(Arc::new(SimStorage::new(1)), config)
+        .err()
+        .unwrap();
     assert_eq!(
         err.to_string(),
         "failed to parse value [50ms] for setting [index.translog.sync_interval], must be >= [100ms]"

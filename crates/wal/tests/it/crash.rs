@@ -40,7 +40,8 @@ fn crash_at_every_point(seed: u64, durability: Durability) -> u64 {
             support::run(&wal, &steps, &mut history, false);
         }
         for damage in Damage::ALL {
-            let context = format!("seed {seed}, {durability:?}, crash point {point}/{total}, {damage:?}");
+            let context =
+                format!("seed {seed}, {durability:?}, crash point {point}/{total}, {damage:?}");
             let after = sim.crash(damage);
             // A crash during recovery, then another recovery.
             after.freeze_after(rng.below(12));
@@ -75,15 +76,30 @@ fn crash_at_every_io_point_request_durability_part_1() {
 
 #[test]
 fn crash_at_every_io_point_request_durability_part_2() {
-    crash_workloads(WORKLOADS / 4, WORKLOADS / 4, Durability::Request, "crash_request_2");
+    crash_workloads(
+        WORKLOADS / 4,
+        WORKLOADS / 4,
+        Durability::Request,
+        "crash_request_2",
+    );
 }
 
 #[test]
 fn crash_at_every_io_point_async_durability_part_1() {
-    crash_workloads(WORKLOADS / 2, WORKLOADS / 4, Durability::async_default(), "crash_async_1");
+    crash_workloads(
+        WORKLOADS / 2,
+        WORKLOADS / 4,
+        Durability::async_default(),
+        "crash_async_1",
+    );
 }
 
 #[test]
 fn crash_at_every_io_point_async_durability_part_2() {
-    crash_workloads(WORKLOADS * 3 / 4, WORKLOADS / 4, Durability::async_default(), "crash_async_2");
+    crash_workloads(
+        WORKLOADS * 3 / 4,
+        WORKLOADS / 4,
+        Durability::async_default(),
+        "crash_async_2",
+    );
 }

@@ -64,14 +64,32 @@ fn build(close: bool) -> Base {
     let machine = sim.crash(Damage::DropUnsynced);
     let name = wal::files::segment(last_generation);
     let file_len = machine.file_bytes(&name).unwrap().len();
-    let first_in_last = appended.iter().position(|a| a.location.generation == last_generation).unwrap();
+    let first_in_last = appended
+        .iter()
+        .position(|a| a.location.generation == last_generation)
+        .unwrap();
     let frame_len = (wal::RECORD_HEADER_LEN + RECORD_LEN).div_ceil(8) * 8;
     let frames = appended[first_in_last..]
         .iter()
-        .map(|a| (a.location.offset as usize, a.location.offset as usize + frame_len))
+        .map(|a| {
+            (
+                a.location.offset as usize,
+                a.location.offset as usize + frame_len,
+            )
+        })
         .collect::<Vec<_>>();
-    assert!(frames.last().unwrap().1 - wal::SEGMENT_HEADER_LEN >= 16 << 10, "16 KiB of records");
-    Base { machine, name, payloads, frames, first_in_last, file_len }
+    assert!(
+        frames.last().unwrap().1 - wal::SEGMENT_HEADER_LEN >= 16 << 10,
+        "16 KiB of records"
+    );
+    Base {
+        machine,
+        name,
+        payloads,
+        frames,
+        first_in_last,
+        file_len,
+    }
 }
 
 enum Expect {
@@ -86,7 +104,11 @@ impl Base {
         if offset < wal::SEGMENT_HEADER_LEN {
             return Expect::Corrupt;
         }
-        match self.frames.iter().position(|(s, e)| (*s..*e).contains(&offset)) {
+        match self
+            .frames
+            .iter()
+            .position(|(s, e)| (*s..*e).contains(&offset))
+        {
             Some(_) if durable_to_end => Expect::Corrupt,
             Some(k) if k + 1 == self.frames.len() => Expect::Records(all - 1),
             Some(_) => Expect::Corrupt,
@@ -106,12 +128,17 @@ impl Base {
                 assert_eq!(records.len(), n, "{what}");
                 assert_eq!(recovery.records as usize, n, "{what}");
                 for r in &records {
-                    assert_eq!(r.payload, self.payloads[r.seq_no.0 as usize], "{what}: wrong bytes");
+                    assert_eq!(
+                        r.payload, self.payloads[r.seq_no.0 as usize],
+                        "{what}: wrong bytes"
+                    );
                 }
             }
             (Err(e), Expect::Records(n)) => panic!("{what}: expected {n} records, got {e}"),
             (Err(e), Expect::Corrupt) => panic!("{what}: expected Corrupt, got {e}"),
-            (Ok((_, r)), Expect::Corrupt) => panic!("{what}: expected Corrupt, opened with {}", r.records),
+            (Ok((_, r)), Expect::Corrupt) => {
+                panic!("{what}: expected Corrupt, opened with {}", r.records)
+            }
         }
     }
 }
@@ -123,7 +150,11 @@ fn every_bit_flip_of_the_last_segment() {
     for bit in 0..base.file_len * 8 {
         let offset = bit / 8;
         let expect = base.expect_at(offset, false);
-        base.check(|b| b[offset] ^= 1 << (bit % 8), expect, &format!("flip of bit {bit}"));
+        base.check(
+            |b| b[offset] ^= 1 << (bit % 8),
+            expect,
+            &format!("flip of bit {bit}"),
+        );
     }
     eprintln!("{} bit flips checked", base.file_len * 8);
 }
@@ -135,7 +166,9 @@ fn every_truncation_of_the_last_segment() {
         let expect = if len < wal::SEGMENT_HEADER_LEN {
             Expect::Corrupt
         } else {
-            Expect::Records(base.first_in_last + base.frames.iter().filter(|(_, e)| *e <= len).count())
+            Expect::Records(
+                base.first_in_last + base.frames.iter().filter(|(_, e)| *e <= len).count(),
+            )
         };
         base.check(|b| b.truncate(len), expect, &format!("truncation to {len}"));
     }
@@ -146,11 +179,19 @@ fn after_close_any_damage_to_a_record_is_corrupt() {
     let base = build(true);
     let end = base.frames.last().unwrap().1;
     for len in 0..end {
-        base.check(|b| b.truncate(len), Expect::Corrupt, &format!("truncation to {len}"));
+        base.check(
+            |b| b.truncate(len),
+            Expect::Corrupt,
+            &format!("truncation to {len}"),
+        );
     }
     for bit in (0..base.file_len * 8).step_by(7) {
         let offset = bit / 8;
         let expect = base.expect_at(offset, true);
-        base.check(|b| b[offset] ^= 1 << (bit % 8), expect, &format!("flip of bit {bit}"));
+        base.check(
+            |b| b[offset] ^= 1 << (bit % 8),
+            expect,
+            &format!("flip of bit {bit}"),
+        );
     }
 }

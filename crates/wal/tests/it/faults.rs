@@ -24,7 +24,8 @@ fn faults_at_every_point(seed: u64, fault: Fault, persistent: bool) -> u64 {
 
     let mut runs = 0;
     for n in 1..=total {
-        let context = format!("seed {seed}, {fault:?} at call {n}/{total}, persistent {persistent}");
+        let context =
+            format!("seed {seed}, {fault:?} at call {n}/{total}, persistent {persistent}");
         let sim = SimStorage::new(seed);
         let (wal, _) = support::open(&sim, &config).unwrap();
         sim.fail_at(n, fault, persistent);
@@ -41,27 +42,44 @@ fn faults_at_every_point(seed: u64, fault: Fault, persistent: bool) -> u64 {
                 .any(|(call, file)| sim::is_sync(call) && !file.ends_with(".tmp"));
             if acked_at_sync_failure.is_none() && log_sync_failed {
                 acked_at_sync_failure = Some(history.acked);
-                assert!(wal.is_poisoned(), "{context}: a failed sync must poison the log");
+                assert!(
+                    wal.is_poisoned(),
+                    "{context}: a failed sync must poison the log"
+                );
             }
         }
         if let Some(acked) = acked_at_sync_failure {
             // The step whose sync failed may not count either: `acked` was read after it.
-            assert_eq!(history.acked, acked, "{context}: acknowledged after a failed sync");
+            assert_eq!(
+                history.acked, acked,
+                "{context}: acknowledged after a failed sync"
+            );
         }
         if wal.is_poisoned() {
-            assert!(wal.append(b"late").is_err(), "{context}: a poisoned log acknowledged");
+            assert!(
+                wal.append(b"late").is_err(),
+                "{context}: a poisoned log acknowledged"
+            );
         }
-        assert!(!sim.faults_hit().is_empty(), "{context}: the fault was never hit");
+        assert!(
+            !sim.faults_hit().is_empty(),
+            "{context}: the fault was never hit"
+        );
         drop(wal);
 
         sim.heal();
         for restart in [true, false] {
             // First a process restart (the page cache survives), then a power loss.
-            let after = if restart { sim.clone() } else { sim.crash(Damage::DropUnsynced) };
+            let after = if restart {
+                sim.clone()
+            } else {
+                sim.crash(Damage::DropUnsynced)
+            };
             let (wal, recovery) = support::open(&after, &config)
                 .unwrap_or_else(|e| panic!("{context}: reopen on healthy storage failed: {e}"));
             let records = support::read_all(&wal);
-            support::check(&history, &records, &recovery).unwrap_or_else(|e| panic!("{context}: {e}"));
+            support::check(&history, &records, &recovery)
+                .unwrap_or_else(|e| panic!("{context}: {e}"));
             runs += 1;
             // One machine at a time: the restart must not share state with the crash copy.
             drop(wal);

@@ -51,11 +51,18 @@ fn payload(n: usize, len: usize) -> Vec<u8> {
 }
 
 fn run_case(request: bool, ops: &[Op]) -> Result<(), TestCaseError> {
-    let durability = if request { Durability::Request } else { Durability::async_default() };
+    let durability = if request {
+        Durability::Request
+    } else {
+        Durability::async_default()
+    };
     let config = support::sim_config(durability);
     let mut sim = SimStorage::new(ops.len() as u64);
     let (mut wal, _) = support::open(&sim, &config).unwrap();
-    let mut model = Model { term_durable: 1, ..Model::default() };
+    let mut model = Model {
+        term_durable: 1,
+        ..Model::default()
+    };
     let mut counter = 0;
     for op in ops {
         match op {
@@ -67,7 +74,13 @@ fn run_case(request: bool, ops: &[Op]) -> Result<(), TestCaseError> {
                 model.written.push((a.primary_term, p));
             }
             Op::Batch(lens) => {
-                let ps: Vec<Vec<u8>> = lens.iter().map(|l| { counter += 1; payload(counter, *l) }).collect();
+                let ps: Vec<Vec<u8>> = lens
+                    .iter()
+                    .map(|l| {
+                        counter += 1;
+                        payload(counter, *l)
+                    })
+                    .collect();
                 let refs: Vec<&[u8]> = ps.iter().map(|p| p.as_slice()).collect();
                 for (a, p) in wal.append_batch(&refs).unwrap().into_iter().zip(ps) {
                     prop_assert_eq!(a.seq_no, SeqNo(model.written.len() as u64));
@@ -89,7 +102,11 @@ fn run_case(request: bool, ops: &[Op]) -> Result<(), TestCaseError> {
                 let (reopened, recovery) = support::open(&sim, &config).unwrap();
                 wal = reopened;
                 let n = recovery.next_seq_no.0 as usize;
-                prop_assert!(n >= model.durable, "{n} recovered, {} acknowledged", model.durable);
+                prop_assert!(
+                    n >= model.durable,
+                    "{n} recovered, {} acknowledged",
+                    model.durable
+                );
                 prop_assert!(n <= model.written.len());
                 prop_assert!(recovery.primary_term.0 >= model.term_durable);
                 model.written.truncate(n);
@@ -102,7 +119,8 @@ fn run_case(request: bool, ops: &[Op]) -> Result<(), TestCaseError> {
                 } else {
                     drop(wal);
                 }
-                let (reopened, recovery) = Wal::open(std::sync::Arc::new(sim.clone()), config.clone()).unwrap();
+                let (reopened, recovery) =
+                    Wal::open(std::sync::Arc::new(sim.clone()), config.clone()).unwrap();
                 wal = reopened;
                 // A process restart keeps the page cache: nothing is lost.
                 prop_assert_eq!(recovery.next_seq_no.0 as usize, model.written.len());
@@ -126,7 +144,10 @@ fn run_case(request: bool, ops: &[Op]) -> Result<(), TestCaseError> {
 #[test]
 fn log_matches_the_model() {
     let seed = support::seed("log_matches_the_model");
-    let cases = std::env::var("WAL_MODEL_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);
+    let cases = std::env::var("WAL_MODEL_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000);
     let mut runner = TestRunner::new(Config {
         cases,
         rng_seed: RngSeed::Fixed(seed),

@@ -52,7 +52,13 @@ fn row_1_and_3_valid_records_across_sealed_segments_are_accepted() {
     assert_eq!(recovery.records, 100);
     assert_eq!(recovery.torn_tail, None);
     let records = support::read_all(&wal);
-    assert_eq!(records.iter().map(|r| r.payload.clone()).collect::<Vec<_>>(), payloads);
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r.payload.clone())
+            .collect::<Vec<_>>(),
+        payloads
+    );
 }
 
 #[test]
@@ -70,12 +76,21 @@ fn row_2_a_valid_frame_with_the_wrong_seq_no_is_corrupt() {
 #[test]
 fn row_4_damage_in_a_sealed_segment_is_corrupt_even_in_its_last_record() {
     let (sim, appended, _) = build(60, 100, false);
-    let in_first = appended.iter().filter(|a| a.location.generation == Generation(1)).last().unwrap();
+    let in_first = appended
+        .iter()
+        .rfind(|a| a.location.generation == Generation(1))
+        .unwrap();
     flip(&sim, &seg(1), in_first.location.offset + 45);
     let what = corrupt_what(&sim);
     assert!(what.contains("sealed segment"), "{what}");
-    assert!(what.contains(&format!("segment 1 at offset {}", in_first.location.offset)), "{what}");
-    assert!(what.contains(&format!("last good seq_no {}", in_first.seq_no.0 - 1)), "{what}");
+    assert!(
+        what.contains(&format!("segment 1 at offset {}", in_first.location.offset)),
+        "{what}"
+    );
+    assert!(
+        what.contains(&format!("last good seq_no {}", in_first.seq_no.0 - 1)),
+        "{what}"
+    );
 }
 
 #[test]
@@ -122,11 +137,15 @@ fn row_8_zeros_where_a_write_was_lost_end_the_log() {
     wal.sync().unwrap();
     drop(wal);
     let sim = sim.crash(Damage::DropUnsynced);
-    sim.damage_file(&seg(lost.generation.0), |b| b[lost.offset as usize..kept.offset as usize].fill(0));
+    sim.damage_file(&seg(lost.generation.0), |b| {
+        b[lost.offset as usize..kept.offset as usize].fill(0)
+    });
     let (wal, recovery) = support::open(&sim, &config).unwrap();
     assert_eq!(recovery.records, 3);
     assert_eq!(support::read_all(&wal).len(), 3);
-    let torn = recovery.torn_tail.expect("the surviving later write is reported as cut");
+    let torn = recovery
+        .torn_tail
+        .expect("the surviving later write is reported as cut");
     assert_eq!(torn.offset, lost.offset);
     // Had record 4 been written after 3 was synced, the same hole would be corruption.
     drop(wal);
@@ -139,7 +158,10 @@ fn row_9_a_damaged_last_record_is_a_torn_tail() {
     flip(&sim, &seg(last.generation.0), last.offset + 70);
     let (wal, recovery) = reopen(&sim).unwrap();
     let torn = recovery.torn_tail.unwrap();
-    assert_eq!((torn.generation, torn.offset), (last.generation, last.offset));
+    assert_eq!(
+        (torn.generation, torn.offset),
+        (last.generation, last.offset)
+    );
     let records = support::read_all(&wal);
     assert_eq!(records.len(), 9);
     assert_eq!(records[8].payload, payloads[8]);
@@ -160,7 +182,11 @@ fn row_10_a_segment_prepared_but_never_published_is_removed() {
     sim.create("00000000000000000099.wal.tmp").unwrap();
     let (_, recovery) = reopen(&sim).unwrap();
     assert_eq!(recovery.records, 5);
-    assert!(recovery.removed_files.contains(&next), "{:?}", recovery.removed_files);
+    assert!(
+        recovery.removed_files.contains(&next),
+        "{:?}",
+        recovery.removed_files
+    );
     assert!(recovery.removed_files.iter().any(|f| f.ends_with(".tmp")));
     assert!(!sim.names().contains(&next));
 }
@@ -206,7 +232,11 @@ fn row_13_a_missing_newest_segment_is_corrupt() {
 fn salvage_keeps_the_prefix_before_corruption() {
     let (sim, appended, payloads) = build(60, 100, false);
     let victim = appended[20];
-    flip(&sim, &seg(victim.location.generation.0), victim.location.offset + 50);
+    flip(
+        &sim,
+        &seg(victim.location.generation.0),
+        victim.location.offset + 50,
+    );
     assert!(corrupt_what(&sim).contains("sealed segment"));
     let mut config = support::sim_config(Durability::Request);
     config.recovery_mode = RecoveryMode::Salvage;

@@ -12,7 +12,10 @@ use wal::{Config, Durability, LogUuid, PrimaryTerm, Record, Recovery, SeqNo, Sha
 pub fn seed(test: &str) -> u64 {
     let seed = match std::env::var("WAL_SEED") {
         Ok(s) => s.parse().expect("WAL_SEED is a u64"),
-        Err(_) => SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64,
+        Err(_) => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
     };
     eprintln!("{test}: seed {seed} (replay with WAL_SEED={seed})");
     seed
@@ -35,7 +38,10 @@ pub fn open(sim: &SimStorage, config: &Config) -> wal::Result<(Wal, Recovery)> {
 
 /// Every record still in the log (from the first not released).
 pub fn read_all(wal: &Wal) -> Vec<Record> {
-    wal.read_from(wal.first_seq_no()).unwrap().collect::<Result<Vec<_>, _>>().unwrap()
+    wal.read_from(wal.first_seq_no())
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
 }
 
 /// One step of a workload.
@@ -52,8 +58,10 @@ pub enum Step {
 
 pub fn payload(rng: &mut Rng, len_max: u64) -> Vec<u8> {
     let len = rng.below(len_max + 1) as usize;
-    let tag = rng.next();
-    (0..len).map(|i| (tag.wrapping_add(i as u64 * 31) % 251) as u8).collect()
+    let tag = rng.next_u64();
+    (0..len)
+        .map(|i| (tag.wrapping_add(i as u64 * 31) % 251) as u8)
+        .collect()
 }
 
 /// At least `appends` records, in single appends and small batches, with syncs, segment rolls
@@ -97,7 +105,12 @@ pub struct History {
 }
 
 impl History {
-    fn attempt(&mut self, wal: &Wal, payloads: &[Vec<u8>], result: &wal::Result<Vec<wal::Appended>>) {
+    fn attempt(
+        &mut self,
+        wal: &Wal,
+        payloads: &[Vec<u8>],
+        result: &wal::Result<Vec<wal::Appended>>,
+    ) {
         match result {
             Ok(appended) => {
                 for (a, p) in appended.iter().zip(payloads) {
@@ -108,7 +121,8 @@ impl History {
             // A poisoning failure may have left the bytes on disk: they may come back.
             Err(_) if wal.is_poisoned() => {
                 let term = wal.primary_term();
-                self.written.extend(payloads.iter().map(|p| (term, p.clone())));
+                self.written
+                    .extend(payloads.iter().map(|p| (term, p.clone())));
             }
             // Failed before writing (a segment could not be prepared): nothing on disk.
             Err(_) => {}
@@ -154,7 +168,10 @@ pub fn run(wal: &Wal, steps: &[Step], history: &mut History, keep_going: bool) {
                 Err(_) => false,
             },
         };
-        if ok && durability == Durability::Request && matches!(step, Step::Append(_) | Step::Batch(_)) {
+        if ok
+            && durability == Durability::Request
+            && matches!(step, Step::Append(_) | Step::Batch(_))
+        {
             history.acked = history.written.len();
         }
         if !ok {
@@ -170,29 +187,48 @@ pub fn run(wal: &Wal, steps: &[Step], history: &mut History, keep_going: bool) {
 /// and byte-identical; every record present is one that was written, with its term; the
 /// term did not go back.
 pub fn check(history: &History, records: &[Record], recovery: &Recovery) -> Result<(), String> {
-    let first = records.first().map_or(recovery.next_seq_no.0, |r| r.seq_no.0) as usize;
+    let first = records
+        .first()
+        .map_or(recovery.next_seq_no.0, |r| r.seq_no.0) as usize;
     if first as u64 > history.release_asked {
-        return Err(format!("the log starts at {first}; releases asked only below {}", history.release_asked));
+        return Err(format!(
+            "the log starts at {first}; releases asked only below {}",
+            history.release_asked
+        ));
     }
     for (r, i) in records.iter().zip(first..) {
         if r.seq_no != SeqNo(i as u64) {
             return Err(format!("record {i} has seq_no {}", r.seq_no));
         }
         let Some((term, payload)) = history.written.get(i) else {
-            return Err(format!("seq_no {i} was never written ({} were)", history.written.len()));
+            return Err(format!(
+                "seq_no {i} was never written ({} were)",
+                history.written.len()
+            ));
         };
         if r.payload != *payload || r.primary_term != *term {
             return Err(format!("seq_no {i} came back with other bytes or term"));
         }
     }
     if first + records.len() < history.acked {
-        return Err(format!("{} acknowledged, {} recovered", history.acked, first + records.len()));
+        return Err(format!(
+            "{} acknowledged, {} recovered",
+            history.acked,
+            first + records.len()
+        ));
     }
     if recovery.primary_term.0 < history.term_acked {
-        return Err(format!("term {} after acknowledging {}", recovery.primary_term, history.term_acked));
+        return Err(format!(
+            "term {} after acknowledging {}",
+            recovery.primary_term, history.term_acked
+        ));
     }
     if recovery.next_seq_no != SeqNo((first + records.len()) as u64) {
-        return Err(format!("next_seq_no {} with {} records", recovery.next_seq_no, records.len()));
+        return Err(format!(
+            "next_seq_no {} with {} records",
+            recovery.next_seq_no,
+            records.len()
+        ));
     }
     Ok(())
 }

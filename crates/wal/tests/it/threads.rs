@@ -40,18 +40,31 @@ fn concurrent_appenders_get_dense_unique_seq_nos_and_survive_a_crash() {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     let by_seq: BTreeMap<SeqNo, Vec<u8>> = acked.iter().cloned().collect();
     assert_eq!(by_seq.len(), acked.len(), "a seq_no was handed out twice");
     let total = wal.next_seq_no().0 as usize;
-    assert_eq!(total, THREADS * APPENDS + THREADS * APPENDS / 10, "every seq_no accounted for");
-    assert!(wal.segments().len() > 3, "segments rolled under concurrency");
+    assert_eq!(
+        total,
+        THREADS * APPENDS + THREADS * APPENDS / 10,
+        "every seq_no accounted for"
+    );
+    assert!(
+        wal.segments().len() > 3,
+        "segments rolled under concurrency"
+    );
 
     for damage in Damage::ALL {
         let after = sim.crash(damage);
         let (reopened, recovery) = support::open(&after, &config).unwrap();
-        assert_eq!(recovery.next_seq_no.0 as usize, total, "{damage:?}: everything was synced");
+        assert_eq!(
+            recovery.next_seq_no.0 as usize, total,
+            "{damage:?}: everything was synced"
+        );
         let records = support::read_all(&reopened);
         for (i, r) in records.iter().enumerate() {
             assert_eq!(r.seq_no, SeqNo(i as u64), "{damage:?}: dense");
