@@ -1,1 +1,113 @@
-//! Shared helpers for the benchmarks.
+//! Workloads shared by the criterion benches and the `ratios` binary, so that both measure
+//! exactly the same thing.
+//!
+//! Every comparison runs on the same file system, in the same process, interleaved round by
+//! round, so a ratio is meaningful on a shared and noisy machine where an absolute time is not.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wal::{Config, Durability, FsStorage, ShardId, Wal};
+
+/// Bytes per record: a small document.
+pub const RECORD_LEN: usize = 300;
+/// Segment and baseline file size.
+pub const FILE_LEN: u64 = 64 << 20;
+
+/// A scratch directory on the disk under test (not tmpfs): `BENCH_DIR` or the target dir.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let base = std::env::var_os("BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-scratch")
+        });
+    let dir = base.join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating the scratch directory");
+    dir
+}
+
+/// The baseline: `write` + `fdatasync` per record on a zero-filled preallocated file, the
+/// least any durable log must do.
+pub struct RawLog {
+    file: File,
+    offset: u64,
+    record: Vec<u8>,
+}
+
+impl RawLog {
+    pub fn create(dir: &Path) -> RawLog {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.join("raw.log"))
+            .unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for i in 0..FILE_LEN / zeros.len() as u64 {
+            file.write_all_at(&zeros, i * zeros.len() as u64).unwrap();
+        }
+        file.sync_all().unwrap();
+        RawLog {
+            file,
+            offset: 0,
+            record: vec![7u8; RECORD_LEN],
+        }
+    }
+
+    pub fn append(&mut self) {
+        if self.offset + RECORD_LEN as u64 > FILE_LEN {
+            self.offset = 0;
+        }
+        self.file.write_all_at(&self.record, self.offset).unwrap();
+        self.file.sync_data().unwrap();
+        self.offset += RECORD_LEN as u64;
+    }
+}
+
+/// A log with `Durability::Request` and production settings in `dir`.
+pub fn open_wal(dir: &Path) -> Wal {
+    let config = Config::new(ShardId(0), Durability::Request);
+    let (wal, _) = Wal::open(Arc::new(FsStorage::open(dir).unwrap()), config).unwrap();
+    // The first append puts a segment in service; keep that out of the measurement.
+    wal.append(&[0u8; RECORD_LEN]).unwrap();
+    wal
+}
+
+/// Durable appends per second with `writers` threads, `per_writer` appends each.
+pub fn wal_rate(wal: &Wal, writers: usize, per_writer: usize) -> f64 {
+    let payload = vec![7u8; RECORD_LEN];
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..writers {
+            scope.spawn(|| {
+                for _ in 0..per_writer {
+                    wal.append(&payload).unwrap();
+                }
+            });
+        }
+    });
+    (writers * per_writer) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Records per second of the baseline.
+pub fn raw_rate(raw: &mut RawLog, n: usize) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        raw.append();
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Runs `f` for about `budget` and returns its result: a helper to size rounds.
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    xs[xs.len() / 2]
+}
+
+/// How long a round should last: long enough to smooth scheduling noise.
+pub const ROUND: Duration = Duration::from_millis(1500);

@@ -1,7 +1,8 @@
 //! `Wal`: one shard's log. Appends assign seq_nos under one short lock; syncs run outside it
 //! and are shared by every appender waiting behind them (group commit).
 //!
-//! Locks, always taken in this order: `sync_lock` → `log` → `checkpoint` / `prep`. The
+//! Locks, always taken in this order: `log` → `checkpoint` / `prep`; the sync leader takes
+//! `log` only to read where the log ends, never while holding `sync_running`. The
 //! `log` lock covers assigning a seq_no and writing the frame; no fsync runs under it except
 //! when a segment rolls (once per `segment_size` bytes).
 
@@ -54,9 +55,10 @@ struct Shared {
     log_uuid: LogUuid,
     /// The append lock.
     log: Mutex<Log>,
-    /// Held by the one thread running an fsync for the group; the others queue behind it and
-    /// find their record already durable when they get it.
-    sync_lock: Mutex<()>,
+    /// Whether a thread is running the group's fsync. The others wait on `synced` and are all
+    /// woken at once when it ends: most find their record durable, one leads the next sync.
+    sync_running: Mutex<bool>,
+    synced: Condvar,
     durable: Mutex<DurablePoint>,
     /// `durable.seq_no_end`, readable without a lock on the fast path.
     durable_end: AtomicU64,
@@ -151,7 +153,8 @@ impl Wal {
                 sealed: recovered.sealed,
                 buf: Vec::new(),
             }),
-            sync_lock: Mutex::new(()),
+            sync_running: Mutex::new(false),
+            synced: Condvar::new(),
             durable: Mutex::new(durable),
             durable_end: AtomicU64::new(recovered.next_seq_no.0),
             poison: OnceLock::new(),
@@ -550,12 +553,28 @@ impl Shared {
         if self.durable_end.load(Ordering::Acquire) > seq_no.0 {
             return Ok(());
         }
-        let _leader = self.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
-        // Whoever held the lock before us may have synced our record too.
-        self.check_poison()?;
-        if self.durable_end.load(Ordering::Acquire) > seq_no.0 {
-            return Ok(());
+        let mut running = self.sync_running.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            // Whoever synced before us may have covered our record too.
+            self.check_poison()?;
+            if self.durable_end.load(Ordering::Acquire) > seq_no.0 {
+                return Ok(());
+            }
+            if !*running {
+                break;
+            }
+            running = self.synced.wait(running).unwrap_or_else(|e| e.into_inner());
         }
+        *running = true;
+        drop(running);
+        let result = self.lead_sync(seq_no);
+        *self.sync_running.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        self.synced.notify_all();
+        result
+    }
+
+    /// One fsync for everything written so far; the caller holds the leader flag.
+    fn lead_sync(&self, seq_no: SeqNo) -> Result<()> {
         let (file, point) = {
             let log = self.lock_log();
             assert!(
