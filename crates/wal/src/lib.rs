@@ -14,6 +14,7 @@ mod checkpoint;
 mod config;
 mod decision;
 mod error;
+pub mod fuzz;
 mod ids;
 mod random;
 mod reader;

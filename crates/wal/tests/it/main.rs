@@ -24,3 +24,6 @@ mod threads;
 
 /// The log against a model, under proptest (item 15).
 mod model;
+
+/// The fuzz targets' bodies over the committed corpus.
+mod fuzz_corpus;
