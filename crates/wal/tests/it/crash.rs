@@ -12,7 +12,10 @@ use wal::sim::{Damage, Rng, SimStorage};
 
 use crate::support::{self, History, Step};
 
-const WORKLOADS: u64 = 20;
+/// At least 20 in CI; `WAL_CRASH_WORKLOADS` raises it for soak runs (`just soak`).
+fn workloads() -> u64 {
+    std::env::var("WAL_CRASH_WORKLOADS").ok().and_then(|s| s.parse().ok()).unwrap_or(20).max(4)
+}
 const APPENDS: usize = 300;
 
 fn crash_at_every_point(seed: u64, durability: Durability) -> u64 {
@@ -71,14 +74,14 @@ fn crash_workloads(first: u64, count: u64, durability: Durability, name: &str) {
 
 #[test]
 fn crash_at_every_io_point_request_durability_part_1() {
-    crash_workloads(0, WORKLOADS / 4, Durability::Request, "crash_request_1");
+    crash_workloads(0, workloads() / 4, Durability::Request, "crash_request_1");
 }
 
 #[test]
 fn crash_at_every_io_point_request_durability_part_2() {
     crash_workloads(
-        WORKLOADS / 4,
-        WORKLOADS / 4,
+        workloads() / 4,
+        workloads() / 4,
         Durability::Request,
         "crash_request_2",
     );
@@ -87,8 +90,8 @@ fn crash_at_every_io_point_request_durability_part_2() {
 #[test]
 fn crash_at_every_io_point_async_durability_part_1() {
     crash_workloads(
-        WORKLOADS / 2,
-        WORKLOADS / 4,
+        workloads() / 2,
+        workloads() / 4,
         Durability::async_default(),
         "crash_async_1",
     );
@@ -97,8 +100,8 @@ fn crash_at_every_io_point_async_durability_part_1() {
 #[test]
 fn crash_at_every_io_point_async_durability_part_2() {
     crash_workloads(
-        WORKLOADS * 3 / 4,
-        WORKLOADS / 4,
+        workloads() * 3 / 4,
+        workloads() / 4,
         Durability::async_default(),
         "crash_async_2",
     );
