@@ -33,7 +33,10 @@ pub fn wal_decode(data: &[u8]) {
             continue;
         };
         let mut expected = wal.first_seq_no();
-        for record in wal.read_from(expected).expect("reading from the first seq_no") {
+        for record in wal
+            .read_from(expected)
+            .expect("reading from the first seq_no")
+        {
             let record = record.expect("recovered records read back intact");
             assert_eq!(record.seq_no, expected, "dense seq_nos");
             expected = SeqNo(expected.0 + 1);

@@ -14,7 +14,11 @@ use crate::support::{self, History, Step};
 
 /// At least 20 in CI; `WAL_CRASH_WORKLOADS` raises it for soak runs (`just soak`).
 fn workloads() -> u64 {
-    std::env::var("WAL_CRASH_WORKLOADS").ok().and_then(|s| s.parse().ok()).unwrap_or(20).max(4)
+    std::env::var("WAL_CRASH_WORKLOADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20)
+        .max(4)
 }
 const APPENDS: usize = 300;
 
