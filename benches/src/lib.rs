@@ -3,6 +3,8 @@
 //!
 //! Every comparison runs on the same file system, in the same process, interleaved round by
 //! round, so a ratio is meaningful on a shared and noisy machine where an absolute time is not.
+// The raw baseline writes a file directly: it measures what the seam costs.
+#![allow(clippy::disallowed_types)]
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;

@@ -86,6 +86,8 @@ pub fn workload(rng: &mut Rng, appends: usize) -> Vec<Step> {
             _ => steps.push(Step::NewTerm),
         }
     }
+    // Every workload releases at least once, two thirds in, when there is something to release.
+    steps.insert(steps.len() * 2 / 3, Step::Release);
     steps
 }
 
