@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::error::{Corruption, Error, Result};
-use crate::ids::{Generation, SeqNo};
+use crate::ids::{Generation, Location, SeqNo};
 use crate::record::Record;
 use crate::segment::{self, FrameRead, SEGMENT_HEADER_LEN};
 use crate::storage::{self, StorageFile};
@@ -87,6 +87,10 @@ impl Iterator for Records {
             );
             match read {
                 FrameRead::Valid { header, body } if header.seq_no == current.next => {
+                    let location = Location {
+                        generation: current.view.generation,
+                        offset: current.offset as u64,
+                    };
                     current.offset += header.frame_len() as usize;
                     current.next = current.next.next();
                     if header.seq_no < self.from {
@@ -96,6 +100,7 @@ impl Iterator for Records {
                     return Some(Ok(Record {
                         seq_no: header.seq_no,
                         primary_term: header.primary_term,
+                        location,
                         payload,
                     }));
                 }

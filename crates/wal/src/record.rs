@@ -6,7 +6,7 @@
 //! preallocation, can never validate as a record here. Kind 0 is reserved for the same
 //! reason: an all-zero header is never a record, whatever the salt.
 
-use crate::ids::{PrimaryTerm, SeqNo};
+use crate::ids::{Location, PrimaryTerm, SeqNo};
 
 const HEADER_CRC_OFFSET: usize = 0;
 const BODY_LEN_OFFSET: usize = HEADER_CRC_OFFSET + 4;
@@ -36,6 +36,8 @@ pub(crate) const KIND_OP: u8 = 1;
 pub struct Record {
     pub seq_no: SeqNo,
     pub primary_term: PrimaryTerm,
+    /// Where the frame is, for `Wal::read`.
+    pub location: Location,
     pub payload: Vec<u8>,
 }
 

@@ -322,6 +322,7 @@ impl Wal {
         Ok(Record {
             seq_no: header.seq_no,
             primary_term: header.primary_term,
+            location,
             payload,
         })
     }

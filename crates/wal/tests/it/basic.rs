@@ -160,3 +160,14 @@ fn real_files_survive_close_and_reopen_and_the_directory_is_locked() {
     drop(wal);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn records_read_back_by_their_location() {
+    let (_, wal) = sim_log(Durability::Request);
+    for i in 0..50u8 {
+        wal.append(&[i; 90]).unwrap();
+    }
+    for record in support::read_all(&wal) {
+        assert_eq!(wal.read(record.location).unwrap(), record);
+    }
+}
