@@ -1,0 +1,106 @@
+//! Why an engine call failed, carrying exactly what Elasticsearch prints: its error type,
+//! its reason text and its HTTP status. The server renders these; it never rewords them.
+
+use std::fmt;
+
+use wal::{PrimaryTerm, SeqNo};
+
+/// An engine failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// 409 `version_conflict_engine_exception`: the condition of a write did not hold.
+    VersionConflict { id: String, explanation: String },
+    /// 404 `document_missing_exception`.
+    DocumentMissing { id: String },
+    /// 400 `action_request_validation_exception`: each message, in Elasticsearch's order.
+    Validation(Vec<String>),
+    /// 400 `illegal_argument_exception`.
+    IllegalArgument(String),
+    /// 500: the log failed; the shard accepts nothing more until it is reopened.
+    ShardFailed(String),
+}
+
+impl Error {
+    /// The condition named a stamp, and the document has another one.
+    pub(crate) fn stamp_mismatch(
+        id: &str,
+        want: (SeqNo, PrimaryTerm),
+        have: (SeqNo, PrimaryTerm),
+    ) -> Error {
+        Error::VersionConflict {
+            id: id.to_owned(),
+            explanation: format!(
+                "required seqNo [{}], primary term [{}]. current document has seqNo [{}] and primary term [{}]",
+                want.0, want.1, have.0, have.1
+            ),
+        }
+    }
+
+    /// The condition named a stamp, and there is no document (or only a tombstone).
+    pub(crate) fn stamp_but_missing(id: &str, want: (SeqNo, PrimaryTerm)) -> Error {
+        // NB: Elasticsearch appends " but no document was found" after the final ".".
+        Error::VersionConflict {
+            id: id.to_owned(),
+            explanation: format!(
+                "required seqNo [{}], primary term [{}]. but no document was found",
+                want.0, want.1
+            ),
+        }
+    }
+
+    pub(crate) fn conflict(id: &str, explanation: String) -> Error {
+        Error::VersionConflict {
+            id: id.to_owned(),
+            explanation,
+        }
+    }
+
+    /// Elasticsearch's error `type`.
+    pub fn es_type(&self) -> &'static str {
+        match self {
+            Error::VersionConflict { .. } => "version_conflict_engine_exception",
+            Error::DocumentMissing { .. } => "document_missing_exception",
+            Error::Validation(_) => "action_request_validation_exception",
+            Error::IllegalArgument(_) => "illegal_argument_exception",
+            Error::ShardFailed(_) => "shard_failed_exception",
+        }
+    }
+
+    /// The HTTP status Elasticsearch answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::VersionConflict { .. } => 409,
+            Error::DocumentMissing { .. } => 404,
+            Error::Validation(_) | Error::IllegalArgument(_) => 400,
+            Error::ShardFailed(_) => 500,
+        }
+    }
+
+    /// Elasticsearch's `reason`, to the letter.
+    pub fn reason(&self) -> String {
+        match self {
+            Error::VersionConflict { id, explanation } => {
+                format!("[{id}]: version conflict, {explanation}")
+            }
+            Error::DocumentMissing { id } => format!("[{id}]: document missing"),
+            Error::Validation(messages) => {
+                let mut reason = String::from("Validation Failed: ");
+                for (i, m) in messages.iter().enumerate() {
+                    reason.push_str(&format!("{}: {m};", i + 1));
+                }
+                reason
+            }
+            Error::IllegalArgument(reason) | Error::ShardFailed(reason) => reason.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.es_type(), self.reason())
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

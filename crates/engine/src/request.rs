@@ -1,0 +1,184 @@
+//! Write requests and their validation, as Elasticsearch's `IndexRequest.validate` and
+//! `DeleteRequest.validate` do it: same checks, same order, same words.
+
+use wal::{PrimaryTerm, SeqNo};
+
+use crate::error::{Error, Result};
+
+/// Longest `_id`, in UTF-8 bytes.
+pub const ID_LEN_MAX: usize = 512;
+
+/// `op_type`: `index` replaces or creates; `create` fails if the document exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OpType {
+    #[default]
+    Index,
+    Create,
+}
+
+/// `version_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum VersionType {
+    #[default]
+    Internal,
+    /// `external` (alias `external_gt`): the given version must be above the current one.
+    External,
+    /// `external_gte`: the given version must be at least the current one.
+    ExternalGte,
+}
+
+impl VersionType {
+    /// Elasticsearch's enum name, as it appears in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            VersionType::Internal => "INTERNAL",
+            VersionType::External => "EXTERNAL",
+            VersionType::ExternalGte => "EXTERNAL_GTE",
+        }
+    }
+
+    /// Parses the `version_type` parameter.
+    pub fn parse(s: &str) -> Result<VersionType> {
+        match s {
+            "internal" => Ok(VersionType::Internal),
+            "external" | "external_gt" => Ok(VersionType::External),
+            "external_gte" => Ok(VersionType::ExternalGte),
+            other => Err(Error::IllegalArgument(format!(
+                "No version type match [{other}]"
+            ))),
+        }
+    }
+}
+
+/// What a write is conditional on. `None` is Elasticsearch's "unassigned".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Conditions {
+    pub if_seq_no: Option<SeqNo>,
+    pub if_primary_term: Option<PrimaryTerm>,
+    /// The `version` parameter; negative values are kept so they can be refused in words.
+    pub version: Option<i64>,
+    pub version_type: VersionType,
+}
+
+/// Index or create one document.
+#[derive(Clone, Debug, Default)]
+pub struct IndexRequest {
+    pub id: String,
+    pub source: Vec<u8>,
+    pub op_type: OpType,
+    pub conditions: Conditions,
+}
+
+/// Delete one document.
+#[derive(Clone, Debug, Default)]
+pub struct DeleteRequest {
+    pub id: String,
+    pub conditions: Conditions,
+}
+
+impl IndexRequest {
+    pub fn new(id: impl Into<String>, source: impl Into<Vec<u8>>) -> IndexRequest {
+        IndexRequest {
+            id: id.into(),
+            source: source.into(),
+            ..IndexRequest::default()
+        }
+    }
+
+    /// `IndexRequest.validate`: the create checks return alone; the others accumulate.
+    pub fn validate(&self) -> Result<()> {
+        let c = &self.conditions;
+        if self.op_type == OpType::Create {
+            let alone = if c.version_type != VersionType::Internal {
+                Some("create operations only support internal versioning. use index instead")
+            } else if c.version.is_some() {
+                Some("create operations do not support explicit versions. use index instead")
+            } else if c.if_seq_no.is_some() || c.if_primary_term.is_some() {
+                Some("create operations do not support compare and set. use index instead")
+            } else {
+                None
+            };
+            if let Some(message) = alone {
+                return Err(Error::Validation(vec![message.to_owned()]));
+            }
+        }
+        let mut messages = Vec::new();
+        validate_conditions(c, &mut messages);
+        validate_id(&self.id, &mut messages);
+        if messages.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(messages))
+        }
+    }
+}
+
+impl DeleteRequest {
+    pub fn new(id: impl Into<String>) -> DeleteRequest {
+        DeleteRequest {
+            id: id.into(),
+            ..DeleteRequest::default()
+        }
+    }
+
+    /// `DeleteRequest.validate`.
+    pub fn validate(&self) -> Result<()> {
+        let mut messages = Vec::new();
+        if self.id.is_empty() {
+            messages.push("id is missing".to_owned());
+        }
+        validate_conditions(&self.conditions, &mut messages);
+        if messages.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(messages))
+        }
+    }
+}
+
+/// `DocWriteRequest.validateSeqNoBasedCASParams`, and the version value check before it.
+fn validate_conditions(c: &Conditions, messages: &mut Vec<String>) {
+    // An external version type without a version is Elasticsearch's MATCH_ANY (-3).
+    let version = c
+        .version
+        .or((c.version_type != VersionType::Internal).then_some(-3));
+    if let Some(version) = version {
+        let valid = match c.version_type {
+            VersionType::Internal => version > 0,
+            VersionType::External | VersionType::ExternalGte => version >= 0,
+        };
+        if !valid {
+            messages.push(format!(
+                "illegal version value [{version}] for version type [{}]",
+                c.version_type.name()
+            ));
+        }
+    }
+    if c.version_type == VersionType::Internal && c.version.is_some() {
+        messages.push(
+            "internal versioning can not be used for optimistic concurrency control. \
+             Please use `if_seq_no` and `if_primary_term` instead"
+                .to_owned(),
+        );
+    }
+    if c.if_seq_no.is_some() && (c.version_type != VersionType::Internal || c.version.is_some()) {
+        messages.push("compare and write operations can not use versioning".to_owned());
+    }
+    if c.if_seq_no.is_some() && c.if_primary_term.is_none() {
+        messages.push("ifSeqNo is set, but primary term is [0]".to_owned());
+    }
+    if let (None, Some(term)) = (c.if_seq_no, c.if_primary_term) {
+        messages.push(format!(
+            "ifSeqNo is unassigned, but primary term is [{term}]"
+        ));
+    }
+}
+
+fn validate_id(id: &str, messages: &mut Vec<String>) {
+    if id.len() > ID_LEN_MAX {
+        messages.push(format!(
+            "id [{id}] is too long, must be no longer than {ID_LEN_MAX} bytes but was: {}",
+            id.len()
+        ));
+    }
+}

@@ -1,0 +1,413 @@
+//! `Shard`: one shard's documents. The log is the store; memory holds only the key directory
+//! (id → stamp, version, and where the document's latest operation is in the log).
+//!
+//! A write, for one id, under that id's lock: read the directory entry, decide (version.rs),
+//! write the operation to the log (which assigns the seq_no), update the entry. The lock is
+//! released before waiting for the fsync, so writers of other documents share it (group
+//! commit), as Elasticsearch syncs after the operation.
+//!
+//! Opening replays the log into the directory, then bumps the primary term durably before the
+//! first write: a stamp seen before a crash but lost in it can never match a new write.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use wal::{Config, Durability, Location, PrimaryTerm, SeqNo, ShardId, Storage, Wal};
+
+use crate::error::{Error, Result};
+use crate::op::Op;
+use crate::request::{DeleteRequest, IndexRequest, OpType};
+use crate::version::{self, Current};
+
+/// Per-shard settings, with Elasticsearch's names and defaults.
+#[derive(Clone, Debug)]
+pub struct ShardSettings {
+    /// `index.translog.durability` and `index.translog.sync_interval`.
+    pub durability: Durability,
+    /// `index.gc_deletes`: how long a tombstone is honoured.
+    pub gc_deletes: Duration,
+    /// Passed to the log; tests use small segments.
+    pub segment_size: u64,
+    /// Passed to the log; deterministic simulations turn it off.
+    pub background: bool,
+}
+
+impl ShardSettings {
+    pub const GC_DELETES_DEFAULT: Duration = Duration::from_secs(60);
+
+    pub fn new(durability: Durability) -> ShardSettings {
+        ShardSettings {
+            durability,
+            gc_deletes: Self::GC_DELETES_DEFAULT,
+            segment_size: Config::SEGMENT_SIZE_DEFAULT,
+            background: true,
+        }
+    }
+}
+
+/// `result` of a write, as Elasticsearch names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocResult {
+    Created,
+    Updated,
+    Deleted,
+    NotFound,
+    Noop,
+}
+
+impl DocResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocResult::Created => "created",
+            DocResult::Updated => "updated",
+            DocResult::Deleted => "deleted",
+            DocResult::NotFound => "not_found",
+            DocResult::Noop => "noop",
+        }
+    }
+}
+
+/// What a write answers: `_version`, `_seq_no`, `_primary_term`, `result`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteResult {
+    pub id: String,
+    pub version: u64,
+    pub seq_no: SeqNo,
+    pub primary_term: PrimaryTerm,
+    pub result: DocResult,
+}
+
+/// A document as a realtime get returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Document {
+    pub id: String,
+    pub version: u64,
+    pub seq_no: SeqNo,
+    pub primary_term: PrimaryTerm,
+    pub source: Vec<u8>,
+}
+
+/// What opening a shard found.
+#[derive(Clone, Debug)]
+pub struct ShardRecovery {
+    /// The log's own report: records, torn tail, removed files.
+    pub wal: wal::Recovery,
+    /// Operations replayed into the key directory.
+    pub replayed: u64,
+    /// The term new writes carry: 1 for a new shard, one above the last otherwise.
+    pub primary_term: PrimaryTerm,
+}
+
+/// One key-directory entry: the latest operation on an id.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    version: u64,
+    seq_no: SeqNo,
+    primary_term: PrimaryTerm,
+    state: EntryState,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum EntryState {
+    Live(Location),
+    Tombstone { deleted_at_ms: u64 },
+}
+
+/// Enough stripes that writers of different documents rarely share a lock.
+const STRIPES: usize = 64;
+
+type Stripe = Mutex<HashMap<String, Entry>>;
+
+/// One shard: a log and the key directory built from it.
+pub struct Shard {
+    wal: Wal,
+    stripes: Box<[Stripe]>,
+    settings: ShardSettings,
+    /// Set when the log failed: from then on the shard answers nothing (fail-stop).
+    failure: OnceLock<String>,
+}
+
+impl Shard {
+    /// Opens (or creates) the shard whose log lives in `storage`: replays the log, then bumps
+    /// the primary term durably unless the shard is new.
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        shard_id: ShardId,
+        settings: ShardSettings,
+    ) -> Result<(Shard, ShardRecovery)> {
+        let mut config = Config::new(shard_id, settings.durability);
+        config.segment_size = settings.segment_size;
+        config.background = settings.background;
+        let (wal, wal_recovery) = Wal::open(storage, config).map_err(open_failed)?;
+        let shard = Shard {
+            wal,
+            stripes: (0..STRIPES).map(|_| Mutex::new(HashMap::new())).collect(),
+            settings,
+            failure: OnceLock::new(),
+        };
+        let replayed = shard.replay()?;
+        if !wal_recovery.created {
+            let next = PrimaryTerm(shard.wal.primary_term().0 + 1);
+            shard.wal.set_primary_term(next).map_err(open_failed)?;
+        }
+        let primary_term = shard.wal.primary_term();
+        Ok((
+            shard,
+            ShardRecovery {
+                wal: wal_recovery,
+                replayed,
+                primary_term,
+            },
+        ))
+    }
+
+    fn replay(&self) -> Result<u64> {
+        let mut replayed = 0;
+        for record in self
+            .wal
+            .read_from(self.wal.first_seq_no())
+            .map_err(open_failed)?
+        {
+            let record = record.map_err(open_failed)?;
+            let op = Op::decode(&record.payload).map_err(|what| {
+                Error::ShardFailed(format!(
+                    "seq_no {} holds no operation: {what}",
+                    record.seq_no
+                ))
+            })?;
+            let (id, entry) = match op {
+                Op::Index { id, version, .. } => (
+                    id,
+                    Entry {
+                        version,
+                        seq_no: record.seq_no,
+                        primary_term: record.primary_term,
+                        state: EntryState::Live(record.location),
+                    },
+                ),
+                Op::Delete {
+                    id,
+                    version,
+                    timestamp_ms,
+                } => (
+                    id,
+                    Entry {
+                        version,
+                        seq_no: record.seq_no,
+                        primary_term: record.primary_term,
+                        state: EntryState::Tombstone {
+                            deleted_at_ms: timestamp_ms,
+                        },
+                    },
+                ),
+            };
+            self.lock(id).insert(id.to_owned(), entry);
+            replayed += 1;
+        }
+        Ok(replayed)
+    }
+
+    /// Index or create a document.
+    pub fn index(&self, request: &IndexRequest) -> Result<WriteResult> {
+        request.validate()?;
+        self.write(
+            &request.id,
+            request.op_type,
+            &request.conditions,
+            |version, now| Op::Index {
+                id: &request.id,
+                version,
+                timestamp_ms: now,
+                source: &request.source,
+            },
+        )
+    }
+
+    /// Delete a document. Always consumes a seq_no, even when there is nothing to delete: the
+    /// tombstone it leaves keeps the version counting.
+    pub fn delete(&self, request: &DeleteRequest) -> Result<WriteResult> {
+        request.validate()?;
+        self.write(
+            &request.id,
+            OpType::Index,
+            &request.conditions,
+            |version, now| Op::Delete {
+                id: &request.id,
+                version,
+                timestamp_ms: now,
+            },
+        )
+    }
+
+    fn write<'a>(
+        &self,
+        id: &str,
+        op_type: OpType,
+        conditions: &crate::request::Conditions,
+        op: impl FnOnce(u64, u64) -> Op<'a>,
+    ) -> Result<WriteResult> {
+        self.check_failed()?;
+        let now = now_ms();
+        let mut stripe = self.lock(id);
+        let current = stripe.get(id).and_then(|e| self.visible(e, now));
+        let plan = version::plan(id, op_type, conditions, current)?;
+        let op = op(plan.version, now);
+        let appended = self.wal.write(&op.encode()).map_err(|e| self.fail(e))?;
+        let (state, result) = match op {
+            Op::Index { .. } if plan.not_found_or_deleted => {
+                (EntryState::Live(appended.location), DocResult::Created)
+            }
+            Op::Index { .. } => (EntryState::Live(appended.location), DocResult::Updated),
+            Op::Delete { .. } => {
+                let result = if plan.not_found_or_deleted {
+                    DocResult::NotFound
+                } else {
+                    DocResult::Deleted
+                };
+                (EntryState::Tombstone { deleted_at_ms: now }, result)
+            }
+        };
+        let entry = Entry {
+            version: plan.version,
+            seq_no: appended.seq_no,
+            primary_term: appended.primary_term,
+            state,
+        };
+        stripe.insert(id.to_owned(), entry);
+        drop(stripe);
+        if self.settings.durability == Durability::Request {
+            self.wal
+                .sync_to(appended.seq_no)
+                .map_err(|e| self.fail(e))?;
+        }
+        Ok(WriteResult {
+            id: id.to_owned(),
+            version: plan.version,
+            seq_no: appended.seq_no,
+            primary_term: appended.primary_term,
+            result,
+        })
+    }
+
+    /// Realtime get: the latest write, synced or not.
+    pub fn get(&self, id: &str) -> Result<Option<Document>> {
+        self.check_failed()?;
+        let entry = self.lock(id).get(id).copied();
+        let Some(Entry {
+            version,
+            seq_no,
+            primary_term,
+            state: EntryState::Live(location),
+        }) = entry
+        else {
+            return Ok(None);
+        };
+        let record = self.wal.read(location).map_err(|e| self.fail(e))?;
+        match Op::decode(&record.payload) {
+            Ok(Op::Index { source, .. }) => Ok(Some(Document {
+                id: id.to_owned(),
+                version,
+                seq_no,
+                primary_term,
+                source: source.to_vec(),
+            })),
+            _ => Err(Error::ShardFailed(format!(
+                "the log at {location:?} holds no document [{id}]"
+            ))),
+        }
+    }
+
+    /// The term new writes carry.
+    pub fn primary_term(&self) -> PrimaryTerm {
+        self.wal.primary_term()
+    }
+
+    /// `max_seq_no`: the highest seq_no issued, or `None` (Elasticsearch's -1).
+    pub fn max_seq_no(&self) -> Option<SeqNo> {
+        self.wal.max_seq_no()
+    }
+
+    /// The persisted local checkpoint: every seq_no up to it is durable.
+    pub fn persisted_local_checkpoint(&self) -> Option<SeqNo> {
+        self.wal.durable_seq_no()
+    }
+
+    /// Live documents.
+    pub fn doc_count(&self) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| {
+                let map = s.lock().unwrap_or_else(|e| e.into_inner());
+                map.values()
+                    .filter(|e| matches!(e.state, EntryState::Live(_)))
+                    .count() as u64
+            })
+            .sum()
+    }
+
+    /// Makes every write so far durable (what `Durability::Async` does every interval).
+    pub fn sync(&self) -> Result<()> {
+        self.check_failed()?;
+        self.wal.sync().map_err(|e| self.fail(e))
+    }
+
+    /// Syncs and closes the log.
+    pub fn close(self) -> Result<()> {
+        self.wal
+            .close()
+            .map_err(|e| Error::ShardFailed(e.to_string()))
+    }
+
+    /// The entry as the planner should see it: a tombstone past `gc_deletes` is forgotten.
+    fn visible(&self, entry: &Entry, now: u64) -> Option<Current> {
+        let deleted = match entry.state {
+            EntryState::Live(_) => false,
+            EntryState::Tombstone { deleted_at_ms } => {
+                if now.saturating_sub(deleted_at_ms) > self.settings.gc_deletes.as_millis() as u64 {
+                    return None;
+                }
+                true
+            }
+        };
+        Some(Current {
+            version: entry.version,
+            seq_no: entry.seq_no,
+            primary_term: entry.primary_term,
+            deleted,
+        })
+    }
+
+    fn lock(&self, id: &str) -> MutexGuard<'_, HashMap<String, Entry>> {
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(id);
+        let stripe = &self.stripes[(hash % STRIPES as u64) as usize];
+        stripe.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_failed(&self) -> Result<()> {
+        match self.failure.get() {
+            Some(why) => Err(Error::ShardFailed(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// The log failed: fail-stop. Memory may now be ahead of the disk, so answer nothing more;
+    /// a reopen recovers from the log.
+    fn fail(&self, e: wal::Error) -> Error {
+        let _ = self
+            .failure
+            .set(format!("shard failed, reopen to recover: {e}"));
+        Error::ShardFailed(self.failure.get().expect("just set").clone())
+    }
+}
+
+fn open_failed(e: wal::Error) -> Error {
+    Error::ShardFailed(format!("shard cannot open: {e}"))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,92 @@
+//! The decision of a write, as Elasticsearch's `IndexingStrategyPlanner` and
+//! `DeletionStrategyPlanner` make it (reference section 3.1): given what the key directory
+//! holds for the id, either refuse with the exact conflict, or say the new `_version` and
+//! whether the document is created. Pure: no I/O, no seq_no. A refusal consumes nothing.
+
+use wal::{PrimaryTerm, SeqNo};
+
+use crate::error::{Error, Result};
+use crate::request::{Conditions, OpType, VersionType};
+
+/// What the key directory holds for an id. Expired tombstones are already `None`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Current {
+    pub(crate) version: u64,
+    pub(crate) seq_no: SeqNo,
+    pub(crate) primary_term: PrimaryTerm,
+    pub(crate) deleted: bool,
+}
+
+/// What the write will do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Plan {
+    pub(crate) version: u64,
+    /// The document was absent or deleted: an index `created` it, a delete found nothing.
+    pub(crate) not_found_or_deleted: bool,
+}
+
+pub(crate) fn plan(
+    id: &str,
+    op_type: OpType,
+    c: &Conditions,
+    current: Option<Current>,
+) -> Result<Plan> {
+    let not_found_or_deleted = current.is_none_or(|c| c.deleted);
+    if let Some(if_seq_no) = c.if_seq_no {
+        let want = (
+            if_seq_no,
+            c.if_primary_term.expect("validated: both or neither"),
+        );
+        match current {
+            Some(cur) if !cur.deleted => {
+                if (cur.seq_no, cur.primary_term) != want {
+                    return Err(Error::stamp_mismatch(
+                        id,
+                        want,
+                        (cur.seq_no, cur.primary_term),
+                    ));
+                }
+            }
+            _ => return Err(Error::stamp_but_missing(id, want)),
+        }
+    }
+    // A tombstone's version counts, for every version type, while the tombstone lives.
+    let current_version = current.map(|c| c.version);
+    let version = match c.version_type {
+        VersionType::Internal => {
+            if op_type == OpType::Create && !not_found_or_deleted {
+                let v = current_version.expect("live document");
+                return Err(Error::conflict(
+                    id,
+                    format!("document already exists (current version [{v}])"),
+                ));
+            }
+            current_version.map_or(1, |v| v + 1)
+        }
+        VersionType::External | VersionType::ExternalGte => {
+            let given = u64::try_from(c.version.expect("validated: external needs a version"))
+                .expect("validated: non-negative");
+            match (c.version_type, current_version) {
+                (VersionType::External, Some(v)) if v >= given => {
+                    return Err(Error::conflict(
+                        id,
+                        format!(
+                            "current version [{v}] is higher or equal to the one provided [{given}]"
+                        ),
+                    ));
+                }
+                (VersionType::ExternalGte, Some(v)) if v > given => {
+                    return Err(Error::conflict(
+                        id,
+                        format!("current version [{v}] is higher than the one provided [{given}]"),
+                    ));
+                }
+                _ => given,
+            }
+        }
+    };
+    Ok(Plan {
+        version,
+        not_found_or_deleted,
+    })
+}

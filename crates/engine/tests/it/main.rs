@@ -1,0 +1,14 @@
+//! Integration tests of the `engine` crate, one binary.
+#![allow(unreachable_pub)]
+
+/// Helpers: shards on simulated storage.
+mod support;
+
+/// Elasticsearch's write semantics, point by point (reference sections 2 and 3).
+mod semantics;
+
+/// Restarts and crashes: replay, the primary-term bump, lost stamps, tombstones.
+mod restart;
+
+/// Concurrent read-modify-write loses no update.
+mod concurrency;

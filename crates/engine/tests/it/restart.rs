@@ -1,0 +1,154 @@
+//! Restarts and crashes. Every open replays the log and bumps the primary term before the
+//! first write; documents keep the stamps they were written with.
+
+use engine::{Conditions, DocResult, PrimaryTerm, SeqNo};
+use wal::Durability;
+use wal::sim::{Damage, SimStorage};
+
+use crate::support::{self, delete, doc, with};
+
+fn cas(seq_no: SeqNo, term: PrimaryTerm) -> Conditions {
+    Conditions {
+        if_seq_no: Some(seq_no),
+        if_primary_term: Some(term),
+        ..Conditions::default()
+    }
+}
+
+#[test]
+fn every_open_bumps_the_term_and_documents_keep_their_stamps() {
+    let sim = SimStorage::new(3);
+    let settings = support::settings(Durability::Request);
+    let shard = support::open(&sim, &settings);
+    let written = shard.index(&doc("1", r#"{"n":1}"#)).unwrap();
+    assert_eq!(written.primary_term, PrimaryTerm(1));
+    shard.close().unwrap();
+
+    // A clean restart bumps the term, as Elasticsearch does when a primary is re-allocated.
+    let shard = support::open(&sim, &settings);
+    assert_eq!(shard.primary_term(), PrimaryTerm(2));
+    let got = shard.get("1").unwrap().unwrap();
+    assert_eq!(
+        (got.seq_no, got.primary_term, got.version),
+        (SeqNo(0), PrimaryTerm(1), 1)
+    );
+    // The surviving stamp still names the document: the conditional write succeeds, once.
+    let next = shard
+        .index(&with(
+            doc("1", r#"{"n":2}"#),
+            cas(got.seq_no, got.primary_term),
+        ))
+        .unwrap();
+    assert_eq!(
+        (next.seq_no, next.primary_term, next.version),
+        (SeqNo(1), PrimaryTerm(2), 2)
+    );
+    assert!(
+        shard
+            .index(&with(doc("1", "{}"), cas(got.seq_no, got.primary_term)))
+            .is_err()
+    );
+    drop(shard);
+
+    // A crash bumps it too.
+    let sim = sim.crash(Damage::DropUnsynced);
+    let shard = support::open(&sim, &settings);
+    assert_eq!(shard.primary_term(), PrimaryTerm(3));
+    assert_eq!(shard.get("1").unwrap().unwrap().seq_no, SeqNo(1));
+}
+
+#[test]
+fn a_stamp_lost_in_a_crash_never_matches_the_write_that_reuses_its_seq_no() {
+    let sim = SimStorage::new(4);
+    let settings = support::settings(Durability::async_default());
+    let shard = support::open(&sim, &settings);
+    shard.index(&doc("1", r#"{"v":"durable"}"#)).unwrap();
+    shard.sync().unwrap();
+    // Acknowledged under async durability and seen by a client, but never synced.
+    let seen = shard.index(&doc("1", r#"{"v":"lost"}"#)).unwrap();
+    assert_eq!((seen.seq_no, seen.primary_term), (SeqNo(1), PrimaryTerm(1)));
+    assert_eq!(
+        shard.get("1").unwrap().unwrap().seq_no,
+        SeqNo(1),
+        "a realtime get shows it"
+    );
+    drop(shard);
+
+    let sim = sim.crash(Damage::DropUnsynced);
+    let shard = support::open(&sim, &settings);
+    let back = shard.get("1").unwrap().unwrap();
+    assert_eq!(
+        (back.seq_no, back.source.as_slice()),
+        (SeqNo(0), br#"{"v":"durable"}"#.as_slice())
+    );
+    // Another writer gets seq_no 1 again, now under term 2.
+    let other = shard.index(&doc("1", r#"{"v":"other"}"#)).unwrap();
+    assert_eq!(
+        (other.seq_no, other.primary_term),
+        (SeqNo(1), PrimaryTerm(2))
+    );
+    // The client holding the lost stamp is refused instead of overwriting a write it never saw.
+    let err = shard
+        .index(&with(doc("1", "{}"), cas(seen.seq_no, seen.primary_term)))
+        .unwrap_err();
+    assert_eq!(err.status(), 409);
+    assert_eq!(
+        err.reason(),
+        "[1]: version conflict, required seqNo [1], primary term [1]. \
+         current document has seqNo [1] and primary term [2]"
+    );
+}
+
+#[test]
+fn tombstones_survive_restarts() {
+    let sim = SimStorage::new(5);
+    let settings = support::settings(Durability::Request);
+    let shard = support::open(&sim, &settings);
+    let created = shard.index(&doc("x", "{}")).unwrap();
+    shard.delete(&delete("x")).unwrap();
+    drop(shard);
+    let sim = sim.crash(Damage::DropUnsynced);
+    let shard = support::open(&sim, &settings);
+    assert_eq!(shard.get("x").unwrap(), None);
+    let err = shard
+        .index(&with(
+            doc("x", "{}"),
+            cas(created.seq_no, created.primary_term),
+        ))
+        .unwrap_err();
+    assert!(
+        err.reason().ends_with("but no document was found"),
+        "{}",
+        err.reason()
+    );
+    let again = shard.index(&doc("x", "{}")).unwrap();
+    assert_eq!(
+        (again.version, again.result),
+        (3, DocResult::Created),
+        "version continues"
+    );
+    assert_eq!(shard.doc_count(), 1);
+}
+
+#[test]
+fn a_failed_sync_stops_the_shard_until_it_is_reopened() {
+    let sim = SimStorage::new(6);
+    let settings = support::settings(Durability::Request);
+    let shard = support::open(&sim, &settings);
+    shard.index(&doc("a", "{}")).unwrap();
+    // The next sync of the log fails (write succeeds, then sync_data fails).
+    sim.fail_at(2, wal::sim::Fault::Eio, false);
+    let err = shard.index(&doc("b", "{}")).unwrap_err();
+    assert_eq!(err.status(), 500);
+    assert!(shard.get("a").is_err(), "fail-stop: nothing is answered");
+    assert!(shard.index(&doc("c", "{}")).is_err());
+    drop(shard);
+    let sim = sim.crash(Damage::DropUnsynced);
+    let shard = support::open(&sim, &settings);
+    assert!(shard.get("a").unwrap().is_some());
+    assert_eq!(
+        shard.get("b").unwrap(),
+        None,
+        "unacknowledged and unsynced: gone"
+    );
+}

@@ -1,0 +1,42 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::{Conditions, DeleteRequest, IndexRequest, Shard, ShardId, ShardSettings};
+use wal::Durability;
+use wal::sim::SimStorage;
+
+pub fn settings(durability: Durability) -> ShardSettings {
+    let mut settings = ShardSettings::new(durability);
+    settings.segment_size = 16 << 10;
+    settings.background = false;
+    settings
+}
+
+pub fn open(sim: &SimStorage, settings: &ShardSettings) -> Shard {
+    Shard::open(Arc::new(sim.clone()), ShardId(0), settings.clone())
+        .unwrap()
+        .0
+}
+
+pub fn new_shard() -> (SimStorage, Shard) {
+    let sim = SimStorage::new(1);
+    let shard = open(&sim, &settings(Durability::Request));
+    (sim, shard)
+}
+
+pub fn doc(id: &str, body: &str) -> IndexRequest {
+    IndexRequest::new(id, body.as_bytes().to_vec())
+}
+
+pub fn with(mut request: IndexRequest, conditions: Conditions) -> IndexRequest {
+    request.conditions = conditions;
+    request
+}
+
+pub fn delete(id: &str) -> DeleteRequest {
+    DeleteRequest::new(id)
+}
+
+pub fn gc_deletes(settings: &mut ShardSettings, after: Duration) {
+    settings.gc_deletes = after;
+}
