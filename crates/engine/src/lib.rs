@@ -8,6 +8,7 @@
 mod error;
 mod op;
 mod request;
+pub mod routing;
 mod shard;
 mod version;
 
