@@ -12,3 +12,6 @@ mod restart;
 
 /// Concurrent read-modify-write loses no update.
 mod concurrency;
+
+/// The engine against a model of Elasticsearch's rules, through power losses (item 13).
+mod model;
