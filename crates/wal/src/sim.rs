@@ -100,9 +100,14 @@ pub fn is_sync(name: &str) -> bool {
 }
 
 /// A simulated directory. Cloning shares the same state.
+///
+/// The whole machine is one flat namespace of paths; a child directory (`sub`) is a view of
+/// it under a prefix, so a crash of the machine takes every directory down at once.
 #[derive(Clone)]
 pub struct SimStorage {
     state: Arc<Mutex<State>>,
+    /// `""` for the root, else `"a/b/"`.
+    prefix: String,
 }
 
 impl fmt::Debug for SimStorage {
@@ -169,7 +174,18 @@ impl SimStorage {
                 write_clock: 0,
                 rng: Rng::new(seed),
             })),
+            prefix: String::new(),
         }
+    }
+
+    fn path(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// The part of `path` below this directory, if it is a direct child.
+    fn child<'a>(&self, path: &'a str) -> Option<&'a str> {
+        path.strip_prefix(&self.prefix)
+            .filter(|rest| !rest.contains('/'))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -276,20 +292,24 @@ impl SimStorage {
                 write_clock: 0,
                 rng,
             })),
+            prefix: self.prefix.clone(),
         }
     }
 
     /// The bytes of a file as a reader sees them now.
     pub fn file_bytes(&self, name: &str) -> Option<Vec<u8>> {
         let state = self.lock();
-        state.dir.get(name).map(|id| state.inodes[id].data.clone())
+        state
+            .dir
+            .get(&self.path(name))
+            .map(|id| state.inodes[id].data.clone())
     }
 
     /// Changes a file's bytes on the disk itself (both what is read and what is durable), as
     /// bit rot or an operator's mistake would.
     pub fn damage_file(&self, name: &str, f: impl FnOnce(&mut Vec<u8>)) {
         let mut state = self.lock();
-        let id = state.dir[name];
+        let id = state.dir[&self.path(name)];
         let inode = state.inodes.get_mut(&id).unwrap();
         f(&mut inode.data);
         inode.durable = inode.data.clone();
@@ -302,9 +322,15 @@ impl SimStorage {
         self.lock().faults_hit.clone()
     }
 
-    /// Names in the directory, durable or not.
+    /// Names of the files in this directory, durable or not.
     pub fn names(&self) -> Vec<String> {
-        self.lock().dir.keys().cloned().collect()
+        let state = self.lock();
+        state
+            .dir
+            .keys()
+            .filter_map(|p| self.child(p))
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -406,22 +432,25 @@ impl Storage for SimStorage {
     fn list(&self) -> io::Result<Vec<String>> {
         let mut state = self.lock();
         state.enter(Op::Read)?;
-        Ok(state.dir.keys().cloned().collect())
+        Ok(state
+            .dir
+            .keys()
+            .filter_map(|p| self.child(p))
+            .map(str::to_owned)
+            .collect())
     }
 
     fn create(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
         let mut state = self.lock();
         state.enter(Op::Create)?;
-        if state.dir.contains_key(name) {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                name.to_owned(),
-            ));
+        let path = self.path(name);
+        if state.dir.contains_key(&path) {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, path));
         }
         let id = state.next_inode;
         state.next_inode += 1;
         state.inodes.insert(id, Inode::default());
-        state.dir.insert(name.to_owned(), id);
+        state.dir.insert(path, id);
         Ok(Arc::new(SimFile {
             state: self.state.clone(),
             id,
@@ -431,7 +460,10 @@ impl Storage for SimStorage {
     fn open(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
         let mut state = self.lock();
         state.enter(Op::Read)?;
-        let id = *state.dir.get(name).ok_or_else(|| not_found(name))?;
+        let id = *state
+            .dir
+            .get(&self.path(name))
+            .ok_or_else(|| not_found(name))?;
         Ok(Arc::new(SimFile {
             state: self.state.clone(),
             id,
@@ -441,22 +473,87 @@ impl Storage for SimStorage {
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         let mut state = self.lock();
         state.enter(Op::Rename)?;
-        let id = state.dir.remove(from).ok_or_else(|| not_found(from))?;
-        state.dir.insert(to.to_owned(), id);
+        let id = state
+            .dir
+            .remove(&self.path(from))
+            .ok_or_else(|| not_found(from))?;
+        state.dir.insert(self.path(to), id);
         Ok(())
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
         let mut state = self.lock();
         state.enter(Op::Remove)?;
-        state.dir.remove(name).ok_or_else(|| not_found(name))?;
+        state
+            .dir
+            .remove(&self.path(name))
+            .ok_or_else(|| not_found(name))?;
         Ok(())
     }
 
     fn sync_dir(&self) -> io::Result<()> {
         let mut state = self.lock();
         state.enter(Op::SyncDir)?;
-        state.durable_dir = state.dir.clone();
+        // Durable now: this directory's own entries, and the removal of any child directory
+        // that is gone. Entries inside a child directory need that directory's own sync.
+        let live_dirs: std::collections::HashSet<String> = state
+            .dir
+            .keys()
+            .filter_map(|p| {
+                p.strip_prefix(&self.prefix)?
+                    .split_once('/')
+                    .map(|(d, _)| d.to_owned())
+            })
+            .collect();
+        let prefix = self.prefix.clone();
+        let State {
+            dir, durable_dir, ..
+        } = &mut *state;
+        durable_dir.retain(|p, _| match p.strip_prefix(&prefix) {
+            None => true,
+            Some(rest) => match rest.split_once('/') {
+                None => dir.contains_key(p),
+                Some((d, _)) => live_dirs.contains(d),
+            },
+        });
+        for (p, i) in dir.iter() {
+            if self.child(p).is_some() {
+                durable_dir.insert(p.clone(), *i);
+            }
+        }
+        Ok(())
+    }
+
+    fn sub(&self, name: &str) -> io::Result<Arc<dyn Storage>> {
+        let mut state = self.lock();
+        state.enter(Op::Read)?;
+        Ok(Arc::new(SimStorage {
+            state: self.state.clone(),
+            prefix: format!("{}{name}/", self.prefix),
+        }))
+    }
+
+    fn list_dirs(&self) -> io::Result<Vec<String>> {
+        let mut state = self.lock();
+        state.enter(Op::Read)?;
+        let mut dirs: Vec<String> = state
+            .dir
+            .keys()
+            .filter_map(|p| {
+                p.strip_prefix(&self.prefix)?
+                    .split_once('/')
+                    .map(|(d, _)| d.to_owned())
+            })
+            .collect();
+        dirs.dedup();
+        Ok(dirs)
+    }
+
+    fn remove_dir(&self, name: &str) -> io::Result<()> {
+        let mut state = self.lock();
+        state.enter(Op::Remove)?;
+        let under = format!("{}{name}/", self.prefix);
+        state.dir.retain(|p, _| !p.starts_with(&under));
         Ok(())
     }
 }

@@ -28,6 +28,12 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn remove(&self, name: &str) -> io::Result<()>;
     /// Makes the directory's entries durable.
     fn sync_dir(&self) -> io::Result<()>;
+    /// A child directory, created if absent (and made durable in this one before returning).
+    fn sub(&self, name: &str) -> io::Result<Arc<dyn Storage>>;
+    /// Names of the child directories.
+    fn list_dirs(&self) -> io::Result<Vec<String>>;
+    /// Removes a child directory and everything in it. Durable only after `sync_dir`.
+    fn remove_dir(&self, name: &str) -> io::Result<()>;
 }
 
 /// One open file.
@@ -76,7 +82,8 @@ pub struct FsStorage {
     dir: PathBuf,
     /// Held open so `sync_dir` is one `fsync`, and so the lock lives as long as we do.
     dir_handle: File,
-    _lock: File,
+    /// Only the directory a process opened holds the lock; children live under it.
+    _lock: Option<File>,
 }
 
 /// The lock file: held with an exclusive `flock` while a `FsStorage` lives, so two processes
@@ -109,7 +116,7 @@ impl FsStorage {
         Ok(FsStorage {
             dir,
             dir_handle,
-            _lock: lock,
+            _lock: Some(lock),
         })
     }
 
@@ -149,17 +156,7 @@ pub fn create_dir_durably(dir: &Path) -> io::Result<()> {
 
 impl Storage for FsStorage {
     fn list(&self) -> io::Result<Vec<String>> {
-        let mut names = Vec::new();
-        for entry in fs::read_dir(&self.dir)? {
-            let entry = entry?;
-            if let Some(name) = entry.file_name().to_str()
-                && name != LOCK_FILE_NAME
-            {
-                names.push(name.to_owned());
-            }
-        }
-        names.sort();
-        Ok(names)
+        self.entries(false)
     }
 
     fn create(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
@@ -189,6 +186,48 @@ impl Storage for FsStorage {
 
     fn sync_dir(&self) -> io::Result<()> {
         self.dir_handle.sync_all()
+    }
+
+    fn sub(&self, name: &str) -> io::Result<Arc<dyn Storage>> {
+        let dir = self.path_of(name)?;
+        if !dir.is_dir() {
+            fs::create_dir(&dir)?;
+            self.sync_dir()?;
+        }
+        let dir_handle = File::open(&dir)?;
+        Ok(Arc::new(FsStorage {
+            dir,
+            dir_handle,
+            _lock: None,
+        }))
+    }
+
+    fn list_dirs(&self) -> io::Result<Vec<String>> {
+        self.entries(true)
+    }
+
+    fn remove_dir(&self, name: &str) -> io::Result<()> {
+        fs::remove_dir_all(self.path_of(name)?)
+    }
+}
+
+impl FsStorage {
+    /// Files (or directories) in the directory, sorted; the lock file is not listed.
+    fn entries(&self, dirs: bool) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() != dirs {
+                continue;
+            }
+            if let Some(name) = entry.file_name().to_str()
+                && name != LOCK_FILE_NAME
+            {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
     }
 }
 

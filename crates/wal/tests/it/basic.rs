@@ -171,3 +171,41 @@ fn records_read_back_by_their_location() {
         assert_eq!(wal.read(record.location).unwrap(), record);
     }
 }
+
+#[test]
+fn child_directories_on_both_storages() {
+    use wal::Storage;
+    let dir = tempfile_dir("children");
+    let fs: Arc<dyn Storage> = Arc::new(FsStorage::open(&dir).unwrap());
+    let sim = SimStorage::new(9);
+    for root in [fs, Arc::new(sim.clone()) as Arc<dyn Storage>] {
+        let index = root.sub("movies").unwrap();
+        let shard = index.sub("0").unwrap();
+        shard.create("a").unwrap().write_all_at(0, b"x").unwrap();
+        index.create("meta").unwrap();
+        assert_eq!(root.list_dirs().unwrap(), ["movies"]);
+        assert_eq!(index.list_dirs().unwrap(), ["0"]);
+        assert_eq!(index.list().unwrap(), ["meta"]);
+        assert_eq!(shard.list().unwrap(), ["a"]);
+        assert!(root.list().unwrap().is_empty());
+        root.remove_dir("movies").unwrap();
+        assert!(root.list_dirs().unwrap().is_empty());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // In the simulation a file survives a crash only once its own directory was synced, and a
+    // removed directory stays removed only once its parent was synced.
+    let index = sim.sub("books").unwrap();
+    let kept = index.create("kept").unwrap();
+    kept.sync_all().unwrap();
+    index.sync_dir().unwrap();
+    index.create("lost").unwrap();
+    let after = sim.crash(wal::sim::Damage::DropUnsynced);
+    assert_eq!(after.sub("books").unwrap().list().unwrap(), ["kept"]);
+    after.remove_dir("books").unwrap();
+    let again = after.crash(wal::sim::Damage::DropUnsynced);
+    assert_eq!(again.list_dirs().unwrap(), ["books"], "removal not synced");
+    again.remove_dir("books").unwrap();
+    again.sync_dir().unwrap();
+    assert!(again.crash(wal::sim::Damage::DropUnsynced).list_dirs().unwrap().is_empty());
+}
