@@ -18,6 +18,12 @@ pub enum Error {
     IllegalArgument(String),
     /// 500: the log failed; the shard accepts nothing more until it is reopened.
     ShardFailed(String),
+    /// 404 `index_not_found_exception`.
+    IndexNotFound { index: String },
+    /// 400 `resource_already_exists_exception`.
+    IndexAlreadyExists { index: String, uuid: String },
+    /// 400 `invalid_index_name_exception`.
+    InvalidIndexName { index: String, why: String },
 }
 
 impl Error {
@@ -63,6 +69,9 @@ impl Error {
             Error::Validation(_) => "action_request_validation_exception",
             Error::IllegalArgument(_) => "illegal_argument_exception",
             Error::ShardFailed(_) => "shard_failed_exception",
+            Error::IndexNotFound { .. } => "index_not_found_exception",
+            Error::IndexAlreadyExists { .. } => "resource_already_exists_exception",
+            Error::InvalidIndexName { .. } => "invalid_index_name_exception",
         }
     }
 
@@ -72,6 +81,8 @@ impl Error {
             Error::VersionConflict { .. } => 409,
             Error::DocumentMissing { .. } => 404,
             Error::Validation(_) | Error::IllegalArgument(_) => 400,
+            Error::IndexAlreadyExists { .. } | Error::InvalidIndexName { .. } => 400,
+            Error::IndexNotFound { .. } => 404,
             Error::ShardFailed(_) => 500,
         }
     }
@@ -91,6 +102,13 @@ impl Error {
                 reason
             }
             Error::IllegalArgument(reason) | Error::ShardFailed(reason) => reason.clone(),
+            Error::IndexNotFound { index } => format!("no such index [{index}]"),
+            Error::IndexAlreadyExists { index, uuid } => {
+                format!("index [{index}/{uuid}] already exists")
+            }
+            Error::InvalidIndexName { index, why } => {
+                format!("Invalid index name [{index}], {why}")
+            }
         }
     }
 }

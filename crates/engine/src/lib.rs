@@ -3,16 +3,25 @@
 //! `if_primary_term` or on an external version; a stale one is refused with the exact
 //! `version_conflict_engine_exception` Elasticsearch gives.
 //!
-//! Start with [`Shard`]. Indices, routing, update, bulk and compaction build on it.
+//! Start with [`Store`] (a data directory of indices), [`Index`] (shards and routing) and
+//! [`Shard`] (one log and its key directory; the write decision lives in `version.rs`).
 
 mod error;
+mod index;
+mod index_name;
 mod op;
 mod request;
 pub mod routing;
+mod settings;
 mod shard;
+mod store;
 mod version;
 
 pub use error::{Error, Result};
+pub use index::Index;
+pub use index_name::{INDEX_NAME_LEN_MAX, validate_index_name};
 pub use request::{Conditions, DeleteRequest, ID_LEN_MAX, IndexRequest, OpType, VersionType};
+pub use settings::IndexSettings;
 pub use shard::{DocResult, Document, Shard, ShardRecovery, ShardSettings, WriteResult};
+pub use store::{Store, StoreOptions};
 pub use wal::{PrimaryTerm, SeqNo, ShardId};

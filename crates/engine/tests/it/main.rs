@@ -15,3 +15,6 @@ mod concurrency;
 
 /// The engine against a model of Elasticsearch's rules, through power losses (item 13).
 mod model;
+
+/// Indices in a data directory, and routing.
+mod store;

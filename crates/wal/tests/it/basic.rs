@@ -207,5 +207,11 @@ fn child_directories_on_both_storages() {
     assert_eq!(again.list_dirs().unwrap(), ["books"], "removal not synced");
     again.remove_dir("books").unwrap();
     again.sync_dir().unwrap();
-    assert!(again.crash(wal::sim::Damage::DropUnsynced).list_dirs().unwrap().is_empty());
+    assert!(
+        again
+            .crash(wal::sim::Damage::DropUnsynced)
+            .list_dirs()
+            .unwrap()
+            .is_empty()
+    );
 }

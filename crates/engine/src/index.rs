@@ -1,0 +1,103 @@
+//! `Index`: named shards with settings; a document's shard is chosen by Elasticsearch's
+//! routing (`routing` if given, else the `_id`).
+
+use std::sync::Arc;
+
+use wal::{ShardId, Storage};
+
+use crate::error::{Error, Result};
+use crate::request::{DeleteRequest, IndexRequest};
+use crate::routing;
+use crate::settings::IndexSettings;
+use crate::shard::{Document, Shard, ShardSettings, WriteResult};
+use crate::store::StoreOptions;
+
+/// One index: its settings and its shards.
+pub struct Index {
+    name: String,
+    uuid: String,
+    settings: IndexSettings,
+    shards: Vec<Shard>,
+}
+
+impl Index {
+    pub(crate) fn open(
+        dir: &Arc<dyn Storage>,
+        name: &str,
+        uuid: String,
+        settings: IndexSettings,
+        options: &StoreOptions,
+    ) -> Result<Index> {
+        let mut shards = Vec::with_capacity(settings.number_of_shards as usize);
+        for n in 0..settings.number_of_shards {
+            let storage = dir
+                .sub(&n.to_string())
+                .map_err(|e| Error::ShardFailed(format!("cannot open shard [{name}][{n}]: {e}")))?;
+            let mut shard_settings = ShardSettings::new(settings.durability);
+            shard_settings.gc_deletes = settings.gc_deletes;
+            shard_settings.segment_size = options.segment_size;
+            shard_settings.background = options.background;
+            let (shard, _) = Shard::open(storage, ShardId(u64::from(n)), shard_settings)?;
+            shards.push(shard);
+        }
+        Ok(Index {
+            name: name.to_owned(),
+            uuid,
+            settings,
+            shards,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A random id given at creation, as Elasticsearch's `index.uuid`.
+    pub fn uuid(&self) -> &str {
+        &self.uuid
+    }
+
+    pub fn settings(&self) -> &IndexSettings {
+        &self.settings
+    }
+
+    pub fn shards(&self) -> &[Shard] {
+        &self.shards
+    }
+
+    /// The shard number a document goes to.
+    pub fn shard_id(&self, id: &str, routing: Option<&str>) -> u32 {
+        routing::shard_for(
+            routing.unwrap_or(id),
+            self.settings.number_of_shards,
+            self.settings.routing_num_shards,
+        )
+    }
+
+    fn shard(&self, id: &str, routing: Option<&str>) -> &Shard {
+        &self.shards[self.shard_id(id, routing) as usize]
+    }
+
+    pub fn index(&self, request: &IndexRequest, routing: Option<&str>) -> Result<WriteResult> {
+        self.shard(&request.id, routing).index(request)
+    }
+
+    pub fn delete(&self, request: &DeleteRequest, routing: Option<&str>) -> Result<WriteResult> {
+        self.shard(&request.id, routing).delete(request)
+    }
+
+    /// Realtime get, on the shard the routing names.
+    pub fn get(&self, id: &str, routing: Option<&str>) -> Result<Option<Document>> {
+        self.shard(id, routing).get(id)
+    }
+
+    /// Live documents over all shards.
+    pub fn doc_count(&self) -> u64 {
+        self.shards.iter().map(Shard::doc_count).sum()
+    }
+
+    /// Makes every write durable.
+    pub fn sync(&self) -> Result<()> {
+        self.shards.iter().try_for_each(Shard::sync)
+    }
+}

@@ -1,0 +1,140 @@
+//! Index settings, with Elasticsearch's names and defaults, and their file in the index
+//! directory (`settings`: `key=value` lines, written to a temporary name, synced, renamed).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wal::{Durability, Storage};
+
+use crate::error::{Error, Result};
+use crate::routing;
+
+pub(crate) const FILE_NAME: &str = "settings";
+const TEMP_FILE_NAME: &str = "settings.tmp";
+
+/// The settings of one index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexSettings {
+    /// `index.number_of_shards` (default 1).
+    pub number_of_shards: u32,
+    /// `index.number_of_replicas` (default 1): a single node has none, so it only shows in
+    /// `_shards.total` and the yellow health, as on Elasticsearch.
+    pub number_of_replicas: u32,
+    /// `index.number_of_routing_shards`: Elasticsearch's default for the shard count.
+    pub routing_num_shards: u32,
+    /// `index.translog.durability` and `index.translog.sync_interval`.
+    pub durability: Durability,
+    /// `index.gc_deletes` (default 60 s).
+    pub gc_deletes: Duration,
+}
+
+impl Default for IndexSettings {
+    fn default() -> Self {
+        IndexSettings::with_shards(1)
+    }
+}
+
+impl IndexSettings {
+    pub fn with_shards(number_of_shards: u32) -> IndexSettings {
+        IndexSettings {
+            number_of_shards,
+            number_of_replicas: 1,
+            routing_num_shards: routing::routing_num_shards(number_of_shards),
+            durability: Durability::Request,
+            gc_deletes: Duration::from_secs(60),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.number_of_shards == 0 || self.number_of_shards > 1024 {
+            return Err(Error::IllegalArgument(format!(
+                "Failed to parse value [{}] for setting [index.number_of_shards] must be >= 1",
+                self.number_of_shards
+            )));
+        }
+        if !self
+            .routing_num_shards
+            .is_multiple_of(self.number_of_shards)
+        {
+            return Err(Error::IllegalArgument(format!(
+                "the number of source shards [{}] must be a factor of [{}]",
+                self.number_of_shards, self.routing_num_shards
+            )));
+        }
+        if let Durability::Async { sync_interval } = self.durability
+            && sync_interval < Durability::SYNC_INTERVAL_MIN
+        {
+            return Err(Error::IllegalArgument(format!(
+                "failed to parse value [{}ms] for setting [index.translog.sync_interval], must be >= [100ms]",
+                sync_interval.as_millis()
+            )));
+        }
+        Ok(())
+    }
+
+    fn encode(&self, uuid: &str) -> String {
+        let (durability, interval) = match self.durability {
+            Durability::Request => ("request", 0),
+            Durability::Async { sync_interval } => ("async", sync_interval.as_millis()),
+        };
+        format!(
+            "uuid={uuid}\nnumber_of_shards={}\nnumber_of_replicas={}\nrouting_num_shards={}\n\
+             translog.durability={durability}\ntranslog.sync_interval_ms={interval}\ngc_deletes_ms={}\n",
+            self.number_of_shards,
+            self.number_of_replicas,
+            self.routing_num_shards,
+            self.gc_deletes.as_millis()
+        )
+    }
+
+    fn decode(text: &str) -> Option<(IndexSettings, String)> {
+        let get = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .map(str::to_owned)
+        };
+        let num = |key: &str| get(key)?.parse::<u64>().ok();
+        let durability = match get("translog.durability")?.as_str() {
+            "request" => Durability::Request,
+            "async" => Durability::Async {
+                sync_interval: Duration::from_millis(num("translog.sync_interval_ms")?),
+            },
+            _ => return None,
+        };
+        let settings = IndexSettings {
+            number_of_shards: u32::try_from(num("number_of_shards")?).ok()?,
+            number_of_replicas: u32::try_from(num("number_of_replicas")?).ok()?,
+            routing_num_shards: u32::try_from(num("routing_num_shards")?).ok()?,
+            durability,
+            gc_deletes: Duration::from_millis(num("gc_deletes_ms")?),
+        };
+        Some((settings, get("uuid")?))
+    }
+
+    /// Writes the settings file durably: complete under its final name, or absent.
+    pub(crate) fn store(&self, dir: &Arc<dyn Storage>, uuid: &str) -> Result<()> {
+        let io =
+            |e: std::io::Error| Error::ShardFailed(format!("cannot write index settings: {e}"));
+        let _ = dir.remove(TEMP_FILE_NAME);
+        let file = dir.create(TEMP_FILE_NAME).map_err(io)?;
+        file.write_all_at(0, self.encode(uuid).as_bytes())
+            .map_err(io)?;
+        file.sync_all().map_err(io)?;
+        dir.rename(TEMP_FILE_NAME, FILE_NAME).map_err(io)?;
+        dir.sync_dir().map_err(io)
+    }
+
+    /// Reads the settings file; `None` if there is none (an index whose creation never
+    /// completed).
+    pub(crate) fn load(dir: &Arc<dyn Storage>) -> Result<Option<(IndexSettings, String)>> {
+        let Ok(file) = dir.open(FILE_NAME) else {
+            return Ok(None);
+        };
+        let bytes = wal::read_to_end(&*file)
+            .map_err(|e| Error::ShardFailed(format!("cannot read index settings: {e}")))?;
+        let text = String::from_utf8_lossy(&bytes);
+        IndexSettings::decode(&text)
+            .map(Some)
+            .ok_or_else(|| Error::ShardFailed("the index settings file is damaged".into()))
+    }
+}

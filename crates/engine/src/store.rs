@@ -1,0 +1,191 @@
+//! `Store`: the data directory, holding one directory per index (named after the index, which
+//! validation keeps a safe file name), each with a `settings` file and one directory per shard.
+//!
+//! Creating an index writes its settings file last-but-durably: a directory without one is an
+//! index whose creation never completed, and is removed on open.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use wal::{Config, FsStorage, LogUuid, Storage};
+
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::index_name::validate_index_name;
+use crate::settings::IndexSettings;
+
+/// How the store runs its logs.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Segment size of every shard's log.
+    pub segment_size: u64,
+    /// Background threads per log (segment preparation, async syncs).
+    pub background: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            segment_size: Config::SEGMENT_SIZE_DEFAULT,
+            background: true,
+        }
+    }
+}
+
+/// All indices of one data directory.
+pub struct Store {
+    root: Arc<dyn Storage>,
+    options: StoreOptions,
+    indices: RwLock<BTreeMap<String, Arc<Index>>>,
+}
+
+impl Store {
+    /// Opens the data directory at `path` (created if absent), locked against other processes.
+    pub fn open_dir(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let storage = FsStorage::open(path.as_ref()).map_err(|e| {
+            Error::ShardFailed(format!(
+                "cannot open data directory {}: {e}",
+                path.as_ref().display()
+            ))
+        })?;
+        Store::open(Arc::new(storage), options)
+    }
+
+    /// Opens every index found in `root`, replaying each shard's log.
+    pub fn open(root: Arc<dyn Storage>, options: StoreOptions) -> Result<Store> {
+        let io =
+            |e: std::io::Error| Error::ShardFailed(format!("cannot read the data directory: {e}"));
+        let mut indices = BTreeMap::new();
+        let mut removed = false;
+        for name in root.list_dirs().map_err(io)? {
+            if validate_index_name(&name).is_err() {
+                // Not ours: leave it alone.
+                continue;
+            }
+            let dir = root.sub(&name).map_err(io)?;
+            match IndexSettings::load(&dir)? {
+                Some((settings, uuid)) => {
+                    let index = Index::open(&dir, &name, uuid, settings, &options)?;
+                    indices.insert(name, Arc::new(index));
+                }
+                None => {
+                    root.remove_dir(&name).map_err(io)?;
+                    removed = true;
+                }
+            }
+        }
+        if removed {
+            root.sync_dir().map_err(io)?;
+        }
+        Ok(Store {
+            root,
+            options,
+            indices: RwLock::new(indices),
+        })
+    }
+
+    /// Creates an index; `resource_already_exists_exception` if it exists.
+    pub fn create_index(&self, name: &str, settings: IndexSettings) -> Result<Arc<Index>> {
+        validate_index_name(name)?;
+        settings.validate()?;
+        let mut indices = self.indices.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = indices.get(name) {
+            return Err(Error::IndexAlreadyExists {
+                index: name.to_owned(),
+                uuid: existing.uuid().to_owned(),
+            });
+        }
+        let io =
+            |e: std::io::Error| Error::ShardFailed(format!("cannot create index [{name}]: {e}"));
+        // A leftover of a creation that failed half way.
+        if self.root.list_dirs().map_err(io)?.iter().any(|d| d == name) {
+            self.root.remove_dir(name).map_err(io)?;
+        }
+        let dir = self.root.sub(name).map_err(io)?;
+        let uuid = base64_url(&LogUuid::random().0);
+        let index = Index::open(&dir, name, uuid.clone(), settings.clone(), &self.options)?;
+        settings.store(&dir, &uuid)?;
+        let index = Arc::new(index);
+        indices.insert(name.to_owned(), index.clone());
+        Ok(index)
+    }
+
+    /// The index, or `index_not_found_exception`.
+    pub fn index(&self, name: &str) -> Result<Arc<Index>> {
+        let indices = self.indices.read().unwrap_or_else(|e| e.into_inner());
+        indices
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::IndexNotFound {
+                index: name.to_owned(),
+            })
+    }
+
+    /// The index, created with default settings if absent: Elasticsearch's default
+    /// `action.auto_create_index` on a document write.
+    pub fn index_or_create(&self, name: &str) -> Result<Arc<Index>> {
+        match self.index(name) {
+            Ok(index) => Ok(index),
+            Err(Error::IndexNotFound { .. }) => {
+                match self.create_index(name, IndexSettings::default()) {
+                    // Another writer created it first.
+                    Err(Error::IndexAlreadyExists { .. }) => self.index(name),
+                    other => other,
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes an index and its files.
+    pub fn delete_index(&self, name: &str) -> Result<()> {
+        let mut indices = self.indices.write().unwrap_or_else(|e| e.into_inner());
+        if indices.remove(name).is_none() {
+            return Err(Error::IndexNotFound {
+                index: name.to_owned(),
+            });
+        }
+        let io =
+            |e: std::io::Error| Error::ShardFailed(format!("cannot delete index [{name}]: {e}"));
+        self.root.remove_dir(name).map_err(io)?;
+        self.root.sync_dir().map_err(io)
+    }
+
+    /// Names of all indices, sorted.
+    pub fn index_names(&self) -> Vec<String> {
+        self.indices
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+}
+
+/// URL-safe base64 without padding, as Elasticsearch's index UUIDs are written.
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_url_matches_rfc_4648() {
+        assert_eq!(super::base64_url(b"foobar"), "Zm9vYmFy");
+        assert_eq!(super::base64_url(b"fooba"), "Zm9vYmE");
+        assert_eq!(super::base64_url(&[0xfb, 0xff]), "-_8");
+        assert_eq!(super::base64_url(&[7; 16]).len(), 22);
+    }
+}

@@ -1,0 +1,135 @@
+//! The store: indices created, listed, reopened after a crash, deleted; routing across shards.
+
+use std::sync::Arc;
+
+use engine::{Error, IndexSettings, Store, StoreOptions};
+use wal::Storage;
+use wal::sim::{Damage, SimStorage};
+
+use crate::support::{delete, doc};
+
+fn options() -> StoreOptions {
+    StoreOptions {
+        segment_size: 16 << 10,
+        background: false,
+    }
+}
+
+fn open(sim: &SimStorage) -> Store {
+    Store::open(Arc::new(sim.clone()), options()).unwrap()
+}
+
+#[test]
+fn indices_are_created_listed_reopened_and_deleted() {
+    let sim = SimStorage::new(1);
+    let store = open(&sim);
+    let movies = store
+        .create_index("movies", IndexSettings::with_shards(3))
+        .unwrap();
+    let err = store
+        .create_index("movies", IndexSettings::default())
+        .err()
+        .unwrap();
+    assert_eq!(err.es_type(), "resource_already_exists_exception");
+    assert_eq!(
+        err.reason(),
+        format!("index [movies/{}] already exists", movies.uuid())
+    );
+    for i in 0..30 {
+        movies.index(&doc(&i.to_string(), "{}"), None).unwrap();
+    }
+    store
+        .index_or_create("books")
+        .unwrap()
+        .index(&doc("1", "{}"), None)
+        .unwrap();
+    assert_eq!(store.index_names(), ["books", "movies"]);
+    let uuid = movies.uuid().to_owned();
+    drop((movies, store));
+
+    let sim = sim.crash(Damage::DropUnsynced);
+    let store = open(&sim);
+    let movies = store.index("movies").unwrap();
+    assert_eq!(
+        (movies.uuid(), movies.settings().number_of_shards),
+        (uuid.as_str(), 3)
+    );
+    assert_eq!(movies.doc_count(), 30);
+    assert!(
+        movies.shards().iter().all(|s| s.doc_count() > 0),
+        "documents spread over the shards"
+    );
+    assert_eq!(
+        movies.shards()[0].primary_term().0,
+        2,
+        "every shard bumped its term"
+    );
+
+    store.delete_index("movies").unwrap();
+    assert!(matches!(
+        store.index("movies"),
+        Err(Error::IndexNotFound { .. })
+    ));
+    assert_eq!(
+        store.delete_index("movies").unwrap_err().reason(),
+        "no such index [movies]"
+    );
+    drop(store);
+    let store = open(&sim.crash(Damage::DropUnsynced));
+    assert_eq!(store.index_names(), ["books"], "the deletion is durable");
+    // A re-created index starts afresh.
+    let movies = store
+        .create_index("movies", IndexSettings::default())
+        .unwrap();
+    assert_eq!(movies.index(&doc("1", "{}"), None).unwrap().version, 1);
+}
+
+#[test]
+fn an_index_whose_creation_never_completed_is_removed() {
+    let sim = SimStorage::new(2);
+    let dir = sim.sub("half").unwrap();
+    dir.sub("0").unwrap().create("junk").unwrap();
+    let store = open(&sim);
+    assert!(store.index_names().is_empty());
+    assert!(sim.list_dirs().unwrap().is_empty());
+}
+
+#[test]
+fn invalid_names_are_refused_and_never_touch_the_disk() {
+    let sim = SimStorage::new(3);
+    let store = open(&sim);
+    for name in ["..", "a/b", "../x", "Foo", "_x", "a\\b", ""] {
+        let err = store.index_or_create(name).err().unwrap();
+        assert_eq!(
+            (err.status(), err.es_type()),
+            (400, "invalid_index_name_exception"),
+            "{name}"
+        );
+    }
+    assert!(sim.list_dirs().unwrap().is_empty());
+}
+
+#[test]
+fn custom_routing_picks_the_shard_and_a_get_without_it_misses() {
+    let sim = SimStorage::new(4);
+    let store = open(&sim);
+    let mut settings = IndexSettings::with_shards(5);
+    settings.routing_num_shards = 5;
+    let index = store.create_index("routed", settings).unwrap();
+    // Find an id whose own shard differs from the routing value's shard.
+    let id = (0..100)
+        .map(|i| i.to_string())
+        .find(|id| index.shard_id(id, None) != index.shard_id(id, Some("5")))
+        .unwrap();
+    index.index(&doc(&id, "{}"), Some("5")).unwrap();
+    assert!(index.get(&id, Some("5")).unwrap().is_some());
+    assert!(index.get(&id, None).unwrap().is_none());
+    assert_eq!(
+        index
+            .delete(&delete(&id), Some("5"))
+            .unwrap()
+            .result
+            .as_str(),
+        "deleted"
+    );
+}
