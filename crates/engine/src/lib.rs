@@ -6,6 +6,7 @@
 //! Start with [`Store`] (a data directory of indices), [`Index`] (shards and routing) and
 //! [`Shard`] (one log and its key directory; the write decision lives in `version.rs`).
 
+mod bulk;
 mod error;
 mod index;
 mod index_name;
@@ -15,8 +16,10 @@ pub mod routing;
 mod settings;
 mod shard;
 mod store;
+mod update;
 mod version;
 
+pub use bulk::{BulkAction, BulkItem, BulkItemResult, GetItem};
 pub use error::{Error, Result};
 pub use index::Index;
 pub use index_name::{INDEX_NAME_LEN_MAX, validate_index_name};
@@ -24,4 +27,5 @@ pub use request::{Conditions, DeleteRequest, ID_LEN_MAX, IndexRequest, OpType, V
 pub use settings::IndexSettings;
 pub use shard::{DocResult, Document, Shard, ShardRecovery, ShardSettings, WriteResult};
 pub use store::{Store, StoreOptions};
+pub use update::{UpdateRequest, UpdateResult, deep_merge};
 pub use wal::{PrimaryTerm, SeqNo, ShardId};

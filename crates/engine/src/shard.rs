@@ -100,6 +100,14 @@ pub struct ShardRecovery {
     pub primary_term: PrimaryTerm,
 }
 
+/// Whether a write waits for durability before returning. A bulk request writes every item
+/// with `Later` and then waits once per shard, so the batch shares one fsync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    Durable,
+    Later,
+}
+
 /// One key-directory entry: the latest operation on an id.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
@@ -211,11 +219,16 @@ impl Shard {
 
     /// Index or create a document.
     pub fn index(&self, request: &IndexRequest) -> Result<WriteResult> {
+        self.index_with(request, Wait::Durable)
+    }
+
+    pub(crate) fn index_with(&self, request: &IndexRequest, wait: Wait) -> Result<WriteResult> {
         request.validate()?;
         self.write(
             &request.id,
             request.op_type,
             &request.conditions,
+            wait,
             |version, now| Op::Index {
                 id: &request.id,
                 version,
@@ -228,11 +241,16 @@ impl Shard {
     /// Delete a document. Always consumes a seq_no, even when there is nothing to delete: the
     /// tombstone it leaves keeps the version counting.
     pub fn delete(&self, request: &DeleteRequest) -> Result<WriteResult> {
+        self.delete_with(request, Wait::Durable)
+    }
+
+    pub(crate) fn delete_with(&self, request: &DeleteRequest, wait: Wait) -> Result<WriteResult> {
         request.validate()?;
         self.write(
             &request.id,
             OpType::Index,
             &request.conditions,
+            wait,
             |version, now| Op::Delete {
                 id: &request.id,
                 version,
@@ -246,6 +264,7 @@ impl Shard {
         id: &str,
         op_type: OpType,
         conditions: &crate::request::Conditions,
+        wait: Wait,
         op: impl FnOnce(u64, u64) -> Op<'a>,
     ) -> Result<WriteResult> {
         self.check_failed()?;
@@ -277,10 +296,8 @@ impl Shard {
         };
         stripe.insert(id.to_owned(), entry);
         drop(stripe);
-        if self.settings.durability == Durability::Request {
-            self.wal
-                .sync_to(appended.seq_no)
-                .map_err(|e| self.fail(e))?;
+        if wait == Wait::Durable {
+            self.wait_durable(appended.seq_no)?;
         }
         Ok(WriteResult {
             id: id.to_owned(),
@@ -345,6 +362,15 @@ impl Shard {
                     .count() as u64
             })
             .sum()
+    }
+
+    /// Waits until `seq_no` is as durable as the shard's durability setting promises: synced
+    /// with `Durability::Request`, at once with `Async`.
+    pub(crate) fn wait_durable(&self, seq_no: SeqNo) -> Result<()> {
+        if self.settings.durability == Durability::Request {
+            self.wal.sync_to(seq_no).map_err(|e| self.fail(e))?;
+        }
+        Ok(())
     }
 
     /// Makes every write so far durable (what `Durability::Async` does every interval).

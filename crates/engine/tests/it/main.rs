@@ -18,3 +18,6 @@ mod model;
 
 /// Indices in a data directory, and routing.
 mod store;
+
+/// Update, bulk and mget.
+mod update;

@@ -1,0 +1,127 @@
+//! `_bulk` and `_mget` over a store: one result per item, in order. A bulk writes every item
+//! without waiting, then waits once per shard it touched, so the whole batch shares one
+//! fsync per shard (one group commit) instead of one per item.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wal::SeqNo;
+
+use crate::error::Result;
+use crate::index::Index;
+use crate::request::{DeleteRequest, IndexRequest};
+use crate::shard::{DocResult, Document, Wait, WriteResult};
+use crate::store::Store;
+use crate::update::UpdateRequest;
+
+/// What one bulk item does.
+#[derive(Clone, Debug)]
+pub enum BulkAction {
+    /// `index` or `create` (by the request's `op_type`).
+    Index(IndexRequest),
+    Delete(DeleteRequest),
+    Update(UpdateRequest),
+}
+
+/// One bulk item: an action on an index, with optional routing.
+#[derive(Clone, Debug)]
+pub struct BulkItem {
+    pub index: String,
+    pub routing: Option<String>,
+    pub action: BulkAction,
+}
+
+/// The outcome of one item.
+#[derive(Clone, Debug)]
+pub struct BulkItemResult {
+    /// The shard the item went to, when its index existed or was created.
+    pub shard: Option<u32>,
+    pub result: Result<WriteResult>,
+    /// For updates: the resulting source.
+    pub source: Option<Vec<u8>>,
+}
+
+/// One `_mget` lookup.
+#[derive(Clone, Debug)]
+pub struct GetItem {
+    pub index: String,
+    pub id: String,
+    pub routing: Option<String>,
+}
+
+impl Store {
+    /// Runs a bulk request. Index, create and update items create their index if needed, as
+    /// Elasticsearch's `action.auto_create_index`; delete items do not.
+    pub fn bulk(&self, items: &[BulkItem]) -> Vec<BulkItemResult> {
+        let mut results = Vec::with_capacity(items.len());
+        // Per (index, shard): the index and the highest seq_no written there.
+        let mut touched: BTreeMap<(String, u32), (Arc<Index>, SeqNo)> = BTreeMap::new();
+        for item in items {
+            let index = match item.action {
+                BulkAction::Delete(_) => self.index(&item.index),
+                _ => self.index_or_create(&item.index),
+            };
+            let index = match index {
+                Ok(index) => index,
+                Err(e) => {
+                    results.push(BulkItemResult {
+                        shard: None,
+                        result: Err(e),
+                        source: None,
+                    });
+                    continue;
+                }
+            };
+            let id = match &item.action {
+                BulkAction::Index(r) => &r.id,
+                BulkAction::Delete(r) => &r.id,
+                BulkAction::Update(r) => &r.id,
+            };
+            let n = index.shard_id(id, item.routing.as_deref());
+            let shard = &index.shards()[n as usize];
+            let (result, source) = match &item.action {
+                BulkAction::Index(r) => (shard.index_with(r, Wait::Later), None),
+                BulkAction::Delete(r) => (shard.delete_with(r, Wait::Later), None),
+                BulkAction::Update(r) => match shard.update_with(r, Wait::Later) {
+                    Ok(u) => (Ok(u.write), Some(u.source)),
+                    Err(e) => (Err(e), None),
+                },
+            };
+            if let Ok(w) = &result
+                && w.result != DocResult::Noop
+            {
+                let entry = touched
+                    .entry((item.index.clone(), n))
+                    .or_insert((index.clone(), w.seq_no));
+                entry.1 = entry.1.max(w.seq_no);
+            }
+            results.push(BulkItemResult {
+                shard: Some(n),
+                result,
+                source,
+            });
+        }
+        for ((name, n), (index, seq_no)) in touched {
+            if let Err(e) = index.shards()[n as usize].wait_durable(seq_no) {
+                // Written but not durable: none of this shard's items is acknowledged.
+                for (item, result) in items.iter().zip(results.iter_mut()) {
+                    if item.index == name && result.shard == Some(n) && result.result.is_ok() {
+                        result.result = Err(e.clone());
+                    }
+                }
+            }
+        }
+        results
+    }
+
+    /// Realtime gets of several documents, one result per item.
+    pub fn mget(&self, items: &[GetItem]) -> Vec<Result<Option<Document>>> {
+        items
+            .iter()
+            .map(|item| {
+                self.index(&item.index)?
+                    .get(&item.id, item.routing.as_deref())
+            })
+            .collect()
+    }
+}
