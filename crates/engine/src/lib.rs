@@ -8,6 +8,7 @@
 
 mod bulk;
 mod error;
+mod id;
 mod index;
 mod index_name;
 mod op;
@@ -21,11 +22,14 @@ mod version;
 
 pub use bulk::{BulkAction, BulkItem, BulkItemResult, GetItem};
 pub use error::{Error, Result};
+pub use id::IdGenerator;
 pub use index::Index;
 pub use index_name::{INDEX_NAME_LEN_MAX, validate_index_name};
 pub use request::{Conditions, DeleteRequest, ID_LEN_MAX, IndexRequest, OpType, VersionType};
 pub use settings::IndexSettings;
-pub use shard::{DocResult, Document, Shard, ShardRecovery, ShardSettings, WriteResult};
+pub use shard::{
+    DocResult, Document, Shard, ShardRecovery, ShardSettings, ShardStats, WriteResult,
+};
 pub use store::{Store, StoreOptions};
 pub use update::{UpdateRequest, UpdateResult, deep_merge};
 pub use wal::{PrimaryTerm, SeqNo, ShardId};

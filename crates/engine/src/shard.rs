@@ -89,6 +89,25 @@ pub struct Document {
     pub source: Vec<u8>,
 }
 
+/// Per-shard figures, as `_stats` reports them (`seq_no` per shard copy, docs, store size).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardStats {
+    pub primary_term: PrimaryTerm,
+    /// Highest seq_no issued (`None` is Elasticsearch's -1).
+    pub max_seq_no: Option<SeqNo>,
+    /// Every seq_no up to this is applied. Writes apply as they are assigned, so this equals
+    /// `max_seq_no`.
+    pub local_checkpoint: Option<SeqNo>,
+    /// Every seq_no up to this is durable; with one copy, also the global checkpoint.
+    pub persisted_local_checkpoint: Option<SeqNo>,
+    pub docs_live: u64,
+    /// Tombstones still held (deleted documents within `gc_deletes`).
+    pub docs_deleted: u64,
+    /// Bytes of the log on disk, preallocated space included.
+    pub bytes_on_disk: u64,
+    pub segments: usize,
+}
+
 /// What opening a shard found.
 #[derive(Clone, Debug)]
 pub struct ShardRecovery {
@@ -353,15 +372,36 @@ impl Shard {
 
     /// Live documents.
     pub fn doc_count(&self) -> u64 {
-        self.stripes
-            .iter()
-            .map(|s| {
-                let map = s.lock().unwrap_or_else(|e| e.into_inner());
-                map.values()
-                    .filter(|e| matches!(e.state, EntryState::Live(_)))
-                    .count() as u64
-            })
-            .sum()
+        self.count_entries().0
+    }
+
+    /// (live documents, tombstones) in the key directory.
+    fn count_entries(&self) -> (u64, u64) {
+        let mut counts = (0, 0);
+        for stripe in self.stripes.iter() {
+            let map = stripe.lock().unwrap_or_else(|e| e.into_inner());
+            for entry in map.values() {
+                match entry.state {
+                    EntryState::Live(_) => counts.0 += 1,
+                    EntryState::Tombstone { .. } => counts.1 += 1,
+                }
+            }
+        }
+        counts
+    }
+
+    pub fn stats(&self) -> ShardStats {
+        let (docs_live, docs_deleted) = self.count_entries();
+        ShardStats {
+            primary_term: self.wal.primary_term(),
+            max_seq_no: self.wal.max_seq_no(),
+            local_checkpoint: self.wal.max_seq_no(),
+            persisted_local_checkpoint: self.wal.durable_seq_no(),
+            docs_live,
+            docs_deleted,
+            bytes_on_disk: self.wal.disk_usage().unwrap_or(0),
+            segments: self.wal.segments().len(),
+        }
     }
 
     /// Waits until `seq_no` is as durable as the shard's durability setting promises: synced

@@ -152,3 +152,36 @@ fn a_failed_sync_stops_the_shard_until_it_is_reopened() {
         "unacknowledged and unsynced: gone"
     );
 }
+
+#[test]
+fn stats_report_seq_nos_checkpoints_and_documents() {
+    let sim = SimStorage::new(9);
+    let settings = support::settings(Durability::async_default());
+    let shard = support::open(&sim, &settings);
+    let fresh = shard.stats();
+    assert_eq!(
+        (
+            fresh.max_seq_no,
+            fresh.persisted_local_checkpoint,
+            fresh.docs_live
+        ),
+        (None, None, 0)
+    );
+    for i in 0..5 {
+        shard.index(&doc(&i.to_string(), "{}")).unwrap();
+    }
+    shard.delete(&delete("0")).unwrap();
+    let stats = shard.stats();
+    assert_eq!(
+        (stats.max_seq_no, stats.local_checkpoint),
+        (Some(SeqNo(5)), Some(SeqNo(5)))
+    );
+    assert_eq!(
+        stats.persisted_local_checkpoint, None,
+        "async: nothing synced yet"
+    );
+    assert_eq!((stats.docs_live, stats.docs_deleted), (4, 1));
+    assert!(stats.bytes_on_disk >= settings.segment_size);
+    shard.sync().unwrap();
+    assert_eq!(shard.stats().persisted_local_checkpoint, Some(SeqNo(5)));
+}
