@@ -21,3 +21,6 @@ mod store;
 
 /// Update, bulk and mget.
 mod update;
+
+/// Concurrent CAS histories checked linearizable with stateright (item 15).
+mod linearizable;
