@@ -1,13 +1,16 @@
-//! Concurrent compare-and-swap histories against one document are linearizable.
+//! Concurrent compare-and-swap histories are linearizable.
 //!
 //! Method: 4 client threads run reads, unconditional writes and `if_seq_no` writes (using the
-//! stamp of their own last read) on one document, for 2,000 operations in all, recording each
-//! invocation and return in stateright's `LinearizabilityTester` under one lock (so recorded
-//! order respects real time). The sequential specification is a versioned register: a write
-//! gets the next seq_no and version, a CAS succeeds only on the current seq_no. One document
-//! per shard keeps seq_nos predictable; linearizability is local, so histories split by key
-//! lose nothing. A second run plants a stale read, which the checker must flag.
+//! stamp of their own last read) on 5 documents, for 2,000 operations in all, recording each
+//! invocation and return in stateright's `LinearizabilityTester` (one per document) under a
+//! lock, so recorded order respects real time. The sequential specification is a versioned
+//! register: a write gets the next seq_no and version, a CAS succeeds only on the current
+//! seq_no, and a refusal names the current seq_no as the engine's message does. One document
+//! per shard keeps seq_nos predictable; linearizability is local, so histories split by key lose
+//! nothing, and short histories keep the checker's search (which has no memoisation) small.
+//! A second run plants a stale read, which the checker must flag.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use engine::{Conditions, PrimaryTerm, SeqNo, Shard, ShardId};
@@ -32,7 +35,8 @@ enum Ret {
         seq_no: u64,
         version: u64,
     },
-    Conflict,
+    /// Refused; the engine names the current seq_no (`None`: no document).
+    Conflict(Option<u64>),
 }
 
 /// The sequential specification: one versioned register in a shard of its own.
@@ -62,7 +66,7 @@ impl SequentialSpec for Register {
                 value,
             } => match self.current {
                 Some((_, seq_no, _)) if seq_no == expected_seq_no => write(self, value),
-                _ => Ret::Conflict,
+                current => Ret::Conflict(current.map(|c| c.1)),
             },
         }
     }
@@ -70,30 +74,55 @@ impl SequentialSpec for Register {
 
 const CLIENTS: u64 = 4;
 const OPS_PER_CLIENT: u64 = 500;
+/// 2,000 operations over 5 documents: histories of about 400 operations each.
+const KEYS: usize = 5;
+/// Proving a history *not* linearizable exhausts the checker's search: the planted run stops
+/// every client as soon as the stale read is planted, so that history stays short.
+const OPS_PER_CLIENT_PLANTED: u64 = 100;
 
 /// Runs the workload; with `plant_stale_read`, client 0 reports, once, the value it wrote two
 /// writes ago, as a cache that missed an update would.
-fn history(seed: u64, plant_stale_read: bool) -> LinearizabilityTester<u64, Register> {
+fn histories(
+    seed: u64,
+    clients: u64,
+    keys: usize,
+    plant_stale_read: bool,
+    ops_per_client: u64,
+) -> Vec<LinearizabilityTester<u64, Register>> {
     let mut settings = support::settings(Durability::Request);
     settings.background = true;
-    let shard = Shard::open(Arc::new(SimStorage::new(seed)), ShardId(0), settings)
-        .unwrap()
-        .0;
-    let tester = Mutex::new(LinearizabilityTester::new(Register::default()));
+    // One document per shard: its seq_nos are then the register's own.
+    let shards: Vec<Shard> = (0..keys)
+        .map(|k| {
+            let sim = SimStorage::new(seed.wrapping_add(k as u64));
+            Shard::open(Arc::new(sim), ShardId(0), settings.clone())
+                .unwrap()
+                .0
+        })
+        .collect();
+    let testers: Vec<Mutex<LinearizabilityTester<u64, Register>>> = (0..keys)
+        .map(|_| Mutex::new(LinearizabilityTester::new(Register::default())))
+        .collect();
+    let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        for client in 0..CLIENTS {
-            let (shard, tester) = (&shard, &tester);
+        for client in 0..clients {
+            let (shards, testers, stop) = (&shards, &testers, &stop);
             scope.spawn(move || {
                 let mut rng = Rng::new(seed ^ client);
-                let mut last_read: Option<(u64, u64, u64)> = None;
+                let mut last_read: Vec<Option<(u64, u64, u64)>> = vec![None; keys];
                 let mut my_writes: Vec<(u64, u64, u64)> = Vec::new();
                 let mut planted = !plant_stale_read || client != 0;
-                for i in 0..OPS_PER_CLIENT {
+                for i in 0..ops_per_client {
+                    if stop.load(Ordering::Acquire) {
+                        break;
+                    }
+                    let key = rng.below(keys as u64) as usize;
+                    let (shard, tester) = (&shards[key], &testers[key]);
                     let value = client * 1_000_000 + i;
                     let op = match rng.below(10) {
                         0..=3 => Op::Read,
                         4..=5 => Op::Write(value),
-                        _ => match last_read {
+                        _ => match last_read[key] {
                             Some((_, seq_no, _)) => Op::Cas {
                                 expected_seq_no: seq_no,
                                 value,
@@ -110,12 +139,13 @@ fn history(seed: u64, plant_stale_read: bool) -> LinearizabilityTester<u64, Regi
                     let ret = match (&ret, planted, my_writes.len()) {
                         (Ret::Read(_), false, n) if n >= 2 => {
                             planted = true;
+                            stop.store(true, Ordering::Release);
                             Ret::Read(Some(my_writes[n - 2]))
                         }
                         _ => ret,
                     };
                     match (&op, &ret) {
-                        (Op::Read, Ret::Read(r)) => last_read = *r,
+                        (Op::Read, Ret::Read(r)) => last_read[key] = *r,
                         (
                             Op::Write(v) | Op::Cas { value: v, .. },
                             Ret::Written { seq_no, version },
@@ -127,7 +157,10 @@ fn history(seed: u64, plant_stale_read: bool) -> LinearizabilityTester<u64, Regi
             });
         }
     });
-    tester.into_inner().unwrap()
+    testers
+        .into_iter()
+        .map(|t| t.into_inner().unwrap())
+        .collect()
 }
 
 fn run(shard: &Shard, op: &Op) -> Ret {
@@ -157,7 +190,13 @@ fn run(shard: &Shard, op: &Op) -> Ret {
                     seq_no: w.seq_no.0,
                     version: w.version,
                 },
-                Err(e) if e.status() == 409 => Ret::Conflict,
+                Err(e) if e.status() == 409 => {
+                    let reason = e.reason();
+                    let current = reason
+                        .split_once("current document has seqNo [")
+                        .map(|(_, rest)| rest.split(']').next().unwrap().parse().unwrap());
+                    Ret::Conflict(current)
+                }
                 Err(e) => panic!("{e}"),
             }
         }
@@ -167,20 +206,25 @@ fn run(shard: &Shard, op: &Op) -> Ret {
 #[test]
 fn concurrent_cas_histories_are_linearizable() {
     let seed = support_seed("concurrent_cas_histories_are_linearizable");
-    let tester = history(seed, false);
-    assert_eq!(tester.len(), (CLIENTS * OPS_PER_CLIENT) as usize);
-    assert!(
-        tester.is_consistent(),
-        "seed {seed}: not linearizable: {tester:?}"
-    );
+    let testers = histories(seed, CLIENTS, KEYS, false, OPS_PER_CLIENT);
+    let total: usize = testers.iter().map(|t| t.len()).sum();
+    assert_eq!(total, (CLIENTS * OPS_PER_CLIENT) as usize);
+    for (key, tester) in testers.iter().enumerate() {
+        assert!(
+            tester.is_consistent(),
+            "seed {seed}: key {key} not linearizable: {tester:?}"
+        );
+    }
 }
 
 #[test]
 fn a_planted_stale_read_is_flagged() {
     let seed = support_seed("a_planted_stale_read_is_flagged");
-    let tester = history(seed, true);
+    // One document, so the planted value is one client 0 wrote there; two clients, so the
+    // refutation stays small.
+    let testers = histories(seed, 2, 1, true, OPS_PER_CLIENT_PLANTED);
     assert!(
-        !tester.is_consistent(),
+        !testers[0].is_consistent(),
         "seed {seed}: the checker missed a stale read"
     );
 }

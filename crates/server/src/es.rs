@@ -1,0 +1,207 @@
+//! Elasticsearch's wire shapes: response bodies, error bodies, headers. The only place they
+//! are written, so they are right in one place (reference section 1).
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Response, StatusCode, header};
+use engine::{Document, Error, Index, WriteResult};
+use serde_json::{Value, json};
+
+/// The version `GET /` reports: clients check for 8.x.
+pub const VERSION_NUMBER: &str = "8.17.0";
+const LUCENE_VERSION: &str = "9.12.0";
+
+/// A JSON response; `pretty` as `?pretty` asks.
+pub fn json_response(status: StatusCode, body: &Value, pretty: bool) -> Response<Body> {
+    let text = if pretty {
+        serde_json::to_string_pretty(body).expect("a Value serialises") + "\n"
+    } else {
+        body.to_string()
+    };
+    raw_json_response(status, text)
+}
+
+pub fn raw_json_response(status: StatusCode, text: String) -> Response<Body> {
+    let mut response = Response::new(Body::from(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// An empty response (HEAD answers, 413).
+pub fn empty(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
+    response
+}
+
+/// `{"error":{"root_cause":[{...}],...},"status":N}` for an exception with metadata.
+pub fn exception(
+    status: u16,
+    es_type: &str,
+    reason: &str,
+    metadata: &[(&str, Value)],
+    pretty: bool,
+) -> Response<Body> {
+    let mut cause = serde_json::Map::new();
+    cause.insert("type".into(), json!(es_type));
+    cause.insert("reason".into(), json!(reason));
+    for (key, value) in metadata {
+        cause.insert((*key).into(), value.clone());
+    }
+    let mut error = serde_json::Map::new();
+    error.insert("root_cause".into(), json!([Value::Object(cause.clone())]));
+    error.extend(cause);
+    let body = json!({ "error": Value::Object(error), "status": status });
+    json_response(
+        StatusCode::from_u16(status).expect("a valid status"),
+        &body,
+        pretty,
+    )
+}
+
+/// The metadata Elasticsearch attaches to an engine error.
+pub fn error_metadata(
+    e: &Error,
+    index: &str,
+    index_uuid: Option<&str>,
+    shard: Option<u32>,
+) -> Vec<(&'static str, Value)> {
+    match e {
+        Error::IndexNotFound { index } => vec![
+            ("resource.type", json!("index_or_alias")),
+            ("resource.id", json!(index)),
+            ("index_uuid", json!("_na_")),
+            ("index", json!(index)),
+        ],
+        Error::InvalidIndexName { index, .. } => {
+            vec![("index_uuid", json!("_na_")), ("index", json!(index))]
+        }
+        Error::IndexAlreadyExists { index, uuid } => {
+            vec![("index_uuid", json!(uuid)), ("index", json!(index))]
+        }
+        Error::VersionConflict { .. } | Error::DocumentMissing { .. } => {
+            match (index_uuid, shard) {
+                (Some(uuid), Some(shard)) => vec![
+                    ("index_uuid", json!(uuid)),
+                    ("shard", json!(shard.to_string())),
+                    ("index", json!(index)),
+                ],
+                _ => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// An engine error as Elasticsearch renders it.
+pub fn engine_error(
+    e: &Error,
+    index: &str,
+    at: Option<(&Index, u32)>,
+    pretty: bool,
+) -> Response<Body> {
+    let metadata = error_metadata(e, index, at.map(|(i, _)| i.uuid()), at.map(|(_, s)| s));
+    exception(e.status(), e.es_type(), &e.reason(), &metadata, pretty)
+}
+
+/// `illegal_argument_exception`, 400.
+pub fn illegal_argument(reason: &str, pretty: bool) -> Response<Body> {
+    exception(400, "illegal_argument_exception", reason, &[], pretty)
+}
+
+/// `{"error":"...","status":N}`: Elasticsearch's errors without an exception object.
+pub fn simple_error(status: StatusCode, message: &str) -> Response<Body> {
+    json_response(
+        status,
+        &json!({ "error": message, "status": status.as_u16() }),
+        false,
+    )
+}
+
+/// An unknown path: 400 without a `status` field, as Elasticsearch answers.
+pub fn no_handler(uri: &str, method: &str) -> Response<Body> {
+    let body =
+        json!({ "error": format!("no handler found for uri [{uri}] and method [{method}]") });
+    json_response(StatusCode::BAD_REQUEST, &body, false)
+}
+
+/// `_shards` of a write: the copies it should reach (primary and replicas) and the one that did.
+pub fn shards(index: &Index) -> Value {
+    json!({ "total": 1 + index.settings().number_of_replicas, "successful": 1, "failed": 0 })
+}
+
+/// The body of an index, create, delete or update response.
+pub fn write_body(index: &Index, w: &WriteResult, forced_refresh: bool) -> Value {
+    let mut body = serde_json::Map::new();
+    body.insert("_index".into(), json!(index.name()));
+    body.insert("_id".into(), json!(w.id));
+    body.insert("_version".into(), json!(w.version));
+    body.insert("result".into(), json!(w.result.as_str()));
+    let noop = w.result == engine::DocResult::Noop;
+    if forced_refresh && !noop {
+        body.insert("forced_refresh".into(), json!(true));
+    }
+    let shards = if noop {
+        json!({"total": 0, "successful": 0, "failed": 0})
+    } else {
+        shards(index)
+    };
+    body.insert("_shards".into(), shards);
+    body.insert("_seq_no".into(), json!(w.seq_no.0));
+    body.insert("_primary_term".into(), json!(w.primary_term.0));
+    Value::Object(body)
+}
+
+/// A GET body, with the stored source bytes embedded as they are.
+pub fn get_body(
+    index: &str,
+    id: &str,
+    doc: Option<&Document>,
+    routing: Option<&str>,
+    source: bool,
+) -> String {
+    let mut out = format!("{{\"_index\":{},\"_id\":{}", json!(index), json!(id));
+    match doc {
+        None => out.push_str(",\"found\":false}"),
+        Some(d) => {
+            out.push_str(&format!(
+                ",\"_version\":{},\"_seq_no\":{},\"_primary_term\":{}",
+                d.version, d.seq_no.0, d.primary_term.0
+            ));
+            if let Some(routing) = routing {
+                out.push_str(&format!(",\"_routing\":{}", json!(routing)));
+            }
+            out.push_str(",\"found\":true");
+            if source {
+                out.push_str(",\"_source\":");
+                out.push_str(std::str::from_utf8(&d.source).unwrap_or("null"));
+            }
+            out.push('}');
+        }
+    }
+    out
+}
+
+/// `GET /`.
+pub fn main_body(name: &str, cluster_uuid: &str) -> Value {
+    json!({
+        "name": name,
+        "cluster_name": "elasticsearch",
+        "cluster_uuid": cluster_uuid,
+        "version": {
+            "number": VERSION_NUMBER,
+            "build_flavor": "default",
+            "build_type": "tar",
+            "build_hash": "0000000000000000000000000000000000000000",
+            "build_date": "2024-12-11T12:08:05.663969764Z",
+            "build_snapshot": false,
+            "lucene_version": LUCENE_VERSION,
+            "minimum_wire_compatibility_version": "7.17.0",
+            "minimum_index_compatibility_version": "7.0.0"
+        },
+        "tagline": "You Know, for Search"
+    })
+}

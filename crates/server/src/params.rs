@@ -1,0 +1,98 @@
+//! Query-string parameters, parsed and refused as Elasticsearch refuses them.
+
+use std::collections::HashMap;
+
+use engine::{Conditions, OpType, PrimaryTerm, SeqNo, VersionType};
+
+/// The query string of one request.
+pub(crate) struct Params(pub(crate) HashMap<String, String>);
+
+/// A parameter Elasticsearch would refuse: the `illegal_argument_exception` reason.
+pub(crate) type Refusal = String;
+
+impl Params {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// `?pretty` (any value but `false`).
+    pub(crate) fn pretty(&self) -> bool {
+        self.get("pretty").is_some_and(|v| v != "false")
+    }
+
+    pub(crate) fn routing(&self) -> Option<&str> {
+        self.get("routing").filter(|r| !r.is_empty())
+    }
+
+    fn long(&self, key: &str) -> Result<Option<i64>, Refusal> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("Failed to parse long parameter [{key}] with value [{v}]")),
+        }
+    }
+
+    /// `if_seq_no`, `if_primary_term`, `version`, `version_type`.
+    pub(crate) fn conditions(&self) -> Result<Conditions, Refusal> {
+        let if_seq_no = match self.long("if_seq_no")? {
+            Some(n) if n < 0 => {
+                return Err(format!("sequence numbers must be non negative. got [{n}]."));
+            }
+            n => n.map(|n| SeqNo(n as u64)),
+        };
+        let if_primary_term = match self.long("if_primary_term")? {
+            Some(n) if n < 0 => {
+                return Err(format!("primary term must be non negative. got [{n}]"));
+            }
+            // 0 is Elasticsearch's "unassigned".
+            Some(0) | None => None,
+            Some(n) => Some(PrimaryTerm(n as u64)),
+        };
+        let version_type = match self.get("version_type") {
+            None => VersionType::Internal,
+            Some(v) => VersionType::parse(v).map_err(|e| e.reason())?,
+        };
+        Ok(Conditions {
+            if_seq_no,
+            if_primary_term,
+            version: self.long("version")?,
+            version_type,
+        })
+    }
+
+    /// `op_type`: `index` (default) or `create`.
+    pub(crate) fn op_type(&self, default: OpType) -> Result<OpType, Refusal> {
+        match self.get("op_type") {
+            None => Ok(default),
+            Some("index") => Ok(OpType::Index),
+            Some("create") => Ok(OpType::Create),
+            Some(other) => Err(format!(
+                "opType must be 'create' or 'index', found: [{other}]"
+            )),
+        }
+    }
+
+    /// `refresh`: whether the response reports `forced_refresh`. Every write is visible to a
+    /// realtime get at once, so there is nothing to wait for.
+    pub(crate) fn forced_refresh(&self) -> Result<bool, Refusal> {
+        match self.get("refresh") {
+            None | Some("false") | Some("wait_for") => Ok(false),
+            Some("true") | Some("") => Ok(true),
+            Some(other) => Err(format!("Unknown value for refresh: [{other}].")),
+        }
+    }
+
+    pub(crate) fn retry_on_conflict(&self) -> Result<u32, Refusal> {
+        Ok(self
+            .long("retry_on_conflict")?
+            .unwrap_or(0)
+            .clamp(0, i64::from(u32::MAX)) as u32)
+    }
+
+    /// `_source=false` leaves the source out.
+    pub(crate) fn source_wanted(&self) -> bool {
+        self.get("_source") != Some("false")
+    }
+}
