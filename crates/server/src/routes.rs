@@ -294,29 +294,36 @@ async fn get_doc(
     let source = params.source_wanted();
     let store = state.store.clone();
     blocking(move || {
-        let idx = match store.index(&index) {
-            Ok(idx) => idx,
-            Err(e) => return es::engine_error(&e, &index, None, pretty),
+        let doc = match realtime_get(&store, &index, &id, routing.as_deref(), pretty) {
+            Ok(doc) => doc,
+            Err(reply) => return *reply,
         };
-        match idx.get(&id, routing.as_deref()) {
-            Ok(doc) => {
-                let status = if doc.is_some() {
-                    StatusCode::OK
-                } else {
-                    StatusCode::NOT_FOUND
-                };
-                let text = es::get_body(&index, &id, doc.as_ref(), routing.as_deref(), source);
-                if pretty {
-                    let value: Value = serde_json::from_str(&text).expect("we wrote JSON");
-                    es::json_response(status, &value, true)
-                } else {
-                    es::raw_json_response(status, text)
-                }
-            }
-            Err(e) => es::engine_error(&e, &index, None, pretty),
+        let status = if doc.is_some() {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        let text = es::get_body(&index, &id, doc.as_ref(), routing.as_deref(), source);
+        if pretty {
+            let value: Value = serde_json::from_str(&text).expect("we wrote JSON");
+            es::json_response(status, &value, true)
+        } else {
+            es::raw_json_response(status, text)
         }
     })
     .await
+}
+
+/// Resolves the index (404 if absent: reads never create one) and reads the document.
+fn realtime_get(
+    store: &Store,
+    index: &str,
+    id: &str,
+    routing: Option<&str>,
+    pretty: bool,
+) -> Result<Option<engine::Document>, Box<Reply>> {
+    let found = store.index(index).and_then(|idx| idx.get(id, routing));
+    found.map_err(|e| Box::new(es::engine_error(&e, index, None, pretty)))
 }
 
 async fn get_source(
@@ -328,12 +335,8 @@ async fn get_source(
     let pretty = params.pretty();
     let routing = params.routing().map(str::to_owned);
     let store = state.store.clone();
-    blocking(move || {
-        let idx = match store.index(&index) {
-            Ok(idx) => idx,
-            Err(e) => return es::engine_error(&e, &index, None, pretty),
-        };
-        match idx.get(&id, routing.as_deref()) {
+    blocking(
+        move || match realtime_get(&store, &index, &id, routing.as_deref(), pretty) {
             Ok(Some(doc)) => es::raw_json_response(
                 StatusCode::OK,
                 String::from_utf8_lossy(&doc.source).into_owned(),
@@ -345,9 +348,9 @@ async fn get_source(
                 &[],
                 pretty,
             ),
-            Err(e) => es::engine_error(&e, &index, None, pretty),
-        }
-    })
+            Err(reply) => *reply,
+        },
+    )
     .await
 }
 

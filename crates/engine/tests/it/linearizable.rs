@@ -205,7 +205,7 @@ fn run(shard: &Shard, op: &Op) -> Ret {
 
 #[test]
 fn concurrent_cas_histories_are_linearizable() {
-    let seed = support_seed("concurrent_cas_histories_are_linearizable");
+    let seed = support::seed("concurrent_cas_histories_are_linearizable");
     let testers = histories(seed, CLIENTS, KEYS, false, OPS_PER_CLIENT);
     let total: usize = testers.iter().map(|t| t.len()).sum();
     assert_eq!(total, (CLIENTS * OPS_PER_CLIENT) as usize);
@@ -219,7 +219,7 @@ fn concurrent_cas_histories_are_linearizable() {
 
 #[test]
 fn a_planted_stale_read_is_flagged() {
-    let seed = support_seed("a_planted_stale_read_is_flagged");
+    let seed = support::seed("a_planted_stale_read_is_flagged");
     // One document, so the planted value is one client 0 wrote there; two clients, so the
     // refutation stays small.
     let testers = histories(seed, 2, 1, true, OPS_PER_CLIENT_PLANTED);
@@ -227,16 +227,4 @@ fn a_planted_stale_read_is_flagged() {
         !testers[0].is_consistent(),
         "seed {seed}: the checker missed a stale read"
     );
-}
-
-fn support_seed(test: &str) -> u64 {
-    let seed = match std::env::var("ENGINE_SEED") {
-        Ok(s) => s.parse().unwrap(),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64,
-    };
-    eprintln!("{test}: seed {seed} (replay with ENGINE_SEED={seed})");
-    seed
 }

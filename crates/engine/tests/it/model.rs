@@ -261,14 +261,7 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
 
 #[test]
 fn engine_matches_the_model_through_power_losses() {
-    let seed = match std::env::var("ENGINE_SEED") {
-        Ok(s) => s.parse().unwrap(),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64,
-    };
-    eprintln!("engine model: seed {seed} (replay with ENGINE_SEED={seed})");
+    let seed = support::seed("engine_matches_the_model_through_power_losses");
     let cases = std::env::var("ENGINE_MODEL_CASES")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -40,3 +40,17 @@ pub fn delete(id: &str) -> DeleteRequest {
 pub fn gc_deletes(settings: &mut ShardSettings, after: Duration) {
     settings.gc_deletes = after;
 }
+
+/// The seed for a randomised test: `ENGINE_SEED` if set (to replay a failure), else fresh.
+/// Printed either way; cargo shows it when the test fails.
+pub fn seed(test: &str) -> u64 {
+    let seed = match std::env::var("ENGINE_SEED") {
+        Ok(s) => s.parse().expect("ENGINE_SEED is a u64"),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    };
+    eprintln!("{test}: seed {seed} (replay with ENGINE_SEED={seed})");
+    seed
+}
