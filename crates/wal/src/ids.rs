@@ -28,6 +28,13 @@ impl fmt::Display for SeqNo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PrimaryTerm(pub u64);
 
+/// A new log starts at term 1, as a new Elasticsearch index does.
+impl Default for PrimaryTerm {
+    fn default() -> Self {
+        PrimaryTerm(1)
+    }
+}
+
 impl fmt::Display for PrimaryTerm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)

@@ -38,12 +38,6 @@ pub struct Recovery {
     pub salvaged: Vec<Corruption>,
 }
 
-impl Default for PrimaryTerm {
-    fn default() -> Self {
-        PrimaryTerm(1)
-    }
-}
-
 /// A cut-off partial write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TornTail {
