@@ -61,14 +61,7 @@ impl IndexSettings {
                 self.number_of_shards, self.routing_num_shards
             )));
         }
-        if let Durability::Async { sync_interval } = self.durability
-            && sync_interval < Durability::SYNC_INTERVAL_MIN
-        {
-            return Err(Error::IllegalArgument(format!(
-                "failed to parse value [{}ms] for setting [index.translog.sync_interval], must be >= [100ms]",
-                sync_interval.as_millis()
-            )));
-        }
+        self.durability.validate().map_err(Error::IllegalArgument)?;
         Ok(())
     }
 

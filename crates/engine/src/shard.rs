@@ -399,7 +399,7 @@ impl Shard {
             persisted_local_checkpoint: self.wal.durable_seq_no(),
             docs_live,
             docs_deleted,
-            bytes_on_disk: self.wal.disk_usage().unwrap_or(0),
+            bytes_on_disk: self.wal.disk_usage(),
             segments: self.wal.segments().len(),
         }
     }

@@ -26,6 +26,20 @@ impl Durability {
     /// Elasticsearch rejects intervals below this.
     pub const SYNC_INTERVAL_MIN: Duration = Duration::from_millis(100);
 
+    /// Refuses an interval below the minimum, in Elasticsearch's words.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        match *self {
+            Durability::Async { sync_interval } if sync_interval < Self::SYNC_INTERVAL_MIN => {
+                Err(format!(
+                    "failed to parse value [{}ms] for setting [index.translog.sync_interval], \
+                     must be >= [100ms]",
+                    sync_interval.as_millis()
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// `Async` with Elasticsearch's default interval.
     pub fn async_default() -> Durability {
         Durability::Async {
@@ -83,15 +97,7 @@ impl Config {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        if let Durability::Async { sync_interval } = self.durability
-            && sync_interval < Durability::SYNC_INTERVAL_MIN
-        {
-            return Err(Error::Invalid(format!(
-                "failed to parse value [{}ms] for setting [index.translog.sync_interval], \
-                 must be >= [100ms]",
-                sync_interval.as_millis()
-            )));
-        }
+        self.durability.validate().map_err(Error::Invalid)?;
         if self.record_len_max == 0 || self.record_len_max > RECORD_LEN_CAP {
             return Err(Error::Invalid(format!(
                 "record_len_max must be in 1..={RECORD_LEN_CAP}, got {}",

@@ -182,6 +182,21 @@ impl SimStorage {
         format!("{}{name}", self.prefix)
     }
 
+    /// Names of the child directories that hold at least one file in `namespace`, sorted.
+    fn child_dirs(&self, namespace: &BTreeMap<String, u64>) -> Vec<String> {
+        let mut dirs: Vec<String> = namespace
+            .keys()
+            .filter_map(|p| {
+                p.strip_prefix(&self.prefix)?
+                    .split_once('/')
+                    .map(|(d, _)| d.to_owned())
+            })
+            .collect();
+        // Keys are sorted, so equal first components are adjacent.
+        dirs.dedup();
+        dirs
+    }
+
     /// The part of `path` below this directory, if it is a direct child.
     fn child<'a>(&self, path: &'a str) -> Option<&'a str> {
         path.strip_prefix(&self.prefix)
@@ -496,15 +511,7 @@ impl Storage for SimStorage {
         state.enter(Op::SyncDir)?;
         // Durable now: this directory's own entries, and the removal of any child directory
         // that is gone. Entries inside a child directory need that directory's own sync.
-        let live_dirs: std::collections::HashSet<String> = state
-            .dir
-            .keys()
-            .filter_map(|p| {
-                p.strip_prefix(&self.prefix)?
-                    .split_once('/')
-                    .map(|(d, _)| d.to_owned())
-            })
-            .collect();
+        let live_dirs = self.child_dirs(&state.dir);
         let prefix = self.prefix.clone();
         let State {
             dir, durable_dir, ..
@@ -513,7 +520,7 @@ impl Storage for SimStorage {
             None => true,
             Some(rest) => match rest.split_once('/') {
                 None => dir.contains_key(p),
-                Some((d, _)) => live_dirs.contains(d),
+                Some((d, _)) => live_dirs.iter().any(|live| live == d),
             },
         });
         for (p, i) in dir.iter() {
@@ -536,16 +543,7 @@ impl Storage for SimStorage {
     fn list_dirs(&self) -> io::Result<Vec<String>> {
         let mut state = self.lock();
         state.enter(Op::Read)?;
-        let mut dirs: Vec<String> = state
-            .dir
-            .keys()
-            .filter_map(|p| {
-                p.strip_prefix(&self.prefix)?
-                    .split_once('/')
-                    .map(|(d, _)| d.to_owned())
-            })
-            .collect();
-        dirs.dedup();
+        let dirs = self.child_dirs(&state.dir);
         Ok(dirs)
     }
 

@@ -422,11 +422,10 @@ impl Wal {
     }
 
     /// Bytes the log's segments hold on disk (preallocated space included).
-    pub fn disk_usage(&self) -> Result<u64> {
+    pub fn disk_usage(&self) -> u64 {
         let log = self.shared.lock_log();
-        let mut total = log.sealed.iter().map(|s| s.len).sum::<u64>();
-        total += log.active.as_ref().map_or(0, |a| a.capacity);
-        Ok(total)
+        let sealed = log.sealed.iter().map(|s| s.len).sum::<u64>();
+        sealed + log.active.as_ref().map_or(0, |a| a.capacity)
     }
 
     /// Syncs everything, records it in the checkpoint and stops the background thread.
