@@ -89,6 +89,24 @@ pub struct Document {
     pub source: Vec<u8>,
 }
 
+impl Document {
+    /// A get with `version`: Elasticsearch's read-time check. Whatever the `version_type`
+    /// (internal, external, external_gte), a read asks for exactly that version.
+    pub fn check_version(&self, version: i64) -> Result<()> {
+        if version == self.version as i64 {
+            Ok(())
+        } else {
+            Err(Error::conflict(
+                &self.id,
+                format!(
+                    "current version [{}] is different than the one provided [{version}]",
+                    self.version
+                ),
+            ))
+        }
+    }
+}
+
 /// Per-shard figures, as `_stats` reports them (`seq_no` per shard copy, docs, store size).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShardStats {

@@ -3,7 +3,9 @@
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode, header};
-use engine::{Document, Error, Index, WriteResult};
+use engine::{DocResult, Document, Error, Index, WriteResult};
+
+use crate::source_filter::SourceFilter;
 use serde_json::{Value, json};
 
 /// The version `GET /` reports: clients check for 8.x.
@@ -45,6 +47,17 @@ pub fn exception(
     metadata: &[(&str, Value)],
     pretty: bool,
 ) -> Response<Body> {
+    let body = json!({ "error": error_object(es_type, reason, metadata), "status": status });
+    json_response(
+        StatusCode::from_u16(status).expect("a valid status"),
+        &body,
+        pretty,
+    )
+}
+
+/// An exception in full (`generateFailureXContent` with details): `root_cause`, then the
+/// type, reason and metadata.
+pub fn error_object(es_type: &str, reason: &str, metadata: &[(&str, Value)]) -> Value {
     let mut cause = serde_json::Map::new();
     cause.insert("type".into(), json!(es_type));
     cause.insert("reason".into(), json!(reason));
@@ -54,12 +67,19 @@ pub fn exception(
     let mut error = serde_json::Map::new();
     error.insert("root_cause".into(), json!([Value::Object(cause.clone())]));
     error.extend(cause);
-    let body = json!({ "error": Value::Object(error), "status": status });
-    json_response(
-        StatusCode::from_u16(status).expect("a valid status"),
-        &body,
-        pretty,
-    )
+    Value::Object(error)
+}
+
+/// `{"total":T,"successful":S,"failed":0}` of a broadcast action over an index's shards: the
+/// total counts every copy (primary and replicas), as Elasticsearch counts them.
+pub fn broadcast_shards<'a>(indices: impl IntoIterator<Item = &'a Index>) -> Value {
+    let (mut total, mut successful) = (0, 0);
+    for index in indices {
+        let n = index.settings().number_of_shards;
+        total += n * (1 + index.settings().number_of_replicas);
+        successful += n;
+    }
+    json!({"total": total, "successful": successful, "failed": 0})
 }
 
 /// The metadata Elasticsearch attaches to an engine error.
@@ -155,13 +175,35 @@ pub fn write_body(index: &Index, w: &WriteResult, forced_refresh: bool) -> Value
     Value::Object(body)
 }
 
-/// A GET body, with the stored source bytes embedded as they are.
+/// The HTTP status of a successful write: 201 created, 404 for a delete that found nothing.
+pub fn write_status(result: DocResult) -> StatusCode {
+    match result {
+        DocResult::Created => StatusCode::CREATED,
+        DocResult::NotFound => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    }
+}
+
+/// The `get` section of an update response asked for with `_source`.
+pub fn update_get(w: &WriteResult, source: &[u8], filter: &SourceFilter) -> Value {
+    let mut get = serde_json::Map::new();
+    get.insert("_seq_no".into(), json!(w.seq_no.0));
+    get.insert("_primary_term".into(), json!(w.primary_term.0));
+    get.insert("found".into(), json!(true));
+    if let Some(text) = filter.apply(source) {
+        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        get.insert("_source".into(), value);
+    }
+    Value::Object(get)
+}
+
+/// A GET body, with the stored source bytes embedded as they are (or filtered).
 pub fn get_body(
     index: &str,
     id: &str,
     doc: Option<&Document>,
     routing: Option<&str>,
-    source: bool,
+    source: &SourceFilter,
 ) -> String {
     let mut out = format!("{{\"_index\":{},\"_id\":{}", json!(index), json!(id));
     match doc {
@@ -175,9 +217,9 @@ pub fn get_body(
                 out.push_str(&format!(",\"_routing\":{}", json!(routing)));
             }
             out.push_str(",\"found\":true");
-            if source {
+            if let Some(text) = source.apply(&d.source) {
                 out.push_str(",\"_source\":");
-                out.push_str(std::str::from_utf8(&d.source).unwrap_or("null"));
+                out.push_str(&text);
             }
             out.push('}');
         }

@@ -3,39 +3,86 @@
 //! `routes.rs` maps requests to handlers; `es.rs` holds every wire shape; `params.rs` parses
 //! the query string. Storage logic lives in the engine, never here.
 
+pub mod auth;
+mod bulk;
+mod cluster;
+mod docs;
 pub mod es;
+mod indices;
+mod mget;
 mod params;
 pub mod routes;
+pub mod source_filter;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
 
+use axum_server::tls_rustls::RustlsConfig;
 use engine::{IdGenerator, Store};
 use tokio::net::TcpListener;
 
+pub use auth::Users;
 pub use routes::{AppState, MAX_CONTENT_LENGTH, router};
 
-/// Shared state for a store.
-pub fn state(store: Arc<Store>) -> AppState {
+/// Shared state for a store; `users` turns on basic authentication.
+pub fn state(store: Arc<Store>, users: Option<Users>) -> AppState {
     AppState {
         store,
+        users: users.map(Arc::new),
         ids: Arc::new(IdGenerator::new()),
         node_name: "optimist".to_owned(),
         cluster_uuid: IdGenerator::new().next_id()[..20].to_owned() + "AA",
     }
 }
 
-/// Serves until `shutdown` resolves, then finishes the requests in flight and syncs every
-/// index, so a clean stop leaves nothing unsynced.
+/// How to serve: who may call, and whether over TLS.
+#[derive(Default)]
+pub struct ServeOptions {
+    /// Basic authentication when set.
+    pub users: Option<Users>,
+    /// HTTPS when set.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Serves plain HTTP without authentication until `shutdown` resolves (see [`serve_with`]).
 pub async fn serve(
     listener: TcpListener,
     store: Arc<Store>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state(store.clone()));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    serve_with(listener, store, ServeOptions::default(), shutdown).await
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight and syncs every
+/// index, so a clean stop leaves nothing unsynced.
+pub async fn serve_with(
+    listener: TcpListener,
+    store: Arc<Store>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state(store.clone(), options.users));
+    match options.tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await?
+        }
+        Some(config) => {
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopper.graceful_shutdown(None);
+            });
+            let listener = listener.into_std()?;
+            axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(config))?
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await?
+        }
+    }
     let sync = tokio::task::spawn_blocking(move || {
         for name in store.index_names() {
             if let Ok(index) = store.index(&name) {

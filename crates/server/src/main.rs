@@ -33,7 +33,43 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9200")]
         listen: SocketAddr,
+        #[command(flatten)]
+        security: Security,
     },
+}
+
+/// Who may call, and over what.
+#[derive(clap::Args)]
+struct Security {
+    /// A user NAME:PASSWORD for HTTP basic authentication (repeatable).
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    users: Vec<String>,
+    /// A file of NAME:PASSWORD lines (mode 600), for HTTP basic authentication.
+    #[arg(long, value_name = "FILE")]
+    users_file: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl Security {
+    fn options(&self) -> Result<server::ServeOptions, String> {
+        let mut users = server::Users::parse(self.users.iter().map(String::as_str))?;
+        if let Some(file) = &self.users_file {
+            users.add(server::Users::read_file(file)?);
+        }
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(server::tls::server_config(cert, key)?),
+            _ => None,
+        };
+        Ok(server::ServeOptions {
+            users: (!users.is_empty()).then_some(users),
+            tls,
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -43,9 +79,14 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Serve { data_dir, listen } => match serve(data_dir, listen) {
+        Command::Serve {
+            data_dir,
+            listen,
+            security,
+        } => match security.options().and_then(|o| serve(data_dir, listen, o)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 error!("{message}");
@@ -55,14 +96,29 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(data_dir: PathBuf, listen: SocketAddr) -> Result<(), String> {
-    if !listen.ip().is_loopback() {
-        // Authentication is not built yet: never expose the data on a network without it.
+fn serve(
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    options: server::ServeOptions,
+) -> Result<(), String> {
+    if !listen.ip().is_loopback() && options.users.is_none() {
+        // Never expose the data on a network to anyone who connects.
         return Err(format!(
-            "refusing to listen on {listen}: a non-loopback address needs authentication, \
-             which this build does not have yet; listen on 127.0.0.1"
+            "refusing to listen on {listen} without authentication: anyone who can reach it \
+             could read and change every document. Add --user NAME:PASSWORD or --users-file \
+             FILE, or listen on 127.0.0.1"
         ));
     }
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let auth = if options.users.is_some() {
+        "basic"
+    } else {
+        "none"
+    };
     let store = Store::open_dir(&data_dir, StoreOptions::default())
         .map_err(|e| format!("cannot open {}: {}", data_dir.display(), e.reason()))?;
     let store = Arc::new(store);
@@ -72,8 +128,8 @@ fn serve(data_dir: PathBuf, listen: SocketAddr) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        info!(address = %listen, "listening");
-        server::serve(listener, store, shutdown_signal())
+        info!(address = %listen, scheme, auth, "listening");
+        server::serve_with(listener, store, options, shutdown_signal())
             .await
             .map_err(|e| e.to_string())?;
         info!("stopped; every index synced");

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::source_filter::SourceFilter;
 use engine::{Conditions, OpType, PrimaryTerm, SeqNo, VersionType};
 
 /// The query string of one request.
@@ -91,8 +92,20 @@ impl Params {
             .clamp(0, i64::from(u32::MAX)) as u32)
     }
 
-    /// `_source=false` leaves the source out.
-    pub(crate) fn source_wanted(&self) -> bool {
-        self.get("_source") != Some("false")
+    /// `_source`, `_source_includes`, `_source_excludes`; `None` when none is given.
+    pub(crate) fn source_filter(&self) -> Option<SourceFilter> {
+        SourceFilter::from_params(
+            self.get("_source"),
+            self.get("_source_includes"),
+            self.get("_source_excludes"),
+        )
+    }
+
+    /// `version` on a read: the exact version the caller expects.
+    pub(crate) fn read_version(&self) -> Result<Option<i64>, Refusal> {
+        if let Some(v) = self.get("version_type") {
+            VersionType::parse(v).map_err(|e| e.reason())?;
+        }
+        self.long("version")
     }
 }

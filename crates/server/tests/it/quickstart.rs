@@ -2,88 +2,15 @@
 //! optimistic-concurrency walk-through. Then a restart: the primary term moves on, the document
 //! keeps its stamp.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
+use serde_json::json;
 
-use engine::{Store, StoreOptions};
-use serde_json::{Value, json};
-
-/// A running server on 127.0.0.1, stopped (gracefully) on drop.
-struct Server {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(dir: &std::path::Path) -> Server {
-        let store = Arc::new(Store::open_dir(dir, StoreOptions::default()).unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready, addr) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                ready.send(listener.local_addr().unwrap()).unwrap();
-                server::serve(listener, store, async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        Server {
-            addr: addr.recv().unwrap(),
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    /// One HTTP/1.1 request; returns (status, body).
-    fn request(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-        let mut stream = TcpStream::connect(self.addr).unwrap();
-        let mut request =
-            format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-        if let Some(body) = body {
-            request.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            ));
-        } else {
-            request.push_str("\r\n");
-        }
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response[9..12].parse().unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        assert!(
-            head.to_ascii_lowercase()
-                .contains("x-elastic-product: elasticsearch"),
-            "{head}"
-        );
-        (status, body.to_owned())
-    }
-
-    fn json(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-        let (status, body) = self.request(method, path, body);
-        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        let _ = self.thread.take().unwrap().join();
-    }
-}
+use crate::support::Server;
 
 #[test]
 fn the_readme_quickstart() {
-    let dir = std::env::temp_dir().join(format!("optimist-quickstart-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let server = Server::start(&dir);
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let server = Server::start(dir);
 
     // 1. Index a movie.
     let (status, body) = server.json(
@@ -132,7 +59,7 @@ fn the_readme_quickstart() {
     // A restart bumps the term; the document keeps its stamp, so a client holding it still
     // writes once.
     drop(server);
-    let server = Server::start(&dir);
+    let server = Server::start(dir);
     let (_, body) = server.json("GET", "/movies/_doc/109487", None);
     assert_eq!(
         (&body["_seq_no"], &body["_primary_term"]),
@@ -147,15 +74,11 @@ fn the_readme_quickstart() {
         (status, &body["_seq_no"], &body["_primary_term"]),
         (200, &json!(2), &json!(2))
     );
-    drop(server);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn errors_have_elasticsearchs_shape() {
-    let dir = std::env::temp_dir().join(format!("optimist-errors-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let server = Server::start(&dir);
+    let server = Server::start_fresh();
     let (status, body) = server.json("GET", "/nope/_doc/1", None);
     assert_eq!(
         (status, &body["error"]["reason"]),
@@ -213,6 +136,4 @@ fn errors_have_elasticsearchs_shape() {
             .unwrap()
             .starts_with("8.")
     );
-    drop(server);
-    std::fs::remove_dir_all(&dir).unwrap();
 }

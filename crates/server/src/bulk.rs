@@ -1,0 +1,489 @@
+//! `_bulk`: NDJSON in, one result per item out, as Elasticsearch's `BulkRequestParser` and
+//! `BulkResponse`. The body is parsed whole and validated whole (one 400 for the request, as
+//! `BulkRequest.validate`), then run by the engine as one batch: one group commit per shard.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use engine::{
+    BulkAction, BulkItem, BulkItemResult, Conditions, DeleteRequest, IndexRequest, OpType,
+    PrimaryTerm, SeqNo, Store, VersionType,
+};
+use serde_json::{Map, Value, json};
+
+use crate::docs::update_body;
+use crate::es;
+use crate::params::Params;
+use crate::routes::{AppState, Q, Reply, blocking, content_type_refusal};
+use crate::source_filter::SourceFilter;
+
+pub(crate) async fn bulk(state: State<AppState>, q: Q, headers: HeaderMap, body: Bytes) -> Reply {
+    run(state, None, q, headers, body).await
+}
+
+pub(crate) async fn bulk_index(
+    state: State<AppState>,
+    Path(index): Path<String>,
+    q: Q,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    run(state, Some(index), q, headers, body).await
+}
+
+/// One parsed item: what to run, or why this item alone fails.
+struct Parsed {
+    /// `index`, `create`, `update` or `delete`: the key of its response item.
+    op: &'static str,
+    index: String,
+    id: String,
+    routing: Option<String>,
+    action: Result<BulkAction, ItemRefusal>,
+    /// For updates: the `get._source` to report.
+    source_filter: Option<SourceFilter>,
+}
+
+/// A per-item failure found before the engine runs (status, type, reason).
+struct ItemRefusal(u16, &'static str, String);
+
+/// Request-wide defaults from the URL.
+struct Defaults {
+    index: Option<String>,
+    routing: Option<String>,
+    source_filter: Option<SourceFilter>,
+    require_alias: bool,
+}
+
+async fn run(
+    State(state): State<AppState>,
+    path_index: Option<String>,
+    Query(q): Q,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let started = Instant::now();
+    let params = Params(q);
+    let pretty = params.pretty();
+    if let Some(reply) = content_type_refusal(&headers) {
+        return reply;
+    }
+    if let Err(reason) = params.forced_refresh() {
+        return es::illegal_argument(&reason, pretty);
+    }
+    let defaults = Defaults {
+        index: path_index,
+        routing: params.routing().map(str::to_owned),
+        source_filter: SourceFilter::from_params(
+            params.get("_source"),
+            params.get("_source_includes"),
+            params.get("_source_excludes"),
+        ),
+        require_alias: params.get("require_alias").is_some_and(|v| v != "false"),
+    };
+    let parsed = match parse(&body, &defaults, &state) {
+        Ok(parsed) => parsed,
+        Err(reply) => return reply.with_pretty(pretty),
+    };
+    let store = state.store.clone();
+    blocking(move || {
+        let results = execute(&store, &parsed);
+        let items: Vec<Value> = parsed
+            .iter()
+            .zip(results)
+            .map(|(item, result)| render_item(&store, item, result))
+            .collect();
+        let errors = items.iter().any(|item| {
+            item.as_object()
+                .and_then(|o| o.values().next())
+                .is_some_and(|inner| inner.get("error").is_some())
+        });
+        let took = started.elapsed().as_millis() as u64;
+        es::json_response(
+            StatusCode::OK,
+            &json!({"errors": errors, "took": took, "items": items}),
+            pretty,
+        )
+    })
+    .await
+}
+
+/// A whole-request refusal, rendered once `?pretty` is known.
+struct Refusal {
+    status: u16,
+    es_type: &'static str,
+    reason: String,
+}
+
+impl Refusal {
+    fn illegal(reason: String) -> Refusal {
+        Refusal {
+            status: 400,
+            es_type: "illegal_argument_exception",
+            reason,
+        }
+    }
+
+    fn with_pretty(self, pretty: bool) -> Reply {
+        es::exception(self.status, self.es_type, &self.reason, &[], pretty)
+    }
+}
+
+/// The action/metadata fields Elasticsearch 8 knows; anything else (`_type`, `_version`,
+/// `_routing`) is refused.
+const ACTION_FIELDS: &[&str] = &[
+    "_index",
+    "_id",
+    "routing",
+    "if_seq_no",
+    "if_primary_term",
+    "version",
+    "version_type",
+    "op_type",
+    "retry_on_conflict",
+    "_source",
+    "pipeline",
+    "require_alias",
+    "require_data_stream",
+    "dynamic_templates",
+    "list_executed_pipelines",
+];
+
+fn parse(body: &[u8], defaults: &Defaults, state: &AppState) -> Result<Vec<Parsed>, Refusal> {
+    if body.is_empty() {
+        return Err(Refusal {
+            status: 400,
+            es_type: "parse_exception",
+            reason: "request body is required".into(),
+        });
+    }
+    let Some(last_newline) = body.iter().rposition(|&b| b == b'\n') else {
+        return Err(not_terminated());
+    };
+    if body[last_newline + 1..]
+        .iter()
+        .any(|b| !b.is_ascii_whitespace())
+    {
+        return Err(not_terminated());
+    }
+    let lines: Vec<&[u8]> = body[..last_newline]
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .collect();
+    let mut items = Vec::new();
+    let mut validation = Vec::new();
+    let mut n = 0;
+    while n < lines.len() {
+        let line_no = n + 1;
+        let line = lines[n];
+        n += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let (op, meta) = action_line(line, line_no)?;
+        let text = |key: &str| -> Result<Option<String>, Refusal> {
+            match meta.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(Some(v.to_string())),
+                Some(_) => Err(Refusal::illegal(format!(
+                    "Malformed action/metadata line [{line_no}], expected a simple value for field [{key}] but found [START_ARRAY]"
+                ))),
+            }
+        };
+        let long = |key: &str| -> Result<Option<i64>, Refusal> {
+            text(key)?
+                .map(|v| {
+                    v.parse::<i64>().map_err(|_| {
+                        Refusal::illegal(format!(
+                            "Failed to parse long parameter [{key}] with value [{v}]"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        let index = text("_index")?.or_else(|| defaults.index.clone());
+        let explicit_id = text("_id")?;
+        let routing = text("routing")?.or_else(|| defaults.routing.clone());
+        let version_type = match text("version_type")? {
+            None => VersionType::Internal,
+            Some(v) => VersionType::parse(&v).map_err(|e| Refusal::illegal(e.reason()))?,
+        };
+        let conditions = Conditions {
+            if_seq_no: long("if_seq_no")?.map(|n| SeqNo(n.max(0) as u64)),
+            if_primary_term: long("if_primary_term")?
+                .filter(|&t| t > 0)
+                .map(|t| PrimaryTerm(t as u64)),
+            version: long("version")?,
+            version_type,
+        };
+        let require_alias = text("require_alias")?.map_or(defaults.require_alias, |v| v != "false");
+        // Every action but delete is followed by its document line; one without it is dropped.
+        let doc = if op == "delete" {
+            None
+        } else {
+            let Some(doc) = lines.get(n) else { break };
+            n += 1;
+            Some(*doc)
+        };
+        let Some(index) = index else {
+            validation.push("index is missing".to_owned());
+            continue;
+        };
+        let id = explicit_id.clone().unwrap_or_default();
+        let (op, action, source_filter) = match op {
+            "delete" => (
+                "delete",
+                Ok(BulkAction::Delete(DeleteRequest {
+                    id: id.clone(),
+                    conditions,
+                })),
+                None,
+            ),
+            "update" => {
+                if conditions.version.is_some() || conditions.version_type != VersionType::Internal
+                {
+                    return Err(Refusal {
+                        status: 400,
+                        es_type: "action_request_validation_exception",
+                        reason: "Validation Failed: 1: Update requests do not support versioning. Please use `if_seq_no` and `if_primary_term` instead;".into(),
+                    });
+                }
+                let (mut request, body_filter) = update_body(&id, doc.unwrap_or_default())
+                    .map_err(|reason| Refusal {
+                        status: 400,
+                        es_type: "x_content_parse_exception",
+                        reason,
+                    })?;
+                request.retry_on_conflict = long("retry_on_conflict")?.unwrap_or(0).max(0) as u32;
+                request.if_seq_no = conditions.if_seq_no;
+                request.if_primary_term = conditions.if_primary_term;
+                let filter = match meta.get("_source") {
+                    Some(v) => Some(SourceFilter::from_json(v).map_err(Refusal::illegal)?),
+                    None => body_filter.or_else(|| defaults.source_filter.clone()),
+                };
+                ("update", Ok(BulkAction::Update(request)), filter)
+            }
+            _ => {
+                let op_type = match (op, text("op_type")?.as_deref()) {
+                    ("create", _) | (_, Some("create")) => OpType::Create,
+                    (_, None | Some("index")) => OpType::Index,
+                    (_, Some(other)) => {
+                        return Err(Refusal::illegal(format!(
+                            "opType must be 'create' or 'index', found: [{other}]"
+                        )));
+                    }
+                };
+                let id = if explicit_id.is_none() {
+                    state.ids.next_id()
+                } else {
+                    id.clone()
+                };
+                let request = IndexRequest {
+                    id,
+                    source: doc.unwrap_or_default().to_vec(),
+                    op_type,
+                    conditions,
+                };
+                let op = if op_type == OpType::Create {
+                    "create"
+                } else {
+                    "index"
+                };
+                (op, Ok(BulkAction::Index(request)), None)
+            }
+        };
+        // Request validation is whole-bulk; what the engine checks per item stays per item.
+        let checked = match &action {
+            Ok(BulkAction::Index(r)) => r.validate(),
+            Ok(BulkAction::Delete(r)) if !r.id.is_empty() => r.validate(),
+            Ok(BulkAction::Update(r)) if !r.id.is_empty() => r.validate(),
+            _ => Ok(()),
+        };
+        if let Err(engine::Error::Validation(messages)) = checked {
+            validation.extend(messages);
+        }
+        let malformed = match &action {
+            Ok(BulkAction::Index(r)) => crate::routes::document_error(&r.source),
+            _ => None,
+        };
+        let action = if let Some((es_type, reason)) = malformed {
+            Err(ItemRefusal(400, es_type, reason))
+        } else if explicit_id.as_deref() == Some("") {
+            Err(ItemRefusal(
+                400,
+                "illegal_argument_exception",
+                "if _id is specified it must not be empty".into(),
+            ))
+        } else if require_alias {
+            Err(ItemRefusal(
+                404,
+                "index_not_found_exception",
+                format!(
+                    "no such index [{index}] and [require_alias] request flag is [true] and [{index}] is not an alias"
+                ),
+            ))
+        } else {
+            action
+        };
+        let id = match &action {
+            Ok(BulkAction::Index(r)) => r.id.clone(),
+            _ => id,
+        };
+        items.push(Parsed {
+            op,
+            index,
+            id,
+            routing,
+            action,
+            source_filter,
+        });
+    }
+    if !validation.is_empty() {
+        let error = engine::Error::Validation(validation);
+        return Err(Refusal {
+            status: 400,
+            es_type: error.es_type(),
+            reason: error.reason(),
+        });
+    }
+    if items.is_empty() {
+        return Err(Refusal {
+            status: 400,
+            es_type: "action_request_validation_exception",
+            reason: "Validation Failed: 1: no requests added;".into(),
+        });
+    }
+    Ok(items)
+}
+
+fn not_terminated() -> Refusal {
+    Refusal::illegal("The bulk request must be terminated by a newline [\\n]".into())
+}
+
+/// `{"<op>": {metadata}}`: the action and its metadata, or Elasticsearch's refusal.
+fn action_line(line: &[u8], line_no: usize) -> Result<(&'static str, Map<String, Value>), Refusal> {
+    let malformed = |expected: &str, found: &str| {
+        Refusal::illegal(format!(
+            "Malformed action/metadata line [{line_no}], expected {expected} but found [{found}]"
+        ))
+    };
+    let value: Value = serde_json::from_slice(line).map_err(|e| Refusal {
+        status: 400,
+        es_type: "parse_exception",
+        reason: format!("could not parse bulk request body: line [{line_no}]: {e}"),
+    })?;
+    let Value::Object(action) = value else {
+        return Err(malformed("START_OBJECT", &token_name(&value)));
+    };
+    let mut fields = action.into_iter();
+    let Some((name, meta)) = fields.next() else {
+        return Err(malformed("FIELD_NAME", "END_OBJECT"));
+    };
+    if fields.next().is_some() {
+        return Err(malformed("END_OBJECT", "FIELD_NAME"));
+    }
+    let op = match name.as_str() {
+        "index" => "index",
+        "create" => "create",
+        "update" => "update",
+        "delete" => "delete",
+        other => {
+            return Err(Refusal::illegal(format!(
+                "Malformed action/metadata line [{line_no}], expected field [create], [delete], [index] or [update] but found [{other}]"
+            )));
+        }
+    };
+    let Value::Object(meta) = meta else {
+        return Err(malformed("START_OBJECT", &token_name(&meta)));
+    };
+    if let Some(unknown) = meta.keys().find(|k| !ACTION_FIELDS.contains(&k.as_str())) {
+        return Err(Refusal::illegal(format!(
+            "Action/metadata line [{line_no}] contains an unknown parameter [{unknown}]"
+        )));
+    }
+    Ok((op, meta))
+}
+
+/// The Jackson token a JSON value starts with, as Elasticsearch names it in messages.
+fn token_name(value: &Value) -> String {
+    match value {
+        Value::Null => "VALUE_NULL",
+        Value::Bool(true) => "VALUE_TRUE",
+        Value::Bool(false) => "VALUE_FALSE",
+        Value::Number(_) => "VALUE_NUMBER",
+        Value::String(_) => "VALUE_STRING",
+        Value::Array(_) => "START_ARRAY",
+        Value::Object(_) => "START_OBJECT",
+    }
+    .to_owned()
+}
+
+/// Runs the items the parser accepted as one engine batch; refused ones keep their refusal.
+fn execute<'a>(
+    store: &Store,
+    parsed: &'a [Parsed],
+) -> Vec<Result<BulkItemResult, &'a ItemRefusal>> {
+    let batch: Vec<BulkItem> = parsed
+        .iter()
+        .filter_map(|p| {
+            let action = p.action.as_ref().ok()?.clone();
+            Some(BulkItem {
+                index: p.index.clone(),
+                routing: p.routing.clone(),
+                action,
+            })
+        })
+        .collect();
+    let mut results = store.bulk(&batch).into_iter();
+    parsed
+        .iter()
+        .map(|p| match &p.action {
+            Ok(_) => Ok(results.next().expect("one result per item")),
+            Err(refusal) => Err(refusal),
+        })
+        .collect()
+}
+
+fn render_item(
+    store: &Store,
+    item: &Parsed,
+    result: Result<BulkItemResult, &ItemRefusal>,
+) -> Value {
+    let failure = |status: u16, error: Value| json!({ item.op: {"_index": item.index, "_id": item.id, "status": status, "error": error} });
+    let outcome = match result {
+        Err(ItemRefusal(status, es_type, reason)) => {
+            return failure(*status, json!({"type": es_type, "reason": reason}));
+        }
+        Ok(outcome) => outcome,
+    };
+    let index = store.index(&item.index).ok();
+    match (outcome.result, index) {
+        (Ok(write), Some(index)) => {
+            let mut body = es::write_body(&index, &write, false);
+            let status = es::write_status(write.result).as_u16();
+            let fields = body.as_object_mut().expect("an object");
+            fields.insert("status".into(), json!(status));
+            if let (Some(filter), Some(source)) = (&item.source_filter, &outcome.source) {
+                fields.insert("get".into(), es::update_get(&write, source, filter));
+            }
+            json!({ item.op: body })
+        }
+        (Ok(_), None) => failure(
+            500,
+            json!({"type": "exception", "reason": "index vanished"}),
+        ),
+        (Err(e), index) => {
+            let uuid = index.as_ref().map(|i| i.uuid().to_owned());
+            let mut error = Map::new();
+            error.insert("type".into(), json!(e.es_type()));
+            error.insert("reason".into(), json!(e.reason()));
+            for (key, value) in es::error_metadata(&e, &item.index, uuid.as_deref(), outcome.shard)
+            {
+                error.insert(key.into(), value);
+            }
+            failure(e.status(), Value::Object(error))
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! The single-document API: index, create, get, get_source, delete, update.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use engine::{DeleteRequest, IndexRequest, OpType, Store, UpdateRequest};
+use serde_json::Value;
+
+use crate::es;
+use crate::params::Params;
+use crate::routes::{AppState, Q, Reply, blocking, content_type_refusal, document_refusal};
+use crate::source_filter::SourceFilter;
+
+pub(crate) async fn index_doc(
+    state: State<AppState>,
+    Path((index, id)): Path<(String, String)>,
+    Query(q): Q,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    write_doc(
+        state,
+        index,
+        Some(id),
+        Params(q),
+        headers,
+        body,
+        OpType::Index,
+    )
+    .await
+}
+
+pub(crate) async fn create_doc(
+    state: State<AppState>,
+    Path((index, id)): Path<(String, String)>,
+    Query(q): Q,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let params = Params(q);
+    if let Some(op) = params.get("op_type").filter(|op| *op != "create") {
+        return es::illegal_argument(
+            &format!("opType must be 'create', found: [{op}]"),
+            params.pretty(),
+        );
+    }
+    write_doc(
+        state,
+        index,
+        Some(id),
+        params,
+        headers,
+        body,
+        OpType::Create,
+    )
+    .await
+}
+
+pub(crate) async fn index_auto_id(
+    state: State<AppState>,
+    Path(index): Path<String>,
+    Query(q): Q,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    // Elasticsearch's auto-id handler defaults op_type to create.
+    write_doc(state, index, None, Params(q), headers, body, OpType::Create).await
+}
+
+async fn write_doc(
+    State(state): State<AppState>,
+    index: String,
+    id: Option<String>,
+    params: Params,
+    headers: HeaderMap,
+    body: Bytes,
+    default_op: OpType,
+) -> Reply {
+    let pretty = params.pretty();
+    if id.as_deref() == Some("") {
+        return es::illegal_argument("if _id is specified it must not be empty", pretty);
+    }
+    let parsed = params
+        .conditions()
+        .and_then(|c| Ok((c, params.op_type(default_op)?, params.forced_refresh()?)));
+    let (conditions, op_type, forced_refresh) = match parsed {
+        Ok(p) => p,
+        Err(reason) => return es::illegal_argument(&reason, pretty),
+    };
+    if let Some(reply) = document_refusal(&headers, &body, pretty) {
+        return reply;
+    }
+    let id = id.unwrap_or_else(|| state.ids.next_id());
+    let routing = params.routing().map(str::to_owned);
+    let store = state.store.clone();
+    let request = IndexRequest {
+        id,
+        source: body.to_vec(),
+        op_type,
+        conditions,
+    };
+    // Validation comes before the index is resolved, so a refused request creates nothing.
+    if let Err(e) = request.validate() {
+        return es::engine_error(&e, &index, None, pretty);
+    }
+    blocking(move || {
+        let idx = match store.index_or_create(&index) {
+            Ok(idx) => idx,
+            Err(e) => return es::engine_error(&e, &index, None, pretty),
+        };
+        let shard = idx.shard_id(&request.id, routing.as_deref());
+        match idx.index(&request, routing.as_deref()) {
+            Ok(w) => {
+                let status = if w.result == engine::DocResult::Created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                };
+                let mut reply =
+                    es::json_response(status, &es::write_body(&idx, &w, forced_refresh), pretty);
+                if status == StatusCode::CREATED {
+                    location(&mut reply, &index, &w.id, routing.as_deref());
+                }
+                reply
+            }
+            Err(e) => es::engine_error(&e, &index, Some((&idx, shard)), pretty),
+        }
+    })
+    .await
+}
+
+fn location(reply: &mut Reply, index: &str, id: &str, routing: Option<&str>) {
+    let mut value = format!("/{index}/_doc/{id}");
+    if let Some(routing) = routing {
+        value.push_str(&format!("?routing={routing}"));
+    }
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        reply.headers_mut().insert(header::LOCATION, value);
+    }
+}
+
+pub(crate) async fn get_doc(
+    State(state): State<AppState>,
+    Path((index, id)): Path<(String, String)>,
+    Query(q): Q,
+) -> Reply {
+    let params = Params(q);
+    let pretty = params.pretty();
+    let routing = params.routing().map(str::to_owned);
+    let filter = params.source_filter().unwrap_or_else(SourceFilter::all);
+    let version = match params.read_version() {
+        Ok(v) => v,
+        Err(reason) => return es::illegal_argument(&reason, pretty),
+    };
+    let store = state.store.clone();
+    blocking(move || {
+        let doc = match realtime_get(&store, &index, &id, routing.as_deref(), version, pretty) {
+            Ok(doc) => doc,
+            Err(reply) => return *reply,
+        };
+        let status = if doc.is_some() {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        let text = es::get_body(&index, &id, doc.as_ref(), routing.as_deref(), &filter);
+        if pretty {
+            let value: Value = serde_json::from_str(&text).expect("we wrote JSON");
+            es::json_response(status, &value, true)
+        } else {
+            es::raw_json_response(status, text)
+        }
+    })
+    .await
+}
+
+/// Resolves the index (404 if absent: reads never create one), reads the document and, with
+/// `version`, checks it as Elasticsearch's read-time version check does.
+fn realtime_get(
+    store: &Store,
+    index: &str,
+    id: &str,
+    routing: Option<&str>,
+    version: Option<i64>,
+    pretty: bool,
+) -> Result<Option<engine::Document>, Box<Reply>> {
+    let idx = store
+        .index(index)
+        .map_err(|e| Box::new(es::engine_error(&e, index, None, pretty)))?;
+    let shard = idx.shard_id(id, routing);
+    let found = idx.get(id, routing).and_then(|doc| {
+        if let (Some(d), Some(v)) = (&doc, version) {
+            d.check_version(v)?;
+        }
+        Ok(doc)
+    });
+    found.map_err(|e| Box::new(es::engine_error(&e, index, Some((&idx, shard)), pretty)))
+}
+
+pub(crate) async fn get_source(
+    State(state): State<AppState>,
+    Path((index, id)): Path<(String, String)>,
+    Query(q): Q,
+) -> Reply {
+    let params = Params(q);
+    let pretty = params.pretty();
+    let routing = params.routing().map(str::to_owned);
+    let filter = params.source_filter().unwrap_or_else(SourceFilter::all);
+    let version = match params.read_version() {
+        Ok(v) => v,
+        Err(reason) => return es::illegal_argument(&reason, pretty),
+    };
+    let store = state.store.clone();
+    blocking(move || {
+        let not_found = || {
+            es::exception(
+                404,
+                "resource_not_found_exception",
+                &format!("Document not found [{index}]/[{id}]"),
+                &[],
+                pretty,
+            )
+        };
+        match realtime_get(&store, &index, &id, routing.as_deref(), version, pretty) {
+            Ok(Some(doc)) => match filter.apply(&doc.source) {
+                Some(text) => es::raw_json_response(StatusCode::OK, text),
+                None => not_found(),
+            },
+            Ok(None) => not_found(),
+            Err(reply) => *reply,
+        }
+    })
+    .await
+}
+
+pub(crate) async fn delete_doc(
+    State(state): State<AppState>,
+    Path((index, id)): Path<(String, String)>,
+    Query(q): Q,
+) -> Reply {
+    let params = Params(q);
+    let pretty = params.pretty();
+    let parsed = params
+        .conditions()
+        .and_then(|c| Ok((c, params.forced_refresh()?)));
+    let (conditions, forced_refresh) = match parsed {
+        Ok(p) => p,
+        Err(reason) => return es::illegal_argument(&reason, pretty),
+    };
+    let routing = params.routing().map(str::to_owned);
+    let store = state.store.clone();
+    blocking(move || {
+        // Deletes do not create indices.
+        let idx = match store.index(&index) {
+            Ok(idx) => idx,
+            Err(e) => return es::engine_error(&e, &index, None, pretty),
+        };
+        let shard = idx.shard_id(&id, routing.as_deref());
+        match idx.delete(&DeleteRequest { id, conditions }, routing.as_deref()) {
+            Ok(w) => {
+                let status = if w.result == engine::DocResult::NotFound {
+                    StatusCode::NOT_FOUND
+                } else {
+                    StatusCode::OK
+                };
+                es::json_response(status, &es::write_body(&idx, &w, forced_refresh), pretty)
+            }
+            Err(e) => es::engine_error(&e, &index, Some((&idx, shard)), pretty),
+        }
+    })
+    .await
+}
+
+pub(crate) async fn update_doc(
+    State(state): State<AppState>,
+    Path((index, id)): Path<(String, String)>,
+    Query(q): Q,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let params = Params(q);
+    let pretty = params.pretty();
+    if params.get("version").is_some() || params.get("version_type").is_some() {
+        return es::exception(
+            400,
+            "action_request_validation_exception",
+            "Validation Failed: 1: internal versioning can not be used for optimistic concurrency control. \
+             Please use `if_seq_no` and `if_primary_term` instead;",
+            &[],
+            pretty,
+        );
+    }
+    let parsed = params
+        .conditions()
+        .and_then(|c| Ok((c, params.forced_refresh()?, params.retry_on_conflict()?)));
+    let (conditions, forced_refresh, retry_on_conflict) = match parsed {
+        Ok(p) => p,
+        Err(reason) => return es::illegal_argument(&reason, pretty),
+    };
+    if let Some(reply) = content_type_refusal(&headers) {
+        return reply;
+    }
+    let (mut request, body_filter) = match update_body(&id, &body) {
+        Ok(r) => r,
+        Err(reason) => {
+            return es::exception(400, "x_content_parse_exception", &reason, &[], pretty);
+        }
+    };
+    let filter = body_filter.or_else(|| params.source_filter());
+    request.retry_on_conflict = retry_on_conflict;
+    request.if_seq_no = conditions.if_seq_no;
+    request.if_primary_term = conditions.if_primary_term;
+    if let Err(e) = request.validate() {
+        return es::engine_error(&e, &index, None, pretty);
+    }
+    let routing = params.routing().map(str::to_owned);
+    let store = state.store.clone();
+    blocking(move || {
+        let idx = match store.index_or_create(&index) {
+            Ok(idx) => idx,
+            Err(e) => return es::engine_error(&e, &index, None, pretty),
+        };
+        let shard = idx.shard_id(&request.id, routing.as_deref());
+        match idx.shards()[shard as usize].update(&request) {
+            Ok(u) => {
+                let status = if u.write.result == engine::DocResult::Created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                };
+                let mut body = es::write_body(&idx, &u.write, forced_refresh);
+                if let Some(filter) = &filter {
+                    let get = es::update_get(&u.write, &u.source, filter);
+                    body.as_object_mut()
+                        .expect("an object")
+                        .insert("get".into(), get);
+                }
+                let mut reply = es::json_response(status, &body, pretty);
+                if status == StatusCode::CREATED {
+                    location(&mut reply, &index, &u.write.id, routing.as_deref());
+                }
+                reply
+            }
+            Err(e) => es::engine_error(&e, &index, Some((&idx, shard)), pretty),
+        }
+    })
+    .await
+}
+
+/// The body of `_update` (also a bulk update's document line): `doc`, `upsert`,
+/// `doc_as_upsert`, `detect_noop`, and `_source` for the response's `get` section.
+pub(crate) fn update_body(
+    id: &str,
+    body: &[u8],
+) -> Result<(UpdateRequest, Option<SourceFilter>), String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("[{}:{}] {e}", e.line(), e.column()))?;
+    let Value::Object(fields) = value else {
+        return Err("[1:1] [UpdateRequest] Expected START_OBJECT".into());
+    };
+    let mut request = UpdateRequest {
+        id: id.to_owned(),
+        detect_noop: true,
+        ..UpdateRequest::default()
+    };
+    let mut filter = None;
+    for (key, value) in fields {
+        match (key.as_str(), value) {
+            ("doc", Value::Object(doc)) => request.doc = Some(doc),
+            ("upsert", Value::Object(upsert)) => request.upsert = Some(upsert),
+            ("doc_as_upsert", Value::Bool(b)) => request.doc_as_upsert = b,
+            ("detect_noop", Value::Bool(b)) => request.detect_noop = b,
+            ("_source", value) => filter = Some(SourceFilter::from_json(&value)?),
+            ("doc" | "upsert" | "doc_as_upsert" | "detect_noop", _) => {
+                return Err(format!("[UpdateRequest] failed to parse field [{key}]"));
+            }
+            (other, _) => return Err(format!("[UpdateRequest] unknown field [{other}]")),
+        }
+    }
+    Ok((request, filter))
+}

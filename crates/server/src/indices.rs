@@ -1,0 +1,338 @@
+//! Index administration: create, get, delete, refresh, flush, stats.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use engine::{Index, IndexSettings, Store};
+use serde_json::{Map, Value, json};
+
+use crate::es;
+use crate::params::Params;
+use crate::routes::{AppState, Q, Reply, blocking, content_type_refusal};
+
+pub(crate) async fn create_index(
+    State(state): State<AppState>,
+    Path(index): Path<String>,
+    Query(q): Q,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let pretty = Params(q).pretty();
+    let settings = if body.is_empty() {
+        IndexSettings::default()
+    } else {
+        if let Some(reply) = content_type_refusal(&headers) {
+            return reply;
+        }
+        match serde_json::from_slice::<Value>(&body)
+            .map_err(|e| e.to_string())
+            .and_then(|v| index_settings(&v))
+        {
+            Ok(settings) => settings,
+            Err(reason) => return es::illegal_argument(&reason, pretty),
+        }
+    };
+    let store = state.store.clone();
+    blocking(move || match store.create_index(&index, settings) {
+        Ok(_) => es::json_response(
+            StatusCode::OK,
+            &json!({"acknowledged": true, "shards_acknowledged": true, "index": index}),
+            pretty,
+        ),
+        Err(e) => es::engine_error(&e, &index, None, pretty),
+    })
+    .await
+}
+
+/// Index settings from a create-index body, flat (`index.number_of_shards`) or nested.
+fn index_settings(body: &Value) -> Result<IndexSettings, String> {
+    let mut flat = HashMap::new();
+    fn walk(prefix: &str, value: &Value, out: &mut HashMap<String, String>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            Value::String(s) => {
+                out.insert(prefix.to_owned(), s.clone());
+            }
+            other => {
+                out.insert(prefix.to_owned(), other.to_string());
+            }
+        }
+    }
+    if let Some(settings) = body.get("settings") {
+        walk("", settings, &mut flat);
+    }
+    let get = |name: &str| {
+        flat.get(&format!("index.{name}"))
+            .or_else(|| flat.get(name))
+            .cloned()
+    };
+    let number = |name: &str, value: String| {
+        value
+            .parse::<u32>()
+            .map_err(|_| format!("Failed to parse value [{value}] for setting [index.{name}]"))
+    };
+    let shards = match get("number_of_shards") {
+        Some(v) => number("number_of_shards", v)?,
+        None => 1,
+    };
+    let mut settings = IndexSettings::with_shards(shards.max(1));
+    if shards == 0 {
+        return Err(
+            "Failed to parse value [0] for setting [index.number_of_shards] must be >= 1".into(),
+        );
+    }
+    if let Some(v) = get("number_of_replicas") {
+        settings.number_of_replicas = number("number_of_replicas", v)?;
+    }
+    if let Some(v) = get("number_of_routing_shards") {
+        settings.routing_num_shards = number("number_of_routing_shards", v)?;
+    }
+    let interval = match get("translog.sync_interval") {
+        Some(v) => parse_time(&v).ok_or_else(|| format!("failed to parse setting [index.translog.sync_interval] with value [{v}] as a time value"))?,
+        None => wal::Durability::SYNC_INTERVAL_DEFAULT,
+    };
+    match get("translog.durability").as_deref() {
+        None | Some("request") | Some("REQUEST") => {}
+        Some("async") | Some("ASYNC") => {
+            settings.durability = wal::Durability::Async {
+                sync_interval: interval,
+            }
+        }
+        Some(other) => return Err(format!("No translog.durability match [{other}]")),
+    }
+    if let Some(v) = get("gc_deletes") {
+        settings.gc_deletes = parse_time(&v).ok_or_else(|| {
+            format!("failed to parse setting [index.gc_deletes] with value [{v}] as a time value")
+        })?;
+    }
+    Ok(settings)
+}
+
+/// Elasticsearch time values: `100ms`, `5s`, `1m`, `1h`, `1d`.
+fn parse_time(value: &str) -> Option<std::time::Duration> {
+    let split = value.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = value.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        "d" => n * 86_400_000,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_millis(ms))
+}
+
+pub(crate) async fn get_index(
+    State(state): State<AppState>,
+    Path(index): Path<String>,
+    Query(q): Q,
+) -> Reply {
+    let pretty = Params(q).pretty();
+    match state.store.index(&index) {
+        Ok(idx) => {
+            let s = idx.settings();
+            let body = json!({ index.clone(): {
+                "aliases": {},
+                "mappings": {},
+                "settings": {"index": {
+                    "number_of_shards": s.number_of_shards.to_string(),
+                    "number_of_replicas": s.number_of_replicas.to_string(),
+                    "uuid": idx.uuid(),
+                    "provided_name": index,
+                }}
+            }});
+            es::json_response(StatusCode::OK, &body, pretty)
+        }
+        Err(e) => es::engine_error(&e, &index, None, pretty),
+    }
+}
+
+pub(crate) async fn delete_index(
+    State(state): State<AppState>,
+    Path(index): Path<String>,
+    Query(q): Q,
+) -> Reply {
+    let pretty = Params(q).pretty();
+    let store = state.store.clone();
+    blocking(move || match store.delete_index(&index) {
+        Ok(()) => es::json_response(StatusCode::OK, &json!({"acknowledged": true}), pretty),
+        Err(e) => es::engine_error(&e, &index, None, pretty),
+    })
+    .await
+}
+
+/// The named indices: one name, a comma-separated list, `_all` or `*`.
+fn resolve(store: &Store, expression: &str) -> Result<Vec<Arc<Index>>, (engine::Error, String)> {
+    let names: Vec<String> = match expression {
+        "_all" | "*" => store.index_names(),
+        list => list.split(',').map(str::to_owned).collect(),
+    };
+    names
+        .into_iter()
+        .map(|name| store.index(&name).map_err(|e| (e, name)))
+        .collect()
+}
+
+/// `_refresh`: every write is visible to realtime reads the moment it is acknowledged, so
+/// there is nothing to do but answer as Elasticsearch does.
+pub(crate) async fn refresh(
+    State(state): State<AppState>,
+    Path(index): Path<String>,
+    q: Q,
+) -> Reply {
+    broadcast(state, index, q, false).await
+}
+
+pub(crate) async fn refresh_all(State(state): State<AppState>, q: Q) -> Reply {
+    broadcast(state, "_all".into(), q, false).await
+}
+
+/// `_flush`: makes every acknowledged write durable now (an fsync per shard), which matters
+/// for `async` durability.
+pub(crate) async fn flush(State(state): State<AppState>, Path(index): Path<String>, q: Q) -> Reply {
+    broadcast(state, index, q, true).await
+}
+
+pub(crate) async fn flush_all(State(state): State<AppState>, q: Q) -> Reply {
+    broadcast(state, "_all".into(), q, true).await
+}
+
+async fn broadcast(state: AppState, expression: String, Query(q): Q, sync: bool) -> Reply {
+    let pretty = Params(q).pretty();
+    let store = state.store.clone();
+    blocking(move || {
+        let indices = match resolve(&store, &expression) {
+            Ok(indices) => indices,
+            Err((e, name)) => return es::engine_error(&e, &name, None, pretty),
+        };
+        if sync {
+            for index in &indices {
+                if let Err(e) = index.sync() {
+                    return es::engine_error(&e, index.name(), None, pretty);
+                }
+            }
+        }
+        let shards = es::broadcast_shards(indices.iter().map(|i| i.as_ref()));
+        es::json_response(StatusCode::OK, &json!({ "_shards": shards }), pretty)
+    })
+    .await
+}
+
+pub(crate) async fn stats(State(state): State<AppState>, Path(index): Path<String>, q: Q) -> Reply {
+    stats_of(state, index, q).await
+}
+
+pub(crate) async fn stats_all(State(state): State<AppState>, q: Q) -> Reply {
+    stats_of(state, "_all".into(), q).await
+}
+
+/// `_stats`: documents, store size and indexing figures per index; with `level=shards`, each
+/// shard copy with its `seq_no` section (`max_seq_no`, `local_checkpoint`,
+/// `global_checkpoint`), where Elasticsearch reports them.
+async fn stats_of(state: AppState, expression: String, Query(q): Q) -> Reply {
+    let params = Params(q);
+    let pretty = params.pretty();
+    let shards_level = params.get("level") == Some("shards");
+    let store = state.store.clone();
+    let node = state.node_name.clone();
+    blocking(move || {
+        let indices = match resolve(&store, &expression) {
+            Ok(indices) => indices,
+            Err((e, name)) => return es::engine_error(&e, &name, None, pretty),
+        };
+        let mut all = Figures::default();
+        let mut per_index = Map::new();
+        for index in &indices {
+            let mut figures = Figures::default();
+            let mut shards = Map::new();
+            for (n, shard) in index.shards().iter().enumerate() {
+                let s = shard.stats();
+                figures.add(&s);
+                if shards_level {
+                    let mut one = Figures::default();
+                    one.add(&s);
+                    let mut copy = one.render();
+                    let seq = |n: Option<engine::SeqNo>| n.map_or(-1, |n| n.0 as i64);
+                    let copy_fields = copy.as_object_mut().expect("an object");
+                    copy_fields.insert(
+                        "routing".into(),
+                        json!({"state": "STARTED", "primary": true, "node": node, "relocating_node": null}),
+                    );
+                    copy_fields.insert(
+                        "seq_no".into(),
+                        json!({
+                            "max_seq_no": seq(s.max_seq_no),
+                            "local_checkpoint": seq(s.local_checkpoint),
+                            "global_checkpoint": seq(s.persisted_local_checkpoint),
+                        }),
+                    );
+                    copy_fields.insert("primary_term".into(), json!(s.primary_term.0));
+                    shards.insert(n.to_string(), json!([copy]));
+                }
+            }
+            all.merge(&figures);
+            let mut body = Map::new();
+            body.insert("uuid".into(), json!(index.uuid()));
+            body.insert("primaries".into(), figures.render());
+            body.insert("total".into(), figures.render());
+            if shards_level {
+                body.insert("shards".into(), Value::Object(shards));
+            }
+            per_index.insert(index.name().to_owned(), Value::Object(body));
+        }
+        let body = json!({
+            "_shards": es::broadcast_shards(indices.iter().map(|i| i.as_ref())),
+            "_all": {"primaries": all.render(), "total": all.render()},
+            "indices": per_index,
+        });
+        es::json_response(StatusCode::OK, &body, pretty)
+    })
+    .await
+}
+
+/// The sums `_stats` reports.
+#[derive(Default)]
+struct Figures {
+    docs: u64,
+    deleted: u64,
+    bytes: u64,
+    operations: u64,
+}
+
+impl Figures {
+    fn add(&mut self, s: &engine::ShardStats) {
+        self.docs += s.docs_live;
+        self.deleted += s.docs_deleted;
+        self.bytes += s.bytes_on_disk;
+        self.operations += s.max_seq_no.map_or(0, |n| n.0 + 1);
+    }
+
+    fn merge(&mut self, other: &Figures) {
+        self.docs += other.docs;
+        self.deleted += other.deleted;
+        self.bytes += other.bytes;
+        self.operations += other.operations;
+    }
+
+    fn render(&self) -> Value {
+        json!({
+            "docs": {"count": self.docs, "deleted": self.deleted},
+            "store": {"size_in_bytes": self.bytes, "total_data_set_size_in_bytes": self.bytes, "reserved_in_bytes": 0},
+            "translog": {"operations": self.operations, "size_in_bytes": self.bytes},
+        })
+    }
+}

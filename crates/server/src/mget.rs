@@ -1,0 +1,215 @@
+//! `_mget`: several realtime gets in one request, as Elasticsearch's `MultiGetRequest` parses
+//! them and `MultiGetResponse` answers: always 200, each item a GET body or its own error.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use engine::{Error, Store};
+use serde_json::{Map, Value, json};
+
+use crate::es;
+use crate::params::Params;
+use crate::routes::{AppState, Q, Reply, blocking, content_type_refusal};
+use crate::source_filter::SourceFilter;
+
+pub(crate) async fn mget(state: State<AppState>, q: Q, headers: HeaderMap, body: Bytes) -> Reply {
+    run(state, None, q, headers, body).await
+}
+
+pub(crate) async fn mget_index(
+    state: State<AppState>,
+    Path(index): Path<String>,
+    q: Q,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    run(state, Some(index), q, headers, body).await
+}
+
+/// One lookup.
+struct Lookup {
+    index: String,
+    id: String,
+    routing: Option<String>,
+    filter: SourceFilter,
+    version: Option<i64>,
+}
+
+/// The fields a `docs` entry may carry (`_routing` and `_version` are gone since 7/8).
+const DOC_FIELDS: &[&str] = &[
+    "_index",
+    "_id",
+    "routing",
+    "_source",
+    "stored_fields",
+    "version",
+    "version_type",
+];
+
+async fn run(
+    State(state): State<AppState>,
+    path_index: Option<String>,
+    Query(q): Q,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let params = Params(q);
+    let pretty = params.pretty();
+    if body.is_empty() {
+        return es::exception(
+            400,
+            "parse_exception",
+            "request body is required",
+            &[],
+            pretty,
+        );
+    }
+    if let Some(reply) = content_type_refusal(&headers) {
+        return reply;
+    }
+    let lookups = match parse(&body, path_index.as_deref(), &params) {
+        Ok(lookups) => lookups,
+        Err((es_type, reason)) => return es::exception(400, es_type, &reason, &[], pretty),
+    };
+    let store = state.store.clone();
+    blocking(move || {
+        let docs: Vec<Value> = lookups.iter().map(|l| lookup(&store, l)).collect();
+        es::json_response(StatusCode::OK, &json!({ "docs": docs }), pretty)
+    })
+    .await
+}
+
+type Refusal = (&'static str, String);
+
+fn parse(body: &[u8], path_index: Option<&str>, params: &Params) -> Result<Vec<Lookup>, Refusal> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        (
+            "parse_exception",
+            format!("[{}:{}] {e}", e.line(), e.column()),
+        )
+    })?;
+    let Value::Object(fields) = value else {
+        return Err(("parse_exception", "request body must be an object".into()));
+    };
+    let default_filter = params.source_filter().unwrap_or_else(SourceFilter::all);
+    let default_routing = params.routing().map(str::to_owned);
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    // (index, id, the whole entry) as given.
+    type Entry = (Option<String>, Option<String>, Map<String, Value>);
+    let mut entries: Vec<Entry> = Vec::new();
+    for (key, value) in &fields {
+        match (key.as_str(), value) {
+            ("docs", Value::Array(docs)) => {
+                for doc in docs {
+                    let Value::Object(doc) = doc else {
+                        return Err((
+                            "illegal_argument_exception",
+                            "docs array element should include an object".into(),
+                        ));
+                    };
+                    if let Some(unknown) = doc.keys().find(|k| !DOC_FIELDS.contains(&k.as_str())) {
+                        return Err((
+                            "parsing_exception",
+                            format!("Unknown key for a VALUE_STRING in [{unknown}]."),
+                        ));
+                    }
+                    let index = doc.get("_index").and_then(scalar);
+                    let id = doc.get("_id").and_then(scalar);
+                    entries.push((index, id, doc.clone()));
+                }
+            }
+            ("ids", Value::Array(ids)) => {
+                for id in ids {
+                    let id = scalar(id).ok_or_else(|| {
+                        (
+                            "illegal_argument_exception",
+                            "ids array element should only contain ids".to_owned(),
+                        )
+                    })?;
+                    entries.push((None, Some(id), Map::new()));
+                }
+            }
+            (other, _) => {
+                return Err((
+                    "parsing_exception",
+                    format!("unknown key [{other}] for a START_ARRAY, expected [docs] or [ids]"),
+                ));
+            }
+        }
+    }
+    let mut messages = Vec::new();
+    let mut lookups = Vec::new();
+    if entries.is_empty() {
+        messages.push("no documents to get".to_owned());
+    }
+    for (index, id, doc) in entries {
+        let index = index.or_else(|| path_index.map(str::to_owned));
+        if index.is_none() {
+            messages.push("index is missing".to_owned());
+        }
+        if id.as_deref().is_none_or(str::is_empty) {
+            messages.push("id is missing".to_owned());
+        }
+        let filter = match doc.get("_source") {
+            Some(v) => SourceFilter::from_json(v).map_err(|r| ("illegal_argument_exception", r))?,
+            None => default_filter.clone(),
+        };
+        let version = match doc.get("version") {
+            None => None,
+            Some(v) => Some(v.as_i64().ok_or_else(|| {
+                (
+                    "illegal_argument_exception",
+                    format!("Failed to parse long [{v}]"),
+                )
+            })?),
+        };
+        if let (Some(index), Some(id)) = (index, id) {
+            lookups.push(Lookup {
+                index,
+                id,
+                routing: doc
+                    .get("routing")
+                    .and_then(scalar)
+                    .or_else(|| default_routing.clone()),
+                filter,
+                version,
+            });
+        }
+    }
+    if !messages.is_empty() {
+        let e = Error::Validation(messages);
+        return Err((e.es_type(), e.reason()));
+    }
+    Ok(lookups)
+}
+
+/// One item: the GET body, or the failure in full (`root_cause` included, unlike bulk).
+fn lookup(store: &Store, l: &Lookup) -> Value {
+    let found = store.index(&l.index).and_then(|idx| {
+        let doc = idx.get(&l.id, l.routing.as_deref())?;
+        if let (Some(d), Some(v)) = (&doc, l.version) {
+            d.check_version(v)?;
+        }
+        Ok(doc)
+    });
+    match found {
+        Ok(doc) => {
+            let text = es::get_body(
+                &l.index,
+                &l.id,
+                doc.as_ref(),
+                l.routing.as_deref(),
+                &l.filter,
+            );
+            serde_json::from_str(&text).expect("we wrote JSON")
+        }
+        Err(e) => {
+            let metadata = es::error_metadata(&e, &l.index, None, None);
+            json!({"_index": l.index, "_id": l.id, "error": es::error_object(e.es_type(), &e.reason(), &metadata)})
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The server's tests, each against a live server on 127.0.0.1.
+
+mod api;
+mod quickstart;
+mod security;
+mod support;
