@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::docs::update_body;
 use crate::es;
-use crate::params::Params;
+use crate::params::{Params, write_target_refusal};
 use crate::routes::{AppState, Q, Reply, blocking, content_type_refusal};
 use crate::source_filter::SourceFilter;
 
@@ -54,6 +54,7 @@ struct Defaults {
     routing: Option<String>,
     source_filter: Option<SourceFilter>,
     require_alias: bool,
+    pipeline: Option<String>,
 }
 
 async fn run(
@@ -81,6 +82,7 @@ async fn run(
             params.get("_source_excludes"),
         ),
         require_alias: params.get("require_alias").is_some_and(|v| v != "false"),
+        pipeline: params.get("pipeline").map(str::to_owned),
     };
     let parsed = match parse(&body, &defaults, &state) {
         Ok(parsed) => parsed,
@@ -308,21 +310,20 @@ fn parse(body: &[u8], defaults: &Defaults, state: &AppState) -> Result<Vec<Parse
             Ok(BulkAction::Index(r)) => crate::routes::document_error(&r.source),
             _ => None,
         };
+        let pipeline = text("pipeline")?.or_else(|| defaults.pipeline.clone());
+        let target = match op {
+            "delete" => None,
+            _ => write_target_refusal(&index, pipeline.as_deref(), require_alias),
+        };
         let action = if let Some((es_type, reason)) = malformed {
             Err(ItemRefusal(400, es_type, reason))
+        } else if let Some((status, es_type, reason)) = target {
+            Err(ItemRefusal(status, es_type, reason))
         } else if explicit_id.as_deref() == Some("") {
             Err(ItemRefusal(
                 400,
                 "illegal_argument_exception",
                 "if _id is specified it must not be empty".into(),
-            ))
-        } else if require_alias {
-            Err(ItemRefusal(
-                404,
-                "index_not_found_exception",
-                format!(
-                    "no such index [{index}] and [require_alias] request flag is [true] and [{index}] is not an alias"
-                ),
             ))
         } else {
             action

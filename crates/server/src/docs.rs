@@ -90,6 +90,9 @@ async fn write_doc(
     if let Some(reply) = document_refusal(&headers, &body, pretty) {
         return reply;
     }
+    if let Some((status, es_type, reason)) = params.write_target_refusal(&index) {
+        return es::exception(status, es_type, &reason, &[], pretty);
+    }
     let id = id.unwrap_or_else(|| state.ids.next_id());
     let routing = params.routing().map(str::to_owned);
     let store = state.store.clone();
@@ -307,6 +310,9 @@ pub(crate) async fn update_doc(
         }
     };
     let filter = body_filter.or_else(|| params.source_filter());
+    if let Some((status, es_type, reason)) = params.write_target_refusal(&index) {
+        return es::exception(status, es_type, &reason, &[], pretty);
+    }
     request.retry_on_conflict = retry_on_conflict;
     request.if_seq_no = conditions.if_seq_no;
     request.if_primary_term = conditions.if_primary_term;
@@ -374,8 +380,61 @@ pub(crate) fn update_body(
             ("doc" | "upsert" | "doc_as_upsert" | "detect_noop", _) => {
                 return Err(format!("[UpdateRequest] failed to parse field [{key}]"));
             }
-            (other, _) => return Err(format!("[UpdateRequest] unknown field [{other}]")),
+            (other, _) => {
+                return Err(format!(
+                    "[UpdateRequest] unknown field [{other}]{}",
+                    did_you_mean(other, UPDATE_FIELDS)
+                ));
+            }
         }
     }
     Ok((request, filter))
+}
+
+/// The fields Elasticsearch's `UpdateRequest` parser declares.
+const UPDATE_FIELDS: &[&str] = &[
+    "script",
+    "scripted_upsert",
+    "upsert",
+    "doc",
+    "doc_as_upsert",
+    "detect_noop",
+    "_source",
+];
+
+/// Elasticsearch's `SuggestingErrorOnUnknown`: candidates whose Levenshtein similarity to the
+/// unknown field is above 0.5, best first.
+fn did_you_mean(unknown: &str, candidates: &[&str]) -> String {
+    let mut close: Vec<(f32, &str)> = candidates
+        .iter()
+        .map(|c| (similarity(unknown, c), *c))
+        .filter(|(s, _)| *s > 0.5)
+        .collect();
+    close.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    match close.as_slice() {
+        [] => String::new(),
+        [(_, one)] => format!(" did you mean [{one}]?"),
+        many => {
+            let names: Vec<&str> = many.iter().map(|(_, n)| *n).collect();
+            format!(" did you mean any of [{}]?", names.join(", "))
+        }
+    }
+}
+
+/// 1 - edit distance / the longer length (Lucene's `LevenshteinDistance`).
+fn similarity(a: &str, b: &str) -> f32 {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut previous = row[0];
+        row[0] = i;
+        for j in 1..=b.len() {
+            let current = row[j];
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            row[j] = (row[j] + 1).min(row[j - 1] + 1).min(previous + cost);
+            previous = current;
+        }
+    }
+    let longest = a.len().max(b.len()).max(1);
+    1.0 - row[b.len()] as f32 / longest as f32
 }

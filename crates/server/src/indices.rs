@@ -336,3 +336,53 @@ impl Figures {
         })
     }
 }
+
+/// `_count` with no query or `match_all`: every live document, exact, since every write is
+/// visible at once. Other queries need a search engine, which optimist is not.
+pub(crate) async fn count(
+    State(state): State<AppState>,
+    Path(index): Path<String>,
+    q: Q,
+    body: Bytes,
+) -> Reply {
+    count_of(state, index, q, body).await
+}
+
+pub(crate) async fn count_all(State(state): State<AppState>, q: Q, body: Bytes) -> Reply {
+    count_of(state, "_all".into(), q, body).await
+}
+
+async fn count_of(state: AppState, expression: String, Query(q): Q, body: Bytes) -> Reply {
+    let pretty = Params(q).pretty();
+    if !body.is_empty() {
+        let query = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|b| b.get("query").cloned());
+        let match_all = match &query {
+            None => true,
+            Some(Value::Object(q)) => q.len() == 1 && q.contains_key("match_all"),
+            Some(_) => false,
+        };
+        if !match_all {
+            return es::illegal_argument(
+                "optimist counts with [match_all] only: it has no search engine",
+                pretty,
+            );
+        }
+    }
+    let store = state.store.clone();
+    blocking(move || {
+        let indices = match resolve(&store, &expression) {
+            Ok(indices) => indices,
+            Err((e, name)) => return es::engine_error(&e, &name, None, pretty),
+        };
+        let count: u64 = indices.iter().map(|i| i.doc_count()).sum();
+        let shards: u32 = indices.iter().map(|i| i.settings().number_of_shards).sum();
+        let body = json!({
+            "count": count,
+            "_shards": {"total": shards, "successful": shards, "skipped": 0, "failed": 0},
+        });
+        es::json_response(StatusCode::OK, &body, pretty)
+    })
+    .await
+}

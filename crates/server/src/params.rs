@@ -109,3 +109,39 @@ impl Params {
         self.long("version")
     }
 }
+
+/// What a write with `pipeline` or `require_alias` gets: optimist has no ingest pipelines and
+/// no aliases, so a named pipeline does not exist and an index is never an alias.
+pub(crate) fn write_target_refusal(
+    index: &str,
+    pipeline: Option<&str>,
+    require_alias: bool,
+) -> Option<(u16, &'static str, String)> {
+    if let Some(pipeline) = pipeline.filter(|p| *p != "_none") {
+        return Some((
+            400,
+            "illegal_argument_exception",
+            format!("pipeline with id [{pipeline}] does not exist"),
+        ));
+    }
+    require_alias.then(|| {
+        (
+            404,
+            "index_not_found_exception",
+            format!(
+                "no such index [{index}] and [require_alias] request flag is [true] and [{index}] is not an alias"
+            ),
+        )
+    })
+}
+
+impl Params {
+    /// `pipeline` and `require_alias` of a single-document write.
+    pub(crate) fn write_target_refusal(&self, index: &str) -> Option<(u16, &'static str, String)> {
+        write_target_refusal(
+            index,
+            self.get("pipeline"),
+            self.get("require_alias").is_some_and(|v| v != "false"),
+        )
+    }
+}

@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/_flush", post(indices::flush_all).get(indices::flush_all))
         .route("/_stats", get(indices::stats_all))
+        .route("/_count", get(indices::count_all).post(indices::count_all))
         .route("/_cluster/health", get(cluster::health))
         .route("/_cluster/health/{index}", get(cluster::health_of))
         .route(
@@ -84,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/{index}/_flush", post(indices::flush).get(indices::flush))
         .route("/{index}/_stats", get(indices::stats))
+        .route("/{index}/_count", get(indices::count).post(indices::count))
         .fallback(no_handler)
         .layer(DefaultBodyLimit::max(MAX_CONTENT_LENGTH))
         .layer(middleware::from_fn_with_state(
@@ -166,6 +168,7 @@ pub const ALLOWED: &[(&str, &str)] = &[
     ("/_refresh", "GET,POST"),
     ("/_flush", "GET,POST"),
     ("/_stats", "GET"),
+    ("/_count", "GET,POST"),
     ("/_cluster/health", "GET"),
     ("/_cluster/health/{index}", "GET"),
     ("/{index}", "DELETE,GET,HEAD,PUT"),
@@ -179,6 +182,7 @@ pub const ALLOWED: &[(&str, &str)] = &[
     ("/{index}/_refresh", "GET,POST"),
     ("/{index}/_flush", "GET,POST"),
     ("/{index}/_stats", "GET"),
+    ("/{index}/_count", "GET,POST"),
 ];
 
 /// The methods a path accepts.

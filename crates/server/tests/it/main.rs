@@ -1,6 +1,8 @@
 //! The server's tests, each against a live server on 127.0.0.1.
 
 mod api;
+mod client;
+mod conformance;
 mod quickstart;
 mod security;
 mod support;
