@@ -20,6 +20,14 @@ lint:
 ratios rounds="7":
     ROUNDS={{rounds}} cargo run --release -p benches --bin ratios
 
+# The engine's ratios (durable CAS against raw fdatasync and against SQLite and sled).
+engine-ratios rounds="5":
+    ROUNDS={{rounds}} cargo run --release -p benches --bin engine_ratios
+
+# The server's ratios (HTTP against a noop handler, _bulk against the embedded engine).
+server-ratios rounds="5":
+    ROUNDS={{rounds}} cargo run --release -p benches --bin server_ratios
+
 bench *args:
     cargo bench -p benches {{args}}
 

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use wal::{Config, Durability, FsStorage, ShardId, Wal};
 
+pub mod peers;
+
 /// Bytes per record: a small document.
 pub const RECORD_LEN: usize = 300;
 /// Segment and baseline file size.

@@ -28,7 +28,7 @@ pub use index_name::{INDEX_NAME_LEN_MAX, validate_index_name};
 pub use request::{Conditions, DeleteRequest, ID_LEN_MAX, IndexRequest, OpType, VersionType};
 pub use settings::IndexSettings;
 pub use shard::{
-    DocResult, Document, Shard, ShardRecovery, ShardSettings, ShardStats, WriteResult,
+    DocResult, Document, Shard, ShardRecovery, ShardSettings, ShardStats, Wait, WriteResult,
 };
 pub use store::{Store, StoreOptions};
 pub use update::{UpdateRequest, UpdateResult, deep_merge};

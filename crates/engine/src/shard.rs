@@ -124,6 +124,8 @@ pub struct ShardStats {
     /// Bytes of the log on disk, preallocated space included.
     pub bytes_on_disk: u64,
     pub segments: usize,
+    /// Group-commit fsyncs since the shard was opened.
+    pub syncs: u64,
 }
 
 /// What opening a shard found.
@@ -140,7 +142,7 @@ pub struct ShardRecovery {
 /// Whether a write waits for durability before returning. A bulk request writes every item
 /// with `Later` and then waits once per shard, so the batch shares one fsync.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Wait {
+pub enum Wait {
     Durable,
     Later,
 }
@@ -259,7 +261,7 @@ impl Shard {
         self.index_with(request, Wait::Durable)
     }
 
-    pub(crate) fn index_with(&self, request: &IndexRequest, wait: Wait) -> Result<WriteResult> {
+    pub fn index_with(&self, request: &IndexRequest, wait: Wait) -> Result<WriteResult> {
         request.validate()?;
         self.write(
             &request.id,
@@ -281,7 +283,7 @@ impl Shard {
         self.delete_with(request, Wait::Durable)
     }
 
-    pub(crate) fn delete_with(&self, request: &DeleteRequest, wait: Wait) -> Result<WriteResult> {
+    pub fn delete_with(&self, request: &DeleteRequest, wait: Wait) -> Result<WriteResult> {
         request.validate()?;
         self.write(
             &request.id,
@@ -419,12 +421,13 @@ impl Shard {
             docs_deleted,
             bytes_on_disk: self.wal.disk_usage(),
             segments: self.wal.segments().len(),
+            syncs: self.wal.sync_count(),
         }
     }
 
     /// Waits until `seq_no` is as durable as the shard's durability setting promises: synced
     /// with `Durability::Request`, at once with `Async`.
-    pub(crate) fn wait_durable(&self, seq_no: SeqNo) -> Result<()> {
+    pub fn wait_durable(&self, seq_no: SeqNo) -> Result<()> {
         if self.settings.durability == Durability::Request {
             self.wal.sync_to(seq_no).map_err(|e| self.fail(e))?;
         }

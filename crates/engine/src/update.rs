@@ -96,7 +96,7 @@ impl Shard {
         self.update_with(request, Wait::Durable)
     }
 
-    pub(crate) fn update_with(&self, request: &UpdateRequest, wait: Wait) -> Result<UpdateResult> {
+    pub fn update_with(&self, request: &UpdateRequest, wait: Wait) -> Result<UpdateResult> {
         request.validate()?;
         let mut attempt = 0;
         loop {

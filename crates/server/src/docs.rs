@@ -3,13 +3,19 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use engine::{DeleteRequest, IndexRequest, OpType, Store, UpdateRequest};
+use std::sync::Arc;
+
+use engine::{
+    DeleteRequest, Index, IndexRequest, OpType, SeqNo, Shard, Store, UpdateRequest, UpdateResult,
+    Wait, WriteResult,
+};
 use serde_json::Value;
 
 use crate::es;
 use crate::params::Params;
 use crate::routes::{AppState, Q, Reply, blocking, content_type_refusal, document_refusal};
 use crate::source_filter::SourceFilter;
+use crate::writer::Written;
 
 pub(crate) async fn index_doc(
     state: State<AppState>,
@@ -95,7 +101,6 @@ async fn write_doc(
     }
     let id = id.unwrap_or_else(|| state.ids.next_id());
     let routing = params.routing().map(str::to_owned);
-    let store = state.store.clone();
     let request = IndexRequest {
         id,
         source: body.to_vec(),
@@ -106,30 +111,82 @@ async fn write_doc(
     if let Err(e) = request.validate() {
         return es::engine_error(&e, &index, None, pretty);
     }
-    blocking(move || {
-        let idx = match store.index_or_create(&index) {
-            Ok(idx) => idx,
-            Err(e) => return es::engine_error(&e, &index, None, pretty),
-        };
-        let shard = idx.shard_id(&request.id, routing.as_deref());
-        match idx.index(&request, routing.as_deref()) {
-            Ok(w) => {
-                let status = if w.result == engine::DocResult::Created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                };
-                let mut reply =
-                    es::json_response(status, &es::write_body(&idx, &w, forced_refresh), pretty);
-                if status == StatusCode::CREATED {
-                    location(&mut reply, &index, &w.id, routing.as_deref());
-                }
-                reply
-            }
-            Err(e) => es::engine_error(&e, &index, Some((&idx, shard)), pretty),
-        }
+    let idx = match index_for_write(&state, &index, true).await {
+        Ok(idx) => idx,
+        Err(e) => return es::engine_error(&e, &index, None, pretty),
+    };
+    let shard = idx.shard_id(&request.id, routing.as_deref());
+    let written = on_writer(&state, &idx, shard, move |s| {
+        s.index_with(&request, Wait::Later)
     })
-    .await
+    .await;
+    match written {
+        Ok(w) => {
+            let status = es::write_status(w.result);
+            let mut reply =
+                es::json_response(status, &es::write_body(&idx, &w, forced_refresh), pretty);
+            if status == StatusCode::CREATED {
+                location(&mut reply, &index, &w.id, routing.as_deref());
+            }
+            reply
+        }
+        Err(e) => es::engine_error(&e, &index, Some((&idx, shard)), pretty),
+    }
+}
+
+/// The index a write goes to: found at once, or created (on a blocking thread: it makes
+/// directories and fsyncs them) when `create` is set, as `action.auto_create_index` does.
+async fn index_for_write(state: &AppState, name: &str, create: bool) -> engine::Result<Arc<Index>> {
+    match state.store.index(name) {
+        Err(engine::Error::IndexNotFound { .. }) if create => {
+            let (store, name) = (state.store.clone(), name.to_owned());
+            blocking(move || store.index_or_create(&name)).await
+        }
+        found => found,
+    }
+}
+
+/// Runs a write on the shard's writer thread and answers once it is durable (see
+/// `writer.rs`). The seq_no waited for is the one the answer reports, a noop's included.
+async fn on_writer<T: Stamped + Send + 'static>(
+    state: &AppState,
+    idx: &Arc<Index>,
+    shard: u32,
+    write: impl FnOnce(&Shard) -> engine::Result<T> + Send + 'static,
+) -> engine::Result<T> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let target = idx.clone();
+    state.writers.submit(idx, shard, move || {
+        let result = write(&target.shards()[shard as usize]);
+        Written {
+            seq_no: result.as_ref().ok().map(Stamped::seq_no),
+            answer: Box::new(move |durable| {
+                let _ = reply.send(durable.and(result));
+            }),
+        }
+    });
+    answer.await.unwrap_or_else(|_| {
+        Err(engine::Error::ShardFailed(
+            "the shard's writer stopped".into(),
+        ))
+    })
+}
+
+/// A write's outcome carries the seq_no it must wait for.
+trait Stamped {
+    fn seq_no(&self) -> SeqNo;
+}
+
+impl Stamped for WriteResult {
+    fn seq_no(&self) -> SeqNo {
+        self.seq_no
+    }
+}
+
+impl Stamped for UpdateResult {
+    fn seq_no(&self) -> SeqNo {
+        self.write.seq_no
+    }
 }
 
 fn location(reply: &mut Reply, index: &str, id: &str, routing: Option<&str>) {
@@ -251,27 +308,25 @@ pub(crate) async fn delete_doc(
         Err(reason) => return es::illegal_argument(&reason, pretty),
     };
     let routing = params.routing().map(str::to_owned);
-    let store = state.store.clone();
-    blocking(move || {
-        // Deletes do not create indices.
-        let idx = match store.index(&index) {
-            Ok(idx) => idx,
-            Err(e) => return es::engine_error(&e, &index, None, pretty),
-        };
-        let shard = idx.shard_id(&id, routing.as_deref());
-        match idx.delete(&DeleteRequest { id, conditions }, routing.as_deref()) {
-            Ok(w) => {
-                let status = if w.result == engine::DocResult::NotFound {
-                    StatusCode::NOT_FOUND
-                } else {
-                    StatusCode::OK
-                };
-                es::json_response(status, &es::write_body(&idx, &w, forced_refresh), pretty)
-            }
-            Err(e) => es::engine_error(&e, &index, Some((&idx, shard)), pretty),
-        }
+    // Deletes do not create indices.
+    let idx = match index_for_write(&state, &index, false).await {
+        Ok(idx) => idx,
+        Err(e) => return es::engine_error(&e, &index, None, pretty),
+    };
+    let shard = idx.shard_id(&id, routing.as_deref());
+    let request = DeleteRequest { id, conditions };
+    match on_writer(&state, &idx, shard, move |s| {
+        s.delete_with(&request, Wait::Later)
     })
     .await
+    {
+        Ok(w) => es::json_response(
+            es::write_status(w.result),
+            &es::write_body(&idx, &w, forced_refresh),
+            pretty,
+        ),
+        Err(e) => es::engine_error(&e, &index, Some((&idx, shard)), pretty),
+    }
 }
 
 pub(crate) async fn update_doc(
@@ -320,37 +375,33 @@ pub(crate) async fn update_doc(
         return es::engine_error(&e, &index, None, pretty);
     }
     let routing = params.routing().map(str::to_owned);
-    let store = state.store.clone();
-    blocking(move || {
-        let idx = match store.index_or_create(&index) {
-            Ok(idx) => idx,
-            Err(e) => return es::engine_error(&e, &index, None, pretty),
-        };
-        let shard = idx.shard_id(&request.id, routing.as_deref());
-        match idx.shards()[shard as usize].update(&request) {
-            Ok(u) => {
-                let status = if u.write.result == engine::DocResult::Created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                };
-                let mut body = es::write_body(&idx, &u.write, forced_refresh);
-                if let Some(filter) = &filter {
-                    let get = es::update_get(&u.write, &u.source, filter);
-                    body.as_object_mut()
-                        .expect("an object")
-                        .insert("get".into(), get);
-                }
-                let mut reply = es::json_response(status, &body, pretty);
-                if status == StatusCode::CREATED {
-                    location(&mut reply, &index, &u.write.id, routing.as_deref());
-                }
-                reply
-            }
-            Err(e) => es::engine_error(&e, &index, Some((&idx, shard)), pretty),
-        }
+    let idx = match index_for_write(&state, &index, true).await {
+        Ok(idx) => idx,
+        Err(e) => return es::engine_error(&e, &index, None, pretty),
+    };
+    let shard = idx.shard_id(&request.id, routing.as_deref());
+    match on_writer(&state, &idx, shard, move |s| {
+        s.update_with(&request, Wait::Later)
     })
     .await
+    {
+        Ok(u) => {
+            let status = es::write_status(u.write.result);
+            let mut body = es::write_body(&idx, &u.write, forced_refresh);
+            if let Some(filter) = &filter {
+                let get = es::update_get(&u.write, &u.source, filter);
+                body.as_object_mut()
+                    .expect("an object")
+                    .insert("get".into(), get);
+            }
+            let mut reply = es::json_response(status, &body, pretty);
+            if status == StatusCode::CREATED {
+                location(&mut reply, &index, &u.write.id, routing.as_deref());
+            }
+            reply
+        }
+        Err(e) => es::engine_error(&e, &index, Some((&idx, shard)), pretty),
+    }
 }
 
 /// The body of `_update` (also a bulk update's document line): `doc`, `upsert`,

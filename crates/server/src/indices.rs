@@ -168,6 +168,9 @@ pub(crate) async fn delete_index(
 ) -> Reply {
     let pretty = Params(q).pretty();
     let store = state.store.clone();
+    if let Ok(idx) = store.index(&index) {
+        state.writers.forget(idx.uuid());
+    }
     blocking(move || match store.delete_index(&index) {
         Ok(()) => es::json_response(StatusCode::OK, &json!({"acknowledged": true}), pretty),
         Err(e) => es::engine_error(&e, &index, None, pretty),

@@ -14,10 +14,12 @@ mod params;
 pub mod routes;
 pub mod source_filter;
 pub mod tls;
+mod writer;
 
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use axum_server::tls_rustls::RustlsConfig;
 use engine::{IdGenerator, Store};
 use tokio::net::TcpListener;
@@ -30,6 +32,7 @@ pub fn state(store: Arc<Store>, users: Option<Users>) -> AppState {
     AppState {
         store,
         users: users.map(Arc::new),
+        writers: Arc::default(),
         ids: Arc::new(IdGenerator::new()),
         node_name: "optimist".to_owned(),
         cluster_uuid: IdGenerator::new().next_id()[..20].to_owned() + "AA",
@@ -65,6 +68,11 @@ pub async fn serve_with(
     let app = router(state(store.clone(), options.users));
     match options.tls {
         None => {
+            // Answers go out at once: a client waiting on one request per connection must not
+            // wait for Nagle's algorithm.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
                 .await?

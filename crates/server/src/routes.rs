@@ -31,6 +31,8 @@ pub struct AppState {
     pub cluster_uuid: String,
     /// Who may call; `None` when authentication is off.
     pub users: Option<Arc<Users>>,
+    /// One writer thread per shard for single-document writes.
+    pub(crate) writers: Arc<crate::writer::Writers>,
 }
 
 pub(crate) type Reply = Response<Body>;

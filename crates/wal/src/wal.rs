@@ -62,6 +62,8 @@ struct Shared {
     durable: Mutex<DurablePoint>,
     /// `durable.seq_no_end`, readable without a lock on the fast path.
     durable_end: AtomicU64,
+    /// Group-commit fsyncs issued: the figure "acknowledged writes per fsync" divides by.
+    syncs: AtomicU64,
     /// The first write or sync error. Once set, nothing more is acknowledged.
     poison: OnceLock<Arc<io::Error>>,
     checkpoint: Mutex<CheckpointFile>,
@@ -154,6 +156,7 @@ impl Wal {
                 buf: Vec::new(),
             }),
             sync_running: Mutex::new(false),
+            syncs: AtomicU64::new(0),
             synced: Condvar::new(),
             durable: Mutex::new(durable),
             durable_end: AtomicU64::new(recovered.next_seq_no.0),
@@ -223,6 +226,11 @@ impl Wal {
             Durability::Request => self.sync_to(seq_no),
             Durability::Async { .. } => self.shared.check_poison(),
         }
+    }
+
+    /// How many group-commit fsyncs this log has issued since it was opened.
+    pub fn sync_count(&self) -> u64 {
+        self.shared.syncs.load(Ordering::Relaxed)
     }
 
     /// The highest seq_no known durable, as Elasticsearch's persisted local checkpoint.
@@ -595,6 +603,7 @@ impl Shared {
         };
         // The append lock is released: appends go on while this fsync runs.
         file.sync_data().map_err(|e| self.poison(e))?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
         self.advance_durable(point);
         Ok(())
     }

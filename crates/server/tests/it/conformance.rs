@@ -86,7 +86,10 @@ fn opensearch_yaml_rest_tests() {
         "excluded tests pass: take them out of tests/conformance-exclusions.txt"
     );
     let unused = exclusions.unused();
-    assert!(unused.is_empty(), "exclusions that match no test: {unused:?}");
+    assert!(
+        unused.is_empty(),
+        "exclusions that match no test: {unused:?}"
+    );
 }
 
 #[derive(Default)]

@@ -1,0 +1,257 @@
+//! The server's ratios for docs/performance.md, each measured within one run:
+//! - durable conditional index requests (`PUT /bench/_doc/{id}?if_seq_no=..&if_primary_term=..`,
+//!   300-byte documents, `index.translog.durability: request`) from 64 concurrent keep-alive
+//!   connections, against the same load generator hitting a handler that does nothing
+//!   (target: at least 0.5);
+//! - `_bulk` of 1,000-document batches over HTTP against the embedded engine's `Store::bulk`
+//!   of the same batches (target: at least 0.5).
+//!
+//! Rounds alternate between contenders; each figure is the median of its rounds. The load
+//! generator shares the machine with the server, as any client on this host would.
+//! Run: `cargo run --release -p benches --bin server_ratios` (or `just server-ratios`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::put;
+use engine::{BulkAction, BulkItem, IndexRequest, Store, StoreOptions};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const CONNECTIONS: usize = 64;
+const BATCH: usize = 1_000;
+const BULK_CLIENTS: usize = 2;
+
+fn main() {
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let dir = benches::scratch_dir("server-ratios");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = Arc::new(Store::open_dir(dir.join("data"), StoreOptions::default()).unwrap());
+    let (optimist, noop) = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let optimist = listener.local_addr().unwrap();
+        let served = store.clone();
+        tokio::spawn(async move {
+            server::serve(listener, served, std::future::pending())
+                .await
+                .unwrap()
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let noop = listener.local_addr().unwrap();
+        let app = Router::new().route(
+            "/{index}/_doc/{id}",
+            put(|_body: axum::body::Bytes| async {
+                r#"{"_index":"bench","_id":"0","_version":2,"result":"updated","_seq_no":1,"_primary_term":1}"#
+            }),
+        );
+        // Served as optimist serves: TCP_NODELAY on every connection.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (optimist, noop)
+    });
+    let doc = format!("{{\"body\":\"{}\"}}", "x".repeat(benches::RECORD_LEN - 11));
+    assert_eq!(doc.len(), benches::RECORD_LEN);
+
+    let (mut noops, mut durables, mut https, mut embeddeds) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let per_round = Duration::from_secs(2);
+    for round in 0..rounds {
+        // PROFILE=cas runs only the durable CAS load, for a profiler.
+        let profile = std::env::var("PROFILE").is_ok_and(|p| p == "cas");
+        if profile {
+            let d = runtime.block_on(index_load(optimist, &doc, per_round, round));
+            println!("round {round}: optimist durable CAS {d:.0} req/s");
+            continue;
+        }
+        let n = runtime.block_on(index_load(noop, &doc, per_round, round));
+        let figures = |store: &Store| {
+            store.index("bench").ok().map_or((0, 0), |i| {
+                let s = i.shards()[0].stats();
+                (s.syncs, s.max_seq_no.map_or(0, |n| n.0 + 1))
+            })
+        };
+        let (syncs_before, writes_before) = figures(&store);
+        let d = runtime.block_on(index_load(optimist, &doc, per_round, round));
+        let (syncs, writes) = figures(&store);
+        let per_fsync = (writes - writes_before) as f64 / (syncs - syncs_before).max(1) as f64;
+        let h = runtime.block_on(bulk_over_http(optimist, &doc, round));
+        let e = bulk_embedded(&store, &doc, round);
+        println!(
+            "round {round}: noop handler {n:.0} req/s, optimist durable CAS {d:.0} req/s \
+             ({per_fsync:.1} writes per fsync); \
+             _bulk over HTTP {h:.0} docs/s, embedded Store::bulk {e:.0} docs/s"
+        );
+        noops.push(n);
+        durables.push(d);
+        https.push(h);
+        embeddeds.push(e);
+    }
+    let (n, d, h, e) = (
+        benches::median(noops),
+        benches::median(durables),
+        benches::median(https),
+        benches::median(embeddeds),
+    );
+    println!();
+    println!(
+        "durable conditional index, {CONNECTIONS} connections / noop handler: {:.2} (target >= 0.50)",
+        d / n
+    );
+    println!(
+        "_bulk of {BATCH} over HTTP / embedded Store::bulk:             {:.2} (target >= 0.50)",
+        h / e
+    );
+    drop(runtime);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// 64 keep-alive connections, each updating its own documents on the stamp it last saw, for
+/// `duration`. Returns acknowledged requests per second.
+async fn index_load(addr: SocketAddr, doc: &str, duration: Duration, round: usize) -> f64 {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|c| {
+            let doc = doc.to_owned();
+            tokio::spawn(async move {
+                let mut conn = Connection::open(addr).await;
+                let id = format!("r{round}c{c}");
+                // Create, then update on the stamp each answer gives.
+                let body = conn.send("PUT", &format!("/bench/_doc/{id}"), &doc).await;
+                let (mut seq_no, mut term) = stamp(&body);
+                let mut done = 0u64;
+                while started.elapsed() < duration {
+                    let path =
+                        format!("/bench/_doc/{id}?if_seq_no={seq_no}&if_primary_term={term}");
+                    let body = conn.send("PUT", &path, &doc).await;
+                    (seq_no, term) = stamp(&body);
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// `_seq_no` and `_primary_term` of a write response (the noop handler's are fixed).
+fn stamp(body: &[u8]) -> (u64, u64) {
+    let value: serde_json::Value = serde_json::from_slice(body).expect("a JSON answer");
+    let seq_no = value["_seq_no"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{value}"));
+    (seq_no, value["_primary_term"].as_u64().unwrap())
+}
+
+fn batch_lines(doc: &str, round: usize, client: usize, batch: usize) -> String {
+    let mut body = String::with_capacity(BATCH * (doc.len() + 60));
+    for i in 0..BATCH {
+        body.push_str(&format!(
+            "{{\"index\":{{\"_index\":\"bulk\",\"_id\":\"r{round}c{client}b{batch}i{i}\"}}}}\n{doc}\n"
+        ));
+    }
+    body
+}
+
+const BATCHES: usize = 10;
+
+async fn bulk_over_http(addr: SocketAddr, doc: &str, round: usize) -> f64 {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..BULK_CLIENTS)
+        .map(|client| {
+            let doc = doc.to_owned();
+            tokio::spawn(async move {
+                let mut conn = Connection::open(addr).await;
+                for batch in 0..BATCHES {
+                    let body = batch_lines(&doc, round, client, batch);
+                    let answer = conn.send("POST", "/_bulk", &body).await;
+                    assert!(answer.starts_with(b"{\"errors\":false"));
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    (BULK_CLIENTS * BATCHES * BATCH) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn bulk_embedded(store: &Store, doc: &str, round: usize) -> f64 {
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for client in 0..BULK_CLIENTS {
+            scope.spawn(move || {
+                for batch in 0..BATCHES {
+                    let items: Vec<BulkItem> = (0..BATCH)
+                        .map(|i| BulkItem {
+                            index: "bulk-embedded".into(),
+                            routing: None,
+                            action: BulkAction::Index(IndexRequest::new(
+                                format!("r{round}c{client}b{batch}i{i}"),
+                                doc.as_bytes().to_vec(),
+                            )),
+                        })
+                        .collect();
+                    for result in store.bulk(&items) {
+                        result.result.expect("an acknowledged write");
+                    }
+                }
+            });
+        }
+    });
+    (BULK_CLIENTS * BATCHES * BATCH) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Connection {
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Connection {
+    async fn open(addr: SocketAddr) -> Connection {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (read, writer) = stream.into_split();
+        Connection {
+            reader: BufReader::new(read),
+            writer,
+        }
+    }
+
+    /// Sends a request with a JSON body and returns the response body.
+    async fn send(&mut self, method: &str, path: &str, body: &str) -> Vec<u8> {
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.writer.write_all(request.as_bytes()).await.unwrap();
+        let mut length = 0;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).await.unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut answer = vec![0; length];
+        self.reader.read_exact(&mut answer).await.unwrap();
+        answer
+    }
+}
