@@ -30,9 +30,11 @@ fn main() {
     let durable = store
         .create_index("durable", IndexSettings::default())
         .unwrap();
-    let mut async_settings = IndexSettings::default();
-    async_settings.durability = wal::Durability::Async {
-        sync_interval: Duration::from_secs(5),
+    let async_settings = IndexSettings {
+        durability: wal::Durability::Async {
+            sync_interval: Duration::from_secs(5),
+        },
+        ..IndexSettings::default()
     };
     let lazy = store.create_index("lazy", async_settings).unwrap();
     let doc = vec![b'x'; benches::RECORD_LEN];
