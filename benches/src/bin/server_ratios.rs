@@ -93,6 +93,9 @@ fn main() {
         https.push(h);
         embeddeds.push(e);
     }
+    if noops.is_empty() {
+        return;
+    }
     let (n, d, h, e) = (
         benches::median(noops),
         benches::median(durables),
