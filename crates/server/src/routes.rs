@@ -269,9 +269,16 @@ pub(crate) fn document_error(source: &[u8]) -> Option<(&'static str, String)> {
             "[0:0] failed to parse, document is empty".into(),
         ));
     }
-    let mut values = serde_json::Deserializer::from_slice(source).into_iter::<Value>();
+    // Checked without building the document: only its shape matters here.
+    let first = source.iter().find(|b| !b.is_ascii_whitespace());
+    let mut values =
+        serde_json::Deserializer::from_slice(source).into_iter::<serde::de::IgnoredAny>();
     match values.next() {
-        Some(Ok(Value::Object(_))) => match values.next() {
+        Some(Ok(_)) if first != Some(&b'{') => Some((
+            "document_parsing_exception",
+            "Malformed content, must start with an object".into(),
+        )),
+        Some(Ok(_)) => match values.next() {
             None => None,
             Some(Ok(_)) => Some((
                 "illegal_argument_exception",
@@ -279,10 +286,6 @@ pub(crate) fn document_error(source: &[u8]) -> Option<(&'static str, String)> {
             )),
             Some(Err(e)) => Some(parse_failure(&e)),
         },
-        Some(Ok(_)) => Some((
-            "document_parsing_exception",
-            "Malformed content, must start with an object".into(),
-        )),
         Some(Err(e)) => Some(parse_failure(&e)),
         None => Some((
             "document_parsing_exception",
