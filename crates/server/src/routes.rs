@@ -13,7 +13,6 @@ use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri, head
 use axum::middleware::{self, Next};
 use axum::routing::{get, post, put};
 use engine::{IdGenerator, Store};
-use serde_json::Value;
 
 use crate::auth::Users;
 use crate::params::Params;
