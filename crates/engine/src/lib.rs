@@ -11,6 +11,7 @@ mod error;
 mod id;
 mod index;
 mod index_name;
+mod key_dir;
 mod op;
 mod request;
 pub mod routing;

@@ -9,14 +9,14 @@
 //! Opening replays the log into the directory, then bumps the primary term durably before the
 //! first write: a stamp seen before a crash but lost in it can never match a new write.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use wal::{Config, Durability, Location, PrimaryTerm, SeqNo, ShardId, Storage, Wal};
+use wal::{Config, Durability, PrimaryTerm, SeqNo, ShardId, Storage, Wal};
 
 use crate::error::{Error, Result};
+use crate::key_dir::{Entry, EntryState, KeyDir};
 use crate::op::Op;
 use crate::request::{DeleteRequest, IndexRequest, OpType};
 use crate::version::{self, Current};
@@ -147,30 +147,15 @@ pub enum Wait {
     Later,
 }
 
-/// One key-directory entry: the latest operation on an id.
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    version: u64,
-    seq_no: SeqNo,
-    primary_term: PrimaryTerm,
-    state: EntryState,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum EntryState {
-    Live(Location),
-    Tombstone { deleted_at_ms: u64 },
-}
-
-/// Enough stripes that writers of different documents rarely share a lock.
-const STRIPES: usize = 64;
-
-type Stripe = Mutex<HashMap<String, Entry>>;
+/// How often (in writes) expired tombstones are pruned from memory.
+const PRUNE_EVERY: u64 = 1 << 16;
 
 /// One shard: a log and the key directory built from it.
 pub struct Shard {
     wal: Wal,
-    stripes: Box<[Stripe]>,
+    keys: KeyDir,
+    /// Writes since expired tombstones were last pruned from the key directory.
+    writes_since_prune: AtomicU64,
     settings: ShardSettings,
     /// Set when the log failed: from then on the shard answers nothing (fail-stop).
     failure: OnceLock<String>,
@@ -190,7 +175,8 @@ impl Shard {
         let (wal, wal_recovery) = Wal::open(storage, config).map_err(open_failed)?;
         let shard = Shard {
             wal,
-            stripes: (0..STRIPES).map(|_| Mutex::new(HashMap::new())).collect(),
+            keys: KeyDir::new(),
+            writes_since_prune: AtomicU64::new(0),
             settings,
             failure: OnceLock::new(),
         };
@@ -250,7 +236,7 @@ impl Shard {
                     },
                 ),
             };
-            self.lock(id).insert(id.to_owned(), entry);
+            self.keys.lock(id).insert(id, entry);
             replayed += 1;
         }
         Ok(replayed)
@@ -308,8 +294,8 @@ impl Shard {
     ) -> Result<WriteResult> {
         self.check_failed()?;
         let now = now_ms();
-        let mut stripe = self.lock(id);
-        let current = stripe.get(id).and_then(|e| self.visible(e, now));
+        let mut stripe = self.keys.lock(id);
+        let current = stripe.get(id).and_then(|e| self.visible(&e, now));
         let plan = version::plan(id, op_type, conditions, current)?;
         let op = op(plan.version, now);
         let appended = self.wal.write(&op.encode()).map_err(|e| self.fail(e))?;
@@ -333,8 +319,12 @@ impl Shard {
             primary_term: appended.primary_term,
             state,
         };
-        stripe.insert(id.to_owned(), entry);
+        stripe.insert(id, entry);
         drop(stripe);
+        if self.writes_since_prune.fetch_add(1, Ordering::Relaxed) + 1 >= PRUNE_EVERY {
+            self.writes_since_prune.store(0, Ordering::Relaxed);
+            self.prune_tombstones(now);
+        }
         if wait == Wait::Durable {
             self.wait_durable(appended.seq_no)?;
         }
@@ -350,7 +340,7 @@ impl Shard {
     /// Realtime get: the latest write, synced or not.
     pub fn get(&self, id: &str) -> Result<Option<Document>> {
         self.check_failed()?;
-        let entry = self.lock(id).get(id).copied();
+        let entry = self.keys.lock(id).get(id);
         let Some(Entry {
             version,
             seq_no,
@@ -395,19 +385,38 @@ impl Shard {
         self.count_entries().0
     }
 
-    /// (live documents, tombstones) in the key directory.
-    fn count_entries(&self) -> (u64, u64) {
-        let mut counts = (0, 0);
-        for stripe in self.stripes.iter() {
-            let map = stripe.lock().unwrap_or_else(|e| e.into_inner());
-            for entry in map.values() {
-                match entry.state {
-                    EntryState::Live(_) => counts.0 += 1,
-                    EntryState::Tombstone { .. } => counts.1 += 1,
-                }
+    /// Forgets tombstones older than `gc_deletes` (Elasticsearch prunes them on refresh); the
+    /// log keeps the deletes, so a restart rebuilds them, expired and still shadowing every
+    /// older version of their documents.
+    fn prune_tombstones(&self, now: u64) -> u64 {
+        let cutoff = now.saturating_sub(self.settings.gc_deletes.as_millis() as u64);
+        self.keys.prune_tombstones(cutoff)
+    }
+
+    /// Every live document, in seq_no order, read from the log one at a time; `visit`
+    /// returns false to stop. Documents written during the scan may or may not be seen.
+    pub fn scan(&self, mut visit: impl FnMut(Document) -> bool) -> Result<()> {
+        self.check_failed()?;
+        let mut live = Vec::new();
+        self.keys.for_each(|id, entry| {
+            if let EntryState::Live(_) = entry.state {
+                live.push((entry.seq_no, id.to_owned()));
+            }
+        });
+        live.sort_unstable();
+        for (_, id) in live {
+            if let Some(doc) = self.get(&id)?
+                && !visit(doc)
+            {
+                break;
             }
         }
-        counts
+        Ok(())
+    }
+
+    /// (live documents, tombstones) in the key directory.
+    fn count_entries(&self) -> (u64, u64) {
+        self.keys.counts()
     }
 
     pub fn stats(&self) -> ShardStats {
@@ -464,12 +473,6 @@ impl Shard {
             primary_term: entry.primary_term,
             deleted,
         })
-    }
-
-    fn lock(&self, id: &str) -> MutexGuard<'_, HashMap<String, Entry>> {
-        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(id);
-        let stripe = &self.stripes[(hash % STRIPES as u64) as usize];
-        stripe.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn check_failed(&self) -> Result<()> {

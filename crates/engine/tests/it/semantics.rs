@@ -158,6 +158,39 @@ fn a_tombstone_is_forgotten_after_gc_deletes() {
 }
 
 #[test]
+fn expired_tombstones_leave_memory_and_no_older_version_comes_back() {
+    let sim = SimStorage::new(3);
+    let mut settings = support::settings(Durability::Async {
+        sync_interval: Duration::from_secs(5),
+    });
+    settings.segment_size = 1 << 20;
+    support::gc_deletes(&mut settings, Duration::from_millis(20));
+    let shard = support::open(&sim, &settings);
+    shard.index(&doc("gone", r#"{"v":1}"#)).unwrap();
+    shard.index(&doc("gone", r#"{"v":2}"#)).unwrap();
+    shard.delete(&delete("gone")).unwrap();
+    assert_eq!(shard.stats().docs_deleted, 1);
+    std::thread::sleep(Duration::from_millis(50));
+    // Enough writes to reach a pruning round.
+    for i in 0..(1 << 16) {
+        shard.index(&doc(&format!("d{i}"), "{}")).unwrap();
+    }
+    assert_eq!(
+        shard.stats().docs_deleted,
+        0,
+        "the expired tombstone was pruned"
+    );
+    assert_eq!(shard.get("gone").unwrap(), None);
+    shard.sync().unwrap();
+    drop(shard);
+    // After a restart the log's delete still hides both older versions.
+    let shard = support::open(&sim, &settings);
+    assert_eq!(shard.get("gone").unwrap(), None);
+    let r = shard.index(&doc("gone", "{}")).unwrap();
+    assert_eq!((r.version, r.result), (1, DocResult::Created));
+}
+
+#[test]
 fn external_versions_follow_elasticsearch_including_tombstones() {
     let (_, shard) = support::new_shard();
     let ext = |v| with(doc("1", "{}"), external(v, VersionType::External));

@@ -1,0 +1,363 @@
+//! The key directory: every id of a shard to the stamp, version and log location of its
+//! latest operation. It is all the engine keeps in memory per document (the documents live in
+//! the log), so it is laid out for size (issue 3, item 18: at most 96 bytes plus the id's
+//! length; measured by `tests/memory.rs`):
+//! - an entry is packed into 32 bytes, plus 8 for where its id is;
+//! - entries live in fixed-size chunks and ids in a byte arena of fixed-size blocks, so growth
+//!   never doubles an allocation and no id pays an allocation of its own;
+//! - the hash table holds only a 4-byte slot number per document.
+//!
+//! The map is striped: the lock of an id's stripe is the per-document lock under which a
+//! write checks its condition, computes its version and appends, so that sequence is atomic
+//! for one id while writes to other ids run beside it.
+
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::sync::{Mutex, MutexGuard};
+
+use hashbrown::HashTable;
+use wal::{Generation, Location, PrimaryTerm, SeqNo};
+
+/// Enough stripes that writers of different documents rarely share a lock.
+const STRIPES: usize = 64;
+
+/// Bits of a packed location that hold the offset: segments up to 1 TiB.
+const OFFSET_BITS: u32 = 40;
+
+/// The latest operation on an id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) version: u64,
+    pub(crate) seq_no: SeqNo,
+    pub(crate) primary_term: PrimaryTerm,
+    pub(crate) state: EntryState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EntryState {
+    /// A live document, at this place in the log.
+    Live(Location),
+    /// A delete, remembered for `index.gc_deletes` from this time.
+    Tombstone { deleted_at_ms: u64 },
+}
+
+/// An entry as stored: 32 bytes. The term's low bit says whether the last word is a
+/// location (live) or a deletion time (tombstone).
+#[derive(Clone, Copy, Debug)]
+struct Packed {
+    version: u64,
+    seq_no: u64,
+    term_and_kind: u64,
+    location_or_time: u64,
+}
+
+const TOMBSTONE: u64 = 1;
+
+impl Packed {
+    fn pack(entry: Entry) -> Packed {
+        let (kind, word) = match entry.state {
+            EntryState::Live(location) => {
+                assert!(
+                    location.offset < 1 << OFFSET_BITS
+                        && location.generation.0 < 1 << (64 - OFFSET_BITS),
+                    "{location:?} does not fit the key directory's location word"
+                );
+                (0, location.generation.0 << OFFSET_BITS | location.offset)
+            }
+            EntryState::Tombstone { deleted_at_ms } => (TOMBSTONE, deleted_at_ms),
+        };
+        assert!(entry.primary_term.0 < 1 << 63, "a primary term above 2^63");
+        Packed {
+            version: entry.version,
+            seq_no: entry.seq_no.0,
+            term_and_kind: entry.primary_term.0 << 1 | kind,
+            location_or_time: word,
+        }
+    }
+
+    fn unpack(self) -> Entry {
+        let state = if self.term_and_kind & TOMBSTONE == TOMBSTONE {
+            EntryState::Tombstone {
+                deleted_at_ms: self.location_or_time,
+            }
+        } else {
+            EntryState::Live(Location {
+                generation: Generation(self.location_or_time >> OFFSET_BITS),
+                offset: self.location_or_time & ((1 << OFFSET_BITS) - 1),
+            })
+        };
+        Entry {
+            version: self.version,
+            seq_no: SeqNo(self.seq_no),
+            primary_term: PrimaryTerm(self.term_and_kind >> 1),
+            state,
+        }
+    }
+}
+
+/// Entries per chunk: growth allocates one more chunk, never a doubled array.
+const CHUNK: usize = 1024;
+/// Bytes per block of the id arena.
+const BLOCK: usize = 64 << 10;
+
+/// An entry and where its id is in the arena (block, offset, length).
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    packed: Packed,
+    /// Where the id is in the arena: see [`IdRef`].
+    id: u64,
+}
+
+/// Where an id is: block (32 bits), offset in the block (16 bits, as `BLOCK` is 64 KiB) and
+/// length (16 bits; ids are at most 512 bytes).
+struct IdRef;
+
+impl IdRef {
+    fn pack(block: usize, offset: usize, len: usize) -> u64 {
+        debug_assert!(offset < BLOCK && len <= u16::MAX as usize);
+        (block as u64) << 32 | (offset as u64) << 16 | len as u64
+    }
+
+    fn unpack(id: u64) -> (usize, usize, usize) {
+        (
+            (id >> 32) as usize,
+            (id >> 16 & 0xffff) as usize,
+            (id & 0xffff) as usize,
+        )
+    }
+}
+
+/// One stripe: a table of slot numbers over chunked slots and an id arena.
+#[derive(Default)]
+struct Map {
+    table: HashTable<u32>,
+    chunks: Vec<Vec<Slot>>,
+    /// Slot numbers freed by pruning, reused first.
+    free: Vec<u32>,
+    blocks: Vec<Vec<u8>>,
+}
+
+impl Map {
+    fn slot(&self, n: u32) -> &Slot {
+        &self.chunks[n as usize / CHUNK][n as usize % CHUNK]
+    }
+
+    fn slot_mut(&mut self, n: u32) -> &mut Slot {
+        &mut self.chunks[n as usize / CHUNK][n as usize % CHUNK]
+    }
+
+    fn id_of(&self, slot: &Slot) -> &str {
+        let (block, offset, len) = IdRef::unpack(slot.id);
+        let bytes = &self.blocks[block][offset..offset + len];
+        std::str::from_utf8(bytes).expect("ids are stored as UTF-8")
+    }
+
+    fn find(&self, hash: u64, id: &str) -> Option<u32> {
+        self.table
+            .find(hash, |&n| self.id_of(self.slot(n)) == id)
+            .copied()
+    }
+
+    /// Copies an id into the arena.
+    fn store_id(&mut self, id: &str) -> u64 {
+        assert!(id.len() <= u16::MAX as usize, "an id of {} bytes", id.len());
+        let fits = self
+            .blocks
+            .last()
+            .is_some_and(|b| b.capacity() - b.len() >= id.len());
+        if !fits {
+            self.blocks.push(Vec::with_capacity(BLOCK.max(id.len())));
+        }
+        let block = self.blocks.len() - 1;
+        let bytes = &mut self.blocks[block];
+        let offset = bytes.len();
+        bytes.extend_from_slice(id.as_bytes());
+        IdRef::pack(block, offset, id.len())
+    }
+
+    fn push(&mut self, slot: Slot) -> u32 {
+        if let Some(n) = self.free.pop() {
+            *self.slot_mut(n) = slot;
+            return n;
+        }
+        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        let n = (self.chunks.len() - 1) * CHUNK + self.chunks.last().map_or(0, Vec::len);
+        self.chunks.last_mut().expect("a chunk").push(slot);
+        u32::try_from(n).expect("fewer than 2^32 documents in a stripe")
+    }
+}
+
+fn hash_of(id: &str) -> u64 {
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(id)
+}
+
+/// The stripe of a hash: bits the table does not use (it takes the low bits for the bucket
+/// and the top seven for its tags), so one stripe's ids still spread over its whole table.
+fn stripe_of(hash: u64) -> usize {
+    (hash >> 32) as usize % STRIPES
+}
+
+/// The striped map.
+pub(crate) struct KeyDir {
+    stripes: Box<[Mutex<Map>]>,
+}
+
+/// One locked stripe: the per-document lock of every id in it.
+pub(crate) struct Locked<'a>(MutexGuard<'a, Map>);
+
+impl Locked<'_> {
+    pub(crate) fn get(&self, id: &str) -> Option<Entry> {
+        let map = &*self.0;
+        map.find(hash_of(id), id)
+            .map(|n| map.slot(n).packed.unpack())
+    }
+
+    pub(crate) fn insert(&mut self, id: &str, entry: Entry) {
+        let packed = Packed::pack(entry);
+        let hash = hash_of(id);
+        let map = &mut *self.0;
+        if let Some(n) = map.find(hash, id) {
+            map.slot_mut(n).packed = packed;
+            return;
+        }
+        let id_ref = map.store_id(id);
+        let n = map.push(Slot { packed, id: id_ref });
+        let Map {
+            table,
+            chunks,
+            blocks,
+            ..
+        } = map;
+        let rehash = |&n: &u32| {
+            let slot = &chunks[n as usize / CHUNK][n as usize % CHUNK];
+            let (block, offset, len) = IdRef::unpack(slot.id);
+            let id = std::str::from_utf8(&blocks[block][offset..offset + len]).expect("UTF-8");
+            hash_of(id)
+        };
+        table.insert_unique(hash, n, rehash);
+    }
+}
+
+impl KeyDir {
+    pub(crate) fn new() -> KeyDir {
+        KeyDir {
+            stripes: (0..STRIPES).map(|_| Mutex::new(Map::default())).collect(),
+        }
+    }
+
+    /// Locks the stripe of `id`.
+    pub(crate) fn lock(&self, id: &str) -> Locked<'_> {
+        let stripe = &self.stripes[stripe_of(hash_of(id))];
+        Locked(stripe.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn each_stripe(&self, mut visit: impl FnMut(&mut Map)) {
+        for stripe in self.stripes.iter() {
+            visit(&mut stripe.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+    }
+
+    /// (live documents, tombstones).
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        let mut counts = (0, 0);
+        self.each_stripe(|map| {
+            for &n in map.table.iter() {
+                if map.slot(n).packed.term_and_kind & TOMBSTONE == TOMBSTONE {
+                    counts.1 += 1;
+                } else {
+                    counts.0 += 1;
+                }
+            }
+        });
+        counts
+    }
+
+    /// Forgets the tombstones deleted before `cutoff_ms`. Safe at any time: the log still
+    /// holds each delete, so a replay rebuilds the tombstone (expired, and still hiding every
+    /// older version of its document). The id's bytes stay in the arena until the shard is
+    /// reopened.
+    pub(crate) fn prune_tombstones(&self, cutoff_ms: u64) -> u64 {
+        let mut pruned = 0;
+        self.each_stripe(|map| {
+            let Map {
+                table,
+                chunks,
+                free,
+                ..
+            } = map;
+            table.retain(|&mut n| {
+                let p = chunks[n as usize / CHUNK][n as usize % CHUNK].packed;
+                let expired =
+                    p.term_and_kind & TOMBSTONE == TOMBSTONE && p.location_or_time < cutoff_ms;
+                if expired {
+                    free.push(n);
+                    pruned += 1;
+                }
+                !expired
+            });
+        });
+        pruned
+    }
+
+    /// Every entry, stripe by stripe (each stripe locked while it is visited).
+    pub(crate) fn for_each(&self, mut visit: impl FnMut(&str, Entry)) {
+        self.each_stripe(|map| {
+            for &n in map.table.iter() {
+                let slot = map.slot(n);
+                visit(map.id_of(slot), slot.packed.unpack());
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_pack_into_32_bytes_and_back() {
+        assert_eq!(std::mem::size_of::<Packed>(), 32);
+        let live = Entry {
+            version: 7,
+            seq_no: SeqNo(123_456),
+            primary_term: PrimaryTerm(9),
+            state: EntryState::Live(Location {
+                generation: Generation((1 << 24) - 1),
+                offset: (1 << 40) - 1,
+            }),
+        };
+        let dead = Entry {
+            state: EntryState::Tombstone {
+                deleted_at_ms: 1_790_000_000_000,
+            },
+            ..live
+        };
+        for entry in [live, dead] {
+            assert_eq!(Packed::pack(entry).unpack(), entry);
+        }
+    }
+
+    #[test]
+    fn expired_tombstones_are_pruned_and_nothing_else() {
+        let dir = KeyDir::new();
+        let entry = |ms: Option<u64>| Entry {
+            version: 1,
+            seq_no: SeqNo(0),
+            primary_term: PrimaryTerm(1),
+            state: match ms {
+                Some(deleted_at_ms) => EntryState::Tombstone { deleted_at_ms },
+                None => EntryState::Live(Location {
+                    generation: Generation(1),
+                    offset: 128,
+                }),
+            },
+        };
+        dir.lock("old").insert("old", entry(Some(10)));
+        dir.lock("new").insert("new", entry(Some(1000)));
+        dir.lock("live").insert("live", entry(None));
+        assert_eq!(dir.prune_tombstones(500), 1);
+        assert_eq!(dir.counts(), (1, 1));
+        assert!(dir.lock("old").get("old").is_none());
+    }
+}
