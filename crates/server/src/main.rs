@@ -36,6 +36,32 @@ enum Command {
         #[command(flatten)]
         security: Security,
     },
+    /// Write an index as Elasticsearch _bulk NDJSON (with external versions) to stdout.
+    Export {
+        /// The data directory (not being served).
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// The index to export.
+        #[arg(long)]
+        index: String,
+    },
+    /// Send a _bulk NDJSON file to an Elasticsearch-compatible endpoint, in batches.
+    Import {
+        /// Where to send it, e.g. http://127.0.0.1:9200.
+        #[arg(long)]
+        url: String,
+        /// Put every document in this index (else each action's own `_index`).
+        #[arg(long)]
+        index: Option<String>,
+        /// NAME:PASSWORD for basic authentication.
+        #[arg(long)]
+        user: Option<String>,
+        /// Actions per _bulk request.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// The NDJSON file.
+        file: PathBuf,
+    },
 }
 
 /// Who may call, and over what.
@@ -93,7 +119,80 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Export { data_dir, index } => finish(export(&data_dir, &index)),
+        Command::Import {
+            url,
+            index,
+            user,
+            batch,
+            file,
+        } => {
+            let target = server::import::Target {
+                url: url.trim_end_matches('/').to_owned(),
+                index,
+                user,
+                batch: batch.max(1),
+                retries: 8,
+            };
+            finish(import(&target, &file))
+        }
     }
+}
+
+fn finish(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn export(data_dir: &std::path::Path, index: &str) -> Result<(), String> {
+    let store = Store::open_dir(data_dir, StoreOptions::default())
+        .map_err(|e| format!("cannot open {}: {}", data_dir.display(), e.reason()))?;
+    let total = store
+        .index(index)
+        .map(|i| i.doc_count())
+        .map_err(|e| e.reason())?;
+    let mut progress = server::progress::Progress::new("export", Some(total));
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let done = server::export::export(&store, index, &mut out, |d| progress.update(d.documents))?;
+    progress.finish(done.documents);
+    info!(
+        index,
+        documents = done.documents,
+        bytes = done.bytes,
+        "exported"
+    );
+    Ok(())
+}
+
+// The file to import is input, not storage: it is read, never written.
+#[allow(clippy::disallowed_types)]
+fn import(target: &server::import::Target, file: &std::path::Path) -> Result<(), String> {
+    let input = std::fs::File::open(file)
+        .map(std::io::BufReader::new)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let mut progress = server::progress::Progress::new("import", None);
+    let done = server::import::import(target, input, |d| progress.update(d.sent))?;
+    progress.finish(done.sent);
+    for failure in &done.failures {
+        error!("failed: {failure}");
+    }
+    info!(
+        sent = done.sent,
+        succeeded = done.succeeded,
+        failed = done.failed,
+        retried = done.retried,
+        "imported"
+    );
+    if done.failed > 0 {
+        return Err(format!("{} of {} documents failed", done.failed, done.sent));
+    }
+    Ok(())
 }
 
 fn serve(

@@ -6,3 +6,4 @@ mod conformance;
 mod quickstart;
 mod security;
 mod support;
+mod tools;

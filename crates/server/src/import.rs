@@ -1,0 +1,167 @@
+//! `optimist import`: sends a `_bulk` NDJSON file to any Elasticsearch-compatible endpoint
+//! (optimist, Elasticsearch, OpenSearch) in batches. Items refused with 429 (the cluster is
+//! busy) are sent again after a pause, doubling up to a limit; every other per-item failure is
+//! reported with its id, type and reason and counted.
+
+use std::io::BufRead;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Where to send and how.
+pub struct Target {
+    /// `http(s)://host:port`, without a trailing slash.
+    pub url: String,
+    /// Sets `_index` on every action (the URL's default index).
+    pub index: Option<String>,
+    /// `NAME:PASSWORD` for basic authentication.
+    pub user: Option<String>,
+    /// Actions per `_bulk` request.
+    pub batch: usize,
+    /// How many times a 429 is retried before the item counts as failed.
+    pub retries: u32,
+}
+
+/// What an import did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Imported {
+    pub sent: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub retried: u64,
+    /// `id: type: reason` of the first failures (at most 100).
+    pub failures: Vec<String>,
+}
+
+/// One action: its lines as they were in the file.
+struct Action {
+    lines: String,
+}
+
+/// Reads `input` action by action and sends it in batches; `progress` after each batch.
+pub fn import(
+    target: &Target,
+    input: impl BufRead,
+    mut progress: impl FnMut(&Imported),
+) -> Result<Imported, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut done = Imported::default();
+    let mut batch = Vec::with_capacity(target.batch);
+    let mut lines = input.lines();
+    let mut line_no = 0;
+    while let Some(line) = lines.next() {
+        let line = line.map_err(|e| format!("cannot read the input: {e}"))?;
+        line_no += 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let action: Value = serde_json::from_str(&line)
+            .map_err(|e| format!("line {line_no}: not an action: {e}"))?;
+        let op = action
+            .as_object()
+            .and_then(|a| a.keys().next())
+            .ok_or(format!("line {line_no}: not an action"))?
+            .clone();
+        let mut text = match &target.index {
+            Some(index) => {
+                let mut action = action;
+                action[&op]["_index"] = Value::String(index.clone());
+                action.to_string()
+            }
+            None => line,
+        };
+        text.push('\n');
+        if op != "delete" {
+            let doc = lines
+                .next()
+                .ok_or(format!("line {line_no}: an action without its document"))?
+                .map_err(|e| format!("cannot read the input: {e}"))?;
+            line_no += 1;
+            text.push_str(&doc);
+            text.push('\n');
+        }
+        batch.push(Action { lines: text });
+        if batch.len() == target.batch {
+            send(&agent, target, std::mem::take(&mut batch), &mut done)?;
+            progress(&done);
+        }
+    }
+    if !batch.is_empty() {
+        send(&agent, target, batch, &mut done)?;
+        progress(&done);
+    }
+    Ok(done)
+}
+
+fn send(
+    agent: &ureq::Agent,
+    target: &Target,
+    mut actions: Vec<Action>,
+    done: &mut Imported,
+) -> Result<(), String> {
+    done.sent += actions.len() as u64;
+    let mut pause = Duration::from_millis(100);
+    for attempt in 0..=target.retries {
+        let body: String = actions.iter().map(|a| a.lines.as_str()).collect();
+        let mut request = agent
+            .post(&format!("{}/_bulk", target.url))
+            .header("Content-Type", "application/x-ndjson");
+        if let Some(user) = &target.user {
+            use base64::Engine as _;
+            let token = base64::engine::general_purpose::STANDARD.encode(user);
+            request = request.header("Authorization", &format!("Basic {token}"));
+        }
+        let mut response = request
+            .send(body.as_bytes())
+            .map_err(|e| format!("{}: {e}", target.url))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("{}: {e}", target.url))?;
+        if status == 429 && attempt < target.retries {
+            done.retried += actions.len() as u64;
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(10));
+            continue;
+        }
+        if !(200..300).contains(&status) {
+            return Err(format!("{}/_bulk answered {status}: {text}", target.url));
+        }
+        let answer: Value =
+            serde_json::from_str(&text).map_err(|e| format!("not a bulk answer: {e}"))?;
+        let items = answer["items"].as_array().cloned().unwrap_or_default();
+        let mut again = Vec::new();
+        for (action, item) in actions.into_iter().zip(items) {
+            let result = item.as_object().and_then(|o| o.values().next()).cloned();
+            let result = result.unwrap_or(Value::Null);
+            let status = result["status"].as_u64().unwrap_or(0);
+            if status == 429 && attempt < target.retries {
+                again.push(action);
+            } else if result.get("error").is_some() {
+                done.failed += 1;
+                if done.failures.len() < 100 {
+                    done.failures.push(format!(
+                        "{}: {}: {}",
+                        result["_id"].as_str().unwrap_or("?"),
+                        result["error"]["type"].as_str().unwrap_or("?"),
+                        result["error"]["reason"].as_str().unwrap_or("?"),
+                    ));
+                }
+            } else {
+                done.succeeded += 1;
+            }
+        }
+        if again.is_empty() {
+            return Ok(());
+        }
+        done.retried += again.len() as u64;
+        actions = again;
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_secs(10));
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! Progress of long work (export, import): a bar on a terminal, a log line every few seconds
+//! otherwise (a pipe, a file, CI).
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tracing::info;
+
+/// Reports how far a task has come.
+pub struct Progress {
+    what: &'static str,
+    bar: Option<ProgressBar>,
+    last_log: Instant,
+}
+
+impl Progress {
+    /// `total` when it is known (a bar), else a counter.
+    pub fn new(what: &'static str, total: Option<u64>) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = match total {
+                Some(total) => ProgressBar::new(total).with_style(
+                    ProgressStyle::with_template(
+                        "{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)",
+                    )
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+                ),
+                None => ProgressBar::new_spinner().with_style(
+                    ProgressStyle::with_template("{spinner} {msg} {pos} ({per_sec})")
+                        .expect("a valid template"),
+                ),
+            };
+            bar.set_message(what);
+            bar
+        });
+        Progress {
+            what,
+            bar,
+            last_log: Instant::now(),
+        }
+    }
+
+    pub fn update(&mut self, done: u64) {
+        match &self.bar {
+            Some(bar) => bar.set_position(done),
+            None if self.last_log.elapsed() >= Duration::from_secs(5) => {
+                self.last_log = Instant::now();
+                info!(task = self.what, done, "progress");
+            }
+            None => {}
+        }
+    }
+
+    pub fn finish(self, done: u64) {
+        match self.bar {
+            Some(bar) => bar.finish_with_message(format!("{} done", self.what)),
+            None => info!(task = self.what, done, "finished"),
+        }
+    }
+}
