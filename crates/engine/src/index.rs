@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::request::{DeleteRequest, IndexRequest};
 use crate::routing;
 use crate::settings::IndexSettings;
-use crate::shard::{Document, Shard, ShardSettings, WriteResult};
+use crate::shard::{Document, Shard, ShardRecovery, ShardSettings, WriteResult};
 use crate::store::StoreOptions;
 
 /// One index: its settings and its shards.
@@ -18,6 +18,8 @@ pub struct Index {
     uuid: String,
     settings: IndexSettings,
     shards: Vec<Shard>,
+    /// What opening each shard found (replayed operations, a torn tail cut, files removed).
+    recoveries: Vec<ShardRecovery>,
 }
 
 impl Index {
@@ -29,6 +31,7 @@ impl Index {
         options: &StoreOptions,
     ) -> Result<Index> {
         let mut shards = Vec::with_capacity(settings.number_of_shards as usize);
+        let mut recoveries = Vec::with_capacity(shards.capacity());
         for n in 0..settings.number_of_shards {
             let storage = dir
                 .sub(&n.to_string())
@@ -37,15 +40,22 @@ impl Index {
             shard_settings.gc_deletes = settings.gc_deletes;
             shard_settings.segment_size = options.segment_size;
             shard_settings.background = options.background;
-            let (shard, _) = Shard::open(storage, ShardId(u64::from(n)), shard_settings)?;
+            let (shard, recovery) = Shard::open(storage, ShardId(u64::from(n)), shard_settings)?;
             shards.push(shard);
+            recoveries.push(recovery);
         }
         Ok(Index {
             name: name.to_owned(),
             uuid,
             settings,
             shards,
+            recoveries,
         })
+    }
+
+    /// What opening each shard found, by shard number.
+    pub fn recoveries(&self) -> &[ShardRecovery] {
+        &self.recoveries
     }
 
     pub fn name(&self) -> &str {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use engine::{Store, StoreOptions};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 #[derive(Parser)]
 #[command(
@@ -222,6 +222,7 @@ fn serve(
         .map_err(|e| format!("cannot open {}: {}", data_dir.display(), e.reason()))?;
     let store = Arc::new(store);
     info!(data_dir = %data_dir.display(), indices = store.index_names().len(), "data directory open");
+    log_recoveries(&store);
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -234,6 +235,49 @@ fn serve(
         info!("stopped; every index synced");
         Ok(())
     })
+}
+
+/// What each shard's recovery did: replayed, cut, removed, salvaged.
+fn log_recoveries(store: &Store) {
+    for name in store.index_names() {
+        let Ok(index) = store.index(&name) else {
+            continue;
+        };
+        for (shard, r) in index.recoveries().iter().enumerate() {
+            info!(
+                index = %name,
+                shard,
+                replayed = r.replayed,
+                segments = r.wal.segments,
+                primary_term = r.primary_term.0,
+                "shard recovered"
+            );
+            if let Some(torn) = &r.wal.torn_tail {
+                warn!(
+                    index = %name,
+                    shard,
+                    segment = torn.generation.0,
+                    offset = torn.offset,
+                    bytes = torn.bytes,
+                    "cut a torn tail: writes never acknowledged as durable"
+                );
+            }
+            for file in &r.wal.removed_files {
+                warn!(index = %name, shard, file = %file, "removed an unfinished file");
+            }
+            for c in &r.wal.salvaged {
+                warn!(
+                    index = %name,
+                    shard,
+                    segment = ?c.generation.map(|g| g.0),
+                    offset = c.offset,
+                    last_good_seq_no = ?c.last_good_seq_no.map(|s| s.0),
+                    what = %c.what,
+                    "salvaged past corruption"
+                );
+            }
+        }
+    }
 }
 
 /// Ctrl-C or SIGTERM.
