@@ -59,6 +59,8 @@ pub(crate) struct SealedSegment {
     pub(crate) salt: u32,
     pub(crate) len: u64,
     pub(crate) file: Arc<dyn StorageFile>,
+    /// Reads of a sealed segment go through this map where the storage offers one.
+    pub(crate) map: Option<Arc<crate::storage::ReadOnlyMap>>,
 }
 
 /// The state a `Wal` starts from.
@@ -417,6 +419,8 @@ fn scan(
             salt: header.salt,
             len: offset as u64,
             file: segment.file.clone(),
+            // A map that cannot be made only means reads go through `read_at`.
+            map: segment.file.map_read_only().ok().flatten().map(Arc::new),
         });
         scanned.next_seq_no = next;
     }

@@ -45,6 +45,12 @@ pub trait StorageFile: Send + Sync + fmt::Debug {
     /// Writes all of `bytes` at `offset`, extending the file if needed.
     fn write_all_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()>;
     fn len(&self) -> io::Result<u64>;
+    /// A read-only map of the file as it is now, where the storage has one (`FsStorage`);
+    /// `None` where it has not (`SimStorage`), and reads go through `read_at`. Only for files
+    /// that no longer change: sealed segments.
+    fn map_read_only(&self) -> io::Result<Option<ReadOnlyMap>> {
+        Ok(None)
+    }
     /// Truncates or extends (with zeros) to `len`.
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Makes the written bytes (and the size) durable: `fdatasync`.
@@ -236,6 +242,17 @@ struct FsFile {
     file: File,
 }
 
+/// A read-only memory map of a sealed segment (memmap2; the pages are the page cache's, so a
+/// read of a sealed segment is a copy from memory, not a system call).
+#[derive(Debug)]
+pub struct ReadOnlyMap(memmap2::Mmap);
+
+impl ReadOnlyMap {
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl StorageFile for FsFile {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         self.file.read_at(buf, offset)
@@ -247,6 +264,20 @@ impl StorageFile for FsFile {
 
     fn len(&self) -> io::Result<u64> {
         Ok(self.file.metadata()?.len())
+    }
+
+    #[allow(unsafe_code)]
+    fn map_read_only(&self) -> io::Result<Option<ReadOnlyMap>> {
+        if self.len()? == 0 {
+            return Ok(None);
+        }
+        // SAFETY: the map is read-only and only ever made of a sealed segment, which nothing
+        // in this process writes, truncates or resizes again (it is only unlinked, which
+        // leaves the mapped inode alive). The data directory's LOCK keeps other optimist
+        // processes out; a process outside it that truncates the file would make reads past
+        // the new end fault (SIGBUS), as with any mmap-based store.
+        let map = unsafe { memmap2::Mmap::map(&self.file)? };
+        Ok(Some(ReadOnlyMap(map)))
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {

@@ -30,6 +30,28 @@ pub struct Appended {
     pub location: Location,
 }
 
+/// Where a read of one segment goes.
+enum SegmentReader {
+    Map(Arc<crate::storage::ReadOnlyMap>),
+    File(Arc<dyn StorageFile>),
+}
+
+impl SegmentReader {
+    /// Fills `buf` from `offset`; fewer bytes only at the end of the segment.
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        match self {
+            SegmentReader::Map(map) => {
+                let bytes = map.bytes();
+                let start = (offset as usize).min(bytes.len());
+                let n = buf.len().min(bytes.len() - start);
+                buf[..n].copy_from_slice(&bytes[start..start + n]);
+                Ok(n)
+            }
+            SegmentReader::File(file) => Ok(storage::read_full(&**file, offset, buf)?),
+        }
+    }
+}
+
 /// One segment, as `Wal::segments` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentInfo {
@@ -41,6 +63,8 @@ pub struct SegmentInfo {
     /// Bytes on disk (the preallocated size for the active segment).
     pub len: u64,
     pub active: bool,
+    /// Whether reads of it go through a read-only memory map (sealed, on `FsStorage`).
+    pub mapped: bool,
 }
 
 /// One shard's write-ahead log.
@@ -312,18 +336,14 @@ impl Wal {
             })
         };
         let mut head = [0u8; RECORD_HEADER_LEN];
-        let n = storage::read_full(&*file, location.offset, &mut head)?;
+        let n = file.read(location.offset, &mut head)?;
         let header = record::decode_header(&head[..n], salt)
             .map_err(|_| corrupt("no valid record header at this location"))?;
         if header.body_len > self.shared.config.record_len_max {
             return Err(corrupt("record length over the bound"));
         }
         let mut payload = vec![0u8; header.body_len as usize];
-        let n = storage::read_full(
-            &*file,
-            location.offset + RECORD_HEADER_LEN as u64,
-            &mut payload,
-        )?;
+        let n = file.read(location.offset + RECORD_HEADER_LEN as u64, &mut payload)?;
         if !record::body_matches(&header, &payload[..n]) {
             return Err(corrupt("record body checksum mismatch"));
         }
@@ -414,6 +434,7 @@ impl Wal {
                 end_seq_no: s.end_seq_no,
                 len: s.len,
                 active: false,
+                mapped: s.map.is_some(),
             })
             .collect();
         if let Some(a) = &log.active {
@@ -424,6 +445,7 @@ impl Wal {
                 end_seq_no: log.next_seq_no,
                 len: a.capacity,
                 active: true,
+                mapped: false,
             });
         }
         out
@@ -644,6 +666,8 @@ impl Shared {
                 end_seq_no: log.next_seq_no,
                 salt: active.salt,
                 len: active.write_offset,
+                // A map that cannot be made only means reads go through `read_at`.
+                map: active.file.map_read_only().ok().flatten().map(Arc::new),
                 file: active.file,
             });
         }
@@ -756,16 +780,24 @@ impl Shared {
         let _ = self.write_checkpoint_from(summary, &mut checkpoint);
     }
 
-    fn segment_file(&self, generation: Generation) -> Result<(Arc<dyn StorageFile>, u32)> {
+    /// How to read a segment: its map when it is sealed and mapped, else its file.
+    fn segment_file(&self, generation: Generation) -> Result<(SegmentReader, u32)> {
         let log = self.lock_log();
         if let Some(a) = log.active.as_ref().filter(|a| a.generation == generation) {
-            return Ok((a.file.clone(), a.salt));
+            return Ok((SegmentReader::File(a.file.clone()), a.salt));
         }
         match log
             .sealed
             .binary_search_by_key(&generation, |s| s.generation)
         {
-            Ok(i) => Ok((log.sealed[i].file.clone(), log.sealed[i].salt)),
+            Ok(i) => {
+                let sealed = &log.sealed[i];
+                let reader = match &sealed.map {
+                    Some(map) => SegmentReader::Map(map.clone()),
+                    None => SegmentReader::File(sealed.file.clone()),
+                };
+                Ok((reader, sealed.salt))
+            }
             Err(_) => Err(Error::Invalid(format!(
                 "segment {generation} is not in the log"
             ))),

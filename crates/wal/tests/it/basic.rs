@@ -162,6 +162,43 @@ fn real_files_survive_close_and_reopen_and_the_directory_is_locked() {
 }
 
 #[test]
+fn sealed_segments_are_read_through_read_only_maps() {
+    let dir = tempfile_dir("mapped");
+    let mut config = Config::new(ShardId(1), Durability::Request);
+    config.segment_size = 64 << 10;
+    let open = || Wal::open(Arc::new(FsStorage::open(&dir).unwrap()), config.clone()).unwrap();
+    let (wal, _) = open();
+    let mut written = Vec::new();
+    for i in 0..2000u32 {
+        let payload: Vec<u8> = (0..100).map(|k| (i as u8).wrapping_add(k)).collect();
+        written.push((wal.append(&payload).unwrap().location, payload));
+    }
+    let segments = wal.segments();
+    assert!(segments.len() > 2, "the records span several segments");
+    assert!(
+        segments.iter().all(|s| s.mapped != s.active),
+        "{segments:?}"
+    );
+    for (location, payload) in &written {
+        assert_eq!(&wal.read(*location).unwrap().payload, payload);
+    }
+    wal.close().unwrap();
+    // After a reopen every segment is sealed and mapped, and reads the same.
+    let (wal, _) = open();
+    assert!(
+        wal.segments()
+            .iter()
+            .filter(|s| !s.active)
+            .all(|s| s.mapped)
+    );
+    for (location, payload) in &written {
+        assert_eq!(&wal.read(*location).unwrap().payload, payload);
+    }
+    drop(wal);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn records_read_back_by_their_location() {
     let (_, wal) = sim_log(Durability::Request);
     for i in 0..50u8 {
