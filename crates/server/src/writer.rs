@@ -43,13 +43,15 @@ impl Writers {
     ) {
         let key = (index.uuid().to_owned(), shard);
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        let sender = queues.entry(key).or_insert_with(|| {
+        let sender = queues.entry(key.clone()).or_insert_with(|| {
             let (sender, receiver) = unbounded_channel::<Job>();
             tokio::spawn(write(index.clone(), shard, receiver));
             sender
         });
         if sender.send(Box::new(job)).is_err() {
-            unreachable!("a writer task lives as long as its sender");
+            // The task ended (a job panicked): the dropped job's caller hears that the writer
+            // stopped, and the next write starts a new task.
+            queues.remove(&key);
         }
     }
 
