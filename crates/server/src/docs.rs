@@ -12,7 +12,7 @@ use engine::{
 use serde_json::Value;
 
 use crate::es;
-use crate::params::Params;
+use crate::params::{Params, Read};
 use crate::routes::{AppState, Q, Reply, blocking, content_type_refusal, document_refusal};
 use crate::source_filter::SourceFilter;
 use crate::writer::Written;
@@ -206,10 +206,12 @@ pub(crate) async fn get_doc(
 ) -> Reply {
     let params = Params(q);
     let pretty = params.pretty();
-    let routing = params.routing().map(str::to_owned);
-    let filter = params.source_filter().unwrap_or_else(SourceFilter::all);
-    let version = match params.read_version() {
-        Ok(v) => v,
+    let Read {
+        routing,
+        filter,
+        version,
+    } = match params.read() {
+        Ok(read) => read,
         Err(reason) => return es::illegal_argument(&reason, pretty),
     };
     let store = state.store.clone();
@@ -264,10 +266,12 @@ pub(crate) async fn get_source(
 ) -> Reply {
     let params = Params(q);
     let pretty = params.pretty();
-    let routing = params.routing().map(str::to_owned);
-    let filter = params.source_filter().unwrap_or_else(SourceFilter::all);
-    let version = match params.read_version() {
-        Ok(v) => v,
+    let Read {
+        routing,
+        filter,
+        version,
+    } = match params.read() {
+        Ok(read) => read,
         Err(reason) => return es::illegal_argument(&reason, pretty),
     };
     let store = state.store.clone();

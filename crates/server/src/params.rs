@@ -145,3 +145,21 @@ impl Params {
         )
     }
 }
+
+/// What a single-document read asks for: `routing`, the `_source` filter, `version`.
+pub(crate) struct Read {
+    pub(crate) routing: Option<String>,
+    pub(crate) filter: SourceFilter,
+    pub(crate) version: Option<i64>,
+}
+
+impl Params {
+    /// The parameters of get and get_source.
+    pub(crate) fn read(&self) -> Result<Read, Refusal> {
+        Ok(Read {
+            routing: self.routing().map(str::to_owned),
+            filter: self.source_filter().unwrap_or_else(SourceFilter::all),
+            version: self.read_version()?,
+        })
+    }
+}
