@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use benches::peers::{self, Peer};
+use benches::peers;
 use benches::{RawLog, raw_rate, scratch_dir};
 use engine::{Conditions, Index, IndexRequest, IndexSettings, Store, StoreOptions};
 
@@ -77,7 +77,7 @@ fn main() {
             writes as f64 / syncs.max(1) as f64
         );
         for (peer, rates) in peers.iter_mut().zip(&mut peer_rates) {
-            let rate = peer_rate(peer.as_mut(), 64, per_round, &doc);
+            let rate = peer.run(64, IDS, per_round, &doc);
             line.push_str(&format!(", {} {rate:.0}/s", peer.name()));
             rates.push(rate);
         }
@@ -166,8 +166,4 @@ fn cas_rate(index: &Arc<Index>, writers: u64, duration: Duration, doc: &[u8]) ->
         }
     });
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
-}
-
-fn peer_rate(peer: &mut dyn Peer, writers: u64, duration: Duration, doc: &[u8]) -> f64 {
-    peer.run(writers, IDS, duration, doc)
 }

@@ -101,6 +101,21 @@ impl Index {
         self.shard(id, routing).get(id)
     }
 
+    /// Realtime get with Elasticsearch's read-time version check: with `version`, a document
+    /// of another version is a 409 conflict.
+    pub fn get_version(
+        &self,
+        id: &str,
+        routing: Option<&str>,
+        version: Option<i64>,
+    ) -> Result<Option<Document>> {
+        let doc = self.get(id, routing)?;
+        if let (Some(d), Some(v)) = (&doc, version) {
+            d.check_version(v)?;
+        }
+        Ok(doc)
+    }
+
     /// Live documents over all shards.
     pub fn doc_count(&self) -> u64 {
         self.shards.iter().map(Shard::doc_count).sum()

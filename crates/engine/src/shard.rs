@@ -92,7 +92,7 @@ pub struct Document {
 impl Document {
     /// A get with `version`: Elasticsearch's read-time check. Whatever the `version_type`
     /// (internal, external, external_gte), a read asks for exactly that version.
-    pub fn check_version(&self, version: i64) -> Result<()> {
+    pub(crate) fn check_version(&self, version: i64) -> Result<()> {
         if version == self.version as i64 {
             Ok(())
         } else {

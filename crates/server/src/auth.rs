@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde_json::json;
 
 use crate::es;
-use crate::routes::{AppState, Reply};
+use crate::routes::{AppState, Reply, request_uri};
 
 /// The challenge Elasticsearch 8.15+ sends for its native realm.
 pub const CHALLENGE: &str = "Basic realm=\"security\", charset=\"UTF-8\"";
@@ -94,10 +94,7 @@ pub(crate) async fn authenticate(
     let Some(users) = state.users.as_deref() else {
         return next.run(request).await;
     };
-    let uri = request.uri().path_and_query().map_or_else(
-        || request.uri().path().to_owned(),
-        |pq| pq.as_str().to_owned(),
-    );
+    let uri = request_uri(request.uri());
     let credentials = request
         .headers()
         .get(header::AUTHORIZATION)

@@ -455,7 +455,10 @@ fn render_item(
     let failure = |status: u16, error: Value| json!({ item.op: {"_index": item.index, "_id": item.id, "status": status, "error": error} });
     let outcome = match result {
         Err(ItemRefusal(status, es_type, reason)) => {
-            return failure(*status, json!({"type": es_type, "reason": reason}));
+            return failure(
+                *status,
+                Value::Object(es::cause_object(es_type, reason, &[])),
+            );
         }
         Ok(outcome) => outcome,
     };
@@ -477,13 +480,8 @@ fn render_item(
         ),
         (Err(e), index) => {
             let uuid = index.as_ref().map(|i| i.uuid().to_owned());
-            let mut error = Map::new();
-            error.insert("type".into(), json!(e.es_type()));
-            error.insert("reason".into(), json!(e.reason()));
-            for (key, value) in es::error_metadata(&e, &item.index, uuid.as_deref(), outcome.shard)
-            {
-                error.insert(key.into(), value);
-            }
+            let metadata = es::error_metadata(&e, &item.index, uuid.as_deref(), outcome.shard);
+            let error = es::cause_object(e.es_type(), &e.reason(), &metadata);
             failure(e.status(), Value::Object(error))
         }
     }

@@ -6,9 +6,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::es;
 use crate::params::Params;
 use crate::routes::{AppState, Q, Reply};
+use crate::{es, indices};
 
 pub(crate) async fn health(state: State<AppState>, q: Q) -> Reply {
     report(state, None, q)
@@ -21,20 +21,15 @@ pub(crate) async fn health_of(state: State<AppState>, Path(index): Path<String>,
 fn report(State(state): State<AppState>, index: Option<String>, Query(q): Q) -> Reply {
     let params = Params(q);
     let pretty = params.pretty();
-    let names = match &index {
-        Some(list) => list.split(',').map(str::to_owned).collect(),
-        None => state.store.index_names(),
+    let indices = match indices::resolve(&state.store, index.as_deref().unwrap_or("_all")) {
+        Ok(indices) => indices,
+        Err((e, name)) => return es::engine_error(&e, &name, None, pretty),
     };
     let (mut primaries, mut unassigned) = (0u64, 0u64);
-    for name in &names {
-        match state.store.index(name) {
-            Ok(index) => {
-                let s = index.settings();
-                primaries += u64::from(s.number_of_shards);
-                unassigned += u64::from(s.number_of_shards * s.number_of_replicas);
-            }
-            Err(e) => return es::engine_error(&e, name, None, pretty),
-        }
+    for index in &indices {
+        let s = index.settings();
+        primaries += u64::from(s.number_of_shards);
+        unassigned += u64::from(s.number_of_shards * s.number_of_replicas);
     }
     let status = if unassigned > 0 { "yellow" } else { "green" };
     let rank = |s: &str| match s {

@@ -3,6 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use engine::{
@@ -204,33 +205,49 @@ pub(crate) async fn get_doc(
     Path((index, id)): Path<(String, String)>,
     Query(q): Q,
 ) -> Reply {
-    let params = Params(q);
-    let pretty = params.pretty();
-    let Read {
-        routing,
-        filter,
-        version,
-    } = match params.read() {
-        Ok(read) => read,
-        Err(reason) => return es::illegal_argument(&reason, pretty),
-    };
-    let store = state.store.clone();
-    blocking(move || {
-        let doc = match realtime_get(&store, &index, &id, routing.as_deref(), version, pretty) {
-            Ok(doc) => doc,
-            Err(reply) => return *reply,
-        };
+    read_one(state, index, id, q, |index, id, doc, read, pretty| {
         let status = if doc.is_some() {
             StatusCode::OK
         } else {
             StatusCode::NOT_FOUND
         };
-        let text = es::get_body(&index, &id, doc.as_ref(), routing.as_deref(), &filter);
+        let text = es::get_body(
+            index,
+            id,
+            doc.as_ref(),
+            read.routing.as_deref(),
+            &read.filter,
+        );
         if pretty {
             let value: Value = serde_json::from_str(&text).expect("we wrote JSON");
             es::json_response(status, &value, true)
         } else {
             es::raw_json_response(status, text)
+        }
+    })
+    .await
+}
+
+/// What get and get_source share: their parameters, and a realtime get on a blocking thread;
+/// `answer` renders what was found.
+async fn read_one(
+    state: AppState,
+    index: String,
+    id: String,
+    q: HashMap<String, String>,
+    answer: impl FnOnce(&str, &str, Option<engine::Document>, &Read, bool) -> Reply + Send + 'static,
+) -> Reply {
+    let params = Params(q);
+    let pretty = params.pretty();
+    let read = match params.read() {
+        Ok(read) => read,
+        Err(reason) => return es::illegal_argument(&reason, pretty),
+    };
+    blocking(move || {
+        let routing = read.routing.as_deref();
+        match realtime_get(&state.store, &index, &id, routing, read.version, pretty) {
+            Ok(doc) => answer(&index, &id, doc, &read, pretty),
+            Err(reply) => *reply,
         }
     })
     .await
@@ -250,13 +267,8 @@ fn realtime_get(
         .index(index)
         .map_err(|e| Box::new(es::engine_error(&e, index, None, pretty)))?;
     let shard = idx.shard_id(id, routing);
-    let found = idx.get(id, routing).and_then(|doc| {
-        if let (Some(d), Some(v)) = (&doc, version) {
-            d.check_version(v)?;
-        }
-        Ok(doc)
-    });
-    found.map_err(|e| Box::new(es::engine_error(&e, index, Some((&idx, shard)), pretty)))
+    idx.get_version(id, routing, version)
+        .map_err(|e| Box::new(es::engine_error(&e, index, Some((&idx, shard)), pretty)))
 }
 
 pub(crate) async fn get_source(
@@ -264,36 +276,22 @@ pub(crate) async fn get_source(
     Path((index, id)): Path<(String, String)>,
     Query(q): Q,
 ) -> Reply {
-    let params = Params(q);
-    let pretty = params.pretty();
-    let Read {
-        routing,
-        filter,
-        version,
-    } = match params.read() {
-        Ok(read) => read,
-        Err(reason) => return es::illegal_argument(&reason, pretty),
-    };
-    let store = state.store.clone();
-    blocking(move || {
-        let not_found = || {
-            es::exception(
+    read_one(
+        state,
+        index,
+        id,
+        q,
+        |index, id, doc, read, pretty| match doc.and_then(|d| read.filter.apply(&d.source)) {
+            Some(text) => es::raw_json_response(StatusCode::OK, text),
+            None => es::exception(
                 404,
                 "resource_not_found_exception",
                 &format!("Document not found [{index}]/[{id}]"),
                 &[],
                 pretty,
-            )
-        };
-        match realtime_get(&store, &index, &id, routing.as_deref(), version, pretty) {
-            Ok(Some(doc)) => match filter.apply(&doc.source) {
-                Some(text) => es::raw_json_response(StatusCode::OK, text),
-                None => not_found(),
-            },
-            Ok(None) => not_found(),
-            Err(reply) => *reply,
-        }
-    })
+            ),
+        },
+    )
     .await
 }
 

@@ -58,16 +58,26 @@ pub fn exception(
 /// An exception in full (`generateFailureXContent` with details): `root_cause`, then the
 /// type, reason and metadata.
 pub fn error_object(es_type: &str, reason: &str, metadata: &[(&str, Value)]) -> Value {
+    let cause = cause_object(es_type, reason, metadata);
+    let mut error = serde_json::Map::new();
+    error.insert("root_cause".into(), json!([Value::Object(cause.clone())]));
+    error.extend(cause);
+    Value::Object(error)
+}
+
+/// An exception's own fields: type, reason, metadata (a bulk item's `error`).
+pub fn cause_object(
+    es_type: &str,
+    reason: &str,
+    metadata: &[(&str, Value)],
+) -> serde_json::Map<String, Value> {
     let mut cause = serde_json::Map::new();
     cause.insert("type".into(), json!(es_type));
     cause.insert("reason".into(), json!(reason));
     for (key, value) in metadata {
         cause.insert((*key).into(), value.clone());
     }
-    let mut error = serde_json::Map::new();
-    error.insert("root_cause".into(), json!([Value::Object(cause.clone())]));
-    error.extend(cause);
-    Value::Object(error)
+    cause
 }
 
 /// `{"total":T,"successful":S,"failed":0}` of a broadcast action over an index's shards: the

@@ -179,7 +179,10 @@ pub(crate) async fn delete_index(
 }
 
 /// The named indices: one name, a comma-separated list, `_all` or `*`.
-fn resolve(store: &Store, expression: &str) -> Result<Vec<Arc<Index>>, (engine::Error, String)> {
+pub(crate) fn resolve(
+    store: &Store,
+    expression: &str,
+) -> Result<Vec<Arc<Index>>, (engine::Error, String)> {
     let names: Vec<String> = match expression {
         "_all" | "*" => store.index_names(),
         list => list.split(',').map(str::to_owned).collect(),

@@ -189,13 +189,9 @@ fn parse(body: &[u8], path_index: Option<&str>, params: &Params) -> Result<Vec<L
 
 /// One item: the GET body, or the failure in full (`root_cause` included, unlike bulk).
 fn lookup(store: &Store, l: &Lookup) -> Value {
-    let found = store.index(&l.index).and_then(|idx| {
-        let doc = idx.get(&l.id, l.routing.as_deref())?;
-        if let (Some(d), Some(v)) = (&doc, l.version) {
-            d.check_version(v)?;
-        }
-        Ok(doc)
-    });
+    let found = store
+        .index(&l.index)
+        .and_then(|idx| idx.get_version(&l.id, l.routing.as_deref(), l.version));
     match found {
         Ok(doc) => {
             let text = es::get_body(

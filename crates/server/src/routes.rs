@@ -106,10 +106,7 @@ pub fn router(state: AppState) -> Router {
 ///   media type back.
 async fn elasticsearch_layer(request: Request, next: Next) -> Reply {
     let method = request.method().clone();
-    let uri = request.uri().path_and_query().map_or_else(
-        || request.uri().path().to_owned(),
-        |pq| pq.as_str().to_owned(),
-    );
+    let uri = request_uri(request.uri());
     let compatible = request
         .headers()
         .get(header::ACCEPT)
@@ -220,11 +217,14 @@ fn compatible_media_type(accept: &str) -> Option<String> {
 }
 
 async fn no_handler(method: Method, uri: Uri) -> Reply {
-    let uri = uri
-        .path_and_query()
+    es::no_handler(&request_uri(&uri), method.as_str())
+}
+
+/// The request's URI as Elasticsearch prints it in messages: path and query string.
+pub(crate) fn request_uri(uri: &Uri) -> String {
+    uri.path_and_query()
         .map_or(uri.path(), |pq| pq.as_str())
-        .to_owned();
-    es::no_handler(&uri, method.as_str())
+        .to_owned()
 }
 
 async fn main_info(State(state): State<AppState>, Query(q): Q) -> Reply {
