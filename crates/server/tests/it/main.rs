@@ -3,6 +3,7 @@
 mod api;
 mod client;
 mod conformance;
+mod crash;
 mod quickstart;
 mod security;
 mod support;

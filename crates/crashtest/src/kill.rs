@@ -1,0 +1,346 @@
+//! `crashtest kill`: rounds of concurrent clients against the real server, each round ended
+//! by SIGKILL at a random moment, then a restart on the same data directory and a check of
+//! every acknowledged write (see the crate's documentation for the invariants).
+//!
+//! Every write carries a unique token in its source, so the document found after a restart
+//! names the write it came from: an acknowledged one (its stamp must match), or one sent
+//! whose answer never came (allowed: it may or may not have landed).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wal::sim::Rng;
+
+use crate::http::request;
+use crate::process::Server;
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub binary: PathBuf,
+    pub rounds: u64,
+    pub seed: u64,
+    pub clients: u64,
+    /// `index.translog.durability: async`: acknowledged writes may be lost in a crash.
+    pub async_durability: bool,
+    /// Where the data directory and the server's log go.
+    pub work_dir: PathBuf,
+}
+
+/// What a run checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Figures {
+    pub rounds: u64,
+    /// Acknowledged writes whose outcome was checked after a crash.
+    pub acknowledged: u64,
+    /// Acknowledged writes not found after the crash (allowed only with async durability).
+    pub lost: u64,
+    /// Conditional writes on surviving stamps that succeeded once and then got 409.
+    pub surviving_stamps: u64,
+    /// Conditional writes on stamps lost in the crash that got 409.
+    pub lost_stamps: u64,
+}
+
+const IDS: u64 = 16;
+const INDEX: &str = "crash";
+
+/// The stamp of a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    seq_no: u64,
+    term: u64,
+}
+
+/// What is known of one id since the last check: the writes acknowledged (the check's own
+/// write first), and the writes sent whose answer never came.
+#[derive(Clone, Debug, Default)]
+struct Known {
+    /// `(token, stamp)`; `token` is `None` for a delete.
+    acked: Vec<(Option<String>, Stamp)>,
+    /// Tokens of unanswered index and update writes.
+    unanswered: Vec<String>,
+    /// Whether an unanswered delete was sent.
+    unanswered_delete: bool,
+}
+
+#[derive(Default)]
+struct History {
+    ids: HashMap<String, Known>,
+    max_term: u64,
+}
+
+/// Runs the rounds; `Err` names the first violation, with the seed.
+pub fn run(options: &Options) -> Result<Figures, String> {
+    let data = options.work_dir.join("data");
+    let log = options.work_dir.join("server.log");
+    std::fs::create_dir_all(&options.work_dir).map_err(|e| e.to_string())?;
+    let mut rng = Rng::new(options.seed);
+    let history = Arc::new(Mutex::new(History::default()));
+    let mut figures = Figures::default();
+    let mut server = Server::start(&options.binary, &data, &log)?;
+    let settings = if options.async_durability {
+        json!({"settings": {"index.translog.durability": "async", "index.translog.sync_interval": "100ms"}})
+    } else {
+        json!({})
+    };
+    match request(
+        server.addr,
+        "PUT",
+        &format!("/{INDEX}"),
+        Some(&settings.to_string()),
+    ) {
+        Some((200, _)) => {}
+        other => return Err(format!("creating the index: {other:?}")),
+    }
+    for round in 0..options.rounds {
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers: Vec<_> = (0..options.clients)
+            .map(|c| {
+                let (history, stop, addr) = (history.clone(), stop.clone(), server.addr);
+                let seed = rng.next_u64();
+                std::thread::spawn(move || client(addr, round, c, seed, &history, &stop))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(20 + rng.below(250)));
+        server.kill();
+        stop.store(true, Ordering::Relaxed);
+        for worker in workers {
+            let _ = worker.join();
+        }
+        server = Server::start(&options.binary, &data, &log)?;
+        let mut h = history.lock().unwrap_or_else(|e| e.into_inner());
+        check(&server, &mut h, options, &mut figures)
+            .map_err(|v| format!("round {round} (seed {}): {v}", options.seed))?;
+        figures.rounds += 1;
+    }
+    Ok(figures)
+}
+
+fn client(
+    addr: std::net::SocketAddr,
+    round: u64,
+    c: u64,
+    seed: u64,
+    history: &Mutex<History>,
+    stop: &AtomicBool,
+) {
+    let mut rng = Rng::new(seed);
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let id = format!("d{}", rng.below(IDS));
+        let token = format!("r{round}c{c}n{n}");
+        let body = json!({"token": token}).to_string();
+        let kind = rng.below(10);
+        let (method, path, body, delete) = match kind {
+            0..=3 => ("PUT", format!("/{INDEX}/_doc/{id}"), Some(body), false),
+            4..=6 => {
+                // A conditional write on the stamp just read.
+                let Some((200, doc)) = request(addr, "GET", &format!("/{INDEX}/_doc/{id}"), None)
+                else {
+                    continue;
+                };
+                let path = format!(
+                    "/{INDEX}/_doc/{id}?if_seq_no={}&if_primary_term={}",
+                    doc["_seq_no"], doc["_primary_term"]
+                );
+                ("PUT", path, Some(body), false)
+            }
+            7..=8 => {
+                let update = json!({"doc": {"token": token}, "doc_as_upsert": true}).to_string();
+                (
+                    "POST",
+                    format!("/{INDEX}/_update/{id}?retry_on_conflict=10"),
+                    Some(update),
+                    false,
+                )
+            }
+            _ => ("DELETE", format!("/{INDEX}/_doc/{id}"), None, true),
+        };
+        {
+            let mut h = history.lock().unwrap_or_else(|e| e.into_inner());
+            let known = h.ids.entry(id.clone()).or_default();
+            if delete {
+                known.unanswered_delete = true;
+            } else {
+                known.unanswered.push(token.clone());
+            }
+        }
+        let answer = request(addr, method, &path, body.as_deref());
+        let mut h = history.lock().unwrap_or_else(|e| e.into_inner());
+        let known = h.ids.entry(id.clone()).or_default();
+        let acked = match &answer {
+            Some((200 | 201, v)) => Some(v.clone()),
+            // A delete of a missing document is a write too: it has a seq_no.
+            Some((404, v)) if delete && v.get("_seq_no").is_some() => Some(v.clone()),
+            _ => None,
+        };
+        let Some(v) = acked else {
+            // No answer: unknown. Refused (409, 404): it did not happen.
+            if answer.is_some() && !delete {
+                known.unanswered.retain(|t| *t != token);
+            }
+            continue;
+        };
+        let stamp = stamp_of(&v);
+        let noop = v["result"] == "noop";
+        let token = (!delete).then_some(token);
+        if !delete {
+            known.unanswered.retain(|t| Some(t) != token.as_ref());
+        }
+        if noop {
+            continue;
+        }
+        known.acked.push((token, stamp));
+        h.max_term = h.max_term.max(stamp.term);
+    }
+}
+
+/// After a restart: every id against what was acknowledged; the new term; stamps.
+///
+/// The document found is the last operation applied to its id, so every acknowledged write
+/// with a higher seq_no was lost. A missing document is the work of a delete: acknowledged
+/// (then only writes after it count as lost) or unanswered (then nothing can be called lost).
+fn check(
+    server: &Server,
+    h: &mut History,
+    options: &Options,
+    figures: &mut Figures,
+) -> Result<(), String> {
+    let addr = server.addr;
+    let term = stats_term(addr)?;
+    if term <= h.max_term {
+        return Err(format!(
+            "primary term {term} after the restart, not above {}",
+            h.max_term
+        ));
+    }
+    let ids: Vec<String> = h.ids.keys().cloned().collect();
+    for id in ids {
+        let found = match request(addr, "GET", &format!("/{INDEX}/_doc/{id}"), None) {
+            Some((200, d)) => Some((
+                d["_source"]["token"].as_str().unwrap_or("").to_owned(),
+                stamp_of(&d),
+            )),
+            Some((404, _)) => None,
+            other => return Err(format!("GET {id}: {other:?}")),
+        };
+        let known = h.ids.get_mut(&id).expect("listed");
+        figures.acknowledged += known.acked.len() as u64;
+        let lost: Vec<Stamp> = match &found {
+            Some((token, stamp)) => {
+                match known
+                    .acked
+                    .iter()
+                    .find(|(t, _)| t.as_deref() == Some(token.as_str()))
+                {
+                    Some((_, acked)) if acked != stamp => {
+                        return Err(format!(
+                            "{id}: [{token}] was acknowledged as {acked:?} and is found as {stamp:?}"
+                        ));
+                    }
+                    Some(_) => {}
+                    None if known.unanswered.contains(token) => {}
+                    None => {
+                        return Err(format!(
+                            "{id} holds [{token}] at {stamp:?}: no write sent it, or it was refused"
+                        ));
+                    }
+                }
+                known
+                    .acked
+                    .iter()
+                    .map(|(_, s)| *s)
+                    .filter(|s| s.seq_no > stamp.seq_no)
+                    .collect()
+            }
+            None if known.unanswered_delete => Vec::new(),
+            None => {
+                let last_delete = known
+                    .acked
+                    .iter()
+                    .filter(|(t, _)| t.is_none())
+                    .map(|(_, s)| s.seq_no)
+                    .max();
+                known
+                    .acked
+                    .iter()
+                    .filter(|(t, s)| t.is_some() && last_delete.is_none_or(|d| s.seq_no > d))
+                    .map(|(_, s)| *s)
+                    .collect()
+            }
+        };
+        if let Some(stale) = lost.iter().max_by_key(|s| s.seq_no) {
+            if !options.async_durability {
+                return Err(format!(
+                    "{id}: acknowledged writes lost: {lost:?}; found {found:?}"
+                ));
+            }
+            figures.lost += lost.len() as u64;
+            // A stamp that did not survive matches nothing now: 409.
+            let path = format!(
+                "/{INDEX}/_doc/{id}?if_seq_no={}&if_primary_term={}",
+                stale.seq_no, stale.term
+            );
+            match request(addr, "PUT", &path, Some(r#"{"token":"stale"}"#)) {
+                Some((409, _)) => figures.lost_stamps += 1,
+                other => {
+                    return Err(format!(
+                        "{id}: a write on the lost stamp {stale:?} answered {other:?}"
+                    ));
+                }
+            }
+        }
+        // The surviving stamp still works, once; that write starts the next round's record.
+        let mut next = Known::default();
+        if let Some((_, stamp)) = &found {
+            let token = format!("check-{}-{id}", figures.rounds);
+            let path = format!(
+                "/{INDEX}/_doc/{id}?if_seq_no={}&if_primary_term={}",
+                stamp.seq_no, stamp.term
+            );
+            let body = json!({"token": token}).to_string();
+            let first = request(addr, "PUT", &path, Some(&body));
+            let second = request(addr, "PUT", &path, Some(&body));
+            let written = match (&first, &second) {
+                (Some((200, v)), Some((409, _))) => stamp_of(v),
+                _ => {
+                    return Err(format!(
+                        "{id}: writes on the surviving stamp {stamp:?} answered {first:?}, then {second:?}"
+                    ));
+                }
+            };
+            if written.term != term {
+                return Err(format!(
+                    "{id}: a new write carries term {}, not {term}",
+                    written.term
+                ));
+            }
+            figures.surviving_stamps += 1;
+            next.acked.push((Some(token), written));
+        }
+        *known = next;
+    }
+    h.max_term = term;
+    Ok(())
+}
+
+fn stamp_of(v: &Value) -> Stamp {
+    Stamp {
+        seq_no: v["_seq_no"].as_u64().unwrap_or(0),
+        term: v["_primary_term"].as_u64().unwrap_or(0),
+    }
+}
+
+fn stats_term(addr: std::net::SocketAddr) -> Result<u64, String> {
+    match request(addr, "GET", &format!("/{INDEX}/_stats?level=shards"), None) {
+        Some((200, v)) => v["indices"][INDEX]["shards"]["0"][0]["primary_term"]
+            .as_u64()
+            .ok_or_else(|| format!("no primary term in {v}")),
+        other => Err(format!("_stats: {other:?}")),
+    }
+}

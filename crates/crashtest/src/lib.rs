@@ -1,0 +1,20 @@
+//! optimist's crash-recovery harness. `kill` runs the real `optimist serve`, drives it with
+//! concurrent clients over HTTP (index, conditional index, update with `retry_on_conflict`,
+//! delete), SIGKILLs it at a random moment, restarts it on the same data directory and
+//! checks, for every document:
+//! - every acknowledged write is there with its stamp, or superseded by a later write;
+//! - no document holds a write that was never sent or was refused;
+//! - the primary term is above every term seen before the crash, and new writes carry it;
+//! - a conditional write on the surviving stamp succeeds once and then gets 409;
+//! - with `async` durability, acknowledged writes may be lost (they are counted), and a
+//!   conditional write on a lost stamp gets 409.
+//!
+//! SIGKILL leaves the page cache alone, so this proves the process-crash story only; power
+//! loss is simulated below the process by the engine's and the log's tests (`SimStorage`).
+
+mod http;
+pub mod kill;
+mod process;
+
+pub use kill::{Figures, Options};
+pub use process::default_binary;
