@@ -8,8 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use engine::{
-    BulkAction, BulkItem, BulkItemResult, Conditions, DeleteRequest, IndexRequest, OpType,
-    PrimaryTerm, SeqNo, Store, VersionType,
+    BulkAction, BulkItem, BulkItemResult, DeleteRequest, IndexRequest, OpType, Store, VersionType,
 };
 use serde_json::{Map, Value, json};
 
@@ -184,43 +183,14 @@ fn parse(body: &[u8], defaults: &Defaults, state: &AppState) -> Result<Vec<Parse
             continue;
         }
         let (op, meta) = action_line(line, line_no)?;
-        let text = |key: &str| -> Result<Option<String>, Refusal> {
-            match meta.get(key) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(Some(v.to_string())),
-                Some(_) => Err(Refusal::illegal(format!(
-                    "Malformed action/metadata line [{line_no}], expected a simple value for field [{key}] but found [START_ARRAY]"
-                ))),
-            }
-        };
-        let long = |key: &str| -> Result<Option<i64>, Refusal> {
-            text(key)?
-                .map(|v| {
-                    v.parse::<i64>().map_err(|_| {
-                        Refusal::illegal(format!(
-                            "Failed to parse long parameter [{key}] with value [{v}]"
-                        ))
-                    })
-                })
-                .transpose()
-        };
-        let index = text("_index")?.or_else(|| defaults.index.clone());
-        let explicit_id = text("_id")?;
-        let routing = text("routing")?.or_else(|| defaults.routing.clone());
-        let version_type = match text("version_type")? {
-            None => VersionType::Internal,
-            Some(v) => VersionType::parse(&v).map_err(|e| Refusal::illegal(e.reason()))?,
-        };
-        let conditions = Conditions {
-            if_seq_no: long("if_seq_no")?.map(|n| SeqNo(n.max(0) as u64)),
-            if_primary_term: long("if_primary_term")?
-                .filter(|&t| t > 0)
-                .map(|t| PrimaryTerm(t as u64)),
-            version: long("version")?,
-            version_type,
-        };
-        let require_alias = text("require_alias")?.map_or(defaults.require_alias, |v| v != "false");
+        // The metadata's simple values read as URL parameters are read, with the same checks.
+        let meta_params = action_params(&meta, line_no)?;
+        let text = |key: &str| meta_params.get(key).map(str::to_owned);
+        let index = text("_index").or_else(|| defaults.index.clone());
+        let explicit_id = text("_id");
+        let routing = text("routing").or_else(|| defaults.routing.clone());
+        let conditions = meta_params.conditions().map_err(Refusal::illegal)?;
+        let require_alias = text("require_alias").map_or(defaults.require_alias, |v| v != "false");
         // Every action but delete is followed by its document line; one without it is dropped.
         let doc = if op == "delete" {
             None
@@ -258,7 +228,8 @@ fn parse(body: &[u8], defaults: &Defaults, state: &AppState) -> Result<Vec<Parse
                         es_type: "x_content_parse_exception",
                         reason,
                     })?;
-                request.retry_on_conflict = long("retry_on_conflict")?.unwrap_or(0).max(0) as u32;
+                request.retry_on_conflict =
+                    meta_params.retry_on_conflict().map_err(Refusal::illegal)?;
                 request.if_seq_no = conditions.if_seq_no;
                 request.if_primary_term = conditions.if_primary_term;
                 let filter = match meta.get("_source") {
@@ -268,7 +239,7 @@ fn parse(body: &[u8], defaults: &Defaults, state: &AppState) -> Result<Vec<Parse
                 ("update", Ok(BulkAction::Update(request)), filter)
             }
             _ => {
-                let op_type = match (op, text("op_type")?.as_deref()) {
+                let op_type = match (op, text("op_type").as_deref()) {
                     ("create", _) | (_, Some("create")) => OpType::Create,
                     (_, None | Some("index")) => OpType::Index,
                     (_, Some(other)) => {
@@ -310,7 +281,7 @@ fn parse(body: &[u8], defaults: &Defaults, state: &AppState) -> Result<Vec<Parse
             Ok(BulkAction::Index(r)) => crate::routes::document_error(&r.source),
             _ => None,
         };
-        let pipeline = text("pipeline")?.or_else(|| defaults.pipeline.clone());
+        let pipeline = text("pipeline").or_else(|| defaults.pipeline.clone());
         let target = match op {
             "delete" => None,
             _ => write_target_refusal(&index, pipeline.as_deref(), require_alias),
@@ -405,6 +376,29 @@ fn action_line(line: &[u8], line_no: usize) -> Result<(&'static str, Map<String,
         )));
     }
     Ok((op, meta))
+}
+
+/// The simple values of an action's metadata as parameters; an array or object where a
+/// simple value belongs is refused as Elasticsearch refuses it.
+fn action_params(meta: &Map<String, Value>, line_no: usize) -> Result<Params, Refusal> {
+    let mut params = std::collections::HashMap::new();
+    for (key, value) in meta {
+        let text = match value {
+            Value::Null => continue,
+            Value::String(s) => s.clone(),
+            Value::Number(_) | Value::Bool(_) => value.to_string(),
+            // Objects by nature; read from the metadata itself.
+            _ if key == "_source" || key == "dynamic_templates" => continue,
+            _ => {
+                return Err(Refusal::illegal(format!(
+                    "Malformed action/metadata line [{line_no}], expected a simple value for field [{key}] but found [{}]",
+                    token_name(value)
+                )));
+            }
+        };
+        params.insert(key.clone(), text);
+    }
+    Ok(Params(params))
 }
 
 /// The Jackson token a JSON value starts with, as Elasticsearch names it in messages.

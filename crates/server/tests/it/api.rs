@@ -98,6 +98,11 @@ fn bulk_body_errors_refuse_the_whole_request() {
             "Action/metadata line [1] contains an unknown parameter [_type]",
         ),
         (
+            "{\"index\":{\"_index\":\"m\",\"_id\":\"1\",\"if_seq_no\":-1,\"if_primary_term\":1}}\n{\"a\":1}\n",
+            "illegal_argument_exception",
+            "sequence numbers must be non negative. got [-1].",
+        ),
+        (
             "\n",
             "action_request_validation_exception",
             "Validation Failed: 1: no requests added;",
