@@ -8,7 +8,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use engine::{
-    BulkAction, BulkItem, BulkItemResult, DeleteRequest, IndexRequest, OpType, Store, VersionType,
+    BulkAction, BulkItem, BulkItemResult, DeleteRequest, IdGenerator, IndexRequest, OpType, Store,
+    VersionType,
 };
 use serde_json::{Map, Value, json};
 
@@ -33,7 +34,7 @@ pub(crate) async fn bulk_index(
 }
 
 /// One parsed item: what to run, or why this item alone fails.
-struct Parsed {
+pub(crate) struct Parsed {
     /// `index`, `create`, `update` or `delete`: the key of its response item.
     op: &'static str,
     index: String,
@@ -72,18 +73,7 @@ async fn run(
     if let Err(reason) = params.forced_refresh() {
         return es::illegal_argument(&reason, pretty);
     }
-    let defaults = Defaults {
-        index: path_index,
-        routing: params.routing().map(str::to_owned),
-        source_filter: SourceFilter::from_params(
-            params.get("_source"),
-            params.get("_source_includes"),
-            params.get("_source_excludes"),
-        ),
-        require_alias: params.get("require_alias").is_some_and(|v| v != "false"),
-        pipeline: params.get("pipeline").map(str::to_owned),
-    };
-    let parsed = match parse(&body, &defaults, &state) {
+    let parsed = match parse_request(&body, path_index, &params, &state.ids) {
         Ok(parsed) => parsed,
         Err(reply) => return reply.with_pretty(pretty),
     };
@@ -111,8 +101,8 @@ async fn run(
 }
 
 /// A whole-request refusal, rendered once `?pretty` is known.
-struct Refusal {
-    status: u16,
+pub(crate) struct Refusal {
+    pub(crate) status: u16,
     es_type: &'static str,
     reason: String,
 }
@@ -151,7 +141,24 @@ const ACTION_FIELDS: &[&str] = &[
     "list_executed_pipelines",
 ];
 
-fn parse(body: &[u8], defaults: &Defaults, state: &AppState) -> Result<Vec<Parsed>, Refusal> {
+/// The whole request, parsed and validated: the items to run, or the one refusal.
+pub(crate) fn parse_request(
+    body: &[u8],
+    path_index: Option<String>,
+    params: &Params,
+    ids: &IdGenerator,
+) -> Result<Vec<Parsed>, Refusal> {
+    let defaults = Defaults {
+        index: path_index,
+        routing: params.routing().map(str::to_owned),
+        source_filter: params.source_filter(),
+        require_alias: params.get("require_alias").is_some_and(|v| v != "false"),
+        pipeline: params.get("pipeline").map(str::to_owned),
+    };
+    parse(body, &defaults, ids)
+}
+
+fn parse(body: &[u8], defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Parsed>, Refusal> {
     if body.is_empty() {
         return Err(Refusal {
             status: 400,
@@ -249,7 +256,7 @@ fn parse(body: &[u8], defaults: &Defaults, state: &AppState) -> Result<Vec<Parse
                     }
                 };
                 let id = if explicit_id.is_none() {
-                    state.ids.next_id()
+                    ids.next_id()
                 } else {
                     id.clone()
                 };

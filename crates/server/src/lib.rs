@@ -9,6 +9,7 @@ mod cluster;
 mod docs;
 pub mod es;
 pub mod export;
+pub mod fuzz;
 pub mod import;
 mod indices;
 mod mget;

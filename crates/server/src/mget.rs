@@ -27,7 +27,7 @@ pub(crate) async fn mget_index(
 }
 
 /// One lookup.
-struct Lookup {
+pub(crate) struct Lookup {
     index: String,
     id: String,
     routing: Option<String>,
@@ -79,9 +79,13 @@ async fn run(
     .await
 }
 
-type Refusal = (&'static str, String);
+pub(crate) type Refusal = (&'static str, String);
 
-fn parse(body: &[u8], path_index: Option<&str>, params: &Params) -> Result<Vec<Lookup>, Refusal> {
+pub(crate) fn parse(
+    body: &[u8],
+    path_index: Option<&str>,
+    params: &Params,
+) -> Result<Vec<Lookup>, Refusal> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         (
             "parse_exception",

@@ -4,6 +4,7 @@ mod api;
 mod client;
 mod conformance;
 mod crash;
+mod fuzz_corpus;
 mod quickstart;
 mod security;
 mod support;

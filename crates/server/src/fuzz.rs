@@ -1,0 +1,56 @@
+//! The body of the `http_request` cargo-fuzz target, as a library function, so `cargo test`
+//! replays the committed corpus on every CI run (fuzz/ calls it).
+//!
+//! Input: the first line is a query string, the rest a request body. Everything that parses
+//! a request before the engine sees it runs over them: the query parameters of every API,
+//! `_bulk`, `_mget`, `_update` bodies, the document check and `_source` filtering. It must
+//! never panic, and a refused bulk request must be a 4xx.
+
+use engine::IdGenerator;
+use serde_json::Value;
+
+use crate::params::Params;
+use crate::source_filter::SourceFilter;
+use crate::{bulk, docs, mget, routes};
+
+pub fn http_request(data: &[u8]) {
+    let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
+    let (query, body) = (&data[..split], data.get(split + 1..).unwrap_or(&[]));
+    let uri = format!("/?{}", String::from_utf8_lossy(query));
+    let Ok(uri) = uri.parse::<axum::http::Uri>() else {
+        return; // hyper refuses such a request line before any handler
+    };
+    let Ok(axum::extract::Query(map)) =
+        axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(&uri)
+    else {
+        return; // axum answers 400
+    };
+    let params = Params(map);
+    let _ = params.pretty();
+    let _ = params.conditions();
+    let _ = params.op_type(engine::OpType::Index);
+    let _ = params.forced_refresh();
+    let _ = params.retry_on_conflict();
+    let _ = params.read();
+    let _ = params.write_target_refusal("index");
+
+    match bulk::parse_request(body, Some("index".into()), &params, &IdGenerator::new()) {
+        Ok(items) => assert!(!items.is_empty(), "an accepted bulk request has items"),
+        Err(refusal) => assert!(
+            (400..500).contains(&refusal.status),
+            "a refused bulk request answers {}",
+            refusal.status
+        ),
+    }
+    let _ = mget::parse(body, Some("index"), &params);
+    let _ = docs::update_body("id", body);
+    let _ = routes::document_error(body);
+    if let Ok(value) = serde_json::from_slice::<Value>(body) {
+        if let Ok(filter) = SourceFilter::from_json(&value) {
+            let _ = filter.apply(body);
+        }
+        if let Some(filter) = params.source_filter() {
+            let _ = filter.apply(body);
+        }
+    }
+}
