@@ -271,9 +271,10 @@ impl StorageFile for FsFile {
         if self.len()? == 0 {
             return Ok(None);
         }
-        // SAFETY: the map is read-only and only ever made of a sealed segment, which nothing
-        // in this process writes, truncates or resizes again (it is only unlinked, which
-        // leaves the mapped inode alive). The data directory's LOCK keeps other optimist
+        // SAFETY: the map is read-only and only ever made of a file that is complete and
+        // synced: a sealed segment, or a compacted file of the engine after its rename. Nothing
+        // in this process writes, truncates or resizes such a file again (it is only unlinked,
+        // which leaves the mapped inode alive). The data directory's LOCK keeps other optimist
         // processes out; a process outside it that truncates the file would make reads past
         // the new end fault (SIGBUS), as with any mmap-based store.
         let map = unsafe { memmap2::Mmap::map(&self.file)? };
