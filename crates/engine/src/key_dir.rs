@@ -34,14 +34,24 @@ pub(crate) struct Entry {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum EntryState {
-    /// A live document, at this place in the log.
-    Live(Location),
+    /// A live document, at this place.
+    Live(DocLocation),
     /// A delete, remembered for `index.gc_deletes` from this time.
     Tombstone { deleted_at_ms: u64 },
 }
 
-/// An entry as stored: 32 bytes. The term's low bit says whether the last word is a
-/// location (live) or a deletion time (tombstone).
+/// Where a live document's latest operation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DocLocation {
+    /// In one of the log's segments.
+    Log(Location),
+    /// In a compacted file (compacted.rs), at this offset.
+    Compacted { generation: u64, offset: u64 },
+}
+
+/// An entry as stored: 32 bytes. The term word's low bit says whether the last word is a
+/// location (live) or a deletion time (tombstone), the next bit whether a location is in a
+/// compacted file rather than the log.
 #[derive(Clone, Copy, Debug)]
 struct Packed {
     version: u64,
@@ -51,25 +61,33 @@ struct Packed {
 }
 
 const TOMBSTONE: u64 = 1;
+const COMPACTED: u64 = 2;
+const KIND_BITS: u32 = 2;
 
 impl Packed {
     fn pack(entry: Entry) -> Packed {
+        let place = |generation: u64, offset: u64| {
+            assert!(
+                offset < 1 << OFFSET_BITS && generation < 1 << (64 - OFFSET_BITS),
+                "generation {generation} offset {offset} does not fit a location word"
+            );
+            generation << OFFSET_BITS | offset
+        };
         let (kind, word) = match entry.state {
-            EntryState::Live(location) => {
-                assert!(
-                    location.offset < 1 << OFFSET_BITS
-                        && location.generation.0 < 1 << (64 - OFFSET_BITS),
-                    "{location:?} does not fit the key directory's location word"
-                );
-                (0, location.generation.0 << OFFSET_BITS | location.offset)
+            EntryState::Live(DocLocation::Log(l)) => (0, place(l.generation.0, l.offset)),
+            EntryState::Live(DocLocation::Compacted { generation, offset }) => {
+                (COMPACTED, place(generation, offset))
             }
             EntryState::Tombstone { deleted_at_ms } => (TOMBSTONE, deleted_at_ms),
         };
-        assert!(entry.primary_term.0 < 1 << 63, "a primary term above 2^63");
+        assert!(
+            entry.primary_term.0 < 1 << (64 - KIND_BITS),
+            "a primary term above 2^62"
+        );
         Packed {
             version: entry.version,
             seq_no: entry.seq_no.0,
-            term_and_kind: entry.primary_term.0 << 1 | kind,
+            term_and_kind: entry.primary_term.0 << KIND_BITS | kind,
             location_or_time: word,
         }
     }
@@ -80,15 +98,21 @@ impl Packed {
                 deleted_at_ms: self.location_or_time,
             }
         } else {
-            EntryState::Live(Location {
-                generation: Generation(self.location_or_time >> OFFSET_BITS),
-                offset: self.location_or_time & ((1 << OFFSET_BITS) - 1),
+            let generation = self.location_or_time >> OFFSET_BITS;
+            let offset = self.location_or_time & ((1 << OFFSET_BITS) - 1);
+            EntryState::Live(if self.term_and_kind & COMPACTED == COMPACTED {
+                DocLocation::Compacted { generation, offset }
+            } else {
+                DocLocation::Log(Location {
+                    generation: Generation(generation),
+                    offset,
+                })
             })
         };
         Entry {
             version: self.version,
             seq_no: SeqNo(self.seq_no),
-            primary_term: PrimaryTerm(self.term_and_kind >> 1),
+            primary_term: PrimaryTerm(self.term_and_kind >> KIND_BITS),
             state,
         }
     }
@@ -300,6 +324,29 @@ impl KeyDir {
         pruned
     }
 
+    /// Every entry as of one moment: all stripes are locked (so no write is between taking
+    /// its seq_no and updating its entry), then `at` runs (to read where the log is), then
+    /// every entry is visited; writers wait until this returns.
+    pub(crate) fn for_each_frozen<T>(
+        &self,
+        at: impl FnOnce() -> T,
+        mut visit: impl FnMut(&str, Entry),
+    ) -> T {
+        let guards: Vec<_> = self
+            .stripes
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()))
+            .collect();
+        let moment = at();
+        for map in &guards {
+            for &n in map.table.iter() {
+                let slot = map.slot(n);
+                visit(map.id_of(slot), slot.packed.unpack());
+            }
+        }
+        moment
+    }
+
     /// Every entry, stripe by stripe (each stripe locked while it is visited).
     pub(crate) fn for_each(&self, mut visit: impl FnMut(&str, Entry)) {
         self.each_stripe(|map| {
@@ -322,10 +369,17 @@ mod tests {
             version: 7,
             seq_no: SeqNo(123_456),
             primary_term: PrimaryTerm(9),
-            state: EntryState::Live(Location {
+            state: EntryState::Live(DocLocation::Log(Location {
                 generation: Generation((1 << 24) - 1),
                 offset: (1 << 40) - 1,
+            })),
+        };
+        let compacted = Entry {
+            state: EntryState::Live(DocLocation::Compacted {
+                generation: 12,
+                offset: 48,
             }),
+            ..live
         };
         let dead = Entry {
             state: EntryState::Tombstone {
@@ -333,7 +387,7 @@ mod tests {
             },
             ..live
         };
-        for entry in [live, dead] {
+        for entry in [live, compacted, dead] {
             assert_eq!(Packed::pack(entry).unpack(), entry);
         }
     }
@@ -347,10 +401,10 @@ mod tests {
             primary_term: PrimaryTerm(1),
             state: match ms {
                 Some(deleted_at_ms) => EntryState::Tombstone { deleted_at_ms },
-                None => EntryState::Live(Location {
+                None => EntryState::Live(DocLocation::Log(Location {
                     generation: Generation(1),
                     offset: 128,
-                }),
+                })),
             },
         };
         dir.lock("old").insert("old", entry(Some(10)));

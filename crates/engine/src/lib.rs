@@ -7,11 +7,14 @@
 //! [`Shard`] (one log and its key directory; the write decision lives in `version.rs`).
 
 mod bulk;
+mod compacted;
+mod durable_file;
 mod error;
 mod id;
 mod index;
 mod index_name;
 mod key_dir;
+mod keys_checkpoint;
 mod op;
 mod request;
 pub mod routing;
@@ -29,7 +32,8 @@ pub use index_name::{INDEX_NAME_LEN_MAX, validate_index_name};
 pub use request::{Conditions, DeleteRequest, ID_LEN_MAX, IndexRequest, OpType, VersionType};
 pub use settings::IndexSettings;
 pub use shard::{
-    DocResult, Document, Shard, ShardRecovery, ShardSettings, ShardStats, Wait, WriteResult,
+    Compaction, DocResult, Document, KeysRecovery, Shard, ShardRecovery, ShardSettings, ShardStats,
+    Wait, WriteResult,
 };
 pub use store::{Store, StoreOptions};
 pub use update::{UpdateRequest, UpdateResult, deep_merge};

@@ -9,14 +9,21 @@
 //! Opening replays the log into the directory, then bumps the primary term durably before the
 //! first write: a stamp seen before a crash but lost in it can never match a new write.
 
+mod compaction;
+mod recovery;
+
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use wal::{Config, Durability, PrimaryTerm, SeqNo, ShardId, Storage, Wal};
 
+pub use compaction::Compaction;
+pub use recovery::KeysRecovery;
+
+use crate::compacted::CompactedFile;
 use crate::error::{Error, Result};
-use crate::key_dir::{Entry, EntryState, KeyDir};
+use crate::key_dir::{DocLocation, Entry, EntryState, KeyDir};
 use crate::op::Op;
 use crate::request::{DeleteRequest, IndexRequest, OpType};
 use crate::version::{self, Current};
@@ -121,7 +128,8 @@ pub struct ShardStats {
     pub docs_live: u64,
     /// Tombstones still held (deleted documents within `gc_deletes`).
     pub docs_deleted: u64,
-    /// Bytes of the log on disk, preallocated space included.
+    /// Bytes on disk: the log (preallocated space included), the compacted file and the
+    /// key-directory checkpoint.
     pub bytes_on_disk: u64,
     pub segments: usize,
     /// Group-commit fsyncs since the shard was opened.
@@ -133,7 +141,10 @@ pub struct ShardStats {
 pub struct ShardRecovery {
     /// The log's own report: records, torn tail, removed files.
     pub wal: wal::Recovery,
-    /// Operations replayed into the key directory.
+    /// How the key directory was rebuilt: from its checkpoint, or from the compacted file and
+    /// the whole log (and why a checkpoint found was not used).
+    pub keys: KeysRecovery,
+    /// Operations replayed from the log into the key directory.
     pub replayed: u64,
     /// The term new writes carry: 1 for a new shard, one above the last otherwise.
     pub primary_term: PrimaryTerm,
@@ -150,10 +161,52 @@ pub enum Wait {
 /// How often (in writes) expired tombstones are pruned from memory.
 const PRUNE_EVERY: u64 = 1 << 16;
 
+/// The shard's files beside the log. Readers hold this lock (shared) from looking a document
+/// up to reading it, so a compaction removes no file a reader is about to read.
+#[derive(Default)]
+struct Files {
+    /// The compacted file in use.
+    compacted: Option<Arc<CompactedFile>>,
+    /// The one a compaction is replacing: still read until the key directory points past it.
+    retiring: Option<Arc<CompactedFile>>,
+    /// Size of the newest key-directory checkpoint.
+    keys_len: u64,
+}
+
+impl Files {
+    fn compacted(&self, generation: u64) -> Option<&CompactedFile> {
+        [&self.compacted, &self.retiring]
+            .into_iter()
+            .flatten()
+            .find(|f| f.header.generation == generation)
+            .map(|f| &**f)
+    }
+
+    /// Every operation below this seq_no is in the compacted file, not the log.
+    fn covers_below(&self) -> SeqNo {
+        self.compacted
+            .as_ref()
+            .map_or(SeqNo(0), |f| f.header.covers_below)
+    }
+}
+
+/// Compaction and key-directory checkpoints, one at a time.
+#[derive(Default)]
+struct Maintenance {
+    /// The newest key-directory checkpoint's generation (0: none yet).
+    keys_generation: u64,
+    /// What it covers.
+    keys_covers_below: SeqNo,
+}
+
 /// One shard: a log and the key directory built from it.
 pub struct Shard {
     wal: Wal,
     keys: KeyDir,
+    /// The shard's directory, which the log shares with the engine's own files.
+    storage: Arc<dyn Storage>,
+    files: RwLock<Files>,
+    maintenance: Mutex<Maintenance>,
     /// Writes since expired tombstones were last pruned from the key directory.
     writes_since_prune: AtomicU64,
     settings: ShardSettings,
@@ -162,7 +215,8 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// Opens (or creates) the shard whose log lives in `storage`: replays the log, then bumps
+    /// Opens (or creates) the shard whose log lives in `storage`: loads the compacted file and
+    /// the key-directory checkpoint if they are sound, replays the log after them, then bumps
     /// the primary term durably unless the shard is new.
     pub fn open(
         storage: Arc<dyn Storage>,
@@ -172,15 +226,18 @@ impl Shard {
         let mut config = Config::new(shard_id, settings.durability);
         config.segment_size = settings.segment_size;
         config.background = settings.background;
-        let (wal, wal_recovery) = Wal::open(storage, config).map_err(open_failed)?;
-        let shard = Shard {
+        let (wal, wal_recovery) = Wal::open(storage.clone(), config).map_err(open_failed)?;
+        let mut shard = Shard {
             wal,
             keys: KeyDir::new(),
+            storage,
+            files: RwLock::new(Files::default()),
+            maintenance: Mutex::new(Maintenance::default()),
             writes_since_prune: AtomicU64::new(0),
             settings,
             failure: OnceLock::new(),
         };
-        let replayed = shard.replay()?;
+        let (keys, replayed) = shard.recover()?;
         if !wal_recovery.created {
             let next = PrimaryTerm(shard.wal.primary_term().0 + 1);
             shard.wal.set_primary_term(next).map_err(open_failed)?;
@@ -190,56 +247,11 @@ impl Shard {
             shard,
             ShardRecovery {
                 wal: wal_recovery,
+                keys,
                 replayed,
                 primary_term,
             },
         ))
-    }
-
-    fn replay(&self) -> Result<u64> {
-        let mut replayed = 0;
-        for record in self
-            .wal
-            .read_from(self.wal.first_seq_no())
-            .map_err(open_failed)?
-        {
-            let record = record.map_err(open_failed)?;
-            let op = Op::decode(&record.payload).map_err(|what| {
-                Error::ShardFailed(format!(
-                    "seq_no {} holds no operation: {what}",
-                    record.seq_no
-                ))
-            })?;
-            let (id, entry) = match op {
-                Op::Index { id, version, .. } => (
-                    id,
-                    Entry {
-                        version,
-                        seq_no: record.seq_no,
-                        primary_term: record.primary_term,
-                        state: EntryState::Live(record.location),
-                    },
-                ),
-                Op::Delete {
-                    id,
-                    version,
-                    timestamp_ms,
-                } => (
-                    id,
-                    Entry {
-                        version,
-                        seq_no: record.seq_no,
-                        primary_term: record.primary_term,
-                        state: EntryState::Tombstone {
-                            deleted_at_ms: timestamp_ms,
-                        },
-                    },
-                ),
-            };
-            self.keys.lock(id).insert(id, entry);
-            replayed += 1;
-        }
-        Ok(replayed)
     }
 
     /// Index or create a document.
@@ -300,10 +312,14 @@ impl Shard {
         let op = op(plan.version, now);
         let appended = self.wal.write(&op.encode()).map_err(|e| self.fail(e))?;
         let (state, result) = match op {
-            Op::Index { .. } if plan.not_found_or_deleted => {
-                (EntryState::Live(appended.location), DocResult::Created)
-            }
-            Op::Index { .. } => (EntryState::Live(appended.location), DocResult::Updated),
+            Op::Index { .. } if plan.not_found_or_deleted => (
+                EntryState::Live(DocLocation::Log(appended.location)),
+                DocResult::Created,
+            ),
+            Op::Index { .. } => (
+                EntryState::Live(DocLocation::Log(appended.location)),
+                DocResult::Updated,
+            ),
             Op::Delete { .. } => {
                 let result = if plan.not_found_or_deleted {
                     DocResult::NotFound
@@ -340,6 +356,8 @@ impl Shard {
     /// Realtime get: the latest write, synced or not.
     pub fn get(&self, id: &str) -> Result<Option<Document>> {
         self.check_failed()?;
+        // Held from the lookup to the read: a compaction removes no file under a reader.
+        let files = self.read_files();
         let entry = self.keys.lock(id).get(id);
         let Some(Entry {
             version,
@@ -350,19 +368,46 @@ impl Shard {
         else {
             return Ok(None);
         };
-        let record = self.wal.read(location).map_err(|e| self.fail(e))?;
-        match Op::decode(&record.payload) {
-            Ok(Op::Index { source, .. }) => Ok(Some(Document {
+        let payload = self.read_payload(&files, location)?;
+        match Op::decode(&payload) {
+            Ok(Op::Index {
+                id: found, source, ..
+            }) if found == id => Ok(Some(Document {
                 id: id.to_owned(),
                 version,
                 seq_no,
                 primary_term,
                 source: source.to_vec(),
             })),
-            _ => Err(Error::ShardFailed(format!(
-                "the log at {location:?} holds no document [{id}]"
-            ))),
+            _ => Err(self.fail_with(format!("{location:?} holds no document [{id}]"))),
         }
+    }
+
+    fn read_files(&self) -> RwLockReadGuard<'_, Files> {
+        self.files.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The operation at `location`, checked against its checksum.
+    fn read_payload(&self, files: &Files, location: DocLocation) -> Result<Vec<u8>> {
+        match location {
+            DocLocation::Log(location) => self
+                .wal
+                .read(location)
+                .map(|r| r.payload)
+                .map_err(|e| self.fail(e)),
+            DocLocation::Compacted { generation, offset } => {
+                let file = files.compacted(generation).ok_or_else(|| {
+                    self.fail_with(format!("compacted file {generation} is not open"))
+                })?;
+                file.read(offset)
+                    .map(|(record, _)| record.payload)
+                    .map_err(|e| self.fail_with(e))
+            }
+        }
+    }
+
+    fn lock_maintenance(&self) -> MutexGuard<'_, Maintenance> {
+        self.maintenance.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The term new writes carry.
@@ -428,7 +473,7 @@ impl Shard {
             persisted_local_checkpoint: self.wal.durable_seq_no(),
             docs_live,
             docs_deleted,
-            bytes_on_disk: self.wal.disk_usage(),
+            bytes_on_disk: self.wal.disk_usage() + self.files_len(),
             segments: self.wal.segments().len(),
             syncs: self.wal.sync_count(),
         }
@@ -449,8 +494,10 @@ impl Shard {
         self.wal.sync().map_err(|e| self.fail(e))
     }
 
-    /// Syncs and closes the log.
+    /// Syncs, checkpoints the key directory (so the next open replays nothing) and closes the
+    /// log.
     pub fn close(self) -> Result<()> {
+        self.checkpoint_keys()?;
         self.wal
             .close()
             .map_err(|e| Error::ShardFailed(e.to_string()))
@@ -485,9 +532,15 @@ impl Shard {
     /// The log failed: fail-stop. Memory may now be ahead of the disk, so answer nothing more;
     /// a reopen recovers from the log.
     fn fail(&self, e: wal::Error) -> Error {
+        self.fail_with(e.to_string())
+    }
+
+    /// Fail-stop for a reason of the engine's own (a damaged compacted file, a record that is
+    /// not the operation the key directory expects).
+    fn fail_with(&self, why: String) -> Error {
         let _ = self
             .failure
-            .set(format!("shard failed, reopen to recover: {e}"));
+            .set(format!("shard failed, reopen to recover: {why}"));
         Error::ShardFailed(self.failure.get().expect("just set").clone())
     }
 }

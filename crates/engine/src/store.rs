@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use wal::{Config, FsStorage, LogUuid, Storage};
 
@@ -33,11 +35,79 @@ impl Default for StoreOptions {
     }
 }
 
+type Indices = Arc<RwLock<BTreeMap<String, Arc<Index>>>>;
+
+/// How often the background looks whether a shard needs compacting or a key-directory
+/// checkpoint (`Shard::maintain`).
+const MAINTAIN_EVERY: Duration = Duration::from_millis(500);
+
 /// All indices of one data directory.
 pub struct Store {
     root: Arc<dyn Storage>,
     options: StoreOptions,
-    indices: RwLock<BTreeMap<String, Arc<Index>>>,
+    indices: Indices,
+    /// The maintenance thread, with `options.background`.
+    maintenance: Option<(Arc<Stop>, JoinHandle<()>)>,
+}
+
+/// Tells the maintenance thread to stop, waking it.
+#[derive(Default)]
+struct Stop {
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Stop {
+    fn stop(&self) {
+        *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wake.notify_all();
+    }
+
+    /// Waits `interval` or until stopped; false once stopped.
+    fn wait(&self, interval: Duration) -> bool {
+        let stopped = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
+        let (stopped, _) = self
+            .wake
+            .wait_timeout_while(stopped, interval, |s| !*s)
+            .unwrap_or_else(|e| e.into_inner());
+        !*stopped
+    }
+}
+
+/// Compacts and checkpoints every shard that needs it, until stopped. A shard's failure is its
+/// own (it answers nothing until reopened); a compaction that failed (disk full) is retried
+/// at the next round.
+fn maintain(indices: Indices, stop: Arc<Stop>) {
+    while stop.wait(MAINTAIN_EVERY) {
+        let all: Vec<Arc<Index>> = indices
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for index in all {
+            for (n, shard) in index.shards().iter().enumerate() {
+                match shard.maintain() {
+                    Ok(Some(c)) => tracing::info!(
+                        index = index.name(),
+                        shard = n,
+                        live = c.live,
+                        tombstones_dropped = c.tombstones_dropped,
+                        bytes_before = c.bytes_before,
+                        bytes_after = c.bytes_after,
+                        "compacted"
+                    ),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(
+                        index = index.name(),
+                        shard = n,
+                        error = %e.reason(),
+                        "maintenance failed"
+                    ),
+                }
+            }
+        }
+    }
 }
 
 impl Store {
@@ -78,11 +148,47 @@ impl Store {
         if removed {
             root.sync_dir().map_err(io)?;
         }
+        let indices: Indices = Arc::new(RwLock::new(indices));
+        let maintenance = options.background.then(|| {
+            let stop = Arc::new(Stop::default());
+            let (i, s) = (indices.clone(), stop.clone());
+            let thread = std::thread::Builder::new()
+                .name("optimist-maintenance".into())
+                .spawn(move || maintain(i, s))
+                .expect("a thread for maintenance");
+            (stop, thread)
+        });
         Ok(Store {
             root,
             options,
-            indices: RwLock::new(indices),
+            indices,
+            maintenance,
         })
+    }
+
+    /// A clean stop: ends maintenance, then syncs every shard and checkpoints its key
+    /// directory, so the next open replays nothing.
+    pub fn close(&self) -> Result<()> {
+        self.stop_maintenance();
+        let all: Vec<Arc<Index>> = self
+            .indices
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for index in all {
+            for shard in index.shards() {
+                shard.checkpoint_keys()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn stop_maintenance(&self) {
+        if let Some((stop, _)) = &self.maintenance {
+            stop.stop();
+        }
     }
 
     /// Creates an index; `resource_already_exists_exception` if it exists.
@@ -160,6 +266,15 @@ impl Store {
             .keys()
             .cloned()
             .collect()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.maintenance.take() {
+            stop.stop();
+            let _ = thread.join();
+        }
     }
 }
 

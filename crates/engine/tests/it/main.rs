@@ -24,3 +24,7 @@ mod update;
 
 /// Concurrent CAS histories checked linearizable with stateright (item 15).
 mod linearizable;
+
+/// Compaction and the key-directory checkpoint, with crashes at every I/O point (items 10,
+/// 11, 16).
+mod compaction;

@@ -2,7 +2,8 @@
 //!
 //! Method: proptest generates operations on a handful of ids: index with every condition kind
 //! (none, the current stamp, a stale stamp, create, external, external_gte), delete (none,
-//! current stamp, stale stamp), sync, power loss under each damage variant, clean restart.
+//! current stamp, stale stamp), sync, compaction, key-directory checkpoint, power loss under
+//! each damage variant, clean restart.
 //! The model restates the rules of reference section 3.1 independently of `version.rs`. The
 //! shard runs with `Durability::Async` and no background thread, so only `Sync` makes writes
 //! durable: after a power loss the shard must hold the synced state plus some prefix of the
@@ -39,6 +40,9 @@ enum Step {
     Index(usize, Cond, u8),
     Delete(usize, Cond),
     Sync,
+    /// Compacts everything (which ends in a synced key-directory checkpoint).
+    Compact,
+    Checkpoint,
     PowerLoss(Damage),
     Restart,
 }
@@ -58,6 +62,8 @@ fn step() -> impl Strategy<Value = Step> {
         8 => (0..IDS.len(), cond, any::<u8>()).prop_map(|(i, c, v)| Step::Index(i, c, v)),
         3 => (0..IDS.len(), delete_cond).prop_map(|(i, c)| Step::Delete(i, c)),
         2 => Just(Step::Sync),
+        1 => Just(Step::Compact),
+        1 => Just(Step::Checkpoint),
         1 => prop::sample::select(Damage::ALL.to_vec()).prop_map(Step::PowerLoss),
         1 => Just(Step::Restart),
     ]
@@ -222,8 +228,12 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
                     (want, got) => prop_assert!(false, "model {:?}, engine {:?}", want, got),
                 }
             }
-            Step::Sync => {
-                shard.sync().unwrap();
+            Step::Sync | Step::Compact | Step::Checkpoint => {
+                match step {
+                    Step::Compact => drop(shard.compact().unwrap()),
+                    Step::Checkpoint => shard.checkpoint_keys().unwrap(),
+                    _ => shard.sync().unwrap(),
+                }
                 synced = state.clone();
                 since.clear();
             }

@@ -1,0 +1,267 @@
+//! Opening a shard: the key directory is rebuilt from the newest key-directory checkpoint
+//! that is sound and still matches the files (then the log after it is replayed), or else
+//! from the compacted file and the whole log after it. docs/recovery.md, "Engine".
+
+use std::sync::Arc;
+
+use wal::SeqNo;
+
+use super::{Files, Shard, open_failed};
+use crate::compacted::{self, CompactedFile};
+use crate::error::{Error, Result};
+use crate::key_dir::{DocLocation, Entry, EntryState, KeyDir};
+use crate::keys_checkpoint;
+use crate::op::Op;
+
+/// How opening a shard rebuilt its key directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeysRecovery {
+    /// Loaded from a checkpoint covering every operation below `covers_below`; only the log
+    /// from there was replayed.
+    Checkpoint { covers_below: SeqNo, entries: u64 },
+    /// Rebuilt from the compacted file (`compacted_records` operations) and the log after it.
+    /// `discarded` says why a checkpoint found was not used (damaged, or older than the
+    /// compacted file).
+    Rebuilt {
+        compacted_records: u64,
+        discarded: Option<String>,
+    },
+}
+
+fn corrupt(what: String) -> Error {
+    Error::ShardFailed(format!("shard cannot open: {what}"))
+}
+
+impl Shard {
+    /// Rebuilds the key directory; returns how, and how many log operations were replayed.
+    pub(super) fn recover(&mut self) -> Result<(KeysRecovery, u64)> {
+        let io = |e: std::io::Error| corrupt(format!("cannot read the shard directory: {e}"));
+        let names = self.storage.list().map_err(io)?;
+
+        // The newest compacted file is the one in use; an older one is left over from a
+        // compaction that finished (its successor was durable before anything was removed).
+        let mut generations: Vec<u64> = names
+            .iter()
+            .filter_map(|n| compacted::parse_name(n))
+            .collect();
+        generations.sort_unstable();
+        let compacted = match generations.pop() {
+            Some(generation) => {
+                let file = CompactedFile::open(&self.storage, &compacted::file_name(generation))
+                    .map_err(corrupt)?;
+                if file.header.log_uuid != self.wal.log_uuid()
+                    || file.header.generation != generation
+                {
+                    return Err(corrupt(format!(
+                        "{} belongs to another log or generation",
+                        compacted::file_name(generation)
+                    )));
+                }
+                Some(Arc::new(file))
+            }
+            None => None,
+        };
+        for stale in generations {
+            self.storage
+                .remove(&compacted::file_name(stale))
+                .map_err(io)?;
+        }
+        let covers_below = compacted
+            .as_ref()
+            .map_or(SeqNo(0), |f| f.header.covers_below);
+        let (first, next) = (self.wal.first_seq_no(), self.wal.next_seq_no());
+        if first > covers_below || covers_below > next {
+            return Err(corrupt(format!(
+                "the log holds seq_nos [{first}, {next}) and the compacted file those below \
+                 {covers_below}: operations are missing"
+            )));
+        }
+        let compacted_generation = compacted.as_ref().map_or(0, |f| f.header.generation);
+        *self.files.get_mut().unwrap_or_else(|e| e.into_inner()) = Files {
+            compacted,
+            retiring: None,
+            keys_len: 0,
+        };
+
+        // The newest checkpoint, if it is sound and matches the compacted file and the log.
+        let mut checkpoints: Vec<u64> = names
+            .iter()
+            .filter_map(|n| keys_checkpoint::parse_name(n))
+            .collect();
+        checkpoints.sort_unstable();
+        let mut how = None;
+        let mut replay_from = covers_below;
+        let mut discarded = None;
+        if let Some(&generation) = checkpoints.last() {
+            match self.load_checkpoint(generation, compacted_generation, covers_below, next) {
+                Ok((below, entries, len)) => {
+                    replay_from = below;
+                    how = Some(KeysRecovery::Checkpoint {
+                        covers_below: below,
+                        entries,
+                    });
+                    self.maintenance
+                        .get_mut()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .keys_covers_below = below;
+                    self.files
+                        .get_mut()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .keys_len = len;
+                }
+                Err(why) => {
+                    self.keys = KeyDir::new();
+                    discarded = Some(why);
+                }
+            }
+            self.maintenance
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .keys_generation = generation;
+        }
+        for &stale in checkpoints.iter().rev().skip(1) {
+            self.storage
+                .remove(&keys_checkpoint::file_name(stale))
+                .map_err(io)?;
+        }
+        let how = match how {
+            Some(how) => how,
+            None => KeysRecovery::Rebuilt {
+                compacted_records: self.load_compacted()?,
+                discarded,
+            },
+        };
+        let replayed = self.replay_from(replay_from)?;
+        // Segments a finished compaction had not yet released.
+        self.wal.release_below(covers_below).map_err(open_failed)?;
+        Ok((how, replayed))
+    }
+
+    /// Loads checkpoint `generation` into the key directory; returns what it covers, its
+    /// entry count and its size. Any doubt is an error, and the caller rebuilds instead.
+    fn load_checkpoint(
+        &self,
+        generation: u64,
+        compacted_generation: u64,
+        compacted_below: SeqNo,
+        log_next: SeqNo,
+    ) -> std::result::Result<(SeqNo, u64, u64), String> {
+        let name = keys_checkpoint::file_name(generation);
+        let log_uuid = self.wal.log_uuid();
+        let header = keys_checkpoint::read(
+            &self.storage,
+            &name,
+            |h| {
+                if h.log_uuid != log_uuid {
+                    Err("taken of another log".into())
+                } else if h.compacted_generation != compacted_generation {
+                    Err(format!(
+                        "taken with compacted file {}, the shard now has {compacted_generation}",
+                        h.compacted_generation
+                    ))
+                } else if h.covers_below < compacted_below || h.covers_below > log_next {
+                    Err(format!(
+                        "covers below seq_no {}, the log holds [{compacted_below}, {log_next})",
+                        h.covers_below
+                    ))
+                } else {
+                    Ok(())
+                }
+            },
+            |id, entry| {
+                if let EntryState::Live(DocLocation::Compacted { generation, .. }) = entry.state
+                    && generation != compacted_generation
+                {
+                    return Err(format!("[{id}] points into compacted file {generation}"));
+                }
+                self.keys.lock(id).insert(id, entry);
+                Ok(())
+            },
+        )?;
+        let len = self
+            .storage
+            .open(&name)
+            .and_then(|f| f.len())
+            .map_err(|e| e.to_string())?;
+        Ok((header.covers_below, header.count, len))
+    }
+
+    /// Every operation of the compacted file into the key directory.
+    fn load_compacted(&self) -> Result<u64> {
+        let files = self.read_files();
+        let Some(file) = files.compacted.as_ref() else {
+            return Ok(0);
+        };
+        let generation = file.header.generation;
+        let mut loaded = 0;
+        file.for_each(|offset, record| {
+            let op = Op::decode(&record.payload)
+                .map_err(|what| format!("compacted file {generation} at {offset}: {what}"))?;
+            let (id, state) = match op {
+                Op::Index { id, .. } => (
+                    id,
+                    EntryState::Live(DocLocation::Compacted { generation, offset }),
+                ),
+                Op::Delete {
+                    id, timestamp_ms, ..
+                } => (
+                    id,
+                    EntryState::Tombstone {
+                        deleted_at_ms: timestamp_ms,
+                    },
+                ),
+            };
+            let entry = Entry {
+                version: op_version(&op),
+                seq_no: record.seq_no,
+                primary_term: record.primary_term,
+                state,
+            };
+            self.keys.lock(id).insert(id, entry);
+            loaded += 1;
+            Ok(())
+        })
+        .map_err(corrupt)?;
+        Ok(loaded)
+    }
+
+    /// Replays the log from `from` into the key directory.
+    fn replay_from(&self, from: SeqNo) -> Result<u64> {
+        let mut replayed = 0;
+        for record in self.wal.read_from(from).map_err(open_failed)? {
+            let record = record.map_err(open_failed)?;
+            let op = Op::decode(&record.payload).map_err(|what| {
+                corrupt(format!(
+                    "seq_no {} holds no operation: {what}",
+                    record.seq_no
+                ))
+            })?;
+            let (id, state) = match op {
+                Op::Index { id, .. } => (id, EntryState::Live(DocLocation::Log(record.location))),
+                Op::Delete {
+                    id, timestamp_ms, ..
+                } => (
+                    id,
+                    EntryState::Tombstone {
+                        deleted_at_ms: timestamp_ms,
+                    },
+                ),
+            };
+            let entry = Entry {
+                version: op_version(&op),
+                seq_no: record.seq_no,
+                primary_term: record.primary_term,
+                state,
+            };
+            self.keys.lock(id).insert(id, entry);
+            replayed += 1;
+        }
+        Ok(replayed)
+    }
+}
+
+fn op_version(op: &Op<'_>) -> u64 {
+    match *op {
+        Op::Index { version, .. } | Op::Delete { version, .. } => version,
+    }
+}
