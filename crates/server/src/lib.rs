@@ -61,8 +61,9 @@ pub async fn serve(
     serve_with(listener, store, ServeOptions::default(), shutdown).await
 }
 
-/// Serves until `shutdown` resolves, then finishes the requests in flight and syncs every
-/// index, so a clean stop leaves nothing unsynced.
+/// Serves until `shutdown` resolves, then finishes the requests in flight and closes the
+/// store (every shard synced and its key directory checkpointed), so a clean stop leaves
+/// nothing unsynced and the next start replays nothing.
 pub async fn serve_with(
     listener: TcpListener,
     store: Arc<Store>,
@@ -96,14 +97,9 @@ pub async fn serve_with(
         }
     }
     let sync = tokio::task::spawn_blocking(move || {
-        for name in store.index_names() {
-            if let Ok(index) = store.index(&name) {
-                index
-                    .sync()
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
-            }
-        }
-        Ok::<_, std::io::Error>(())
+        store
+            .close()
+            .map_err(|e| std::io::Error::other(e.to_string()))
     });
     sync.await.map_err(std::io::Error::other)?
 }

@@ -250,8 +250,16 @@ fn log_recoveries(store: &Store) {
                 replayed = r.replayed,
                 segments = r.wal.segments,
                 primary_term = r.primary_term.0,
+                keys = ?r.keys,
                 "shard recovered"
             );
+            if let engine::KeysRecovery::Rebuilt {
+                discarded: Some(why),
+                ..
+            } = &r.keys
+            {
+                warn!(index = %name, shard, reason = %why, "discarded the key-directory checkpoint, rebuilt from the log");
+            }
             if let Some(torn) = &r.wal.torn_tail {
                 warn!(
                     index = %name,
