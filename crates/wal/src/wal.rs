@@ -22,6 +22,9 @@ use crate::recovery::{self, Recovery, SealedSegment};
 use crate::segment::{self, SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::storage::{self, Storage, StorageFile};
 
+/// How many times a sync leader yields, at most, for more records to join its fsync.
+const GATHER_ROUNDS: usize = 8;
+
 /// What an append was given: its seq_no, the term it was written under, and where it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Appended {
@@ -88,6 +91,8 @@ struct Shared {
     durable_end: AtomicU64,
     /// Group-commit fsyncs issued: the figure "acknowledged writes per fsync" divides by.
     syncs: AtomicU64,
+    /// Records the last group-commit fsync made durable: whether the next leader gathers.
+    last_group: AtomicU64,
     /// The first write or sync error. Once set, nothing more is acknowledged.
     poison: OnceLock<Arc<io::Error>>,
     checkpoint: Mutex<CheckpointFile>,
@@ -181,6 +186,7 @@ impl Wal {
             }),
             sync_running: Mutex::new(false),
             syncs: AtomicU64::new(0),
+            last_group: AtomicU64::new(0),
             synced: Condvar::new(),
             durable: Mutex::new(durable),
             durable_end: AtomicU64::new(recovered.next_seq_no.0),
@@ -605,6 +611,7 @@ impl Shared {
 
     /// One fsync for everything written so far; the caller holds the leader flag.
     fn lead_sync(&self, seq_no: SeqNo) -> Result<()> {
+        self.gather();
         let (file, point) = {
             let log = self.lock_log();
             assert!(
@@ -626,8 +633,31 @@ impl Shared {
         // The append lock is released: appends go on while this fsync runs.
         file.sync_data().map_err(|e| self.poison(e))?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
+        let before = self.durable_end.load(Ordering::Acquire);
+        self.last_group
+            .store(point.seq_no_end.0.saturating_sub(before), Ordering::Relaxed);
         self.advance_durable(point);
         Ok(())
+    }
+
+    /// Lets the writers that the last sync woke append before this one starts, so it covers
+    /// them (as a write group gathers behind its leader): yields while records keep arriving,
+    /// at most `GATHER_ROUNDS` times. Only when the last sync covered more than one record: a
+    /// lone writer pays nothing, and 64 writers share one fsync instead of splitting into a
+    /// small group and a large one.
+    fn gather(&self) {
+        if self.last_group.load(Ordering::Relaxed) <= 1 {
+            return;
+        }
+        let mut seen = self.lock_log().next_seq_no;
+        for _ in 0..GATHER_ROUNDS {
+            std::thread::yield_now();
+            let now = self.lock_log().next_seq_no;
+            if now == seen {
+                return;
+            }
+            seen = now;
+        }
     }
 
     fn advance_durable(&self, point: DurablePoint) {
