@@ -43,8 +43,10 @@ pub struct Compaction {
     pub tombstones_dropped: u64,
     /// Log segments removed.
     pub segments_released: usize,
-    /// Bytes on disk before and after.
+    /// Bytes on disk before, at the peak (the new file written, nothing yet removed), and
+    /// after.
     pub bytes_before: u64,
+    pub bytes_peak: u64,
     pub bytes_after: u64,
 }
 
@@ -138,6 +140,7 @@ impl Shard {
             tombstones_dropped: 0,
             segments_released: 0,
             bytes_before,
+            bytes_peak: 0,
             bytes_after: 0,
         };
         // Writing the file changes nothing the shard serves: an I/O error here (disk full)
@@ -192,6 +195,7 @@ impl Shard {
             let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
             files.retiring = files.compacted.replace(std::sync::Arc::new(file));
         }
+        report.bytes_peak = self.wal.disk_usage() + self.files_len();
         for (id, seq_no, offset) in moved {
             let mut stripe = self.keys.lock(&id);
             if let Some(entry) = stripe.get(&id)
