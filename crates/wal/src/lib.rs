@@ -16,6 +16,8 @@ mod decision;
 mod error;
 pub mod fuzz;
 mod ids;
+mod inspect;
+mod overlay;
 mod random;
 mod reader;
 mod record;
@@ -28,6 +30,8 @@ mod wal;
 pub use config::{Config, Durability, RecoveryMode};
 pub use error::{Corruption, Error, Result};
 pub use ids::{Generation, Location, LogUuid, PrimaryTerm, SeqNo, ShardId};
+pub use inspect::{SegmentScan, records_after, scan_segment, segment_generations};
+pub use overlay::OverlayStorage;
 pub use reader::Records;
 pub use record::{RECORD_HEADER_LEN, RECORD_LEN_CAP, Record};
 pub use recovery::{Recovery, TornTail};
@@ -45,5 +49,10 @@ pub mod files {
     /// The file name of segment `generation`.
     pub fn segment(generation: crate::Generation) -> String {
         crate::segment::file_name(generation)
+    }
+
+    /// The generation of a segment's file name; `None` for any other file.
+    pub fn parse_segment(name: &str) -> Option<crate::Generation> {
+        crate::segment::parse_file_name(name)
     }
 }
