@@ -13,6 +13,7 @@ pub mod fuzz;
 pub mod import;
 mod indices;
 mod mget;
+pub mod offline;
 mod params;
 pub mod progress;
 pub mod routes;

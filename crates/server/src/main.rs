@@ -45,6 +45,34 @@ enum Command {
         #[arg(long)]
         index: String,
     },
+    /// Verify a data directory that is not being served, changing nothing: every segment,
+    /// record checksum, compacted file and key-directory checkpoint. Exits 1 on corruption.
+    Check {
+        /// The data directory (refused while a server holds it).
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Check only this index.
+        #[arg(long)]
+        index: Option<String>,
+    },
+    /// Cut a shard's log at its first corruption, dropping everything after it (as
+    /// Elasticsearch's `elasticsearch-shard remove-corrupted-data`). Offline; keeps a backup.
+    Repair {
+        /// The data directory (refused while a server holds it).
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        index: String,
+        #[arg(long)]
+        shard: u32,
+        /// The repair to make (required: the only one there is, named so nobody runs it by
+        /// accident).
+        #[arg(long, required = true)]
+        truncate_after_corruption: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Send a _bulk NDJSON file to an Elasticsearch-compatible endpoint, in batches.
     Import {
         /// Where to send it, e.g. http://127.0.0.1:9200.
@@ -120,6 +148,25 @@ fn main() -> ExitCode {
             }
         },
         Command::Export { data_dir, index } => finish(export(&data_dir, &index)),
+        Command::Check { data_dir, index } => finish(server::offline::check(
+            &data_dir,
+            index.as_deref(),
+            &mut std::io::stdout(),
+        )),
+        Command::Repair {
+            data_dir,
+            index,
+            shard,
+            truncate_after_corruption: _,
+            yes,
+        } => finish(server::offline::repair(
+            &data_dir,
+            &index,
+            shard,
+            yes,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout(),
+        )),
         Command::Import {
             url,
             index,
