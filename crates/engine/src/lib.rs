@@ -10,6 +10,7 @@ mod bulk;
 mod compacted;
 mod durable_file;
 mod error;
+pub mod fuzz;
 mod id;
 mod index;
 mod index_name;

@@ -28,3 +28,6 @@ mod linearizable;
 /// Compaction and the key-directory checkpoint, with crashes at every I/O point (items 10,
 /// 11, 16).
 mod compaction;
+
+/// The committed `engine_model` fuzz corpus, replayed.
+mod fuzz_corpus;
