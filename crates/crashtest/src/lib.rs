@@ -9,12 +9,14 @@
 //! - with `async` durability, acknowledged writes may be lost (they are counted), and a
 //!   conditional write on a lost stamp gets 409.
 //!
-//! SIGKILL leaves the page cache alone, so this proves the process-crash story only; power
-//! loss is simulated below the process by the engine's and the log's tests (`SimStorage`).
+//! SIGKILL leaves the page cache alone, so `kill` proves the process-crash story only. `sim`
+//! cuts the power below the engine, in process, on the log's `SimStorage`: at every I/O
+//! point of seeded workloads, under every damage variant, and injects EIO and ENOSPC.
 
 mod http;
 pub mod kill;
 mod process;
+pub mod sim;
 
 pub use kill::{Figures, Options};
 pub use process::default_binary;
