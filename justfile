@@ -35,6 +35,13 @@ bench *args:
 fuzz target seconds="60":
     cd fuzz && cargo fuzz run -s none {{target}} -- -max_total_time={{seconds}}
 
-# Long runs: many more crash workloads and model cases than CI has time for.
+# Long runs (hours): issue 5's soak. Every figure and seed goes to docs/reliability.md.
 soak:
     WAL_CRASH_WORKLOADS=400 WAL_MODEL_CASES=100000 cargo test --release -p wal --test it -- crash model
+    ENGINE_MODEL_CASES=100000 cargo test --release -p engine --test it -- model
+    cargo build --release -p server -p crashtest --bins
+    ./target/release/crashtest kill --rounds 10000 --binary ./target/release/optimist
+    ./target/release/crashtest kill --rounds 2000 --async --binary ./target/release/optimist
+    ./target/release/crashtest power --rounds 10000 --binary ./target/release/optimist
+    ./target/release/crashtest sim --seeds 100000
+    for t in wal_decode wal_recover engine_model http_request; do (cd fuzz && cargo fuzz run -s none $t -- -max_total_time=3600); done
