@@ -73,15 +73,28 @@ struct History {
     max_term: u64,
 }
 
-/// Runs the rounds; `Err` names the first violation, with the seed.
+/// Runs the rounds, each ended by SIGKILL; `Err` names the first violation, with the seed.
 pub fn run(options: &Options) -> Result<Figures, String> {
-    let data = options.work_dir.join("data");
-    let log = options.work_dir.join("server.log");
     std::fs::create_dir_all(&options.work_dir).map_err(|e| e.to_string())?;
+    let data = options.work_dir.join("data");
+    run_with(options, &data, |server| {
+        server.kill();
+        Ok(())
+    })
+}
+
+/// Runs the rounds on `data`, each ended by `cut`, which must leave the server dead (and may
+/// do more to the storage beneath it: `crashtest power` cuts the power).
+pub(crate) fn run_with(
+    options: &Options,
+    data: &std::path::Path,
+    mut cut: impl FnMut(&mut Server) -> Result<(), String>,
+) -> Result<Figures, String> {
+    let log = options.work_dir.join("server.log");
     let mut rng = Rng::new(options.seed);
     let history = Arc::new(Mutex::new(History::default()));
     let mut figures = Figures::default();
-    let mut server = Server::start(&options.binary, &data, &log)?;
+    let mut server = Server::start(&options.binary, data, &log)?;
     let settings = if options.async_durability {
         json!({"settings": {"index.translog.durability": "async", "index.translog.sync_interval": "100ms"}})
     } else {
@@ -106,12 +119,13 @@ pub fn run(options: &Options) -> Result<Figures, String> {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(20 + rng.below(250)));
-        server.kill();
+        cut(&mut server).map_err(|e| format!("round {round}: the cut failed: {e}"))?;
         stop.store(true, Ordering::Relaxed);
         for worker in workers {
             let _ = worker.join();
         }
-        server = Server::start(&options.binary, &data, &log)?;
+        server = Server::start(&options.binary, data, &log)
+            .map_err(|e| format!("round {round} (seed {}): {e}", options.seed))?;
         let mut h = history.lock().unwrap_or_else(|e| e.into_inner());
         check(&server, &mut h, options, &mut figures)
             .map_err(|v| format!("round {round} (seed {}): {v}", options.seed))?;
@@ -180,8 +194,10 @@ fn client(
             _ => None,
         };
         let Some(v) = acked else {
-            // No answer: unknown. Refused (409, 404): it did not happen.
-            if answer.is_some() && !delete {
+            // No answer, or a failure (5xx, the storage failed under it): unknown. Refused
+            // (409, 404, 4xx): it did not happen.
+            let refused = matches!(&answer, Some((status, _)) if (400..500).contains(status));
+            if refused && !delete {
                 known.unanswered.retain(|t| *t != token);
             }
             continue;

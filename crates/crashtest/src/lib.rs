@@ -9,12 +9,16 @@
 //! - with `async` durability, acknowledged writes may be lost (they are counted), and a
 //!   conditional write on a lost stamp gets 409.
 //!
-//! SIGKILL leaves the page cache alone, so `kill` proves the process-crash story only. `sim`
-//! cuts the power below the engine, in process, on the log's `SimStorage`: at every I/O
-//! point of seeded workloads, under every damage variant, and injects EIO and ENOSPC.
+//! SIGKILL leaves the page cache alone, so `kill` proves the process-crash story only.
+//! `power` runs the same rounds with the data directory on a FUSE file system of ours that
+//! drops unsynced writes at each cut. `sim` cuts the power below the engine, in process, on
+//! the log's `SimStorage`: at every I/O point of seeded workloads, under every damage
+//! variant, and injects EIO and ENOSPC.
 
 mod http;
 pub mod kill;
+pub mod power;
+mod power_fs;
 mod process;
 pub mod sim;
 
