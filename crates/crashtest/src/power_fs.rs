@@ -153,9 +153,12 @@ impl Power {
 /// Puts back what `u` replaced, except its first `keep` bytes.
 fn restore(bytes: &mut Vec<u8>, u: &Undo, keep: u64) {
     if keep == 0 {
-        let end = (u.offset as usize + u.old.len()).min(bytes.len());
-        let start = (u.offset as usize).min(end);
-        bytes[start..end].copy_from_slice(&u.old[..end - start]);
+        // A truncate shortened the file: grow it back before the old bytes go in.
+        let end = u.offset as usize + u.old.len();
+        if bytes.len() < end {
+            bytes.resize(end, 0);
+        }
+        bytes[u.offset as usize..end].copy_from_slice(&u.old);
         bytes.resize(u.old_len as usize, 0);
         return;
     }
