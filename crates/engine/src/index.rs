@@ -40,6 +40,7 @@ impl Index {
             shard_settings.gc_deletes = settings.gc_deletes;
             shard_settings.segment_size = options.segment_size;
             shard_settings.background = options.background;
+            shard_settings.progress = options.progress.clone();
             let (shard, recovery) = Shard::open(storage, ShardId(u64::from(n)), shard_settings)?;
             shards.push(shard);
             recoveries.push(recovery);

@@ -17,6 +17,7 @@ mod index_name;
 mod key_dir;
 mod keys_checkpoint;
 mod op;
+mod progress;
 mod request;
 pub mod routing;
 mod settings;
@@ -30,6 +31,7 @@ pub use error::{Error, Result};
 pub use id::IdGenerator;
 pub use index::Index;
 pub use index_name::{INDEX_NAME_LEN_MAX, validate_index_name};
+pub use progress::Progress;
 pub use request::{Conditions, DeleteRequest, ID_LEN_MAX, IndexRequest, OpType, VersionType};
 pub use settings::IndexSettings;
 pub use shard::{

@@ -41,6 +41,8 @@ pub struct ShardSettings {
     pub background: bool,
     /// Passed to the log: `Salvage` only for the operator's explicit repair.
     pub recovery: RecoveryMode,
+    /// Where replay, loading and compaction report how far they have come.
+    pub progress: Option<crate::Progress>,
 }
 
 impl ShardSettings {
@@ -53,6 +55,7 @@ impl ShardSettings {
             segment_size: Config::SEGMENT_SIZE_DEFAULT,
             background: true,
             recovery: RecoveryMode::Strict,
+            progress: None,
         }
     }
 }

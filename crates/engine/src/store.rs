@@ -24,6 +24,8 @@ pub struct StoreOptions {
     pub segment_size: u64,
     /// Background threads per log (segment preparation, async syncs).
     pub background: bool,
+    /// Where opening shards (replay) and compactions report progress.
+    pub progress: Option<crate::Progress>,
 }
 
 impl Default for StoreOptions {
@@ -31,6 +33,7 @@ impl Default for StoreOptions {
         StoreOptions {
             segment_size: Config::SEGMENT_SIZE_DEFAULT,
             background: true,
+            progress: None,
         }
     }
 }

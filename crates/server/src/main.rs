@@ -265,7 +265,11 @@ fn serve(
     } else {
         "none"
     };
-    let store = Store::open_dir(&data_dir, StoreOptions::default())
+    let options_store = StoreOptions {
+        progress: Some(server::progress::for_engine()),
+        ..StoreOptions::default()
+    };
+    let store = Store::open_dir(&data_dir, options_store)
         .map_err(|e| format!("cannot open {}: {}", data_dir.display(), e.reason()))?;
     let store = Arc::new(store);
     info!(data_dir = %data_dir.display(), indices = store.index_names().len(), "data directory open");

@@ -1,5 +1,5 @@
-//! Progress of long work (export, import): a bar on a terminal, a log line every few seconds
-//! otherwise (a pipe, a file, CI).
+//! Progress of long work (export, import, check, and the engine's replay and compaction): a bar
+//! on a terminal, a log line every few seconds otherwise (a pipe, a file, CI).
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -58,4 +58,30 @@ impl Progress {
             None => info!(task = self.what, done, "finished"),
         }
     }
+}
+
+/// Work smaller than this draws nothing: a bar that flashes by tells nobody anything.
+const ENGINE_TASK_MIN: u64 = 1 << 16;
+
+/// The engine's progress reports (replay when a shard opens, compaction) shown as `Progress`:
+/// one task at a time, a bar on a terminal, log lines otherwise.
+pub fn for_engine() -> engine::Progress {
+    let current: std::sync::Mutex<Option<(&'static str, Progress)>> = std::sync::Mutex::new(None);
+    engine::Progress(std::sync::Arc::new(move |task, done, total| {
+        if total < ENGINE_TASK_MIN {
+            return;
+        }
+        let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
+        if !matches!(&*current, Some((t, _)) if *t == task) {
+            *current = Some((task, Progress::new(task, Some(total))));
+        }
+        if let Some((_, progress)) = current.as_mut() {
+            progress.update(done);
+        }
+        if done >= total
+            && let Some((_, progress)) = current.take()
+        {
+            progress.finish(done);
+        }
+    }))
 }

@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::key_dir::{DocLocation, Entry, EntryState};
 use crate::keys_checkpoint::{self, Body};
 use crate::op::Op;
+use crate::progress;
 
 /// What a compaction did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,7 +154,14 @@ impl Shard {
         };
         let mut writer = CompactedWriter::create(&self.storage, header).map_err(write_failed)?;
         let mut moved: Vec<(String, SeqNo, u64)> = Vec::new();
-        for (seq_no, id, entry) in &picked {
+        let total = picked.len() as u64;
+        for (n, (seq_no, id, entry)) in picked.iter().enumerate() {
+            progress::tick(
+                self.settings.progress.as_ref(),
+                "compaction",
+                n as u64 + 1,
+                total,
+            );
             let payload = match entry.state {
                 EntryState::Live(location) => {
                     let payload = self.read_payload(&self.read_files(), location)?;

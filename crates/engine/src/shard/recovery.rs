@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::key_dir::{DocLocation, Entry, EntryState, KeyDir};
 use crate::keys_checkpoint;
 use crate::op::Op;
+use crate::progress;
 
 /// How opening a shard rebuilt its key directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -193,6 +194,7 @@ impl Shard {
             return Ok(0);
         };
         let generation = file.header.generation;
+        let progress = self.settings.progress.as_ref();
         let mut loaded = 0;
         file.for_each(|offset, record| {
             let op = Op::decode(&record.payload)
@@ -219,6 +221,7 @@ impl Shard {
             };
             self.keys.lock(id).insert(id, entry);
             loaded += 1;
+            progress::tick(progress, "load compacted", loaded, file.count);
             Ok(())
         })
         .map_err(corrupt)?;
@@ -228,6 +231,8 @@ impl Shard {
     /// Replays the log from `from` into the key directory.
     fn replay_from(&self, from: SeqNo) -> Result<u64> {
         let mut replayed = 0;
+        let total = self.wal.next_seq_no().0.saturating_sub(from.0);
+        let progress = self.settings.progress.as_ref();
         for record in self.wal.read_from(from).map_err(open_failed)? {
             let record = record.map_err(open_failed)?;
             let op = Op::decode(&record.payload).map_err(|what| {
@@ -255,6 +260,7 @@ impl Shard {
             };
             self.keys.lock(id).insert(id, entry);
             replayed += 1;
+            progress::tick(progress, "replay", replayed, total);
         }
         Ok(replayed)
     }

@@ -325,3 +325,26 @@ fn compaction_runs_beside_writers_and_readers() {
     drop(shard);
     check(&support::open(&sim.crash(Damage::DropUnsynced), &settings));
 }
+
+#[test]
+fn replay_and_compaction_report_their_progress() {
+    let reports: Arc<std::sync::Mutex<Vec<(&'static str, u64, u64)>>> = Arc::default();
+    let seen = reports.clone();
+    let mut settings = support::settings(Durability::Request);
+    settings.progress = Some(engine::Progress(Arc::new(move |task, done, total| {
+        seen.lock().unwrap().push((task, done, total));
+    })));
+    let sim = SimStorage::new(41);
+    let shard = support::open(&sim, &settings);
+    for i in 0..100 {
+        shard.index(&doc(&format!("p{i}"), "{}")).unwrap();
+    }
+    shard.compact().unwrap();
+    shard.index(&doc("p0", "{}")).unwrap();
+    drop(shard);
+    drop(support::open(&sim, &settings));
+    let reports = reports.lock().unwrap();
+    assert!(reports.contains(&("compaction", 100, 100)), "{reports:?}");
+    // The checkpoint the compaction wrote covers all but the last write: one replayed.
+    assert!(reports.contains(&("replay", 1, 1)), "{reports:?}");
+}

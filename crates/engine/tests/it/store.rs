@@ -12,6 +12,7 @@ fn options() -> StoreOptions {
     StoreOptions {
         segment_size: 16 << 10,
         background: false,
+        ..StoreOptions::default()
     }
 }
 

@@ -155,6 +155,7 @@ fn store() -> (SimStorage, Store) {
         StoreOptions {
             segment_size: 64 << 10,
             background: false,
+            ..StoreOptions::default()
         },
     )
     .unwrap();
