@@ -28,7 +28,7 @@ impl fmt::Debug for Progress {
 /// Calls `progress` every `EVERY` items and at the end, if there is one.
 pub(crate) fn tick(progress: Option<&Progress>, task: &'static str, done: u64, total: u64) {
     if let Some(p) = progress
-        && (done % EVERY == 0 || done == total)
+        && (done.is_multiple_of(EVERY) || done == total)
     {
         p.report(task, done, total);
     }
