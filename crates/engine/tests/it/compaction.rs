@@ -326,9 +326,12 @@ fn compaction_runs_beside_writers_and_readers() {
     check(&support::open(&sim.crash(Damage::DropUnsynced), &settings));
 }
 
+/// (task, done, total), as the engine reported them.
+type Reports = Arc<std::sync::Mutex<Vec<(&'static str, u64, u64)>>>;
+
 #[test]
 fn replay_and_compaction_report_their_progress() {
-    let reports: Arc<std::sync::Mutex<Vec<(&'static str, u64, u64)>>> = Arc::default();
+    let reports: Reports = Arc::default();
     let seen = reports.clone();
     let mut settings = support::settings(Durability::Request);
     settings.progress = Some(engine::Progress(Arc::new(move |task, done, total| {
