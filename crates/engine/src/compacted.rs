@@ -4,8 +4,11 @@
 //! operations and tombstones past `index.gc_deletes` are not copied: that is what compaction
 //! reclaims. Layout: docs/format.md, "Compacted files".
 //!
-//! A shard has at most one compacted file in use; a compaction writes the next generation
-//! (which includes what the previous one still holds live) and then removes the previous one.
+//! Documents are split into `PARTITIONS` partitions by a checksum of their id, and a shard has
+//! at most one compacted file in use per partition: a compaction rewrites one partition at a
+//! time (the next generation includes what the previous one still holds live, then the
+//! previous one is removed), so that at its peak the disk holds one partition twice, not the
+//! whole shard.
 //! The file is written once (`DurableFile`) and never changed, so it is read through a
 //! read-only map where the storage has one.
 
@@ -25,6 +28,14 @@ const RECORD_HEADER_LEN: usize = 24;
 const FOOTER_LEN: u64 = 24;
 const NAME_PREFIX: &str = "compacted-";
 
+/// How many partitions a shard's compacted data is split into.
+pub(crate) const PARTITIONS: usize = 8;
+
+/// The partition of a document id: stable across versions and platforms (CRC-32 of its bytes).
+pub(crate) fn partition_of(id: &str) -> usize {
+    crc32fast::hash(id.as_bytes()) as usize % PARTITIONS
+}
+
 pub(crate) fn file_name(generation: u64) -> String {
     format!("{NAME_PREFIX}{generation:010}")
 }
@@ -42,7 +53,10 @@ pub(crate) fn parse_name(name: &str) -> Option<u64> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Header {
     pub(crate) generation: u64,
-    /// Every operation in the file is below this seq_no; the log is replayed from it.
+    /// The partition of every id in the file.
+    pub(crate) partition: u32,
+    /// Every operation of the partition below this seq_no is in the file; the log's
+    /// operations of the partition are replayed from it.
     pub(crate) covers_below: SeqNo,
     /// The log this file was compacted from: a file of another log is refused.
     pub(crate) log_uuid: LogUuid,
@@ -55,8 +69,9 @@ impl Header {
         b[8..16].copy_from_slice(&self.generation.to_le_bytes());
         b[16..24].copy_from_slice(&self.covers_below.0.to_le_bytes());
         b[24..40].copy_from_slice(&self.log_uuid.0);
-        let crc = crc32fast::hash(&b[0..40]);
-        b[40..44].copy_from_slice(&crc.to_le_bytes());
+        b[40..44].copy_from_slice(&self.partition.to_le_bytes());
+        let crc = crc32fast::hash(&b[0..44]);
+        b[44..48].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
@@ -64,12 +79,17 @@ impl Header {
         if b.len() < HEADER_LEN as usize || &b[0..8] != MAGIC {
             return Err("no compacted-file header".into());
         }
-        let crc = u32::from_le_bytes(b[40..44].try_into().expect("4 bytes"));
-        if crc != crc32fast::hash(&b[0..40]) {
+        let crc = u32::from_le_bytes(b[44..48].try_into().expect("4 bytes"));
+        if crc != crc32fast::hash(&b[0..44]) {
             return Err("the header fails its checksum".into());
+        }
+        let partition = u32::from_le_bytes(b[40..44].try_into().expect("4 bytes"));
+        if partition as usize >= PARTITIONS {
+            return Err(format!("partition {partition} of {PARTITIONS}"));
         }
         Ok(Header {
             generation: u64::from_le_bytes(b[8..16].try_into().expect("8 bytes")),
+            partition,
             covers_below: SeqNo(u64::from_le_bytes(b[16..24].try_into().expect("8 bytes"))),
             log_uuid: LogUuid(b[24..40].try_into().expect("16 bytes")),
         })
@@ -272,6 +292,7 @@ mod tests {
         let storage: Arc<dyn Storage> = Arc::new(SimStorage::new(7));
         let header = Header {
             generation: 3,
+            partition: 5,
             covers_below: SeqNo(10),
             log_uuid: LogUuid([5; 16]),
         };

@@ -21,7 +21,7 @@ use wal::{Config, Durability, PrimaryTerm, RecoveryMode, SeqNo, ShardId, Storage
 pub use compaction::Compaction;
 pub use recovery::KeysRecovery;
 
-use crate::compacted::CompactedFile;
+use crate::compacted::{CompactedFile, PARTITIONS};
 use crate::error::{Error, Result};
 use crate::key_dir::{DocLocation, Entry, EntryState, KeyDir};
 use crate::op::Op;
@@ -177,30 +177,60 @@ const PRUNE_EVERY: u64 = 1 << 16;
 
 /// The shard's files beside the log. Readers hold this lock (shared) from looking a document
 /// up to reading it, so a compaction removes no file a reader is about to read.
-#[derive(Default)]
 struct Files {
-    /// The compacted file in use.
-    compacted: Option<Arc<CompactedFile>>,
+    /// The compacted file in use, per partition.
+    compacted: [Option<Arc<CompactedFile>>; PARTITIONS],
     /// The one a compaction is replacing: still read until the key directory points past it.
     retiring: Option<Arc<CompactedFile>>,
     /// Size of the newest key-directory checkpoint.
     keys_len: u64,
 }
 
+impl Default for Files {
+    fn default() -> Self {
+        Files {
+            compacted: std::array::from_fn(|_| None),
+            retiring: None,
+            keys_len: 0,
+        }
+    }
+}
+
 impl Files {
+    /// Every file open for reads: one per partition, and one being retired.
+    fn all(&self) -> impl Iterator<Item = &Arc<CompactedFile>> {
+        self.compacted.iter().chain([&self.retiring]).flatten()
+    }
+
     fn compacted(&self, generation: u64) -> Option<&CompactedFile> {
-        [&self.compacted, &self.retiring]
-            .into_iter()
-            .flatten()
+        self.all()
             .find(|f| f.header.generation == generation)
             .map(|f| &**f)
     }
 
-    /// Every operation below this seq_no is in the compacted file, not the log.
-    fn covers_below(&self) -> SeqNo {
-        self.compacted
+    /// Where partition `p`'s operations start in the log.
+    fn covers_below_of(&self, p: usize) -> SeqNo {
+        self.compacted[p]
             .as_ref()
             .map_or(SeqNo(0), |f| f.header.covers_below)
+    }
+
+    /// Every operation below this seq_no is in a compacted file, not needed from the log.
+    fn covers_below(&self) -> SeqNo {
+        (0..PARTITIONS)
+            .map(|p| self.covers_below_of(p))
+            .min()
+            .unwrap_or(SeqNo(0))
+    }
+
+    /// The newest generation in use (0: none): any compaction since makes a newer one.
+    fn generation(&self) -> u64 {
+        self.compacted
+            .iter()
+            .flatten()
+            .map(|f| f.header.generation)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -488,7 +518,14 @@ impl Shard {
             record.map_err(|e| self.fail(e))?;
             verified.log_records += 1;
         }
-        if let Some(file) = self.read_files().compacted.clone() {
+        let files: Vec<_> = self
+            .read_files()
+            .compacted
+            .iter()
+            .flatten()
+            .cloned()
+            .collect();
+        for file in files {
             file.for_each(|_, _| {
                 verified.compacted_records += 1;
                 Ok(())
@@ -507,12 +544,12 @@ impl Shard {
         self.wal.segments()
     }
 
-    /// The compacted file in use: (generation, covers_below, records).
+    /// The compacted files in use: (newest generation, the seq_no below which every
+    /// partition is compacted, records in all), if there are any.
     pub fn compacted(&self) -> Option<(u64, SeqNo, u64)> {
-        self.read_files()
-            .compacted
-            .as_ref()
-            .map(|f| (f.header.generation, f.header.covers_below, f.count))
+        let files = self.read_files();
+        let records: u64 = files.compacted.iter().flatten().map(|f| f.count).sum();
+        (files.generation() > 0).then(|| (files.generation(), files.covers_below(), records))
     }
 
     /// (live documents, tombstones) in the key directory.

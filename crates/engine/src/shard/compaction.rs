@@ -2,29 +2,34 @@
 //! writers and readers.
 //!
 //! A compaction copies, for every document whose latest operation is in the sealed part of
-//! the log (below seq_no S), that operation into the next compacted file, which also takes
-//! over what the previous compacted file still holds live. Superseded operations and
-//! tombstones past `index.gc_deletes` are left behind. Order, so that a crash at any point
-//! loses nothing live and resurrects nothing deleted:
+//! the log (below seq_no S), that operation into a compacted file of the document's partition
+//! (compacted.rs), which also takes over what the partition's previous file still holds live.
+//! Superseded operations and tombstones past `index.gc_deletes` are left behind. One partition
+//! at a time, so the disk holds one partition twice at most. Order, so that a crash at any
+//! point loses nothing live and resurrects nothing deleted:
 //!
-//! 1. the new file is written and made durable under its name (`DurableFile`); until then a
-//!    crash leaves the old state, and a `.tmp` that opening removes;
+//! 1. the partition's new file is written and made durable under its name (`DurableFile`);
+//!    until then a crash leaves the old state, and a `.tmp` that opening removes;
 //! 2. the key directory is pointed at it, entry by entry, only where the entry is still the
 //!    operation copied (a write since then has a seq_no at or above S and wins);
-//! 3. under the files lock (no reader between lookup and read), the log releases its segments
-//!    below S and the previous compacted file is removed. A crash between 1 and 3 reopens
-//!    with the newest compacted file and replays the log from S, releasing what is left;
-//! 4. a key-directory checkpoint is written, as the one before points at moved documents.
+//! 3. under the files lock (no reader between lookup and read), the partition's previous file
+//!    is removed. A crash from 1 on reopens with the newest file of each partition, and the
+//!    replay skips a partition's operations below what its file covers;
+//! 4. once every partition covers S, under the files lock, the log releases its segments
+//!    below S;
+//! 5. a key-directory checkpoint is written, as the one before points at moved documents.
 //!
 //! A dropped tombstone cannot let an older version back: every older operation of that
-//! document is below the tombstone's seq_no, so below S, so in what this compaction removes.
+//! document is below the tombstone's seq_no, so below S: in the partition's previous file,
+//! removed in 3, or in the log below S, which the replay skips for that partition and step 4
+//! releases.
 
 use std::io;
 
 use wal::SeqNo;
 
 use super::{Maintenance, Shard, now_ms};
-use crate::compacted::{self, CompactedFile, CompactedWriter, Header};
+use crate::compacted::{self, CompactedFile, CompactedWriter, Header, PARTITIONS, partition_of};
 use crate::error::{Error, Result};
 use crate::key_dir::{DocLocation, Entry, EntryState};
 use crate::keys_checkpoint::{self, Body};
@@ -72,7 +77,7 @@ impl Shard {
         let segments = self.wal.segments();
         let (covers_below, compacted_len) = {
             let files = self.read_files();
-            let len = files.compacted.as_ref().map_or(0, |f| f.len);
+            let len: u64 = files.compacted.iter().flatten().map(|f| f.len).sum();
             (files.covers_below(), len)
         };
         let sealed_since: u64 = segments
@@ -107,43 +112,82 @@ impl Shard {
         else {
             return Ok(None);
         };
-        let previous = self.read_files().compacted.clone();
-        if below
-            <= previous
-                .as_ref()
-                .map_or(SeqNo(0), |f| f.header.covers_below)
-        {
+        if below <= self.read_files().covers_below() {
             return Ok(None);
         }
         // Entries below S change only by being superseded (at or above S) or, for expired
         // tombstones, pruned: a pass stripe by stripe sees each one as it was at S.
-        let mut picked: Vec<(SeqNo, String, Entry)> = Vec::new();
+        let mut picked: [Vec<(SeqNo, String, Entry)>; PARTITIONS] =
+            std::array::from_fn(|_| Vec::new());
         self.keys.for_each(|id, entry| {
             if entry.seq_no < below {
-                picked.push((entry.seq_no, id.to_owned(), entry));
+                picked[partition_of(id)].push((entry.seq_no, id.to_owned(), entry));
             }
         });
-        picked.sort_unstable_by_key(|(seq_no, ..)| *seq_no);
-
-        let generation = previous.as_ref().map_or(1, |f| f.header.generation + 1);
-        let header = Header {
-            generation,
-            covers_below: below,
-            log_uuid: self.wal.log_uuid(),
-        };
-        let now = now_ms();
-        let gc_deletes = self.settings.gc_deletes.as_millis() as u64;
         let mut report = Compaction {
-            generation,
+            generation: 0,
             covers_below: below,
             live: 0,
             tombstones_kept: 0,
             tombstones_dropped: 0,
             segments_released: 0,
             bytes_before,
-            bytes_peak: 0,
+            bytes_peak: bytes_before,
             bytes_after: 0,
         };
+        let total: u64 = picked.iter().map(|p| p.len() as u64).sum();
+        let mut done = 0;
+        for (partition, mut entries) in picked.into_iter().enumerate() {
+            entries.sort_unstable_by_key(|(seq_no, ..)| *seq_no);
+            let generation = self
+                .read_files()
+                .all()
+                .map(|f| f.header.generation)
+                .max()
+                .unwrap_or(0)
+                + 1;
+            self.compact_partition(
+                partition,
+                generation,
+                below,
+                &entries,
+                &mut report,
+                &mut done,
+                total,
+            )?;
+            report.generation = generation;
+        }
+        // Every partition now covers below S: the log's segments below it go.
+        {
+            let _files = self.files.write().unwrap_or_else(|e| e.into_inner());
+            report.segments_released = self.wal.release_below(below).map_err(|e| self.fail(e))?;
+        }
+        self.checkpoint_keys_locked(m)?;
+        report.bytes_after = self.wal.disk_usage() + self.files_len();
+        Ok(Some(report))
+    }
+
+    /// Rewrites one partition: its live operations below S (from the log and from its
+    /// previous file) into a new file, which then replaces the previous one.
+    #[allow(clippy::too_many_arguments)]
+    fn compact_partition(
+        &self,
+        partition: usize,
+        generation: u64,
+        below: SeqNo,
+        entries: &[(SeqNo, String, Entry)],
+        report: &mut Compaction,
+        done: &mut u64,
+        total: u64,
+    ) -> Result<()> {
+        let header = Header {
+            generation,
+            partition: partition as u32,
+            covers_below: below,
+            log_uuid: self.wal.log_uuid(),
+        };
+        let now = now_ms();
+        let gc_deletes = self.settings.gc_deletes.as_millis() as u64;
         // Writing the file changes nothing the shard serves: an I/O error here (disk full)
         // fails the compaction, not the shard.
         let write_failed = |e: io::Error| {
@@ -153,15 +197,10 @@ impl Shard {
             ))
         };
         let mut writer = CompactedWriter::create(&self.storage, header).map_err(write_failed)?;
-        let mut moved: Vec<(String, SeqNo, u64)> = Vec::new();
-        let total = picked.len() as u64;
-        for (n, (seq_no, id, entry)) in picked.iter().enumerate() {
-            progress::tick(
-                self.settings.progress.as_ref(),
-                "compaction",
-                n as u64 + 1,
-                total,
-            );
+        let mut moved: Vec<(&str, SeqNo, u64)> = Vec::new();
+        for (seq_no, id, entry) in entries {
+            *done += 1;
+            progress::tick(self.settings.progress.as_ref(), "compaction", *done, total);
             let payload = match entry.state {
                 EntryState::Live(location) => {
                     let payload = self.read_payload(&self.read_files(), location)?;
@@ -192,7 +231,7 @@ impl Shard {
                 .append(*seq_no, entry.primary_term, &payload)
                 .map_err(write_failed)?;
             if let EntryState::Live(_) = entry.state {
-                moved.push((id.clone(), *seq_no, offset));
+                moved.push((id, *seq_no, offset));
             }
         }
         writer.finish().map_err(write_failed)?;
@@ -201,34 +240,30 @@ impl Shard {
             .map_err(|e| self.fail_with(format!("the compacted file just written: {e}")))?;
         {
             let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
-            files.retiring = files.compacted.replace(std::sync::Arc::new(file));
+            files.retiring = files.compacted[partition].replace(std::sync::Arc::new(file));
         }
-        report.bytes_peak = self.wal.disk_usage() + self.files_len();
+        report.bytes_peak = report
+            .bytes_peak
+            .max(self.wal.disk_usage() + self.files_len());
         for (id, seq_no, offset) in moved {
-            let mut stripe = self.keys.lock(&id);
-            if let Some(entry) = stripe.get(&id)
+            let mut stripe = self.keys.lock(id);
+            if let Some(entry) = stripe.get(id)
                 && entry.seq_no == seq_no
                 && matches!(entry.state, EntryState::Live(_))
             {
                 let state = EntryState::Live(DocLocation::Compacted { generation, offset });
-                stripe.insert(&id, Entry { state, ..entry });
+                stripe.insert(id, Entry { state, ..entry });
             }
         }
-        {
-            let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
-            let retired = files.retiring.take();
-            report.segments_released = self.wal.release_below(below).map_err(|e| self.fail(e))?;
-            if let Some(retired) = retired {
-                let name = compacted::file_name(retired.header.generation);
-                self.storage
-                    .remove(&name)
-                    .and_then(|()| self.storage.sync_dir())
-                    .map_err(|e| self.fail_with(format!("cannot remove {name}: {e}")))?;
-            }
+        let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(retired) = files.retiring.take() {
+            let name = compacted::file_name(retired.header.generation);
+            self.storage
+                .remove(&name)
+                .and_then(|()| self.storage.sync_dir())
+                .map_err(|e| self.fail_with(format!("cannot remove {name}: {e}")))?;
         }
-        self.checkpoint_keys_locked(m)?;
-        report.bytes_after = self.wal.disk_usage() + self.files_len();
-        Ok(Some(report))
+        Ok(())
     }
 
     /// Writes a checkpoint of the key directory now (also done on `close` and by `maintain`).
@@ -239,11 +274,7 @@ impl Shard {
     }
 
     fn checkpoint_keys_locked(&self, m: &mut Maintenance) -> Result<()> {
-        let compacted_generation = self
-            .read_files()
-            .compacted
-            .as_ref()
-            .map_or(0, |f| f.header.generation);
+        let compacted_generation = self.read_files().generation();
         let mut body = Body::default();
         let covers_below = self
             .keys
@@ -280,11 +311,7 @@ impl Shard {
     /// Bytes of the engine's own files: the compacted file and the key-directory checkpoint.
     pub(super) fn files_len(&self) -> u64 {
         let files = self.read_files();
-        let compacted: u64 = [&files.compacted, &files.retiring]
-            .into_iter()
-            .flatten()
-            .map(|f| f.len)
-            .sum();
+        let compacted: u64 = files.all().map(|f| f.len).sum();
         compacted + files.keys_len
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use wal::SeqNo;
 
 use super::{Files, Shard, open_failed};
-use crate::compacted::{self, CompactedFile};
+use crate::compacted::{self, CompactedFile, PARTITIONS};
 use crate::error::{Error, Result};
 use crate::key_dir::{DocLocation, Entry, EntryState, KeyDir};
 use crate::keys_checkpoint;
@@ -39,50 +39,47 @@ impl Shard {
         let io = |e: std::io::Error| corrupt(format!("cannot read the shard directory: {e}"));
         let names = self.storage.list().map_err(io)?;
 
-        // The newest compacted file is the one in use; an older one is left over from a
-        // compaction that finished (its successor was durable before anything was removed).
+        // The newest compacted file of each partition is the one in use; an older one is left
+        // over from a compaction that finished (its successor was durable before anything
+        // was removed).
         let mut generations: Vec<u64> = names
             .iter()
             .filter_map(|n| compacted::parse_name(n))
             .collect();
         generations.sort_unstable();
-        let compacted = match generations.pop() {
-            Some(generation) => {
-                let file = CompactedFile::open(&self.storage, &compacted::file_name(generation))
-                    .map_err(corrupt)?;
-                if file.header.log_uuid != self.wal.log_uuid()
-                    || file.header.generation != generation
-                {
-                    return Err(corrupt(format!(
-                        "{} belongs to another log or generation",
-                        compacted::file_name(generation)
-                    )));
-                }
-                Some(Arc::new(file))
+        let mut files = Files::default();
+        let mut stale = Vec::new();
+        for generation in generations.into_iter().rev() {
+            let name = compacted::file_name(generation);
+            let file = CompactedFile::open(&self.storage, &name).map_err(corrupt)?;
+            if file.header.log_uuid != self.wal.log_uuid() || file.header.generation != generation {
+                return Err(corrupt(format!(
+                    "{name} belongs to another log or generation"
+                )));
             }
-            None => None,
-        };
-        for stale in generations {
-            self.storage
-                .remove(&compacted::file_name(stale))
-                .map_err(io)?;
+            let slot = &mut files.compacted[file.header.partition as usize];
+            if slot.is_some() {
+                stale.push(name);
+            } else {
+                *slot = Some(Arc::new(file));
+            }
         }
-        let covers_below = compacted
-            .as_ref()
-            .map_or(SeqNo(0), |f| f.header.covers_below);
+        for name in stale {
+            self.storage.remove(&name).map_err(io)?;
+        }
+        let covers: [SeqNo; PARTITIONS] = std::array::from_fn(|p| files.covers_below_of(p));
+        let covers_below = files.covers_below();
+        let covers_max = covers.iter().copied().max().unwrap_or(SeqNo(0));
         let (first, next) = (self.wal.first_seq_no(), self.wal.next_seq_no());
-        if first > covers_below || covers_below > next {
+        if first > covers_below || covers_max > next {
             return Err(corrupt(format!(
-                "the log holds seq_nos [{first}, {next}) and the compacted file those below \
-                 {covers_below}: operations are missing"
+                "the log holds seq_nos [{first}, {next}) and the compacted files those below \
+                 {covers_below} (some up to {covers_max}): operations are missing"
             )));
         }
-        let compacted_generation = compacted.as_ref().map_or(0, |f| f.header.generation);
-        *self.files.get_mut().unwrap_or_else(|e| e.into_inner()) = Files {
-            compacted,
-            retiring: None,
-            keys_len: 0,
-        };
+        let compacted_generation = files.generation();
+        let in_use: Vec<u64> = files.all().map(|f| f.header.generation).collect();
+        *self.files.get_mut().unwrap_or_else(|e| e.into_inner()) = files;
 
         // The newest checkpoint, if it is sound and matches the compacted file and the log.
         let mut checkpoints: Vec<u64> = names
@@ -94,7 +91,8 @@ impl Shard {
         let mut replay_from = covers_below;
         let mut discarded = None;
         if let Some(&generation) = checkpoints.last() {
-            match self.load_checkpoint(generation, compacted_generation, covers_below, next) {
+            match self.load_checkpoint(generation, compacted_generation, &in_use, covers_max, next)
+            {
                 Ok((below, entries, len)) => {
                     replay_from = below;
                     how = Some(KeysRecovery::Checkpoint {
@@ -132,7 +130,7 @@ impl Shard {
                 discarded,
             },
         };
-        let replayed = self.replay_from(replay_from)?;
+        let replayed = self.replay_from(replay_from, &covers)?;
         // Segments a finished compaction had not yet released.
         self.wal.release_below(covers_below).map_err(open_failed)?;
         Ok((how, replayed))
@@ -144,6 +142,7 @@ impl Shard {
         &self,
         generation: u64,
         compacted_generation: u64,
+        in_use: &[u64],
         compacted_below: SeqNo,
         log_next: SeqNo,
     ) -> std::result::Result<(SeqNo, u64, u64), String> {
@@ -171,7 +170,7 @@ impl Shard {
             },
             |id, entry| {
                 if let EntryState::Live(DocLocation::Compacted { generation, .. }) = entry.state
-                    && generation != compacted_generation
+                    && !in_use.contains(&generation)
                 {
                     return Err(format!("[{id}] points into compacted file {generation}"));
                 }
@@ -187,49 +186,57 @@ impl Shard {
         Ok((header.covers_below, header.count, len))
     }
 
-    /// Every operation of the compacted file into the key directory.
+    /// Every operation of the compacted files into the key directory.
     fn load_compacted(&self) -> Result<u64> {
-        let files = self.read_files();
-        let Some(file) = files.compacted.as_ref() else {
-            return Ok(0);
-        };
-        let generation = file.header.generation;
+        let files: Vec<_> = self
+            .read_files()
+            .compacted
+            .iter()
+            .flatten()
+            .cloned()
+            .collect();
         let progress = self.settings.progress.as_ref();
+        let total: u64 = files.iter().map(|f| f.count).sum();
         let mut loaded = 0;
-        file.for_each(|offset, record| {
-            let op = Op::decode(&record.payload)
-                .map_err(|what| format!("compacted file {generation} at {offset}: {what}"))?;
-            let (id, state) = match op {
-                Op::Index { id, .. } => (
-                    id,
-                    EntryState::Live(DocLocation::Compacted { generation, offset }),
-                ),
-                Op::Delete {
-                    id, timestamp_ms, ..
-                } => (
-                    id,
-                    EntryState::Tombstone {
-                        deleted_at_ms: timestamp_ms,
-                    },
-                ),
-            };
-            let entry = Entry {
-                version: op_version(&op),
-                seq_no: record.seq_no,
-                primary_term: record.primary_term,
-                state,
-            };
-            self.keys.lock(id).insert(id, entry);
-            loaded += 1;
-            progress::tick(progress, "load compacted", loaded, file.count);
-            Ok(())
-        })
-        .map_err(corrupt)?;
+        for file in files {
+            let generation = file.header.generation;
+            file.for_each(|offset, record| {
+                let op = Op::decode(&record.payload)
+                    .map_err(|what| format!("compacted file {generation} at {offset}: {what}"))?;
+                let (id, state) = match op {
+                    Op::Index { id, .. } => (
+                        id,
+                        EntryState::Live(DocLocation::Compacted { generation, offset }),
+                    ),
+                    Op::Delete {
+                        id, timestamp_ms, ..
+                    } => (
+                        id,
+                        EntryState::Tombstone {
+                            deleted_at_ms: timestamp_ms,
+                        },
+                    ),
+                };
+                let entry = Entry {
+                    version: op_version(&op),
+                    seq_no: record.seq_no,
+                    primary_term: record.primary_term,
+                    state,
+                };
+                self.keys.lock(id).insert(id, entry);
+                loaded += 1;
+                progress::tick(progress, "load compacted", loaded, total);
+                Ok(())
+            })
+            .map_err(corrupt)?;
+        }
         Ok(loaded)
     }
 
-    /// Replays the log from `from` into the key directory.
-    fn replay_from(&self, from: SeqNo) -> Result<u64> {
+    /// Replays the log from `from` into the key directory, skipping the operations of a
+    /// partition below what its compacted file covers (a compaction that was cut part way
+    /// leaves partitions covered to different seq_nos).
+    fn replay_from(&self, from: SeqNo, covers: &[SeqNo; PARTITIONS]) -> Result<u64> {
         let mut replayed = 0;
         let total = self.wal.next_seq_no().0.saturating_sub(from.0);
         let progress = self.settings.progress.as_ref();
@@ -241,6 +248,12 @@ impl Shard {
                     record.seq_no
                 ))
             })?;
+            let id = match op {
+                Op::Index { id, .. } | Op::Delete { id, .. } => id,
+            };
+            if record.seq_no < covers[compacted::partition_of(id)] {
+                continue;
+            }
             let (id, state) = match op {
                 Op::Index { id, .. } => (id, EntryState::Live(DocLocation::Log(record.location))),
                 Op::Delete {

@@ -33,6 +33,7 @@ fn overwrites_keep_disk_use_under_twice_the_live_data() {
     let mut compactions = 0;
     let mut worst: f64 = 0.0;
     let mut peak: f64 = 0.0;
+    let mut load_peak: f64 = 0.0;
     for round in 0..20u64 {
         for i in 0..ids {
             shard
@@ -43,23 +44,36 @@ fn overwrites_keep_disk_use_under_twice_the_live_data() {
                 .unwrap();
             if i % 100 == 99 {
                 shard.sync().unwrap();
-                if let Some(c) = shard.maintain().unwrap() {
-                    compactions += 1;
-                    peak = peak.max(c.bytes_peak as f64 / live_bytes(&shard) as f64);
-                }
+                // Sampled where it is highest between compactions: just before the trigger.
                 if round > 0 {
                     let ratio = shard.stats().bytes_on_disk as f64 / live_bytes(&shard) as f64;
                     worst = worst.max(ratio);
+                }
+                if let Some(c) = shard.maintain().unwrap() {
+                    compactions += 1;
+                    let ratio = c.bytes_peak as f64 / live_bytes(&shard) as f64;
+                    // Round 0 loads the documents: the log is all live data then, and the
+                    // first compaction copies it, so its peak is about twice by nature.
+                    if round == 0 {
+                        load_peak = load_peak.max(ratio);
+                    } else {
+                        peak = peak.max(ratio);
+                    }
                 }
             }
         }
     }
     eprintln!(
-        "{compactions} compactions; worst disk/live ratio {worst:.2} between compactions, \
-         {peak:.2} at a compaction's peak"
+        "{compactions} compactions; under overwrites, worst disk/live ratio {worst:.2} between \
+         compactions and {peak:.2} at a compaction's peak; {load_peak:.2} at a peak while \
+         loading"
     );
     assert!(compactions >= 5, "only {compactions} compactions");
     assert!(worst <= 2.0, "disk use reached {worst:.2}x the live data");
+    assert!(
+        peak <= 2.0,
+        "a compaction's peak reached {peak:.2}x the live data"
+    );
     // 20 rounds of 1,000 documents were written: far more than twice what is live.
     assert!(shard.stats().segments < 20 * 1_000 * 300 / (16 << 10) / 4);
     drop(shard);
