@@ -145,6 +145,7 @@ impl Power {
                 }
             }
         }
+        state.collect_garbage();
         state.frozen = false;
         (undone, kept)
     }
@@ -209,6 +210,23 @@ const EISDIR: i32 = 21;
 const ENOTEMPTY: i32 = 39;
 
 impl State {
+    /// Forgets files and directories no entry reaches any more (unlinked, or created and
+    /// lost in the cut). Only between mounts: then no process holds one open.
+    fn collect_garbage(&mut self) {
+        let mut reachable = std::collections::BTreeSet::from([ROOT]);
+        let mut todo = vec![ROOT];
+        while let Some(dir) = todo.pop() {
+            if let Some(Node::Dir { entries, .. }) = self.nodes.get(&dir) {
+                for child in entries.values() {
+                    if reachable.insert(*child) {
+                        todo.push(*child);
+                    }
+                }
+            }
+        }
+        self.nodes.retain(|ino, _| reachable.contains(ino));
+    }
+
     fn entries_mut(&mut self, dir: u64) -> Result<&mut BTreeMap<String, u64>, i32> {
         match self.nodes.get_mut(&dir) {
             Some(Node::Dir { entries, .. }) => Ok(entries),
@@ -293,6 +311,11 @@ impl State {
                     written: 0,
                 });
                 bytes.resize(len as usize, 0);
+                // A sealed segment is cut from its preallocated size to its records: give
+                // the memory back, or a long run holds every segment at full size.
+                if bytes.capacity() > 2 * bytes.len() {
+                    bytes.shrink_to_fit();
+                }
             }
             (None, None) => {}
         }
@@ -600,12 +623,17 @@ impl Filesystem for PowerFs {
 mod tests {
     use super::*;
 
+    /// A file whose name is durable (its directory synced).
     fn file(state: &mut State) -> u64 {
         let node = Node::File {
             bytes: Vec::new(),
             undo: Vec::new(),
         };
-        state.add(ROOT, OsStr::new("f"), node).unwrap().0
+        let ino = state.add(ROOT, OsStr::new("f"), node).unwrap().0;
+        if let Some(Node::Dir { entries, synced }) = state.nodes.get_mut(&ROOT) {
+            *synced = entries.clone();
+        }
+        ino
     }
 
     fn bytes(power: &Power, ino: u64) -> Vec<u8> {
@@ -657,9 +685,14 @@ mod tests {
     #[test]
     fn an_entry_not_synced_in_its_directory_is_gone_after_a_cut() {
         let power = Power::default();
-        let ino = file(&mut power.lock());
+        let node = Node::File {
+            bytes: Vec::new(),
+            undo: Vec::new(),
+        };
+        let ino = power.lock().add(ROOT, OsStr::new("f"), node).unwrap().0;
         power.lock().change(ino, 0, Some(b"data"), None).unwrap();
         power.cut(Cut::DropUnsynced, &mut Rng::new(1));
         assert!(power.lock().child(ROOT, OsStr::new("f")).is_err());
+        assert!(!power.lock().nodes.contains_key(&ino), "and its memory is freed");
     }
 }
