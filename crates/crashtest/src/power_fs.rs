@@ -693,6 +693,9 @@ mod tests {
         power.lock().change(ino, 0, Some(b"data"), None).unwrap();
         power.cut(Cut::DropUnsynced, &mut Rng::new(1));
         assert!(power.lock().child(ROOT, OsStr::new("f")).is_err());
-        assert!(!power.lock().nodes.contains_key(&ino), "and its memory is freed");
+        assert!(
+            !power.lock().nodes.contains_key(&ino),
+            "and its memory is freed"
+        );
     }
 }

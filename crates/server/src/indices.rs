@@ -200,24 +200,47 @@ pub(crate) async fn refresh(
     Path(index): Path<String>,
     q: Q,
 ) -> Reply {
-    broadcast(state, index, q, false).await
+    broadcast(state, index, q, Work::Nothing).await
 }
 
 pub(crate) async fn refresh_all(State(state): State<AppState>, q: Q) -> Reply {
-    broadcast(state, "_all".into(), q, false).await
+    broadcast(state, "_all".into(), q, Work::Nothing).await
 }
 
 /// `_flush`: makes every acknowledged write durable now (an fsync per shard), which matters
 /// for `async` durability.
 pub(crate) async fn flush(State(state): State<AppState>, Path(index): Path<String>, q: Q) -> Reply {
-    broadcast(state, index, q, true).await
+    broadcast(state, index, q, Work::Sync).await
 }
 
 pub(crate) async fn flush_all(State(state): State<AppState>, q: Q) -> Reply {
-    broadcast(state, "_all".into(), q, true).await
+    broadcast(state, "_all".into(), q, Work::Sync).await
 }
 
-async fn broadcast(state: AppState, expression: String, Query(q): Q, sync: bool) -> Reply {
+/// `_forcemerge`: compacts every shard now (the engine's compaction: superseded operations
+/// and tombstones past `gc_deletes` leave the disk), answering when done, as Elasticsearch's
+/// merge does. `max_num_segments`, `only_expunge_deletes` and `flush` are accepted.
+pub(crate) async fn forcemerge(
+    State(state): State<AppState>,
+    Path(index): Path<String>,
+    q: Q,
+) -> Reply {
+    broadcast(state, index, q, Work::Compact).await
+}
+
+pub(crate) async fn forcemerge_all(State(state): State<AppState>, q: Q) -> Reply {
+    broadcast(state, "_all".into(), q, Work::Compact).await
+}
+
+/// What a broadcast does to each shard before it answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Work {
+    Nothing,
+    Sync,
+    Compact,
+}
+
+async fn broadcast(state: AppState, expression: String, Query(q): Q, work: Work) -> Reply {
     let pretty = Params(q).pretty();
     let store = state.store.clone();
     blocking(move || {
@@ -225,11 +248,17 @@ async fn broadcast(state: AppState, expression: String, Query(q): Q, sync: bool)
             Ok(indices) => indices,
             Err((e, name)) => return es::engine_error(&e, &name, None, pretty),
         };
-        if sync {
-            for index in &indices {
-                if let Err(e) = index.sync() {
-                    return es::engine_error(&e, index.name(), None, pretty);
-                }
+        for index in &indices {
+            let done = match work {
+                Work::Nothing => Ok(()),
+                Work::Sync => index.sync(),
+                Work::Compact => index
+                    .shards()
+                    .iter()
+                    .try_for_each(|shard| shard.compact().map(drop)),
+            };
+            if let Err(e) = done {
+                return es::engine_error(&e, index.name(), None, pretty);
             }
         }
         let shards = es::broadcast_shards(indices.iter().map(|i| i.as_ref()));

@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
             post(indices::refresh_all).get(indices::refresh_all),
         )
         .route("/_flush", post(indices::flush_all).get(indices::flush_all))
+        .route("/_forcemerge", post(indices::forcemerge_all))
         .route("/_stats", get(indices::stats_all))
         .route("/_count", get(indices::count_all).post(indices::count_all))
         .route("/_cluster/health", get(cluster::health))
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
             post(indices::refresh).get(indices::refresh),
         )
         .route("/{index}/_flush", post(indices::flush).get(indices::flush))
+        .route("/{index}/_forcemerge", post(indices::forcemerge))
         .route("/{index}/_stats", get(indices::stats))
         .route("/{index}/_count", get(indices::count).post(indices::count))
         .fallback(no_handler)
@@ -165,6 +167,7 @@ pub const ALLOWED: &[(&str, &str)] = &[
     ("/_mget", "GET,POST"),
     ("/_refresh", "GET,POST"),
     ("/_flush", "GET,POST"),
+    ("/_forcemerge", "POST"),
     ("/_stats", "GET"),
     ("/_count", "GET,POST"),
     ("/_cluster/health", "GET"),
@@ -179,6 +182,7 @@ pub const ALLOWED: &[(&str, &str)] = &[
     ("/{index}/_mget", "GET,POST"),
     ("/{index}/_refresh", "GET,POST"),
     ("/{index}/_flush", "GET,POST"),
+    ("/{index}/_forcemerge", "POST"),
     ("/{index}/_stats", "GET"),
     ("/{index}/_count", "GET,POST"),
 ];

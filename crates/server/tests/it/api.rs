@@ -361,3 +361,59 @@ fn reads_filter_the_source_and_check_versions() {
     assert_eq!(body["get"]["_source"], json!({"d": 4}));
     assert_eq!(body["get"]["found"], true);
 }
+
+#[test]
+fn forcemerge_compacts_every_shard_and_keeps_every_document() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let server = Server::start(dir.path());
+        server.json("PUT", "/f", Some(r#"{"settings":{"number_of_shards":2}}"#));
+        for round in 0..3 {
+            for id in 0..20 {
+                let body = format!(r#"{{"round":{round}}}"#);
+                server.json("PUT", &format!("/f/_doc/{id}"), Some(&body));
+            }
+        }
+        server.json("DELETE", "/f/_doc/7", None);
+        let (status, body) = server.json("POST", "/f/_forcemerge?max_num_segments=1", None);
+        assert_eq!(
+            (status, body),
+            (
+                200,
+                json!({"_shards": {"total": 4, "successful": 2, "failed": 0}})
+            )
+        );
+        let (status, _) = server.json("GET", "/f/_forcemerge", None);
+        assert_eq!(status, 405, "Elasticsearch takes POST only");
+        let (status, _) = server.json("POST", "/_forcemerge", None);
+        assert_eq!(status, 200);
+    }
+    let compacted = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("compacted-"))
+        .count();
+    assert!(compacted >= 2, "each shard has compacted files");
+    let server = Server::start(dir.path());
+    for id in 0..20 {
+        let (status, doc) = server.json("GET", &format!("/f/_doc/{id}"), None);
+        if id == 7 {
+            assert_eq!(status, 404);
+        } else {
+            assert_eq!((status, &doc["_source"]["round"]), (200, &json!(2)), "{id}");
+            assert_eq!(doc["_version"], 3);
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
