@@ -1,52 +1,52 @@
-//! `crashtest`: the crash-recovery harness. `crashtest kill --rounds N --seed S` (SIGKILL the
-//! real server), `crashtest sim --seeds N --seed S` (power loss below the engine).
+//! `crashtest`: the crash-recovery harness. `crashtest kill` (SIGKILL the real server),
+//! `crashtest power` (the real server on a file system that loses power), `crashtest sim`
+//! (power loss below the engine, at every I/O point).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "crashtest",
-    about = "Kill optimist at random moments and check every acknowledged write"
+    about = "Crash optimist (kill, power cut, simulated power cut) and check every acknowledged write"
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// The options of the rounds against the real binary.
+#[derive(Args)]
+struct Rounds {
+    #[arg(long, default_value_t = 200)]
+    rounds: u64,
+    /// The seed of the run (random if absent; printed either way).
+    #[arg(long)]
+    seed: Option<u64>,
+    #[arg(long, default_value_t = 4)]
+    clients: u64,
+    /// The optimist binary (default: beside this one).
+    #[arg(long)]
+    binary: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// SIGKILL the real server during concurrent writes, restart it, check.
     Kill {
-        #[arg(long, default_value_t = 200)]
-        rounds: u64,
-        /// The seed of the run (random if absent; printed either way).
-        #[arg(long)]
-        seed: Option<u64>,
-        #[arg(long, default_value_t = 4)]
-        clients: u64,
+        #[command(flatten)]
+        rounds: Rounds,
         /// Run the index with `index.translog.durability: async`.
         #[arg(long)]
         r#async: bool,
-        /// The optimist binary (default: beside this one).
-        #[arg(long)]
-        binary: Option<PathBuf>,
     },
     /// The kill rounds with the data directory on a FUSE file system that drops unsynced
     /// writes (or tears the last one) at each cut.
     Power {
-        #[arg(long, default_value_t = 200)]
-        rounds: u64,
-        /// The seed of the run (random if absent; printed either way).
-        #[arg(long)]
-        seed: Option<u64>,
-        #[arg(long, default_value_t = 4)]
-        clients: u64,
-        /// The optimist binary (default: beside this one).
-        #[arg(long)]
-        binary: Option<PathBuf>,
+        #[command(flatten)]
+        rounds: Rounds,
     },
     /// Cut the power below the engine (SimStorage) at every I/O point of seeded workloads,
     /// under every damage variant; inject EIO and ENOSPC; check.
@@ -67,67 +67,75 @@ fn random_seed() -> u64 {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Kill {
-            rounds,
-            seed,
-            clients,
-            r#async,
-            binary,
-        } => kill(
-            rounds,
-            seed.unwrap_or_else(random_seed),
-            clients,
-            r#async,
-            binary,
-        ),
+        Command::Kill { rounds, r#async } => {
+            let options = options("kill", rounds, r#async);
+            let result = crashtest::kill::run(&options).map(|f| {
+                format!(
+                    "ok: {} rounds, {} acknowledged writes checked, {} lost, {} surviving stamps \
+                     written once then refused, {} lost stamps refused",
+                    f.rounds, f.acknowledged, f.lost, f.surviving_stamps, f.lost_stamps
+                )
+            });
+            finish(&options, result)
+        }
+        Command::Power { rounds } => {
+            let options = options("power", rounds, false);
+            let result = crashtest::power::run(&options).map(|(f, p)| {
+                format!(
+                    "ok: {} power cuts ({} dropping every unsynced write, {} tearing the last; \
+                     {} unsynced writes undone), {} acknowledged writes checked, {} lost, {} \
+                     surviving stamps written once then refused; the file system served {} \
+                     writes and {} fsyncs",
+                    f.rounds,
+                    p.dropped,
+                    p.torn,
+                    p.writes_undone,
+                    f.acknowledged,
+                    f.lost,
+                    f.surviving_stamps,
+                    p.writes,
+                    p.syncs
+                )
+            });
+            finish(&options, result)
+        }
         Command::Sim { seeds, seed } => sim(seeds, seed.unwrap_or_else(random_seed)),
-        Command::Power {
-            rounds,
-            seed,
-            clients,
-            binary,
-        } => power(rounds, seed.unwrap_or_else(random_seed), clients, binary),
     }
 }
 
-fn power(rounds: u64, seed: u64, clients: u64, binary: Option<PathBuf>) -> ExitCode {
-    let work = std::env::temp_dir().join(format!("crashtest-power-{}-{seed}", std::process::id()));
-    let options = crashtest::Options {
-        binary: binary.unwrap_or_else(crashtest::default_binary),
-        rounds,
-        seed,
-        clients,
-        async_durability: false,
-        work_dir: work.clone(),
-    };
+/// The options of a run, announced.
+fn options(what: &str, rounds: Rounds, async_durability: bool) -> crashtest::Options {
+    let seed = rounds.seed.unwrap_or_else(random_seed);
+    let durability = if async_durability { "async" } else { "request" };
     println!(
-        "crashtest power: seed {seed}, {rounds} rounds, {clients} clients, durability request"
+        "crashtest {what}: seed {seed}, {} rounds, {} clients, durability {durability}",
+        rounds.rounds, rounds.clients
     );
-    match crashtest::power::run(&options) {
-        Ok((f, p)) => {
-            println!(
-                "ok: {} power cuts ({} dropping every unsynced write, {} tearing the last; {} \
-                 unsynced writes undone), {} acknowledged writes checked, {} lost, {} surviving \
-                 stamps written once then refused; the file system served {} writes and {} \
-                 fsyncs",
-                f.rounds,
-                p.dropped,
-                p.torn,
-                p.writes_undone,
-                f.acknowledged,
-                f.lost,
-                f.surviving_stamps,
-                p.writes,
-                p.syncs
-            );
-            let _ = std::fs::remove_dir_all(&work);
+    crashtest::Options {
+        binary: rounds.binary.unwrap_or_else(crashtest::default_binary),
+        rounds: rounds.rounds,
+        seed,
+        clients: rounds.clients,
+        async_durability,
+        work_dir: std::env::temp_dir()
+            .join(format!("crashtest-{what}-{}-{seed}", std::process::id())),
+    }
+}
+
+/// Prints the figures (and cleans up), or the violation (and keeps the evidence).
+fn finish(options: &crashtest::Options, result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(figures) => {
+            println!("{figures}");
+            let _ = std::fs::remove_dir_all(&options.work_dir);
             ExitCode::SUCCESS
         }
         Err(violation) => {
             println!("VIOLATION: {violation}");
             println!(
-                "server log kept in {}; replay with --seed {seed}",
-                work.display()
+                "server log kept in {}; replay with --seed {}",
+                options.work_dir.display(),
+                options.seed
             );
             ExitCode::FAILURE
         }
@@ -161,41 +169,6 @@ fn sim(seeds: u64, seed: u64) -> ExitCode {
         Err(violation) => {
             println!("VIOLATION: {violation}");
             println!("replay with --seed {seed} --seeds {seeds}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn kill(rounds: u64, seed: u64, clients: u64, r#async: bool, binary: Option<PathBuf>) -> ExitCode {
-    let work = std::env::temp_dir().join(format!("crashtest-{}-{seed}", std::process::id()));
-    let options = crashtest::Options {
-        binary: binary.unwrap_or_else(crashtest::default_binary),
-        rounds,
-        seed,
-        clients,
-        async_durability: r#async,
-        work_dir: work.clone(),
-    };
-    let durability = if r#async { "async" } else { "request" };
-    println!(
-        "crashtest kill: seed {seed}, {rounds} rounds, {clients} clients, durability {durability}"
-    );
-    let result = crashtest::kill::run(&options);
-    match result {
-        Ok(f) => {
-            println!(
-                "ok: {} rounds, {} acknowledged writes checked, {} lost, {} surviving stamps written once then refused, {} lost stamps refused",
-                f.rounds, f.acknowledged, f.lost, f.surviving_stamps, f.lost_stamps
-            );
-            let _ = std::fs::remove_dir_all(&work);
-            ExitCode::SUCCESS
-        }
-        Err(violation) => {
-            println!("VIOLATION: {violation}");
-            println!(
-                "data and server log kept in {}; replay with --seed {seed}",
-                work.display()
-            );
             ExitCode::FAILURE
         }
     }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use wal::{LogUuid, PrimaryTerm, ReadOnlyMap, SeqNo, Storage, StorageFile};
 
-use crate::durable_file::DurableFile;
+use crate::durable_file::{self, DurableFile};
 
 const MAGIC: &[u8; 8] = b"OPTCMPT1";
 const FOOTER_MAGIC: &[u8; 8] = b"OPTCEND1";
@@ -37,16 +37,11 @@ pub(crate) fn partition_of(id: &str) -> usize {
 }
 
 pub(crate) fn file_name(generation: u64) -> String {
-    format!("{NAME_PREFIX}{generation:010}")
+    durable_file::numbered(NAME_PREFIX, generation)
 }
 
-/// The generation a file name holds, if it is a compacted file's (not a `.tmp`).
 pub(crate) fn parse_name(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix(NAME_PREFIX)?;
-    if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
+    durable_file::parse_numbered(NAME_PREFIX, name)
 }
 
 /// What the header of a compacted file says.

@@ -70,3 +70,17 @@ impl DurableFile {
         self.storage.sync_dir()
     }
 }
+
+/// `{prefix}{generation:010}`: how the engine names its numbered files.
+pub(crate) fn numbered(prefix: &str, generation: u64) -> String {
+    format!("{prefix}{generation:010}")
+}
+
+/// The generation of a file named by `numbered` with this prefix (not a `.tmp`).
+pub(crate) fn parse_numbered(prefix: &str, name: &str) -> Option<u64> {
+    let digits = name.strip_prefix(prefix)?;
+    if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}

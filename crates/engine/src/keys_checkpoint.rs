@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use wal::{Generation, Location, LogUuid, PrimaryTerm, SeqNo, Storage};
 
-use crate::durable_file::DurableFile;
+use crate::durable_file::{self, DurableFile};
 use crate::key_dir::{DocLocation, Entry, EntryState};
 
 const MAGIC: &[u8; 8] = b"OPTKEYS1";
@@ -28,15 +28,11 @@ const KIND_COMPACTED: u8 = 1;
 const KIND_TOMBSTONE: u8 = 2;
 
 pub(crate) fn file_name(generation: u64) -> String {
-    format!("{NAME_PREFIX}{generation:010}")
+    durable_file::numbered(NAME_PREFIX, generation)
 }
 
 pub(crate) fn parse_name(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix(NAME_PREFIX)?;
-    if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
+    durable_file::parse_numbered(NAME_PREFIX, name)
 }
 
 /// What a checkpoint's header says.

@@ -202,6 +202,11 @@ impl Files {
         self.compacted.iter().chain([&self.retiring]).flatten()
     }
 
+    /// The files in use (one per partition that has one), to read outside the lock.
+    fn in_use(&self) -> Vec<Arc<CompactedFile>> {
+        self.compacted.iter().flatten().cloned().collect()
+    }
+
     fn compacted(&self, generation: u64) -> Option<&CompactedFile> {
         self.all()
             .find(|f| f.header.generation == generation)
@@ -518,13 +523,7 @@ impl Shard {
             record.map_err(|e| self.fail(e))?;
             verified.log_records += 1;
         }
-        let files: Vec<_> = self
-            .read_files()
-            .compacted
-            .iter()
-            .flatten()
-            .cloned()
-            .collect();
+        let files = self.read_files().in_use();
         for file in files {
             file.for_each(|_, _| {
                 verified.compacted_records += 1;

@@ -77,18 +77,22 @@ impl Stop {
     }
 }
 
+/// The indices open now, to work on outside the map's lock.
+fn every_index(indices: &Indices) -> Vec<Arc<Index>> {
+    indices
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .cloned()
+        .collect()
+}
+
 /// Compacts and checkpoints every shard that needs it, until stopped. A shard's failure is its
 /// own (it answers nothing until reopened); a compaction that failed (disk full) is retried
 /// at the next round.
 fn maintain(indices: Indices, stop: Arc<Stop>) {
     while stop.wait(MAINTAIN_EVERY) {
-        let all: Vec<Arc<Index>> = indices
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        for index in all {
+        for index in every_index(&indices) {
             for (n, shard) in index.shards().iter().enumerate() {
                 match shard.maintain() {
                     Ok(Some(c)) => tracing::info!(
@@ -173,14 +177,7 @@ impl Store {
     /// directory, so the next open replays nothing.
     pub fn close(&self) -> Result<()> {
         self.stop_maintenance();
-        let all: Vec<Arc<Index>> = self
-            .indices
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        for index in all {
+        for index in every_index(&self.indices) {
             for shard in index.shards() {
                 shard.checkpoint_keys()?;
             }

@@ -188,13 +188,7 @@ impl Shard {
 
     /// Every operation of the compacted files into the key directory.
     fn load_compacted(&self) -> Result<u64> {
-        let files: Vec<_> = self
-            .read_files()
-            .compacted
-            .iter()
-            .flatten()
-            .cloned()
-            .collect();
+        let files = self.read_files().in_use();
         let progress = self.settings.progress.as_ref();
         let total: u64 = files.iter().map(|f| f.count).sum();
         let mut loaded = 0;
@@ -203,26 +197,8 @@ impl Shard {
             file.for_each(|offset, record| {
                 let op = Op::decode(&record.payload)
                     .map_err(|what| format!("compacted file {generation} at {offset}: {what}"))?;
-                let (id, state) = match op {
-                    Op::Index { id, .. } => (
-                        id,
-                        EntryState::Live(DocLocation::Compacted { generation, offset }),
-                    ),
-                    Op::Delete {
-                        id, timestamp_ms, ..
-                    } => (
-                        id,
-                        EntryState::Tombstone {
-                            deleted_at_ms: timestamp_ms,
-                        },
-                    ),
-                };
-                let entry = Entry {
-                    version: op_version(&op),
-                    seq_no: record.seq_no,
-                    primary_term: record.primary_term,
-                    state,
-                };
+                let place = DocLocation::Compacted { generation, offset };
+                let (id, entry) = entry_of(&op, record.seq_no, record.primary_term, place);
                 self.keys.lock(id).insert(id, entry);
                 loaded += 1;
                 progress::tick(progress, "load compacted", loaded, total);
@@ -248,29 +224,11 @@ impl Shard {
                     record.seq_no
                 ))
             })?;
-            let id = match op {
-                Op::Index { id, .. } | Op::Delete { id, .. } => id,
-            };
+            let place = DocLocation::Log(record.location);
+            let (id, entry) = entry_of(&op, record.seq_no, record.primary_term, place);
             if record.seq_no < covers[compacted::partition_of(id)] {
                 continue;
             }
-            let (id, state) = match op {
-                Op::Index { id, .. } => (id, EntryState::Live(DocLocation::Log(record.location))),
-                Op::Delete {
-                    id, timestamp_ms, ..
-                } => (
-                    id,
-                    EntryState::Tombstone {
-                        deleted_at_ms: timestamp_ms,
-                    },
-                ),
-            };
-            let entry = Entry {
-                version: op_version(&op),
-                seq_no: record.seq_no,
-                primary_term: record.primary_term,
-                state,
-            };
             self.keys.lock(id).insert(id, entry);
             replayed += 1;
             progress::tick(progress, "replay", replayed, total);
@@ -279,8 +237,32 @@ impl Shard {
     }
 }
 
-fn op_version(op: &Op<'_>) -> u64 {
-    match *op {
-        Op::Index { version, .. } | Op::Delete { version, .. } => version,
-    }
+/// The key-directory entry an operation leaves: a live document at `place`, or a tombstone.
+fn entry_of<'a>(
+    op: &Op<'a>,
+    seq_no: SeqNo,
+    primary_term: wal::PrimaryTerm,
+    place: DocLocation,
+) -> (&'a str, Entry) {
+    let (id, version, state) = match *op {
+        Op::Index { id, version, .. } => (id, version, EntryState::Live(place)),
+        Op::Delete {
+            id,
+            version,
+            timestamp_ms,
+        } => (
+            id,
+            version,
+            EntryState::Tombstone {
+                deleted_at_ms: timestamp_ms,
+            },
+        ),
+    };
+    let entry = Entry {
+        version,
+        seq_no,
+        primary_term,
+        state,
+    };
+    (id, entry)
 }
