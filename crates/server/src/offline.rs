@@ -83,6 +83,8 @@ fn settings(recovery: RecoveryMode) -> ShardSettings {
     settings.background = false;
     settings.segment_size = OVERLAY_SEGMENT_SIZE;
     settings.recovery = recovery;
+    // A large shard's replay draws its own bar inside the per-shard one.
+    settings.progress = Some(crate::progress::for_engine());
     settings
 }
 
