@@ -24,6 +24,11 @@ ratios rounds="7":
 engine-ratios rounds="5":
     ROUNDS={{rounds}} cargo run --release -p benches --bin engine_ratios
 
+# The same with RocksDB (sync=true) as a peer, linked to Debian's library:
+# `apt-get install librocksdb-dev libclang-dev` first.
+engine-ratios-rocksdb rounds="5":
+    ROCKSDB_LIB_DIR=/usr/lib/x86_64-linux-gnu LIBCLANG_PATH=/usr/lib/llvm-14/lib ROUNDS={{rounds}} cargo run --release -p benches --features rocksdb --bin engine_ratios
+
 # The server's ratios (HTTP against a noop handler, _bulk against the embedded engine).
 server-ratios rounds="5":
     ROUNDS={{rounds}} cargo run --release -p benches --bin server_ratios

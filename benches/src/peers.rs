@@ -6,8 +6,10 @@
 //!   its own issue tracker notes, issues no device cache flush on some paths, so it is reported
 //!   beside the others and never counted as the best durable peer.
 //!
-//! RocksDB (`sync=true`) would need a C++ build of several minutes; it is left out rather than
-//! made a default dependency.
+//! - RocksDB (`WriteOptions::set_sync(true)`, with the `rocksdb` feature): read, compare the
+//!   stamp, write under a per-key lock (RocksDB has no compare-and-swap of its own), each write
+//!   synced; RocksDB's write group shares the fsyncs. Off by default: its build needs libclang
+//!   and a RocksDB library (`just engine-ratios-rocksdb` links Debian's librocksdb).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,10 +27,72 @@ pub trait Peer {
 
 /// Every peer, each in its own directory under `dir`.
 pub fn all(dir: &Path) -> Vec<Box<dyn Peer>> {
-    vec![
+    #[allow(unused_mut)]
+    let mut peers: Vec<Box<dyn Peer>> = vec![
         Box::new(Sqlite::create(&dir.join("sqlite"))),
         Box::new(Sled::create(&dir.join("sled"))),
-    ]
+    ];
+    #[cfg(feature = "rocksdb")]
+    peers.push(Box::new(Rocks::create(&dir.join("rocksdb"))));
+    peers
+}
+
+#[cfg(feature = "rocksdb")]
+pub struct Rocks {
+    db: rocksdb::DB,
+}
+
+#[cfg(feature = "rocksdb")]
+impl Rocks {
+    fn create(dir: &Path) -> Rocks {
+        let mut options = rocksdb::Options::default();
+        options.create_if_missing(true);
+        Rocks {
+            db: rocksdb::DB::open(&options, dir).unwrap(),
+        }
+    }
+}
+
+#[cfg(feature = "rocksdb")]
+impl Peer for Rocks {
+    fn name(&self) -> &'static str {
+        "RocksDB sync=true"
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn run(&mut self, writers: u64, ids: u64, duration: Duration, doc: &[u8]) -> f64 {
+        let done = AtomicU64::new(0);
+        let started = Instant::now();
+        let mut sync = rocksdb::WriteOptions::default();
+        sync.set_sync(true);
+        std::thread::scope(|scope| {
+            for w in 0..writers {
+                let (done, db, sync) = (&done, &self.db, &sync);
+                scope.spawn(move || {
+                    // Each writer owns its slice of ids: the per-key lock is the thread.
+                    let slice = ids / writers;
+                    let mut k = 0;
+                    while started.elapsed() < duration {
+                        let id = w * slice + k % slice;
+                        k += 1;
+                        let key = id.to_le_bytes();
+                        let seq = db
+                            .get(key)
+                            .unwrap()
+                            .map_or(0, |v| u64::from_le_bytes(v[..8].try_into().unwrap()));
+                        let mut next = (seq + 1).to_le_bytes().to_vec();
+                        next.extend_from_slice(doc);
+                        db.put_opt(key, next, sync).unwrap();
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    }
 }
 
 pub struct Sqlite {
