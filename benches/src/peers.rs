@@ -25,6 +25,35 @@ pub trait Peer {
     fn run(&mut self, writers: u64, ids: u64, duration: Duration, doc: &[u8]) -> f64;
 }
 
+/// Runs `writers` threads for `duration`, each swapping the ids of its own slice in turn with
+/// `swap`, on a state of its own made by `state`; acknowledged swaps per second.
+fn measure<S>(
+    writers: u64,
+    ids: u64,
+    duration: Duration,
+    state: impl Fn(u64) -> S + Sync,
+    swap: impl Fn(&mut S, u64) + Sync,
+) -> f64 {
+    let done = AtomicU64::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for w in 0..writers {
+            let (done, state, swap) = (&done, &state, &swap);
+            scope.spawn(move || {
+                let mut mine = state(w);
+                let slice = ids / writers;
+                let mut k = 0;
+                while started.elapsed() < duration {
+                    swap(&mut mine, w * slice + k % slice);
+                    k += 1;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
 /// Every peer, each in its own directory under `dir`.
 pub fn all(dir: &Path) -> Vec<Box<dyn Peer>> {
     #[allow(unused_mut)]
@@ -64,34 +93,26 @@ impl Peer for Rocks {
     }
 
     fn run(&mut self, writers: u64, ids: u64, duration: Duration, doc: &[u8]) -> f64 {
-        let done = AtomicU64::new(0);
-        let started = Instant::now();
         let mut sync = rocksdb::WriteOptions::default();
         sync.set_sync(true);
-        std::thread::scope(|scope| {
-            for w in 0..writers {
-                let (done, db, sync) = (&done, &self.db, &sync);
-                scope.spawn(move || {
-                    // Each writer owns its slice of ids: the per-key lock is the thread.
-                    let slice = ids / writers;
-                    let mut k = 0;
-                    while started.elapsed() < duration {
-                        let id = w * slice + k % slice;
-                        k += 1;
-                        let key = id.to_le_bytes();
-                        let seq = db
-                            .get(key)
-                            .unwrap()
-                            .map_or(0, |v| u64::from_le_bytes(v[..8].try_into().unwrap()));
-                        let mut next = (seq + 1).to_le_bytes().to_vec();
-                        next.extend_from_slice(doc);
-                        db.put_opt(key, next, sync).unwrap();
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                });
-            }
-        });
-        done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+        let db = &self.db;
+        // Each writer owns its slice of ids: the per-key lock is the thread.
+        measure(
+            writers,
+            ids,
+            duration,
+            |_| (),
+            |(), id| {
+                let key = id.to_le_bytes();
+                let seq = db
+                    .get(key)
+                    .unwrap()
+                    .map_or(0, |v| u64::from_le_bytes(v[..8].try_into().unwrap()));
+                let mut next = (seq + 1).to_le_bytes().to_vec();
+                next.extend_from_slice(doc);
+                db.put_opt(key, next, &sync).unwrap();
+            },
+        )
     }
 }
 
@@ -130,46 +151,32 @@ impl Peer for Sqlite {
     }
 
     fn run(&mut self, writers: u64, ids: u64, duration: Duration, doc: &[u8]) -> f64 {
-        let done = AtomicU64::new(0);
-        let started = Instant::now();
-        std::thread::scope(|scope| {
-            for w in 0..writers {
-                let (done, path) = (&done, &self.path);
-                scope.spawn(move || {
-                    let conn = Sqlite::connect(path);
-                    let slice = ids / writers;
-                    let mut k = 0;
-                    let mut seqs = std::collections::HashMap::new();
-                    while started.elapsed() < duration {
-                        let id = (w * slice + k % slice) as i64;
-                        k += 1;
-                        let seq: i64 = match seqs.get(&id) {
-                            Some(&seq) => seq,
-                            None => conn
-                                .query_row("SELECT seq FROM docs WHERE id = ?1", [id], |r| r.get(0))
-                                .or_else(|_| {
-                                    conn.execute(
-                                        "INSERT OR IGNORE INTO docs (id, seq, body) VALUES (?1, 0, ?2)",
-                                        rusqlite::params![id, doc],
-                                    )
-                                    .map(|_| 0)
-                                })
-                                .unwrap(),
-                        };
-                        let changed = conn
-                            .execute(
-                                "UPDATE docs SET body = ?1, seq = seq + 1 WHERE id = ?2 AND seq = ?3",
-                                rusqlite::params![doc, id, seq],
-                            )
-                            .unwrap();
-                        assert_eq!(changed, 1, "one writer per id");
-                        seqs.insert(id, seq + 1);
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                });
-            }
-        });
-        done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+        let path = &self.path;
+        let state = |_| (Sqlite::connect(path), std::collections::HashMap::new());
+        measure(writers, ids, duration, state, |(conn, seqs), id| {
+            let id = id as i64;
+            let seq: i64 = match seqs.get(&id) {
+                Some(&seq) => seq,
+                None => conn
+                    .query_row("SELECT seq FROM docs WHERE id = ?1", [id], |r| r.get(0))
+                    .or_else(|_| {
+                        conn.execute(
+                            "INSERT OR IGNORE INTO docs (id, seq, body) VALUES (?1, 0, ?2)",
+                            rusqlite::params![id, doc],
+                        )
+                        .map(|_| 0)
+                    })
+                    .unwrap(),
+            };
+            let changed = conn
+                .execute(
+                    "UPDATE docs SET body = ?1, seq = seq + 1 WHERE id = ?2 AND seq = ?3",
+                    rusqlite::params![doc, id, seq],
+                )
+                .unwrap();
+            assert_eq!(changed, 1, "one writer per id");
+            seqs.insert(id, seq + 1);
+        })
     }
 }
 
@@ -195,33 +202,25 @@ impl Peer for Sled {
     }
 
     fn run(&mut self, writers: u64, ids: u64, duration: Duration, doc: &[u8]) -> f64 {
-        let done = AtomicU64::new(0);
-        let started = Instant::now();
-        std::thread::scope(|scope| {
-            for w in 0..writers {
-                let (done, db) = (&done, &self.db);
-                scope.spawn(move || {
-                    let slice = ids / writers;
-                    let mut k = 0;
-                    while started.elapsed() < duration {
-                        let id = w * slice + k % slice;
-                        k += 1;
-                        let key = id.to_le_bytes();
-                        let current = db.get(key).unwrap();
-                        let seq = current
-                            .as_ref()
-                            .map_or(0, |v| u64::from_le_bytes(v[..8].try_into().unwrap()));
-                        let mut next = (seq + 1).to_le_bytes().to_vec();
-                        next.extend_from_slice(doc);
-                        db.compare_and_swap(key, current, Some(next))
-                            .unwrap()
-                            .expect("one writer per id");
-                        db.flush().unwrap();
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                });
-            }
-        });
-        done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+        let db = &self.db;
+        measure(
+            writers,
+            ids,
+            duration,
+            |_| (),
+            |(), id| {
+                let key = id.to_le_bytes();
+                let current = db.get(key).unwrap();
+                let seq = current
+                    .as_ref()
+                    .map_or(0, |v| u64::from_le_bytes(v[..8].try_into().unwrap()));
+                let mut next = (seq + 1).to_le_bytes().to_vec();
+                next.extend_from_slice(doc);
+                db.compare_and_swap(key, current, Some(next))
+                    .unwrap()
+                    .expect("one writer per id");
+                db.flush().unwrap();
+            },
+        )
     }
 }
