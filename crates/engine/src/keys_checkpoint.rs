@@ -108,13 +108,14 @@ pub(crate) fn write(
 }
 
 /// Reads a checkpoint, checking its checksum; `accept` sees the header first and may refuse
-/// it, then every entry goes to `visit` (which may refuse one).
+/// it, then every entry goes to `visit` (which may refuse one). Returns the header and the
+/// file's size.
 pub(crate) fn read(
     storage: &Arc<dyn Storage>,
     name: &str,
     accept: impl FnOnce(&Header) -> Result<(), String>,
     mut visit: impl FnMut(&str, Entry) -> Result<(), String>,
-) -> Result<Header, String> {
+) -> Result<(Header, u64), String> {
     let file = storage.open(name).map_err(|e| format!("{name}: {e}"))?;
     let bytes = wal::read_to_end(&*file).map_err(|e| format!("{name}: {e}"))?;
     let header = check(name, &bytes)?;
@@ -176,7 +177,7 @@ pub(crate) fn read(
     if at != body.len() {
         return Err(format!("{name}: bytes after the last entry"));
     }
-    Ok(header)
+    Ok((header, bytes.len() as u64))
 }
 
 /// Checks magic and checksum, and decodes the header.
@@ -243,7 +244,7 @@ mod tests {
         };
         write(&storage, header, &body).unwrap();
         let mut seen = Vec::new();
-        let read_header = read(
+        let (read_header, _) = read(
             &storage,
             &file_name(1),
             |_| Ok(()),

@@ -148,7 +148,7 @@ impl Shard {
     ) -> std::result::Result<(SeqNo, u64, u64), String> {
         let name = keys_checkpoint::file_name(generation);
         let log_uuid = self.wal.log_uuid();
-        let header = keys_checkpoint::read(
+        let (header, len) = keys_checkpoint::read(
             &self.storage,
             &name,
             |h| {
@@ -178,11 +178,6 @@ impl Shard {
                 Ok(())
             },
         )?;
-        let len = self
-            .storage
-            .open(&name)
-            .and_then(|f| f.len())
-            .map_err(|e| e.to_string())?;
         Ok((header.covers_below, header.count, len))
     }
 
