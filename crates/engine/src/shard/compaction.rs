@@ -62,6 +62,9 @@ impl Shard {
     pub fn compact(&self) -> Result<Option<Compaction>> {
         self.check_failed()?;
         let mut m = self.lock_maintenance();
+        if self.wal.next_seq_no() <= self.read_files().covers_below() {
+            return Ok(None); // nothing written since: no segment to seal
+        }
         self.wal.roll().map_err(|e| self.fail(e))?;
         self.compact_sealed(&mut m)
     }
