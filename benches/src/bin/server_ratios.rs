@@ -63,24 +63,36 @@ fn main() {
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let per_round = Duration::from_secs(2);
     for round in 0..rounds {
-        // PROFILE=cas runs only the durable CAS load, for a profiler.
+        // PROFILE=cas (or bulk) runs only the durable CAS (or HTTP `_bulk`) load, for a
+        // profiler.
         let profile = std::env::var("PROFILE").is_ok_and(|p| p == "cas");
-        if profile {
-            let d = runtime.block_on(index_load(optimist, &doc, per_round, round));
-            println!("round {round}: optimist durable CAS {d:.0} req/s");
-            continue;
-        }
-        let n = runtime.block_on(index_load(noop, &doc, per_round, round));
         let figures = |store: &Store| {
             store.index("bench").ok().map_or((0, 0), |i| {
                 let s = i.shards()[0].stats();
                 (s.syncs, s.max_seq_no.map_or(0, |n| n.0 + 1))
             })
         };
-        let (syncs_before, writes_before) = figures(&store);
-        let d = runtime.block_on(index_load(optimist, &doc, per_round, round));
-        let (syncs, writes) = figures(&store);
-        let per_fsync = (writes - writes_before) as f64 / (syncs - syncs_before).max(1) as f64;
+        let durable_load = || {
+            let (syncs_before, writes_before) = figures(&store);
+            let d = runtime.block_on(index_load(optimist, &doc, per_round, round));
+            let (syncs, writes) = figures(&store);
+            let per_fsync = (writes - writes_before) as f64 / (syncs - syncs_before).max(1) as f64;
+            (d, per_fsync)
+        };
+        if profile {
+            let (d, per_fsync) = durable_load();
+            println!(
+                "round {round}: optimist durable CAS {d:.0} req/s ({per_fsync:.1} writes per fsync)"
+            );
+            continue;
+        }
+        if std::env::var("PROFILE").is_ok_and(|p| p == "bulk") {
+            let h = runtime.block_on(bulk_over_http(optimist, &doc, round));
+            println!("round {round}: _bulk over HTTP {h:.0} docs/s");
+            continue;
+        }
+        let n = runtime.block_on(index_load(noop, &doc, per_round, round));
+        let (d, per_fsync) = durable_load();
         let h = runtime.block_on(bulk_over_http(optimist, &doc, round));
         let e = bulk_embedded(&store, &doc, round);
         println!(

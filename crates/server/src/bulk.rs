@@ -80,22 +80,25 @@ async fn run(
     let store = state.store.clone();
     blocking(move || {
         let results = execute(&store, &parsed);
-        let items: Vec<Value> = parsed
-            .iter()
-            .zip(results)
-            .map(|(item, result)| render_item(&store, item, result))
-            .collect();
-        let errors = items.iter().any(|item| {
-            item.as_object()
-                .and_then(|o| o.values().next())
-                .is_some_and(|inner| inner.get("error").is_some())
-        });
+        // The items are written straight into the answer's text, each from its typed body;
+        // `errors` comes first in the answer, so the items are joined after them.
+        let mut items = Vec::with_capacity(parsed.len() * 160);
+        let mut errors = false;
+        for (n, (item, result)) in parsed.iter().zip(results).enumerate() {
+            if n > 0 {
+                items.push(b',');
+            }
+            errors |= render_item(&mut items, &store, item, result);
+        }
         let took = started.elapsed().as_millis() as u64;
-        es::json_response(
-            StatusCode::OK,
-            &json!({"errors": errors, "took": took, "items": items}),
-            pretty,
-        )
+        let mut text = format!("{{\"errors\":{errors},\"took\":{took},\"items\":[");
+        text.push_str(std::str::from_utf8(&items).expect("serde_json writes UTF-8"));
+        text.push_str("]}");
+        if pretty {
+            let value: Value = serde_json::from_str(&text).expect("the answer is JSON");
+            return es::json_response(StatusCode::OK, &value, true);
+        }
+        es::raw_json_response(StatusCode::OK, text)
     })
     .await
 }
@@ -448,12 +451,18 @@ fn execute<'a>(
         .collect()
 }
 
+/// Writes one item's answer, `{"<op>": {...}}`, to `out`. Returns whether it is an error.
 fn render_item(
+    out: &mut Vec<u8>,
     store: &Store,
     item: &Parsed,
     result: Result<BulkItemResult, &ItemRefusal>,
-) -> Value {
-    let failure = |status: u16, error: Value| json!({ item.op: {"_index": item.index, "_id": item.id, "status": status, "error": error} });
+) -> bool {
+    let mut failure = |status: u16, error: Value| {
+        let body = json!({ item.op: {"_index": item.index, "_id": item.id, "status": status, "error": error} });
+        serde_json::to_writer(&mut *out, &body).expect("writing to memory");
+        true
+    };
     let outcome = match result {
         Err(ItemRefusal(status, es_type, reason)) => {
             return failure(
@@ -466,14 +475,17 @@ fn render_item(
     let index = store.index(&item.index).ok();
     match (outcome.result, index) {
         (Ok(write), Some(index)) => {
-            let mut body = es::write_body(&index, &write, false);
-            let status = es::write_status(write.result).as_u16();
-            let fields = body.as_object_mut().expect("an object");
-            fields.insert("status".into(), json!(status));
+            let mut body = es::WriteBody::new(&index, &write, false);
+            body.status = Some(es::write_status(write.result).as_u16());
             if let (Some(filter), Some(source)) = (&item.source_filter, &outcome.source) {
-                fields.insert("get".into(), es::update_get(&write, source, filter));
+                body.get = Some(es::update_get(&write, source, filter));
             }
-            json!({ item.op: body })
+            out.extend_from_slice(b"{");
+            serde_json::to_writer(&mut *out, item.op).expect("writing to memory");
+            out.extend_from_slice(b":");
+            serde_json::to_writer(&mut *out, &body).expect("writing to memory");
+            out.extend_from_slice(b"}");
+            false
         }
         (Ok(_), None) => failure(
             500,

@@ -165,24 +165,68 @@ pub fn shards(index: &Index) -> Value {
 
 /// The body of an index, create, delete or update response.
 pub fn write_body(index: &Index, w: &WriteResult, forced_refresh: bool) -> Value {
-    let mut body = serde_json::Map::new();
-    body.insert("_index".into(), json!(index.name()));
-    body.insert("_id".into(), json!(w.id));
-    body.insert("_version".into(), json!(w.version));
-    body.insert("result".into(), json!(w.result.as_str()));
-    let noop = w.result == engine::DocResult::Noop;
-    if forced_refresh && !noop {
-        body.insert("forced_refresh".into(), json!(true));
+    serde_json::to_value(WriteBody::new(index, w, forced_refresh)).expect("a body serialises")
+}
+
+/// The body of a write response, typed: the answers of a `_bulk` are serialised from it
+/// directly, without a `Value` per item. Fields in Elasticsearch's order.
+#[derive(serde::Serialize)]
+pub struct WriteBody<'a> {
+    _index: &'a str,
+    _id: &'a str,
+    _version: u64,
+    result: &'static str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    forced_refresh: bool,
+    _shards: Shards,
+    _seq_no: u64,
+    _primary_term: u64,
+    /// A bulk item's HTTP status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// An update's `get` section, when `_source` asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub get: Option<Value>,
+}
+
+#[derive(serde::Serialize)]
+struct Shards {
+    total: u32,
+    successful: u32,
+    failed: u32,
+}
+
+impl<'a> WriteBody<'a> {
+    pub fn new(index: &'a Index, w: &'a WriteResult, forced_refresh: bool) -> WriteBody<'a> {
+        let noop = w.result == DocResult::Noop;
+        // A noop reached no copy; anything else reached the primary, and reports the copies
+        // it should have reached.
+        let shards = if noop {
+            Shards {
+                total: 0,
+                successful: 0,
+                failed: 0,
+            }
+        } else {
+            Shards {
+                total: 1 + index.settings().number_of_replicas,
+                successful: 1,
+                failed: 0,
+            }
+        };
+        WriteBody {
+            _index: index.name(),
+            _id: &w.id,
+            _version: w.version,
+            result: w.result.as_str(),
+            forced_refresh: forced_refresh && !noop,
+            _shards: shards,
+            _seq_no: w.seq_no.0,
+            _primary_term: w.primary_term.0,
+            status: None,
+            get: None,
+        }
     }
-    let shards = if noop {
-        json!({"total": 0, "successful": 0, "failed": 0})
-    } else {
-        shards(index)
-    };
-    body.insert("_shards".into(), shards);
-    body.insert("_seq_no".into(), json!(w.seq_no.0));
-    body.insert("_primary_term".into(), json!(w.primary_term.0));
-    Value::Object(body)
 }
 
 /// The HTTP status of a successful write: 201 created, 404 for a delete that found nothing.
