@@ -2,9 +2,11 @@
 //! and are shared by every appender waiting behind them (group commit).
 //!
 //! Locks, always taken in this order: `log` → `checkpoint` / `prep`; the sync leader takes
-//! `log` only to read where the log ends, never while holding `sync_running`. The
-//! `log` lock covers assigning a seq_no and writing the frame; no fsync runs under it except
-//! when a segment rolls (once per `segment_size` bytes).
+//! `log` only to write the pending frames and read where the log ends, never while holding
+//! `sync_running`. The `log` lock covers assigning a seq_no and encoding the frame into the
+//! pending buffer; the sync leader writes everything pending with one `pwrite` (so a group
+//! of writers costs one system call, not one each), then fsyncs outside the lock. No fsync
+//! runs under it except when a segment rolls (once per `segment_size` bytes).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,6 +26,11 @@ use crate::storage::{self, Storage, StorageFile};
 
 /// How many times a sync leader yields, at most, for more records to join its fsync.
 const GATHER_ROUNDS: usize = 8;
+
+/// Frames written without waiting are kept in memory up to this many bytes, then written
+/// with one `pwrite`; a sync writes them first. One system call per group of writers
+/// instead of one per record.
+const PENDING_MAX: usize = 512 << 10;
 
 /// What an append was given: its seq_no, the term it was written under, and where it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,8 +115,9 @@ struct Log {
     /// The segment being appended to; `None` after open until the first append or roll.
     active: Option<Active>,
     sealed: Vec<SealedSegment>,
-    /// Reused frame buffer.
-    buf: Vec<u8>,
+    /// Frames of the active segment with their seq_nos assigned but not yet written to its
+    /// file: they belong at `active.write_offset`. Empty whenever there is no active segment.
+    pending: Vec<u8>,
 }
 
 /// What the checkpoint records of the log's structure.
@@ -137,6 +145,7 @@ struct Active {
     first_seq_no: SeqNo,
     salt: u32,
     file: Arc<dyn StorageFile>,
+    /// Where the file's written bytes end; `Log::pending` follows.
     write_offset: u64,
     capacity: u64,
 }
@@ -182,7 +191,7 @@ impl Wal {
                 primary_term: recovered.primary_term,
                 active: None,
                 sealed: recovered.sealed,
-                buf: Vec::new(),
+                pending: Vec::new(),
             }),
             sync_running: Mutex::new(false),
             syncs: AtomicU64::new(0),
@@ -364,7 +373,8 @@ impl Wal {
     /// Every record from `from` on, in seq_no order, as they are now (unsynced ones included).
     pub fn read_from(&self, from: SeqNo) -> Result<Records> {
         let first = self.first_seq_no();
-        let log = self.shared.lock_log();
+        let mut log = self.shared.lock_log();
+        self.shared.flush_pending(&mut log)?;
         if from < first {
             return Err(Error::Invalid(format!(
                 "seq_no {from} was released; the log starts at {first}"
@@ -523,10 +533,11 @@ impl Shared {
         let frames_len: u64 = payloads.iter().map(|p| record::frame_len(p.len())).sum();
         let mut log = self.lock_log();
         self.check_poison()?;
+        let pending = log.pending.len() as u64;
         let fits = log
             .active
             .as_ref()
-            .is_some_and(|a| a.write_offset + frames_len <= a.capacity);
+            .is_some_and(|a| a.write_offset + pending + frames_len <= a.capacity);
         if !fits {
             let term = log.primary_term;
             self.roll_locked(&mut log, term, frames_len)?;
@@ -534,16 +545,15 @@ impl Shared {
         let durable_hint = SeqNo(self.durable_end.load(Ordering::Acquire));
         let Log {
             active,
-            buf,
+            pending,
             next_seq_no,
             ..
         } = &mut *log;
-        let active = active.as_mut().expect("rolled above");
-        buf.clear();
+        let active = active.as_ref().expect("rolled above");
         let mut appended = Vec::with_capacity(payloads.len());
         let mut seq_no = *next_seq_no;
         for payload in payloads {
-            let offset = active.write_offset + buf.len() as u64;
+            let offset = active.write_offset + pending.len() as u64;
             let location = Location {
                 generation: active.generation,
                 offset,
@@ -554,7 +564,7 @@ impl Shared {
                 location,
             });
             record::encode(
-                buf,
+                pending,
                 active.salt,
                 seq_no,
                 active.primary_term,
@@ -563,16 +573,40 @@ impl Shared {
             );
             seq_no = seq_no.next();
         }
-        if let Err(e) = active.file.write_all_at(active.write_offset, buf) {
-            // The file's content at write_offset is unknown now: poison rather than guess.
-            return Err(self.poison(e));
-        }
-        active.write_offset += buf.len() as u64;
         *next_seq_no = seq_no;
-        if buf.capacity() > 1 << 20 {
-            *buf = Vec::new();
+        // Asynchronous durability acknowledges now: the frames go to the page cache at once,
+        // so a killed process loses none (only a power cut can, as documented). Otherwise
+        // they wait for the sync that the writer is about to ask for.
+        let write_now = matches!(self.config.durability, Durability::Async { .. })
+            || log.pending.len() >= PENDING_MAX;
+        if write_now {
+            self.flush_pending(&mut log)?;
         }
         Ok(appended)
+    }
+
+    /// Writes the pending frames to the active segment's file with one `pwrite`.
+    fn flush_pending(&self, log: &mut Log) -> Result<()> {
+        if log.pending.is_empty() {
+            return Ok(());
+        }
+        let Log {
+            active, pending, ..
+        } = log;
+        let active = active
+            .as_mut()
+            .expect("pending frames belong to an active segment");
+        if let Err(e) = active.file.write_all_at(active.write_offset, pending) {
+            // The file's content at write_offset is unknown now, and the seq_nos of these
+            // frames were handed out: poison rather than guess.
+            return Err(self.poison(e));
+        }
+        active.write_offset += pending.len() as u64;
+        pending.clear();
+        if pending.capacity() > 2 * PENDING_MAX {
+            *pending = Vec::new();
+        }
+        Ok(())
     }
 
     fn sync(&self) -> Result<()> {
@@ -613,7 +647,8 @@ impl Shared {
     fn lead_sync(&self, seq_no: SeqNo) -> Result<()> {
         self.gather();
         let (file, point) = {
-            let log = self.lock_log();
+            let mut log = self.lock_log();
+            self.flush_pending(&mut log)?;
             assert!(
                 seq_no < log.next_seq_no,
                 "sync_to({seq_no}) of a seq_no never written"
@@ -676,6 +711,7 @@ impl Shared {
     fn roll_locked(&self, log: &mut Log, primary_term: PrimaryTerm, frames_len: u64) -> Result<()> {
         // Preparing may fail (disk full); nothing has changed yet, so that is not poison.
         let prepared = self.take_prepared(SEGMENT_HEADER_LEN as u64 + frames_len)?;
+        self.flush_pending(log)?;
         if let Some(active) = log.active.take() {
             // A sealed segment is synced whole before a newer one exists, so recovery can
             // call any damage inside it corruption (docs/recovery.md, row 4).
@@ -812,8 +848,15 @@ impl Shared {
 
     /// How to read a segment: its map when it is sealed and mapped, else its file.
     fn segment_file(&self, generation: Generation) -> Result<(SegmentReader, u32)> {
-        let log = self.lock_log();
-        if let Some(a) = log.active.as_ref().filter(|a| a.generation == generation) {
+        let mut log = self.lock_log();
+        if log
+            .active
+            .as_ref()
+            .is_some_and(|a| a.generation == generation)
+        {
+            // A record read back (a realtime get, an update) may still be pending.
+            self.flush_pending(&mut log)?;
+            let a = log.active.as_ref().expect("checked above");
             return Ok((SegmentReader::File(a.file.clone()), a.salt));
         }
         match log
@@ -861,6 +904,9 @@ impl Shared {
             if self.stop.load(Ordering::Acquire) {
                 return;
             }
+            // Frames written without a sync reach the page cache within a tick. An error
+            // poisons the log; appenders see it.
+            let _ = self.flush_pending(&mut self.lock_log());
             if sync_interval.is_some_and(|interval| last_sync.elapsed() >= interval) {
                 // An error poisons the log; appenders see it.
                 let _ = self.sync();

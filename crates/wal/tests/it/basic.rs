@@ -252,3 +252,44 @@ fn child_directories_on_both_storages() {
             .is_empty()
     );
 }
+
+#[test]
+fn writes_without_waiting_cost_no_io_until_one_write_and_one_fsync_cover_them() {
+    let (sim, wal) = sim_log(Durability::Request);
+    wal.append(b"first").unwrap();
+    let before = sim.io_count();
+    let written: Vec<_> = (0..10u8).map(|n| wal.write(&[n; 40]).unwrap()).collect();
+    assert_eq!(
+        sim.io_count(),
+        before,
+        "a write waits in memory for its sync"
+    );
+    wal.sync_to(written[9].seq_no).unwrap();
+    assert_eq!(
+        sim.io_count() - before,
+        2,
+        "one pwrite of the ten frames, one fsync"
+    );
+    assert_eq!(wal.durable_seq_no(), Some(written[9].seq_no));
+    for (n, w) in written.iter().enumerate() {
+        assert_eq!(wal.read(w.location).unwrap().payload, vec![n as u8; 40]);
+    }
+}
+
+#[test]
+fn a_pending_record_is_read_back_before_any_sync() {
+    let (_, wal) = sim_log(Durability::Request);
+    let a = wal.write(b"pending").unwrap();
+    assert_eq!(wal.durable_seq_no(), None);
+    assert_eq!(wal.read(a.location).unwrap().payload, b"pending");
+    let b = wal.write(b"also pending").unwrap();
+    let records: Vec<_> = wal
+        .read_from(SeqNo(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[1].location, b.location);
+    assert_eq!(records[1].payload, b"also pending");
+    assert_eq!(wal.durable_seq_no(), None, "reading back syncs nothing");
+}
