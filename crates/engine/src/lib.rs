@@ -40,4 +40,4 @@ pub use shard::{
 };
 pub use store::{Store, StoreOptions};
 pub use update::{UpdateRequest, UpdateResult, deep_merge};
-pub use wal::{PrimaryTerm, SeqNo, ShardId};
+pub use wal::{Durability, PrimaryTerm, SeqNo, ShardId};

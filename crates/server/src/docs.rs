@@ -16,7 +16,6 @@ use crate::es;
 use crate::params::{Params, Read};
 use crate::routes::{AppState, Q, Reply, blocking, content_type_refusal, document_refusal};
 use crate::source_filter::SourceFilter;
-use crate::writer::Written;
 
 pub(crate) async fn index_doc(
     state: State<AppState>,
@@ -147,30 +146,18 @@ async fn index_for_write(state: &AppState, name: &str, create: bool) -> engine::
     }
 }
 
-/// Runs a write on the shard's writer thread and answers once it is durable (see
+/// Runs a write on the shard from the request's own task (it waits for nothing: the frame
+/// stays in the log's memory until a sync) and answers once it is durable (see
 /// `writer.rs`). The seq_no waited for is the one the answer reports, a noop's included.
-async fn on_writer<T: Stamped + Send + 'static>(
+async fn on_writer<T: Stamped>(
     state: &AppState,
     idx: &Arc<Index>,
     shard: u32,
-    write: impl FnOnce(&Shard) -> engine::Result<T> + Send + 'static,
+    write: impl FnOnce(&Shard) -> engine::Result<T>,
 ) -> engine::Result<T> {
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    let target = idx.clone();
-    state.writers.submit(idx, shard, move || {
-        let result = write(&target.shards()[shard as usize]);
-        Written {
-            seq_no: result.as_ref().ok().map(Stamped::seq_no),
-            answer: Box::new(move |durable| {
-                let _ = reply.send(durable.and(result));
-            }),
-        }
-    });
-    answer.await.unwrap_or_else(|_| {
-        Err(engine::Error::ShardFailed(
-            "the shard's writer stopped".into(),
-        ))
-    })
+    let done = write(&idx.shards()[shard as usize])?;
+    state.writers.durable(idx, shard, done.seq_no()).await?;
+    Ok(done)
 }
 
 /// A write's outcome carries the seq_no it must wait for.

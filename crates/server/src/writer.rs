@@ -1,114 +1,172 @@
-//! Two tasks per shard for single-document writes, in a pipeline: the writer takes every
-//! request queued, writes them all (`Wait::Later`) and hands the group to the syncer; the
-//! syncer makes everything it was handed durable with one `wait_durable` on a blocking thread
-//! and answers each. While one group's fsync runs, the next group is being written; an fsync
-//! is shared by everything written while the last one ran, and the answers are woken from
-//! within the runtime, not from a foreign thread.
+//! Durability for single-document writes: the request's task writes the document itself
+//! (`Wait::Later`: the frame waits in the log's memory, no system call) and then waits here
+//! until a syncer thread has made that seq_no durable.
 //!
-//! Nothing is acknowledged before the fsync that covers it: a job's answer is built only
-//! from the durability result.
+//! One syncer thread per shard, kept while writes keep coming: it takes every waiter queued,
+//! makes the highest seq_no durable (one `pwrite` of everything pending and one fsync, shared
+//! by the log's group commit), answers them all, and loops. While one fsync runs, the next
+//! group's requests are written and queued, so under load the thread finds work at once and
+//! never sleeps; a thread handing work to a pool per fsync paid two wake-ups (about 0.1 ms
+//! each on these machines) per fsync.
+//!
+//! Nothing is acknowledged before the fsync that covers it: a waiter is answered only with
+//! the durability result.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
-use engine::{Index, SeqNo};
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use engine::{Durability, Index, SeqNo};
+use tokio::sync::oneshot;
 
-/// The most jobs one group takes, so a flood cannot delay the first answers without bound.
-const GROUP_MAX: usize = 1024;
+/// A syncer thread with nothing to do for this long ends; the next write starts another.
+const IDLE_END: Duration = Duration::from_secs(10);
 
-/// What a job leaves after writing: the seq_no that must be durable before it is answered
-/// (`None` for a refusal), and how to answer once it is.
-pub(crate) struct Written {
-    pub(crate) seq_no: Option<SeqNo>,
-    pub(crate) answer: Box<dyn FnOnce(engine::Result<()>) + Send>,
-}
-
-type Job = Box<dyn FnOnce() -> Written + Send>;
-
-/// The writer and syncer tasks, by index UUID and shard number.
+/// The syncer threads, by index UUID and shard number.
 #[derive(Default)]
 pub(crate) struct Writers {
-    queues: Mutex<HashMap<(String, u32), UnboundedSender<Job>>>,
+    syncers: Mutex<HashMap<(String, u32), Arc<Syncer>>>,
 }
 
 impl Writers {
-    /// Queues a write on the shard's writer task, starting it if needed. Call from within
-    /// the runtime.
-    pub(crate) fn submit(
+    /// Returns once `seq_no`, written to the shard, is as durable as the index's
+    /// `index.translog.durability` promises.
+    pub(crate) async fn durable(
         &self,
         index: &Arc<Index>,
         shard: u32,
-        job: impl FnOnce() -> Written + Send + 'static,
-    ) {
-        let key = (index.uuid().to_owned(), shard);
-        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        let sender = queues.entry(key.clone()).or_insert_with(|| {
-            let (sender, receiver) = unbounded_channel::<Job>();
-            tokio::spawn(write(index.clone(), shard, receiver));
-            sender
-        });
-        if sender.send(Box::new(job)).is_err() {
-            // The task ended (a job panicked): the dropped job's caller hears that the writer
-            // stopped, and the next write starts a new task.
-            queues.remove(&key);
+        seq_no: SeqNo,
+    ) -> engine::Result<()> {
+        if !matches!(index.settings().durability, Durability::Request) {
+            return Ok(());
         }
-    }
-
-    /// Stops the writer tasks of an index (it was deleted).
-    pub(crate) fn forget(&self, uuid: &str) {
-        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        queues.retain(|(u, _), _| u != uuid);
-    }
-}
-
-/// Takes every job queued and writes them as one group, then hands the group to the syncer.
-async fn write(index: Arc<Index>, shard: u32, mut jobs: UnboundedReceiver<Job>) {
-    let (to_syncer, groups) = unbounded_channel::<Vec<Written>>();
-    tokio::spawn(sync(index, shard, groups));
-    let mut group = Vec::new();
-    while jobs.recv_many(&mut group, GROUP_MAX).await > 0 {
-        let jobs_now = std::mem::take(&mut group);
-        // The writes reach the page cache only, but a write that rolls to a new segment
-        // fsyncs its header: a blocking thread runs the group, one hop for all of it.
-        let written = tokio::task::spawn_blocking(move || {
-            jobs_now
-                .into_iter()
-                .map(|job| job())
-                .collect::<Vec<Written>>()
+        let (reply, answer) = oneshot::channel();
+        self.syncer(index, shard)
+            .wait_for(index, shard, seq_no, reply);
+        answer.await.unwrap_or_else(|_| {
+            Err(engine::Error::ShardFailed(
+                "the shard's syncer stopped".into(),
+            ))
         })
-        .await
-        .expect("engine writes do not panic");
-        if to_syncer.send(written).is_err() {
-            break;
+    }
+
+    fn syncer(&self, index: &Arc<Index>, shard: u32) -> Arc<Syncer> {
+        let mut syncers = self.syncers.lock().unwrap_or_else(|e| e.into_inner());
+        syncers
+            .entry((index.uuid().to_owned(), shard))
+            .or_default()
+            .clone()
+    }
+
+    /// Ends the syncers of an index (it was deleted) once they have answered their waiters.
+    pub(crate) fn forget(&self, uuid: &str) {
+        let mut syncers = self.syncers.lock().unwrap_or_else(|e| e.into_inner());
+        syncers.retain(|(u, _), syncer| {
+            let keep = u != uuid;
+            if !keep {
+                syncer.close();
+            }
+            keep
+        });
+    }
+}
+
+impl Drop for Writers {
+    fn drop(&mut self) {
+        let syncers = self.syncers.get_mut().unwrap_or_else(|e| e.into_inner());
+        for syncer in syncers.values() {
+            syncer.close();
         }
     }
 }
 
-/// Makes everything handed over durable with one fsync (on a blocking thread), then answers.
-async fn sync(index: Arc<Index>, shard: u32, mut groups: UnboundedReceiver<Vec<Written>>) {
-    let mut pending = Vec::new();
-    while groups.recv_many(&mut pending, GROUP_MAX).await > 0 {
-        let written: Vec<Written> = std::mem::take(&mut pending).into_iter().flatten().collect();
-        let last = written.iter().filter_map(|w| w.seq_no).max();
-        let durable = match last {
-            None => Ok(()),
-            Some(last) => {
-                let index = index.clone();
-                tokio::task::spawn_blocking(move || {
-                    index.shards()[shard as usize].wait_durable(last)
-                })
-                .await
-                .unwrap_or_else(|_| Err(engine::Error::ShardFailed("the sync panicked".into())))
-            }
-        };
-        for w in written {
-            let result = if w.seq_no.is_some() {
-                durable.clone()
-            } else {
-                Ok(())
-            };
-            (w.answer)(result);
+type Reply = oneshot::Sender<engine::Result<()>>;
+
+/// One shard's queue of waiters and its thread.
+#[derive(Default)]
+struct Syncer {
+    queue: Mutex<Queue>,
+    work: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiters: Vec<(SeqNo, Reply)>,
+    /// Whether a thread serves this queue.
+    running: bool,
+    closed: bool,
+}
+
+impl Syncer {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a waiter, starting the thread if none runs.
+    fn wait_for(self: &Arc<Self>, index: &Arc<Index>, shard: u32, seq_no: SeqNo, reply: Reply) {
+        let mut queue = self.lock();
+        if queue.closed {
+            let _ = reply.send(Err(engine::Error::ShardFailed(
+                "the index was deleted".into(),
+            )));
+            return;
         }
+        queue.waiters.push((seq_no, reply));
+        if queue.running {
+            drop(queue);
+            self.work.notify_one();
+            return;
+        }
+        queue.running = true;
+        drop(queue);
+        let (syncer, index) = (self.clone(), index.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("sync-{}-{shard}", index.name()))
+            .spawn(move || syncer.run(&index, shard));
+        if let Err(e) = spawned {
+            let mut queue = self.lock();
+            queue.running = false;
+            for (_, reply) in queue.waiters.drain(..) {
+                let _ = reply.send(Err(engine::Error::ShardFailed(format!(
+                    "cannot start the shard's syncer: {e}"
+                ))));
+            }
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.work.notify_one();
+    }
+
+    /// Syncs and answers until the queue stays empty for `IDLE_END` or is closed.
+    fn run(&self, index: &Index, shard: u32) {
+        let shard = &index.shards()[shard as usize];
+        let mut queue = self.lock();
+        loop {
+            if queue.waiters.is_empty() {
+                if queue.closed {
+                    break;
+                }
+                let (q, timeout) = self
+                    .work
+                    .wait_timeout_while(queue, IDLE_END, |q| q.waiters.is_empty() && !q.closed)
+                    .unwrap_or_else(|e| e.into_inner());
+                queue = q;
+                if timeout.timed_out() && queue.waiters.is_empty() {
+                    break;
+                }
+                continue;
+            }
+            let waiters = std::mem::take(&mut queue.waiters);
+            drop(queue);
+            let last = waiters.iter().map(|(seq_no, _)| *seq_no).max();
+            let durable = last.map_or(Ok(()), |last| shard.wait_durable(last));
+            for (_, reply) in waiters {
+                let _ = reply.send(durable.clone());
+            }
+            queue = self.lock();
+        }
+        queue.running = false;
     }
 }
