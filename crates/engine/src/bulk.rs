@@ -2,7 +2,6 @@
 //! without waiting, then waits once per shard it touched, so the whole batch shares one
 //! fsync per shard (one group commit) instead of one per item.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use wal::SeqNo;
@@ -41,6 +40,13 @@ pub struct BulkItemResult {
     pub source: Option<Vec<u8>>,
 }
 
+/// A shard a bulk wrote to, and the highest seq_no it wrote there.
+struct Touched {
+    index: Arc<Index>,
+    shard: u32,
+    last: SeqNo,
+}
+
 /// One `_mget` lookup.
 #[derive(Clone, Debug)]
 pub struct GetItem {
@@ -54,13 +60,19 @@ impl Store {
     /// Elasticsearch's `action.auto_create_index`; delete items do not.
     pub fn bulk(&self, items: &[BulkItem]) -> Vec<BulkItemResult> {
         let mut results = Vec::with_capacity(items.len());
-        // Per (index, shard): the index and the highest seq_no written there.
-        let mut touched: BTreeMap<(String, u32), (Arc<Index>, SeqNo)> = BTreeMap::new();
+        // Per (index, shard): the index and the highest seq_no written there (few entries).
+        let mut touched: Vec<Touched> = Vec::new();
+        // The last item's index: the items of a bulk mostly go to one.
+        let mut last: Option<Arc<Index>> = None;
         for item in items {
-            let index = match item.action {
-                BulkAction::Delete(_) => self.index(&item.index),
+            let index = match (&last, &item.action) {
+                (Some(index), _) if index.name() == item.index => Ok(index.clone()),
+                (_, BulkAction::Delete(_)) => self.index(&item.index),
                 _ => self.index_or_create(&item.index),
             };
+            if let Ok(index) = &index {
+                last = Some(index.clone());
+            }
             let index = match index {
                 Ok(index) => index,
                 Err(e) => {
@@ -90,10 +102,17 @@ impl Store {
             if let Ok(w) = &result
                 && w.result != DocResult::Noop
             {
-                let entry = touched
-                    .entry((item.index.clone(), n))
-                    .or_insert((index.clone(), w.seq_no));
-                entry.1 = entry.1.max(w.seq_no);
+                match touched
+                    .iter_mut()
+                    .find(|t| t.shard == n && t.index.name() == item.index)
+                {
+                    Some(t) => t.last = t.last.max(w.seq_no),
+                    None => touched.push(Touched {
+                        index: index.clone(),
+                        shard: n,
+                        last: w.seq_no,
+                    }),
+                }
             }
             results.push(BulkItemResult {
                 shard: Some(n),
@@ -101,11 +120,14 @@ impl Store {
                 source,
             });
         }
-        for ((name, n), (index, seq_no)) in touched {
-            if let Err(e) = index.shards()[n as usize].wait_durable(seq_no) {
+        for Touched { index, shard, last } in touched {
+            if let Err(e) = index.shards()[shard as usize].wait_durable(last) {
                 // Written but not durable: none of this shard's items is acknowledged.
                 for (item, result) in items.iter().zip(results.iter_mut()) {
-                    if item.index == name && result.shard == Some(n) && result.result.is_ok() {
+                    if item.index == index.name()
+                        && result.shard == Some(shard)
+                        && result.result.is_ok()
+                    {
                         result.result = Err(e.clone());
                     }
                 }

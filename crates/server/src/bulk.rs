@@ -2,14 +2,15 @@
 //! `BulkResponse`. The body is parsed whole and validated whole (one 400 for the request, as
 //! `BulkRequest.validate`), then run by the engine as one batch: one group commit per shard.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use engine::{
-    BulkAction, BulkItem, BulkItemResult, DeleteRequest, IdGenerator, IndexRequest, OpType, Store,
-    VersionType,
+    BulkAction, BulkItem, BulkItemResult, DeleteRequest, IdGenerator, Index, IndexRequest, OpType,
+    Store, VersionType,
 };
 use serde_json::{Map, Value, json};
 
@@ -73,22 +74,27 @@ async fn run(
     if let Err(reason) = params.forced_refresh() {
         return es::illegal_argument(&reason, pretty);
     }
-    let parsed = match parse_request(&body, path_index, &params, &state.ids) {
+    let mut parsed = match parse_request(&body, path_index, &params, &state.ids) {
         Ok(parsed) => parsed,
         Err(reply) => return reply.with_pretty(pretty),
     };
     let store = state.store.clone();
     blocking(move || {
-        let results = execute(&store, &parsed);
+        let results = execute(&store, &mut parsed);
         // The items are written straight into the answer's text, each from its typed body;
         // `errors` comes first in the answer, so the items are joined after them.
         let mut items = Vec::with_capacity(parsed.len() * 160);
         let mut errors = false;
+        let mut index = None;
         for (n, (item, result)) in parsed.iter().zip(results).enumerate() {
             if n > 0 {
                 items.push(b',');
             }
-            errors |= render_item(&mut items, &store, item, result);
+            let result = match (&item.action, result) {
+                (Err(refusal), _) => Err(refusal),
+                (Ok(_), result) => Ok(result.expect("a result for each accepted item")),
+            };
+            errors |= render_item(&mut items, &store, &mut index, item, result);
         }
         let took = started.elapsed().as_millis() as u64;
         let mut text = format!("{{\"errors\":{errors},\"took\":{took},\"items\":[");
@@ -426,14 +432,14 @@ fn token_name(value: &Value) -> String {
 }
 
 /// Runs the items the parser accepted as one engine batch; refused ones keep their refusal.
-fn execute<'a>(
-    store: &Store,
-    parsed: &'a [Parsed],
-) -> Vec<Result<BulkItemResult, &'a ItemRefusal>> {
+/// The accepted actions move into the batch (their sources are not copied); what the
+/// answer needs of each item stays.
+fn execute(store: &Store, parsed: &mut [Parsed]) -> Vec<Option<BulkItemResult>> {
+    let moved = || BulkAction::Index(IndexRequest::new(String::new(), Vec::new()));
     let batch: Vec<BulkItem> = parsed
-        .iter()
+        .iter_mut()
         .filter_map(|p| {
-            let action = p.action.as_ref().ok()?.clone();
+            let action = std::mem::replace(p.action.as_mut().ok()?, moved());
             Some(BulkItem {
                 index: p.index.clone(),
                 routing: p.routing.clone(),
@@ -444,17 +450,20 @@ fn execute<'a>(
     let mut results = store.bulk(&batch).into_iter();
     parsed
         .iter()
-        .map(|p| match &p.action {
-            Ok(_) => Ok(results.next().expect("one result per item")),
-            Err(refusal) => Err(refusal),
+        .map(|p| {
+            p.action
+                .is_ok()
+                .then(|| results.next().expect("one result per item"))
         })
         .collect()
 }
 
 /// Writes one item's answer, `{"<op>": {...}}`, to `out`. Returns whether it is an error.
+/// `index` keeps the last item's index: items of a bulk mostly go to one.
 fn render_item(
     out: &mut Vec<u8>,
     store: &Store,
+    index: &mut Option<Arc<Index>>,
     item: &Parsed,
     result: Result<BulkItemResult, &ItemRefusal>,
 ) -> bool {
@@ -472,10 +481,12 @@ fn render_item(
         }
         Ok(outcome) => outcome,
     };
-    let index = store.index(&item.index).ok();
-    match (outcome.result, index) {
+    if index.as_ref().is_none_or(|i| i.name() != item.index) {
+        *index = store.index(&item.index).ok();
+    }
+    match (outcome.result, index.as_ref()) {
         (Ok(write), Some(index)) => {
-            let mut body = es::WriteBody::new(&index, &write, false);
+            let mut body = es::WriteBody::new(index, &write, false);
             body.status = Some(es::write_status(write.result).as_u16());
             if let (Some(filter), Some(source)) = (&item.source_filter, &outcome.source) {
                 body.get = Some(es::update_get(&write, source, filter));
