@@ -35,8 +35,8 @@ pub use progress::Progress;
 pub use request::{Conditions, DeleteRequest, ID_LEN_MAX, IndexRequest, OpType, VersionType};
 pub use settings::IndexSettings;
 pub use shard::{
-    Compaction, DocResult, Document, KeysRecovery, Shard, ShardRecovery, ShardSettings, ShardStats,
-    Wait, WriteResult,
+    Compaction, DocResult, Document, KeysRecovery, SEALED_SEGMENTS_MAX, Shard, ShardRecovery,
+    ShardSettings, ShardStats, Wait, WriteResult,
 };
 pub use store::{Store, StoreOptions};
 pub use update::{UpdateRequest, UpdateResult, deep_merge};

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use wal::{Config, Durability, PrimaryTerm, RecoveryMode, SeqNo, ShardId, Storage, Wal};
 
-pub use compaction::Compaction;
+pub use compaction::{Compaction, SEALED_SEGMENTS_MAX};
 pub use recovery::KeysRecovery;
 
 use crate::compacted::{CompactedFile, PARTITIONS};

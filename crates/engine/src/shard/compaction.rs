@@ -36,6 +36,10 @@ use crate::keys_checkpoint::{self, Body};
 use crate::op::Op;
 use crate::progress;
 
+/// Sealed segments since the last compaction that make the background compact, however
+/// small they are.
+pub const SEALED_SEGMENTS_MAX: usize = 32;
+
 /// What a compaction did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Compaction {
@@ -71,9 +75,11 @@ impl Shard {
 
     /// What the background does now and then: compacts once the log sealed since the last
     /// compaction reaches half the compacted file (at least a segment), so that disk use
-    /// stays under twice the live data; checkpoints the key directory once the log written
-    /// since the last checkpoint reaches four times its size (at least two segments), so
-    /// that a restart replays a bounded amount.
+    /// stays under twice the live data, or once it spans `SEALED_SEGMENTS_MAX` segments
+    /// (every open seals one: a store restarted often would otherwise keep a file, a
+    /// descriptor and a replay per restart, for ever); checkpoints the key directory once the
+    /// log written since the last checkpoint reaches four times its size (at least two
+    /// segments), so that a restart replays a bounded amount.
     pub fn maintain(&self) -> Result<Option<Compaction>> {
         self.check_failed()?;
         let mut m = self.lock_maintenance();
@@ -83,12 +89,14 @@ impl Shard {
             let len: u64 = files.compacted.iter().flatten().map(|f| f.len).sum();
             (files.covers_below(), len)
         };
-        let sealed_since: u64 = segments
+        let sealed: Vec<&wal::SegmentInfo> = segments
             .iter()
             .filter(|s| !s.active && s.first_seq_no >= covers_below)
-            .map(|s| s.len)
-            .sum();
-        if sealed_since >= (compacted_len / 2).max(self.settings.segment_size) {
+            .collect();
+        let sealed_since: u64 = sealed.iter().map(|s| s.len).sum();
+        if sealed_since >= (compacted_len / 2).max(self.settings.segment_size)
+            || sealed.len() >= SEALED_SEGMENTS_MAX
+        {
             return self.compact_sealed(&mut m);
         }
         let since_checkpoint: u64 = segments
@@ -115,7 +123,14 @@ impl Shard {
         else {
             return Ok(None);
         };
-        if below <= self.read_files().covers_below() {
+        let covers_below = self.read_files().covers_below();
+        if below <= covers_below {
+            // Nothing to rewrite; segments holding nothing past the compacted files (those a
+            // restart sealed without a write) may still be there.
+            let _files = self.files.write().unwrap_or_else(|e| e.into_inner());
+            self.wal
+                .release_below(covers_below)
+                .map_err(|e| self.fail(e))?;
             return Ok(None);
         }
         // Entries below S change only by being superseded (at or above S) or, for expired

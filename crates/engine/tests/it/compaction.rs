@@ -365,3 +365,48 @@ fn replay_and_compaction_report_their_progress() {
     // The checkpoint the compaction wrote covers all but the last write: one replayed.
     assert!(reports.contains(&("replay", 1, 1)), "{reports:?}");
 }
+
+/// A store that crashes and restarts often (the kill harness does it thousands of times)
+/// seals a small segment at every open. Without a bound on their count, every restart kept
+/// one more file and descriptor and replayed the whole log since the last compaction.
+#[test]
+fn a_shard_restarted_again_and_again_keeps_few_segments_and_a_short_replay() {
+    let mut sim = SimStorage::new(5);
+    // Segments far larger than what is written, so only their count can trigger.
+    let mut settings = support::settings(Durability::Request);
+    settings.segment_size = 1 << 20;
+    let mut most_segments = 0;
+    let mut most_replayed = 0;
+    let mut stamps = BTreeMap::new();
+    for restart in 0..300u64 {
+        let (shard, recovery) =
+            Shard::open(Arc::new(sim.clone()), engine::ShardId(0), settings.clone()).unwrap();
+        if restart >= 100 {
+            most_replayed = most_replayed.max(recovery.replayed);
+        }
+        for i in 0..5 {
+            let id = format!("doc-{}", (restart * 5 + i) % 40);
+            let w = shard.index(&doc(&id, &source(restart))).unwrap();
+            stamps.insert(id, (w.seq_no, w.primary_term));
+        }
+        shard.maintain().unwrap();
+        most_segments = most_segments.max(shard.segments().len());
+        drop(shard); // a crash: no close, no checkpoint
+        sim = sim.crash(Damage::DropUnsynced);
+    }
+    let shard = support::open(&sim, &settings);
+    for (id, (seq_no, term)) in &stamps {
+        let got = shard.get(id).unwrap().expect("every document survives");
+        assert_eq!((got.seq_no, got.primary_term), (*seq_no, *term), "{id}");
+    }
+    let bound = engine::SEALED_SEGMENTS_MAX + 2;
+    assert!(
+        most_segments <= bound,
+        "{most_segments} segments at once (bound {bound})"
+    );
+    // 5 writes per restart, at most SEALED_SEGMENTS_MAX restarts since the last compaction.
+    assert!(
+        most_replayed <= 5 * (bound as u64),
+        "a restart replayed {most_replayed} operations"
+    );
+}
