@@ -40,13 +40,28 @@ bench *args:
 fuzz target seconds="60":
     cd fuzz && cargo fuzz run -s none {{target}} -- -max_total_time={{seconds}}
 
-# Long runs (hours): issue 5's soak. Every figure and seed goes to docs/reliability.md.
-soak:
+# Long runs (hours): issue 5's soak, every part in turn. Every figure and seed goes to
+# docs/reliability.md. Each part is a recipe of its own, so the parts can run on different
+# machines or days; `seed` replays a part's run exactly.
+soak: soak-models soak-kill soak-power soak-sim soak-fuzz
+
+soak-models:
     WAL_CRASH_WORKLOADS=400 WAL_MODEL_CASES=100000 cargo test --release -p wal --test it -- crash model
     ENGINE_MODEL_CASES=100000 cargo test --release -p engine --test it -- model
+
+soak-kill rounds="10000" seed="20261126":
     cargo build --release -p server -p crashtest --bins
-    ./target/release/crashtest kill --rounds 10000 --binary ./target/release/optimist
-    ./target/release/crashtest kill --rounds 2000 --async --binary ./target/release/optimist
-    ./target/release/crashtest power --rounds 10000 --binary ./target/release/optimist
-    ./target/release/crashtest sim --seeds 100000
-    for t in wal_decode wal_recover engine_model http_request; do (cd fuzz && cargo fuzz run -s none $t -- -max_total_time=3600); done
+    ./target/release/crashtest kill --rounds {{rounds}} --seed {{seed}} --binary ./target/release/optimist
+    ./target/release/crashtest kill --rounds 2000 --async --seed {{seed}} --binary ./target/release/optimist
+
+soak-power rounds="10000" seed="20261126":
+    cargo build --release -p server -p crashtest --bins
+    ./target/release/crashtest power --rounds {{rounds}} --seed {{seed}} --binary ./target/release/optimist
+
+# Seeds are independent: `jobs` runs that many at once (one per core).
+soak-sim seeds="100000" seed="0" jobs=`nproc`:
+    cargo build --release -p crashtest
+    ./target/release/crashtest sim --seeds {{seeds}} --seed {{seed}} --jobs {{jobs}}
+
+soak-fuzz seconds="3600":
+    for t in wal_decode wal_recover engine_model http_request; do (cd fuzz && cargo fuzz run -s none $t -- -max_total_time={{seconds}} -print_final_stats=1); done

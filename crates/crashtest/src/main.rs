@@ -56,6 +56,9 @@ enum Command {
         /// The first seed (random if absent; printed either way).
         #[arg(long)]
         seed: Option<u64>,
+        /// Threads running seeds at once (each seed is independent).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
     },
 }
 
@@ -99,7 +102,7 @@ fn main() -> ExitCode {
             });
             finish(&options, result)
         }
-        Command::Sim { seeds, seed } => sim(seeds, seed.unwrap_or_else(random_seed)),
+        Command::Sim { seeds, seed, jobs } => sim(seeds, seed.unwrap_or_else(random_seed), jobs),
     }
 }
 
@@ -142,12 +145,19 @@ fn finish(options: &crashtest::Options, result: Result<String, String>) -> ExitC
     }
 }
 
-fn sim(seeds: u64, seed: u64) -> ExitCode {
-    println!("crashtest sim: seeds {seed}..{}", seed + seeds);
+fn sim(seeds: u64, seed: u64, jobs: usize) -> ExitCode {
+    println!(
+        "crashtest sim: seeds {seed}..{}, {jobs} at a time",
+        seed + seeds
+    );
     let started = std::time::Instant::now();
-    let result = crashtest::sim::run(seed, seeds, |done| {
-        if done % 10 == 0 {
-            println!("  {done} seeds done");
+    let every = (seeds / 100).max(10);
+    let result = crashtest::sim::run(seed, seeds, jobs, |done| {
+        if done % every == 0 {
+            println!(
+                "  {done} seeds done ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
         }
     });
     match result {

@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use engine::{
     Conditions, DeleteRequest, IndexRequest, OpType, Shard, ShardId, ShardSettings, UpdateRequest,
@@ -336,14 +337,54 @@ fn check(
 }
 
 /// Runs `seeds` seeds from `seed` on.
-pub fn run(seed: u64, seeds: u64, mut progress: impl FnMut(u64)) -> Result<SimFigures, String> {
-    let mut figures = SimFigures::default();
-    for s in seed..seed + seeds {
-        run_seed(s, &mut figures)?;
-        figures.seeds += 1;
-        progress(figures.seeds);
+/// Runs seeds `seed..seed + seeds` on `jobs` threads (each seed is independent), stopping at
+/// the first violation. `progress` hears how many seeds are done.
+pub fn run(
+    seed: u64,
+    seeds: u64,
+    jobs: usize,
+    progress: impl Fn(u64) + Sync,
+) -> Result<SimFigures, String> {
+    let next = AtomicU64::new(seed);
+    let done = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Vec<Result<SimFigures, String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs.max(1))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut figures = SimFigures::default();
+                    while !failed.load(Ordering::Relaxed) {
+                        let s = next.fetch_add(1, Ordering::Relaxed);
+                        if s >= seed + seeds {
+                            break;
+                        }
+                        if let Err(violation) = run_seed(s, &mut figures) {
+                            failed.store(true, Ordering::Relaxed);
+                            return Err(violation);
+                        }
+                        figures.seeds += 1;
+                        progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+                    }
+                    Ok(figures)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a sim worker does not panic"))
+            .collect()
+    });
+    let mut total = SimFigures::default();
+    for result in results {
+        let f = result?;
+        total.seeds += f.seeds;
+        total.crashes += f.crashes;
+        total.recovery_crashes += f.recovery_crashes;
+        total.faults += f.faults;
+        total.acknowledged += f.acknowledged;
+        total.lost += f.lost;
     }
-    Ok(figures)
+    Ok(total)
 }
 
 fn run_seed(seed: u64, figures: &mut SimFigures) -> Result<(), String> {
