@@ -130,6 +130,13 @@ pub(crate) fn run_with(
         check(&server, &mut h, options, &mut figures)
             .map_err(|v| format!("round {round} (seed {}): {v}", options.seed))?;
         figures.rounds += 1;
+        // A long run shows where it is, so a run cut short still tells what it checked.
+        if figures.rounds % (options.rounds / 100).max(10) == 0 {
+            println!(
+                "  {} rounds: {} acknowledged writes checked, {} lost",
+                figures.rounds, figures.acknowledged, figures.lost
+            );
+        }
     }
     Ok(figures)
 }
