@@ -123,8 +123,8 @@ async fn write_doc(
     match written {
         Ok(w) => {
             let status = es::write_status(w.result);
-            let mut reply =
-                es::json_response(status, &es::write_body(&idx, &w, forced_refresh), pretty);
+            let body = es::WriteBody::new(&idx, &w, forced_refresh);
+            let mut reply = es::typed_json_response(status, &body, pretty);
             if status == StatusCode::CREATED {
                 location(&mut reply, &index, &w.id, routing.as_deref());
             }
@@ -309,9 +309,9 @@ pub(crate) async fn delete_doc(
     })
     .await
     {
-        Ok(w) => es::json_response(
+        Ok(w) => es::typed_json_response(
             es::write_status(w.result),
-            &es::write_body(&idx, &w, forced_refresh),
+            &es::WriteBody::new(&idx, &w, forced_refresh),
             pretty,
         ),
         Err(e) => es::engine_error(&e, &index, Some((&idx, shard)), pretty),
@@ -376,14 +376,11 @@ pub(crate) async fn update_doc(
     {
         Ok(u) => {
             let status = es::write_status(u.write.result);
-            let mut body = es::write_body(&idx, &u.write, forced_refresh);
+            let mut body = es::WriteBody::new(&idx, &u.write, forced_refresh);
             if let Some(filter) = &filter {
-                let get = es::update_get(&u.write, &u.source, filter);
-                body.as_object_mut()
-                    .expect("an object")
-                    .insert("get".into(), get);
+                body.get = Some(es::update_get(&u.write, &u.source, filter));
             }
-            let mut reply = es::json_response(status, &body, pretty);
+            let mut reply = es::typed_json_response(status, &body, pretty);
             if status == StatusCode::CREATED {
                 location(&mut reply, &index, &u.write.id, routing.as_deref());
             }

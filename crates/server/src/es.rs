@@ -22,6 +22,20 @@ pub fn json_response(status: StatusCode, body: &Value, pretty: bool) -> Response
     raw_json_response(status, text)
 }
 
+/// A JSON response serialised straight from a typed body (no `Value` in between).
+pub fn typed_json_response(
+    status: StatusCode,
+    body: &impl serde::Serialize,
+    pretty: bool,
+) -> Response<Body> {
+    let text = if pretty {
+        serde_json::to_string_pretty(body).expect("a body serialises") + "\n"
+    } else {
+        serde_json::to_string(body).expect("a body serialises")
+    };
+    raw_json_response(status, text)
+}
+
 pub fn raw_json_response(status: StatusCode, text: String) -> Response<Body> {
     let mut response = Response::new(Body::from(text));
     *response.status_mut() = status;
@@ -158,18 +172,8 @@ pub fn no_handler(uri: &str, method: &str) -> Response<Body> {
     json_response(StatusCode::BAD_REQUEST, &body, false)
 }
 
-/// `_shards` of a write: the copies it should reach (primary and replicas) and the one that did.
-pub fn shards(index: &Index) -> Value {
-    json!({ "total": 1 + index.settings().number_of_replicas, "successful": 1, "failed": 0 })
-}
-
-/// The body of an index, create, delete or update response.
-pub fn write_body(index: &Index, w: &WriteResult, forced_refresh: bool) -> Value {
-    serde_json::to_value(WriteBody::new(index, w, forced_refresh)).expect("a body serialises")
-}
-
-/// The body of a write response, typed: the answers of a `_bulk` are serialised from it
-/// directly, without a `Value` per item. Fields in Elasticsearch's order.
+/// The body of an index, create, delete or update response, and of a `_bulk` item's, typed:
+/// serialised directly, without a `Value` tree per answer. Fields in Elasticsearch's order.
 #[derive(serde::Serialize)]
 pub struct WriteBody<'a> {
     _index: &'a str,
@@ -199,8 +203,8 @@ struct Shards {
 impl<'a> WriteBody<'a> {
     pub fn new(index: &'a Index, w: &'a WriteResult, forced_refresh: bool) -> WriteBody<'a> {
         let noop = w.result == DocResult::Noop;
-        // A noop reached no copy; anything else reached the primary, and reports the copies
-        // it should have reached.
+        // `_shards`: a noop reached no copy; anything else reached the primary and reports
+        // the copies it should have reached (primary and replicas).
         let shards = if noop {
             Shards {
                 total: 0,
