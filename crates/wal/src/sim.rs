@@ -147,6 +147,8 @@ struct Inode {
     data: Vec<u8>,
     durable: Vec<u8>,
     pending: Vec<Pending>,
+    /// A sync failed since the last one that succeeded.
+    sync_failed: bool,
 }
 
 enum Pending {
@@ -290,6 +292,7 @@ impl SimStorage {
                     data: image.clone(),
                     durable: image,
                     pending: Vec::new(),
+                    sync_failed: false,
                 },
             );
         }
@@ -422,16 +425,31 @@ impl State {
     fn sync(&mut self, id: u64, op: Op) -> io::Result<()> {
         match self.enter_on(op, Some(id)) {
             Ok(()) => {
+                // What the writes since the last sync did to the file becomes durable (a
+                // whole copy of the file per sync was most of a sim run's time). After a
+                // failed sync, the whole file as it reads now, as this model always did.
                 let inode = self.inode(id);
-                inode.durable = inode.data.clone();
-                inode.pending.clear();
+                if std::mem::take(&mut inode.sync_failed) {
+                    inode.durable = inode.data.clone();
+                    inode.pending.clear();
+                }
+                for pending in std::mem::take(&mut inode.pending) {
+                    match pending {
+                        Pending::Write { offset, bytes, .. } => {
+                            apply_write(&mut inode.durable, offset, &bytes, false)
+                        }
+                        Pending::SetLen(len) => inode.durable.resize(len as usize, 0),
+                    }
+                }
                 Ok(())
             }
             Err(e) => {
                 // fsyncgate: the kernel marks the failed pages clean. What was unsynced will
                 // never reach the disk, though reads still return it.
                 if !self.dead {
-                    self.inode(id).pending.clear();
+                    let inode = self.inode(id);
+                    inode.pending.clear();
+                    inode.sync_failed = true;
                 }
                 Err(e)
             }
