@@ -87,13 +87,11 @@ fn every_index(indices: &Indices) -> Vec<Arc<Index>> {
         .collect()
 }
 
-/// Compacts and checkpoints every shard that needs it, at once and then every
-/// `MAINTAIN_EVERY`, until stopped. At once: a process that keeps crashing soon after it
-/// starts would otherwise never compact, and every start would replay more. A shard's
-/// failure is its own (it answers nothing until reopened); a compaction that failed (disk
-/// full) is retried at the next round.
+/// Compacts and checkpoints every shard that needs it, until stopped. A shard's failure is its
+/// own (it answers nothing until reopened); a compaction that failed (disk full) is retried
+/// at the next round.
 fn maintain(indices: Indices, stop: Arc<Stop>) {
-    loop {
+    while stop.wait(MAINTAIN_EVERY) {
         for index in every_index(&indices) {
             for (n, shard) in index.shards().iter().enumerate() {
                 match shard.maintain() {
@@ -115,9 +113,6 @@ fn maintain(indices: Indices, stop: Arc<Stop>) {
                     ),
                 }
             }
-        }
-        if !stop.wait(MAINTAIN_EVERY) {
-            return;
         }
     }
 }
