@@ -15,7 +15,7 @@
 //! being killed cannot write past the moment of the cut. The kernel's caches of the old
 //! mount are dropped by unmounting; the next round mounts the surviving state afresh.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, UNIX_EPOCH};
@@ -65,6 +65,11 @@ enum Node {
 pub(crate) struct State {
     nodes: BTreeMap<u64, Node>,
     next_ino: u64,
+    /// A directory's entries as they were when it was opened, by handle: `readdir` serves
+    /// them by position, so entries added or removed meanwhile cannot shift an unchanged
+    /// one out of the listing (as POSIX requires, and ext4's hash cookies give).
+    listings: HashMap<u64, Vec<(u64, FileType, String)>>,
+    next_fh: u64,
     next_order: u64,
     frozen: bool,
     /// Writes and fsyncs seen, for the figures.
@@ -85,6 +90,8 @@ impl Default for State {
         State {
             nodes,
             next_ino: ROOT + 1,
+            listings: HashMap::new(),
+            next_fh: 1,
             next_order: 0,
             frozen: false,
             writes: 0,
@@ -204,6 +211,7 @@ fn attr(ino: u64, node: &Node) -> FileAttr {
 
 const EIO: i32 = 5;
 const ENOENT: i32 = 2;
+const EBADF: i32 = 9;
 const EEXIST: i32 = 17;
 const ENOTDIR: i32 = 20;
 const EISDIR: i32 = 21;
@@ -572,26 +580,14 @@ impl Filesystem for PowerFs {
     }
 
     fn opendir(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
-        match self.0.lock().nodes.get(&ino) {
-            Some(Node::Dir { .. }) => reply.opened(0, 0),
-            Some(Node::File { .. }) => reply.error(ENOTDIR),
-            None => reply.error(ENOENT),
-        }
-    }
-
-    fn readdir(
-        &mut self,
-        _req: &Request<'_>,
-        ino: u64,
-        _fh: u64,
-        offset: i64,
-        mut reply: ReplyDirectory,
-    ) {
-        let state = self.0.lock();
+        let mut state = self.0.lock();
         let Some(Node::Dir { entries, .. }) = state.nodes.get(&ino) else {
-            return reply.error(ENOTDIR);
+            return match state.nodes.get(&ino) {
+                Some(Node::File { .. }) => reply.error(ENOTDIR),
+                _ => reply.error(ENOENT),
+            };
         };
-        let mut all = vec![
+        let mut listing = vec![
             (ino, FileType::Directory, ".".to_owned()),
             (ino, FileType::Directory, "..".to_owned()),
         ];
@@ -600,10 +596,40 @@ impl Filesystem for PowerFs {
                 Some(Node::Dir { .. }) => FileType::Directory,
                 _ => FileType::RegularFile,
             };
-            all.push((*child, kind, name.clone()));
+            listing.push((*child, kind, name.clone()));
         }
-        for (i, (child, kind, name)) in all.into_iter().enumerate().skip(offset.max(0) as usize) {
-            if reply.add(child, i as i64 + 1, kind, name) {
+        let fh = state.next_fh;
+        state.next_fh += 1;
+        state.listings.insert(fh, listing);
+        reply.opened(fh, 0);
+    }
+
+    fn releasedir(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        _flags: i32,
+        reply: ReplyEmpty,
+    ) {
+        self.0.lock().listings.remove(&fh);
+        reply.ok();
+    }
+
+    fn readdir(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        offset: i64,
+        mut reply: ReplyDirectory,
+    ) {
+        let state = self.0.lock();
+        let Some(listing) = state.listings.get(&fh) else {
+            return reply.error(EBADF);
+        };
+        for (i, (child, kind, name)) in listing.iter().enumerate().skip(offset.max(0) as usize) {
+            if reply.add(*child, i as i64 + 1, *kind, name) {
                 break;
             }
         }
