@@ -124,7 +124,7 @@ async fn write_doc(
         Ok(w) => {
             let status = es::write_status(w.result);
             let body = es::WriteBody::new(&idx, &w, forced_refresh);
-            let mut reply = es::typed_json_response(status, &body, pretty);
+            let mut reply = es::json_response(status, &body, pretty);
             if status == StatusCode::CREATED {
                 location(&mut reply, &index, &w.id, routing.as_deref());
             }
@@ -309,7 +309,7 @@ pub(crate) async fn delete_doc(
     })
     .await
     {
-        Ok(w) => es::typed_json_response(
+        Ok(w) => es::json_response(
             es::write_status(w.result),
             &es::WriteBody::new(&idx, &w, forced_refresh),
             pretty,
@@ -380,7 +380,7 @@ pub(crate) async fn update_doc(
             if let Some(filter) = &filter {
                 body.get = Some(es::update_get(&u.write, &u.source, filter));
             }
-            let mut reply = es::typed_json_response(status, &body, pretty);
+            let mut reply = es::json_response(status, &body, pretty);
             if status == StatusCode::CREATED {
                 location(&mut reply, &index, &u.write.id, routing.as_deref());
             }

@@ -12,18 +12,9 @@ use serde_json::{Value, json};
 pub const VERSION_NUMBER: &str = "8.17.0";
 const LUCENE_VERSION: &str = "9.12.0";
 
-/// A JSON response; `pretty` as `?pretty` asks.
-pub fn json_response(status: StatusCode, body: &Value, pretty: bool) -> Response<Body> {
-    let text = if pretty {
-        serde_json::to_string_pretty(body).expect("a Value serialises") + "\n"
-    } else {
-        body.to_string()
-    };
-    raw_json_response(status, text)
-}
-
-/// A JSON response serialised straight from a typed body (no `Value` in between).
-pub fn typed_json_response(
+/// A JSON response, serialised straight from its body (a `Value`, or a typed body such as
+/// `WriteBody`); `pretty` as `?pretty` asks.
+pub fn json_response(
     status: StatusCode,
     body: &impl serde::Serialize,
     pretty: bool,
