@@ -1,6 +1,6 @@
-//! The real `optimist serve`, started on a free loopback port and killed with SIGKILL.
+//! The real `optimist serve`, started on a loopback port of its choosing and killed with SIGKILL.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,27 +14,42 @@ pub(crate) struct Server {
 impl Server {
     /// Starts `binary serve` on `data_dir` and waits until it accepts connections. The
     /// server's log is appended to `log` (the harness's own file, not storage under test).
+    ///
+    /// The server binds port 0 and the harness reads the port it got from its log: a port
+    /// picked here and released before the server binds it could be taken in between by
+    /// another harness's server, and this run would then test someone else's data.
     #[allow(clippy::disallowed_types)]
     pub(crate) fn start(binary: &Path, data_dir: &Path, log: &Path) -> Result<Server, String> {
-        let addr = free_port()?;
+        let log_path = log;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(log)
-            .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+            .open(log_path)
+            .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
+        // Earlier starts appended to the same log: only what this start writes counts.
+        let from = log.metadata().map_err(|e| e.to_string())?.len();
         let child = Command::new(binary)
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
-            .arg(addr.to_string())
+            .arg("127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let mut server = Server { child, addr };
+        let mut server = Server {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
         let started = Instant::now();
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+        loop {
+            if let Some(addr) = listening_address(log_path, from) {
+                server.addr = addr;
+                if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                    return Ok(server);
+                }
+            }
             if let Ok(Some(status)) = server.child.try_wait() {
                 return Err(format!("the server exited at start: {status}"));
             }
@@ -44,7 +59,6 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        Ok(server)
     }
 
     /// SIGKILL: no shutdown, no final sync.
@@ -60,9 +74,23 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> Result<SocketAddr, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    listener.local_addr().map_err(|e| e.to_string())
+/// The address in the server's `listening` line written to `log` after byte `from`, e.g.
+/// `... INFO listening address=127.0.0.1:41234 scheme="http" auth="none"`.
+#[allow(clippy::disallowed_types)]
+fn listening_address(log: &Path, from: u64) -> Option<SocketAddr> {
+    let text = std::fs::read(log).ok()?;
+    let text = String::from_utf8_lossy(text.get(from as usize..)?);
+    parse_listening_address(&text)
+}
+
+fn parse_listening_address(text: &str) -> Option<SocketAddr> {
+    // Only whole lines: the server may be half way through writing this one.
+    text.split_inclusive('\n')
+        .filter(|line| line.ends_with('\n') && line.contains(" listening "))
+        .find_map(|line| {
+            let rest = &line[line.find("address=")? + "address=".len()..];
+            rest.split_whitespace().next()?.parse().ok()
+        })
 }
 
 /// `optimist` next to the running executable (`target/<profile>/`), as cargo lays it out.
@@ -74,5 +102,26 @@ pub fn default_binary() -> PathBuf {
         beside
     } else {
         dir.parent().unwrap_or(dir).join("optimist")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_listening_address;
+
+    #[test]
+    fn the_port_comes_from_the_listening_line() {
+        let log = "2026-11-26T09:40:01.1Z  INFO data directory open data_dir=/tmp/x indices=0\n\
+                   2026-11-26T09:40:01.2Z  INFO listening address=127.0.0.1:41234 scheme=\"http\" auth=\"none\"\n";
+        assert_eq!(
+            parse_listening_address(log),
+            Some("127.0.0.1:41234".parse().unwrap())
+        );
+        assert_eq!(parse_listening_address("INFO data directory open\n"), None);
+        // A line cut mid-write (the server is still writing it) is not an address yet.
+        assert_eq!(
+            parse_listening_address("INFO listening address=127.0.0.1:4"),
+            None
+        );
     }
 }

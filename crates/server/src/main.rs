@@ -133,6 +133,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // Colours only for a person at a terminal: a log file (or a harness reading it)
+        // gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
@@ -279,7 +282,10 @@ fn serve(
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        info!(address = %listen, scheme, auth, "listening");
+        // The address actually bound: with port 0 the system picked it, and whoever started
+        // us (the crash harness does) reads it from this line.
+        let address = listener.local_addr().unwrap_or(listen);
+        info!(address = %address, scheme, auth, "listening");
         server::serve_with(listener, store, options, shutdown_signal())
             .await
             .map_err(|e| e.to_string())?;
