@@ -165,11 +165,15 @@ pub(crate) fn recover(storage: &dyn Storage, config: &Config) -> Result<Recovere
         }
     };
 
-    if let (Some(last), Some(cut_at)) = (scanned.sealed.last(), scanned.cut_at)
-        && last.file.len()? != cut_at
-    {
-        last.file.set_len(cut_at)?;
-        last.file.sync_all()?;
+    // Cuts a torn tail too (`len` is where the valid records end).
+    if let Some(last) = scanned.sealed.last() {
+        let len = scanned.cut_at.unwrap_or(last.len);
+        let proven = if use_durable && cp.durable_generation == last.generation {
+            cp.durable_offset.min(len)
+        } else {
+            0
+        };
+        rewrite_unproven(&*last.file, proven, len)?;
     }
     let mut sealed = scanned.sealed;
     if let (Some(last), Some(cut_at)) = (sealed.last_mut(), scanned.cut_at) {
@@ -444,6 +448,32 @@ fn scan(
         });
     }
     Ok(scanned)
+}
+
+/// Writes `[from, to)` of the newest segment again, with the bytes it reads now, sets its
+/// length to `to` again, and syncs.
+///
+/// The sync at the start of recovery is not enough. If the previous process's fsync failed,
+/// the kernel may have marked the failed pages clean: they still read back (the page cache
+/// survived the process) but will never reach the disk, and no later fsync writes them.
+/// Building on them (appending after them, sealing the segment, moving the checkpoint's
+/// durable point past them) would let a power loss take them away from under acknowledged
+/// writes: a zeroed header makes the whole log refuse to open. Writing the bytes again dirties
+/// the pages, so this sync makes them durable or fails. Only the newest segment can hold such
+/// pages: a failed sync poisons the log, so no newer segment follows it; and below the
+/// checkpoint's durable point a sync is known to have succeeded.
+fn rewrite_unproven(file: &dyn StorageFile, from: u64, to: u64) -> Result<()> {
+    // The length too: a failed sync may also have lost a truncation, and bytes past the end
+    // of a segment that becomes sealed read as damage.
+    file.set_len(to)?;
+    if from < to {
+        let len = usize::try_from(to - from).map_err(std::io::Error::other)?;
+        let mut bytes = vec![0u8; len];
+        let n = storage::read_full(file, from, &mut bytes)?;
+        file.write_all_at(from, &bytes[..n])?;
+    }
+    file.sync_all()?;
+    Ok(())
 }
 
 /// Salvage: keep what precedes the corruption, drop it and every later segment.

@@ -147,8 +147,6 @@ struct Inode {
     data: Vec<u8>,
     durable: Vec<u8>,
     pending: Vec<Pending>,
-    /// A sync failed since the last one that succeeded.
-    sync_failed: bool,
 }
 
 enum Pending {
@@ -292,7 +290,6 @@ impl SimStorage {
                     data: image.clone(),
                     durable: image,
                     pending: Vec::new(),
-                    sync_failed: false,
                 },
             );
         }
@@ -425,14 +422,9 @@ impl State {
     fn sync(&mut self, id: u64, op: Op) -> io::Result<()> {
         match self.enter_on(op, Some(id)) {
             Ok(()) => {
-                // What the writes since the last sync did to the file becomes durable (a
-                // whole copy of the file per sync was most of a sim run's time). After a
-                // failed sync, the whole file as it reads now, as this model always did.
+                // What the writes since the last sync did to the file becomes durable, and
+                // only that: writes whose sync failed stay undurable until written again.
                 let inode = self.inode(id);
-                if std::mem::take(&mut inode.sync_failed) {
-                    inode.durable = inode.data.clone();
-                    inode.pending.clear();
-                }
                 for pending in std::mem::take(&mut inode.pending) {
                     match pending {
                         Pending::Write { offset, bytes, .. } => {
@@ -447,9 +439,7 @@ impl State {
                 // fsyncgate: the kernel marks the failed pages clean. What was unsynced will
                 // never reach the disk, though reads still return it.
                 if !self.dead {
-                    let inode = self.inode(id);
-                    inode.pending.clear();
-                    inode.sync_failed = true;
+                    self.inode(id).pending.clear();
                 }
                 Err(e)
             }
