@@ -56,6 +56,12 @@ fn main() {
     let mut per_fsync = Vec::new();
     let mut peer_rates: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
     for round in 0..rounds {
+        // PROFILE=many runs only the 64 durable writers, for a profiler.
+        if std::env::var("PROFILE").is_ok_and(|p| p == "many") {
+            let many = cas_rate(&durable, 64, per_round, &doc);
+            println!("round {round}: 64 writers {many:.0}/s");
+            continue;
+        }
         let r = raw_rate(&mut raw, 500);
         let one = cas_rate(&durable, 1, per_round, &doc);
         let syncs_before = durable.shards()[0].stats().syncs;

@@ -341,7 +341,7 @@ impl Wal {
 
     /// Reads the record at `location`, checking both checksums.
     pub fn read(&self, location: Location) -> Result<Record> {
-        let (file, salt) = self.shared.segment_file(location.generation)?;
+        let (file, salt) = self.shared.segment_file(location)?;
         let corrupt = |what: &str| {
             Error::Corrupt(Corruption {
                 generation: Some(location.generation),
@@ -847,15 +847,17 @@ impl Shared {
     }
 
     /// How to read a segment: its map when it is sealed and mapped, else its file.
-    fn segment_file(&self, generation: Generation) -> Result<(SegmentReader, u32)> {
+    fn segment_file(&self, location: Location) -> Result<(SegmentReader, u32)> {
+        let generation = location.generation;
         let mut log = self.lock_log();
-        if log
-            .active
-            .as_ref()
-            .is_some_and(|a| a.generation == generation)
-        {
-            // A record read back (a realtime get, an update) may still be pending.
-            self.flush_pending(&mut log)?;
+        if let Some(active) = log.active.as_ref().filter(|a| a.generation == generation) {
+            // A record read back (a realtime get, an update) may still be pending. Only then
+            // is the group's write done early: a read of an older record must not cost the
+            // writers a `pwrite` each (frames are written whole, so one that starts below
+            // `write_offset` is in the file).
+            if location.offset >= active.write_offset {
+                self.flush_pending(&mut log)?;
+            }
             let a = log.active.as_ref().expect("checked above");
             return Ok((SegmentReader::File(a.file.clone()), a.salt));
         }

@@ -293,3 +293,25 @@ fn a_pending_record_is_read_back_before_any_sync() {
     assert_eq!(records[1].payload, b"also pending");
     assert_eq!(wal.durable_seq_no(), None, "reading back syncs nothing");
 }
+
+#[test]
+fn reading_a_written_record_leaves_the_pending_frames_to_their_sync() {
+    let (sim, wal) = sim_log(Durability::Request);
+    let first = wal.append(b"first").unwrap();
+    let pending: Vec<_> = (0..3u8).map(|n| wal.write(&[n; 40]).unwrap()).collect();
+    // A realtime get of an older record: it is in the file, so the group's write waits.
+    assert_eq!(wal.read(first.location).unwrap().payload, b"first");
+    let before = sim.io_count();
+    wal.sync_to(pending[0].seq_no).unwrap();
+    assert_eq!(
+        sim.io_count() - before,
+        2,
+        "the sync still writes the three frames (one pwrite) and fsyncs"
+    );
+    // A read of a record still pending writes the group early; its sync is then one fsync.
+    let late = wal.write(b"late").unwrap();
+    assert_eq!(wal.read(late.location).unwrap().payload, b"late");
+    let before = sim.io_count();
+    wal.sync_to(late.seq_no).unwrap();
+    assert_eq!(sim.io_count() - before, 1, "only the fsync is left");
+}
