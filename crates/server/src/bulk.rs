@@ -198,9 +198,18 @@ fn parse(body: &[u8], defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Pars
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let (op, meta) = action_line(line, line_no)?;
         // The metadata's simple values read as URL parameters are read, with the same checks.
-        let meta_params = action_params(&meta, line_no)?;
+        let (op, meta_params, meta_source) = match plain_action_line(line) {
+            Some(plain) => plain,
+            None => {
+                let (op, meta) = action_line(line, line_no)?;
+                (
+                    op,
+                    action_params(&meta, line_no)?,
+                    meta.get("_source").cloned(),
+                )
+            }
+        };
         let text = |key: &str| meta_params.get(key).map(str::to_owned);
         let index = text("_index").or_else(|| defaults.index.clone());
         let explicit_id = text("_id");
@@ -248,7 +257,7 @@ fn parse(body: &[u8], defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Pars
                     meta_params.retry_on_conflict().map_err(Refusal::illegal)?;
                 request.if_seq_no = conditions.if_seq_no;
                 request.if_primary_term = conditions.if_primary_term;
-                let filter = match meta.get("_source") {
+                let filter = match &meta_source {
                     Some(v) => Some(SourceFilter::from_json(v).map_err(Refusal::illegal)?),
                     None => body_filter.or_else(|| defaults.source_filter.clone()),
                 };
@@ -348,6 +357,66 @@ fn parse(body: &[u8], defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Pars
 
 fn not_terminated() -> Refusal {
     Refusal::illegal("The bulk request must be terminated by a newline [\\n]".into())
+}
+
+/// The action lines clients send almost always: `{"index":{"_index":"a","_id":"1"}}`, with
+/// only plain strings (no escapes) and unsigned integers under a few names. Read straight into
+/// a struct, without the JSON tree `action_line` builds and drops for every item (most of
+/// what parsing a bulk body cost). `None` for anything else, which then takes the general
+/// path and gets Elasticsearch's exact refusal if it is wrong.
+fn plain_action_line(line: &[u8]) -> Option<(&'static str, Params, Option<Value>)> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "lowercase", deny_unknown_fields)]
+    enum Action<'a> {
+        Index(#[serde(borrow)] Meta<'a>),
+        Create(#[serde(borrow)] Meta<'a>),
+        Update(#[serde(borrow)] Meta<'a>),
+        Delete(#[serde(borrow)] Meta<'a>),
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Meta<'a> {
+        #[serde(rename = "_index")]
+        index: Option<&'a str>,
+        #[serde(rename = "_id")]
+        id: Option<&'a str>,
+        routing: Option<&'a str>,
+        if_seq_no: Option<u64>,
+        if_primary_term: Option<u64>,
+        version: Option<u64>,
+        version_type: Option<&'a str>,
+        retry_on_conflict: Option<u64>,
+    }
+    let (op, meta) = match serde_json::from_slice::<Action>(line).ok()? {
+        Action::Index(meta) => ("index", meta),
+        Action::Create(meta) => ("create", meta),
+        Action::Update(meta) => ("update", meta),
+        Action::Delete(meta) => ("delete", meta),
+    };
+    let mut params = std::collections::HashMap::new();
+    let texts = [
+        ("_index", meta.index),
+        ("_id", meta.id),
+        ("routing", meta.routing),
+        ("version_type", meta.version_type),
+    ];
+    for (key, value) in texts {
+        if let Some(value) = value {
+            params.insert(key.to_owned(), value.to_owned());
+        }
+    }
+    let numbers = [
+        ("if_seq_no", meta.if_seq_no),
+        ("if_primary_term", meta.if_primary_term),
+        ("version", meta.version),
+        ("retry_on_conflict", meta.retry_on_conflict),
+    ];
+    for (key, value) in numbers {
+        if let Some(value) = value {
+            params.insert(key.to_owned(), value.to_string());
+        }
+    }
+    Some((op, Params(params), None))
 }
 
 /// `{"<op>": {metadata}}`: the action and its metadata, or Elasticsearch's refusal.
@@ -507,6 +576,62 @@ fn render_item(
             let metadata = es::error_metadata(&e, &item.index, uuid.as_deref(), outcome.shard);
             let error = es::cause_object(e.es_type(), &e.reason(), &metadata);
             failure(e.status(), Value::Object(error))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{action_line, action_params, plain_action_line};
+
+    /// The plain path reads what the general one reads, and declines everything else.
+    #[test]
+    fn plain_action_lines_read_as_the_general_path_reads_them() {
+        let plain = [
+            r#"{"index":{"_index":"books","_id":"1"}}"#,
+            r#"{"create":{"_id":"x-2"}}"#,
+            r#" { "delete" : { "_index" : "b", "_id" : "3", "routing" : "r" } } "#,
+            r#"{"update":{"_id":"4","if_seq_no":7,"if_primary_term":1,"retry_on_conflict":3}}"#,
+            r#"{"index":{"_id":"5","version":12,"version_type":"external_gte"}}"#,
+            r#"{"index":{"_id":null,"routing":null}}"#,
+            r#"{"index":{}}"#,
+        ];
+        for line in plain {
+            let (op, params, source) = plain_action_line(line.as_bytes())
+                .unwrap_or_else(|| panic!("{line} took the general path"));
+            let Ok((general_op, meta)) = action_line(line.as_bytes(), 1) else {
+                panic!("{line} is refused by the general path")
+            };
+            let Ok(general) = action_params(&meta, 1) else {
+                panic!("{line}'s metadata is refused by the general path")
+            };
+            assert_eq!(op, general_op, "{line}");
+            assert_eq!(params.0, general.0, "{line}");
+            assert!(source.is_none());
+        }
+        let general_only = [
+            // An escape, a number or a bool where a string goes, a negative or fractional
+            // number, a field the plain path does not know, an unknown or a second action,
+            // a duplicate field, trailing bytes, not an object.
+            r#"{"index":{"_id":"a\"b"}}"#,
+            r#"{"index":{"_id":5}}"#,
+            r#"{"index":{"if_seq_no":-1}}"#,
+            r#"{"index":{"version":1.0}}"#,
+            r#"{"index":{"_id":"1","pipeline":"p"}}"#,
+            r#"{"update":{"_id":"1","_source":true}}"#,
+            r#"{"index":{"_type":"_doc"}}"#,
+            r#"{"upsert":{}}"#,
+            r#"{"index":{},"delete":{}}"#,
+            r#"{"index":{"_id":"1","_id":"2"}}"#,
+            r#"{"index":{}} x"#,
+            r#"["index"]"#,
+            r#"{"index":"books"}"#,
+        ];
+        for line in general_only {
+            assert!(
+                plain_action_line(line.as_bytes()).is_none(),
+                "{line} took the plain path"
+            );
         }
     }
 }
