@@ -393,29 +393,26 @@ fn plain_action_line(line: &[u8]) -> Option<(&'static str, Params, Option<Value>
         Action::Update(meta) => ("update", meta),
         Action::Delete(meta) => ("delete", meta),
     };
-    let mut params = std::collections::HashMap::new();
     let texts = [
         ("_index", meta.index),
         ("_id", meta.id),
         ("routing", meta.routing),
         ("version_type", meta.version_type),
-    ];
-    for (key, value) in texts {
-        if let Some(value) = value {
-            params.insert(key.to_owned(), value.to_owned());
-        }
-    }
+    ]
+    .map(|(key, value)| (key, value.map(str::to_owned)));
+    // As the general path reads a number: its decimal text.
     let numbers = [
         ("if_seq_no", meta.if_seq_no),
         ("if_primary_term", meta.if_primary_term),
         ("version", meta.version),
         ("retry_on_conflict", meta.retry_on_conflict),
-    ];
-    for (key, value) in numbers {
-        if let Some(value) = value {
-            params.insert(key.to_owned(), value.to_string());
-        }
-    }
+    ]
+    .map(|(key, value)| (key, value.map(|n| n.to_string())));
+    let params = texts
+        .into_iter()
+        .chain(numbers)
+        .filter_map(|(key, value)| Some((key.to_owned(), value?)))
+        .collect();
     Some((op, Params(params), None))
 }
 
