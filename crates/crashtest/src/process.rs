@@ -78,9 +78,14 @@ impl Drop for Server {
 /// `... INFO listening address=127.0.0.1:41234 scheme="http" auth="none"`.
 #[allow(clippy::disallowed_types)]
 fn listening_address(log: &Path, from: u64) -> Option<SocketAddr> {
-    let text = std::fs::read(log).ok()?;
-    let text = String::from_utf8_lossy(text.get(from as usize..)?);
-    parse_listening_address(&text)
+    use std::io::{Read, Seek, SeekFrom};
+    // From `from` on only: over a long soak the log grows to megabytes, and a start polls it
+    // every few milliseconds.
+    let mut file = std::fs::File::open(log).ok()?;
+    file.seek(SeekFrom::Start(from)).ok()?;
+    let mut text = Vec::new();
+    file.read_to_end(&mut text).ok()?;
+    parse_listening_address(&String::from_utf8_lossy(&text))
 }
 
 fn parse_listening_address(text: &str) -> Option<SocketAddr> {
