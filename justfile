@@ -49,10 +49,16 @@ soak-models:
     WAL_CRASH_WORKLOADS=400 WAL_MODEL_CASES=100000 cargo test --release -p wal --test it -- crash model
     ENGINE_MODEL_CASES=100000 cargo test --release -p engine --test it -- model
 
+# The request and async runs side by side: each server picks its own port, and a harness
+# waits on its server's restarts most of the time.
 soak-kill rounds="10000" seed="20261126":
+    #!/usr/bin/env bash
+    set -euo pipefail
     cargo build --release -p server -p crashtest --bins
-    ./target/release/crashtest kill --rounds {{rounds}} --seed {{seed}} --binary ./target/release/optimist
+    ./target/release/crashtest kill --rounds {{rounds}} --seed {{seed}} --binary ./target/release/optimist &
+    request=$!
     ./target/release/crashtest kill --rounds 2000 --async --seed {{seed}} --binary ./target/release/optimist
+    wait $request
 
 soak-power rounds="10000" seed="20261126":
     cargo build --release -p server -p crashtest --bins
