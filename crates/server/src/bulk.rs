@@ -200,7 +200,7 @@ fn parse(body: &[u8], defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Pars
         }
         // The metadata's simple values read as URL parameters are read, with the same checks.
         let (op, meta_params, meta_source) = match plain_action_line(line) {
-            Some(plain) => plain,
+            Some((op, params)) => (op, params, None),
             None => {
                 let (op, meta) = action_line(line, line_no)?;
                 (
@@ -364,7 +364,7 @@ fn not_terminated() -> Refusal {
 /// a struct, without the JSON tree `action_line` builds and drops for every item (most of
 /// what parsing a bulk body cost). `None` for anything else, which then takes the general
 /// path and gets Elasticsearch's exact refusal if it is wrong.
-fn plain_action_line(line: &[u8]) -> Option<(&'static str, Params, Option<Value>)> {
+fn plain_action_line(line: &[u8]) -> Option<(&'static str, Params)> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "lowercase", deny_unknown_fields)]
     enum Action<'a> {
@@ -413,7 +413,7 @@ fn plain_action_line(line: &[u8]) -> Option<(&'static str, Params, Option<Value>
         .chain(numbers)
         .filter_map(|(key, value)| Some((key.to_owned(), value?)))
         .collect();
-    Some((op, Params(params), None))
+    Some((op, Params(params)))
 }
 
 /// `{"<op>": {metadata}}`: the action and its metadata, or Elasticsearch's refusal.
@@ -594,7 +594,7 @@ mod tests {
             r#"{"index":{}}"#,
         ];
         for line in plain {
-            let (op, params, source) = plain_action_line(line.as_bytes())
+            let (op, params) = plain_action_line(line.as_bytes())
                 .unwrap_or_else(|| panic!("{line} took the general path"));
             let Ok((general_op, meta)) = action_line(line.as_bytes(), 1) else {
                 panic!("{line} is refused by the general path")
@@ -604,7 +604,6 @@ mod tests {
             };
             assert_eq!(op, general_op, "{line}");
             assert_eq!(params.0, general.0, "{line}");
-            assert!(source.is_none());
         }
         let general_only = [
             // An escape, a number or a bool where a string goes, a negative or fractional
