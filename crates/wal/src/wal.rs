@@ -1,13 +1,19 @@
 //! `Wal`: one shard's log. Appends assign seq_nos under one short lock; syncs run outside it
 //! and are shared by every appender waiting behind them (group commit).
 //!
-//! Locks, always taken in this order: `log` → `checkpoint` / `prep`; the sync leader takes
-//! `log` only to write the pending frames and read where the log ends, never while holding
-//! `sync_running`. The `log` lock covers assigning a seq_no and encoding the frame into the
-//! pending buffer; the sync leader writes everything pending with one `pwrite` (so a group
-//! of writers costs one system call, not one each), then fsyncs outside the lock. No fsync
-//! runs under it except when a segment rolls (once per `segment_size` bytes).
+//! Locks, always taken in this order: `log` → `checkpoint` / `prep` / `syncs` → `durable`.
+//! The `log` lock covers assigning a seq_no and encoding the frame into the pending buffer;
+//! the sync leader takes it only to write everything pending with one `pwrite` (so a group
+//! of writers costs one system call, not one each) and to start its sync, then fsyncs
+//! outside it. No fsync runs under it except when a segment rolls (once per `segment_size`
+//! bytes).
+//!
+//! Two syncs of one file can run at once: a roll seals the segment while a group commit's
+//! `fdatasync` of it runs. The kernel reports a writeback error to only one of them; the other
+//! returns success though the pages were lost. So a sync's point becomes durable only once
+//! every sync that started before it returned has succeeded too (`SyncQueue`).
 
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -89,9 +95,9 @@ struct Shared {
     log_uuid: LogUuid,
     /// The append lock.
     log: Mutex<Log>,
-    /// Whether a thread is running the group's fsync. The others wait on `synced` and are all
-    /// woken at once when it ends: most find their record durable, one leads the next sync.
-    sync_running: Mutex<bool>,
+    /// The syncs running and the group-commit leader. The others wait on `synced` and are all
+    /// woken at once when a sync ends: most find their record durable, one leads the next.
+    syncs_started: Mutex<SyncQueue>,
     synced: Condvar,
     durable: Mutex<DurablePoint>,
     /// `durable.seq_no_end`, readable without a lock on the fast path.
@@ -158,6 +164,72 @@ struct DurablePoint {
     seq_no_end: SeqNo,
 }
 
+/// Syncs started and not yet published, in the order their points were taken (under the
+/// `log` lock, so their `seq_no_end`s never decrease).
+///
+/// A sync's success vouches for its point only if no sync running beside it failed: the
+/// kernel reports a writeback error once per open file, to whichever sync checks first, and
+/// that may be another sync than the one whose pages were lost. A sync checks for errors as
+/// it returns, after waiting for the writeback of every page written before it started, so
+/// the error of any of its pages was taken, if at all, by a sync that started before it
+/// returned. It is published once all of those succeeded.
+struct SyncQueue {
+    /// The ticket of `started[0]`.
+    first_ticket: u64,
+    started: VecDeque<StartedSync>,
+    /// Whether a thread leads a group commit (gathering, writing or fsyncing).
+    leading: bool,
+}
+
+struct StartedSync {
+    point: DurablePoint,
+    /// Set when its fsync returned success (a failure poisons the log instead): the last
+    /// ticket started by then. Every sync up to it must succeed before this one counts.
+    succeeded: Option<u64>,
+}
+
+impl SyncQueue {
+    fn start(&mut self, point: DurablePoint) -> u64 {
+        self.started.push_back(StartedSync {
+            point,
+            succeeded: None,
+        });
+        self.last_ticket()
+    }
+
+    /// The newest ticket handed out (or one below the first, when none is waiting).
+    fn last_ticket(&self) -> u64 {
+        (self.first_ticket + self.started.len() as u64).wrapping_sub(1)
+    }
+
+    /// Removes, oldest first, the syncs whose success counts, and returns their points.
+    fn take_proven(&mut self) -> Vec<DurablePoint> {
+        let succeeded = self.started.iter().take_while(|s| s.succeeded.is_some());
+        let Some(proven_to) = (self.first_ticket + succeeded.count() as u64).checked_sub(1) else {
+            return Vec::new();
+        };
+        let mut points = Vec::new();
+        while let Some(sync) = self.started.front() {
+            match sync.succeeded {
+                Some(needs) if needs <= proven_to => {
+                    points.push(sync.point);
+                    self.started.pop_front();
+                    self.first_ticket += 1;
+                }
+                _ => break,
+            }
+        }
+        points
+    }
+
+    /// Whether a sync already started makes `seq_no` durable if it and those before it succeed.
+    fn covers(&self, seq_no: SeqNo) -> bool {
+        self.started
+            .back()
+            .is_some_and(|s| s.point.seq_no_end > seq_no)
+    }
+}
+
 struct Prep {
     next_generation: Generation,
     ready: Option<Prepared>,
@@ -193,7 +265,11 @@ impl Wal {
                 sealed: recovered.sealed,
                 pending: Vec::new(),
             }),
-            sync_running: Mutex::new(false),
+            syncs_started: Mutex::new(SyncQueue {
+                first_ticket: 0,
+                started: VecDeque::new(),
+                leading: false,
+            }),
             syncs: AtomicU64::new(0),
             last_group: AtomicU64::new(0),
             synced: Condvar::new(),
@@ -623,36 +699,47 @@ impl Shared {
         if self.durable_end.load(Ordering::Acquire) > seq_no.0 {
             return Ok(());
         }
-        let mut running = self.sync_running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut syncs = self.lock_syncs();
         loop {
             // Whoever synced before us may have covered our record too.
             self.check_poison()?;
             if self.durable_end.load(Ordering::Acquire) > seq_no.0 {
                 return Ok(());
             }
-            if !*running {
-                break;
+            if syncs.leading || syncs.covers(seq_no) {
+                syncs = self.synced.wait(syncs).unwrap_or_else(|e| e.into_inner());
+                continue;
             }
-            running = self.synced.wait(running).unwrap_or_else(|e| e.into_inner());
+            syncs.leading = true;
+            drop(syncs);
+            let led = self.lead_sync(seq_no);
+            syncs = self.lock_syncs();
+            syncs.leading = false;
+            self.synced.notify_all();
+            // Our sync may wait for an earlier one to be published.
+            led?;
         }
-        *running = true;
-        drop(running);
-        let result = self.lead_sync(seq_no);
-        *self.sync_running.lock().unwrap_or_else(|e| e.into_inner()) = false;
-        self.synced.notify_all();
-        result
+    }
+
+    fn lock_syncs(&self) -> MutexGuard<'_, SyncQueue> {
+        self.syncs_started.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// One fsync for everything written so far; the caller holds the leader flag.
     fn lead_sync(&self, seq_no: SeqNo) -> Result<()> {
         self.gather();
-        let (file, point) = {
+        let (file, ticket) = {
             let mut log = self.lock_log();
             self.flush_pending(&mut log)?;
             assert!(
                 seq_no < log.next_seq_no,
                 "sync_to({seq_no}) of a seq_no never written"
             );
+            // A roll since we took the lead started a sync of everything before it.
+            let mut syncs = self.lock_syncs();
+            if syncs.covers(seq_no) {
+                return Ok(());
+            }
             // NB: records of sealed segments were synced when they were sealed.
             let active = log
                 .active
@@ -663,16 +750,31 @@ impl Shared {
                 offset: active.write_offset,
                 seq_no_end: log.next_seq_no,
             };
-            (active.file.clone(), point)
+            (active.file.clone(), syncs.start(point))
         };
         // The append lock is released: appends go on while this fsync runs.
-        file.sync_data().map_err(|e| self.poison(e))?;
+        let synced = file.sync_data().map_err(|e| self.poison(e));
         self.syncs.fetch_add(1, Ordering::Relaxed);
-        let before = self.durable_end.load(Ordering::Acquire);
-        self.last_group
-            .store(point.seq_no_end.0.saturating_sub(before), Ordering::Relaxed);
-        self.advance_durable(point);
-        Ok(())
+        self.finish_sync(ticket);
+        synced
+    }
+
+    /// Records that the sync `ticket` ended (a failure has poisoned the log already) and
+    /// publishes, in order, every sync whose predecessors all succeeded.
+    fn finish_sync(&self, ticket: u64) {
+        let mut syncs = self.lock_syncs();
+        if self.poison.get().is_none() {
+            let index = (ticket - syncs.first_ticket) as usize;
+            syncs.started[index].succeeded = Some(syncs.last_ticket());
+        }
+        for point in syncs.take_proven() {
+            let before = self.durable_end.load(Ordering::Acquire);
+            self.last_group
+                .store(point.seq_no_end.0.saturating_sub(before), Ordering::Relaxed);
+            self.advance_durable(point);
+        }
+        drop(syncs);
+        self.synced.notify_all();
     }
 
     /// Lets the writers that the last sync woke append before this one starts, so it covers
@@ -715,16 +817,18 @@ impl Shared {
         if let Some(active) = log.active.take() {
             // A sealed segment is synced whole before a newer one exists, so recovery can
             // call any damage inside it corruption (docs/recovery.md, row 4).
-            let sealed = active
-                .file
-                .set_len(active.write_offset)
-                .and_then(|()| active.file.sync_all());
-            sealed.map_err(|e| self.poison(e))?;
-            self.advance_durable(DurablePoint {
+            let ticket = self.lock_syncs().start(DurablePoint {
                 generation: active.generation,
                 offset: active.write_offset,
                 seq_no_end: log.next_seq_no,
             });
+            let sealed = active
+                .file
+                .set_len(active.write_offset)
+                .and_then(|()| active.file.sync_all())
+                .map_err(|e| self.poison(e));
+            self.finish_sync(ticket);
+            sealed?;
             log.sealed.push(SealedSegment {
                 generation: active.generation,
                 primary_term: active.primary_term,

@@ -27,3 +27,6 @@ mod model;
 
 /// The fuzz targets' bodies over the committed corpus.
 mod fuzz_corpus;
+
+/// A group commit's fsync and a roll's seal of the same segment at once.
+mod overlapping_syncs;
