@@ -107,10 +107,18 @@ pub fn raw_rate(raw: &mut RawLog, n: usize) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Runs `f` for about `budget` and returns its result: a helper to size rounds.
+/// The middle value (the upper one of an even count).
 pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
     xs[xs.len() / 2]
+}
+
+/// Lets the disk go quiet before the next contender: writes back every dirty page (the
+/// `sync` command) and waits a moment, so background work one contender left behind (a peer's
+/// memtable flush or compaction, our own segment preparation) is not timed against the next.
+pub fn settle() {
+    let _ = std::process::Command::new("sync").status();
+    std::thread::sleep(Duration::from_millis(200));
 }
 
 /// How long a round should last: long enough to smooth scheduling noise.

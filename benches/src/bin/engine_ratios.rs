@@ -55,20 +55,31 @@ fn main() {
     let mut lazies = Vec::new();
     let mut per_fsync = Vec::new();
     let mut peer_rates: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
-    for round in 0..rounds {
-        // PROFILE=many runs only the 64 durable writers, for a profiler.
-        if std::env::var("PROFILE").is_ok_and(|p| p == "many") {
+    // PROFILE=many runs only the 64 durable writers, for a profiler.
+    if std::env::var("PROFILE").is_ok_and(|p| p == "many") {
+        for round in 0..rounds {
             let many = cas_rate(&durable, 64, per_round, &doc);
-            println!("round {round}: 64 writers {many:.0}/s");
-            continue;
+            let s = durable.shards()[0].stats();
+            println!(
+                "round {round}: 64 writers {many:.0}/s, segments {}, fsyncs {}",
+                s.segments, s.syncs
+            );
         }
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    for round in 0..rounds {
+        benches::settle();
         let r = raw_rate(&mut raw, 500);
+        benches::settle();
         let one = cas_rate(&durable, 1, per_round, &doc);
         let syncs_before = durable.shards()[0].stats().syncs;
         let writes_before = durable.shards()[0]
             .stats()
             .max_seq_no
             .map_or(0, |s| s.0 + 1);
+        benches::settle();
         let many = cas_rate(&durable, 64, per_round, &doc);
         let syncs = durable.shards()[0].stats().syncs - syncs_before;
         let writes = durable.shards()[0]
@@ -76,6 +87,7 @@ fn main() {
             .max_seq_no
             .map_or(0, |s| s.0 + 1)
             - writes_before;
+        benches::settle();
         let l = cas_rate(&lazy, 64, per_round, &doc);
         let mut line = format!(
             "round {round}: raw {r:.0}/s, 1 writer {one:.0}/s, 64 writers {many:.0}/s \
@@ -83,6 +95,7 @@ fn main() {
             writes as f64 / syncs.max(1) as f64
         );
         for (peer, rates) in peers.iter_mut().zip(&mut peer_rates) {
+            benches::settle();
             let rate = peer.run(64, IDS, per_round, &doc);
             line.push_str(&format!(", {} {rate:.0}/s", peer.name()));
             rates.push(rate);
