@@ -113,6 +113,41 @@ pub fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
+/// The ratio `a / b` of each round, as "median (lowest–highest)". Each round measures the
+/// contenders within seconds of each other, so a round's ratio is little moved by the host
+/// getting busier or quieter during the run; a ratio of two medians taken over the whole run
+/// is.
+pub fn round_ratios(a: &[f64], b: &[f64]) -> RoundRatios {
+    let ratios: Vec<f64> = a.iter().zip(b).map(|(a, b)| a / b).collect();
+    let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = ratios.iter().copied().fold(0.0, f64::max);
+    RoundRatios {
+        median: median(ratios),
+        low,
+        high,
+    }
+}
+
+pub struct RoundRatios {
+    pub median: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+impl std::fmt::Display for RoundRatios {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let precision = f.precision().unwrap_or(2);
+        write!(
+            f,
+            "{:.p$} (rounds {:.p$}–{:.p$})",
+            self.median,
+            self.low,
+            self.high,
+            p = precision
+        )
+    }
+}
+
 /// Lets the disk go quiet before the next contender: writes back every dirty page (the
 /// `sync` command) and waits a moment, so background work one contender left behind (a peer's
 /// memtable flush or compaction, our own segment preparation) is not timed against the next.

@@ -6,7 +6,7 @@
 //!   fsyncs counted (target: at most one per 32 acknowledged writes);
 //! - our own non-durable (`async`) throughput beside it.
 //!
-//! Rounds alternate between contenders; each figure is the median of its rounds.
+//! Rounds alternate between contenders; each ratio is the median of the rounds' ratios.
 //! Run: `cargo run --release -p benches --bin engine_ratios` (or `just engine-ratios`).
 
 use std::sync::Arc;
@@ -107,29 +107,27 @@ fn main() {
         lazies.push(l);
         per_fsync.push(writes as f64 / syncs.max(1) as f64);
     }
-    let (r, one, many, l) = (
-        benches::median(raws),
-        benches::median(ones),
-        benches::median(manys),
-        benches::median(lazies),
-    );
     println!();
     println!(
         "1 writer / raw write+fdatasync:       {:.2} (target >= 0.85)",
-        one / r
+        benches::round_ratios(&ones, &raws)
     );
-    let mut best: Option<(&str, f64)> = None;
-    for (peer, rates) in peers.iter().zip(peer_rates) {
-        let rate = benches::median(rates);
-        println!("64 writers / {:<24} {:.1}x", peer.name(), many / rate);
-        if peer.durable() && best.is_none_or(|(_, b)| rate > b) {
-            best = Some((peer.name(), rate));
+    let mut best: Option<(&str, &Vec<f64>)> = None;
+    for (peer, rates) in peers.iter().zip(&peer_rates) {
+        println!(
+            "64 writers / {:<24} {:.1}x",
+            peer.name(),
+            benches::round_ratios(&manys, rates)
+        );
+        let faster = |b: &Vec<f64>| benches::median(rates.clone()) > benches::median(b.clone());
+        if peer.durable() && best.is_none_or(|(_, b)| faster(b)) {
+            best = Some((peer.name(), rates));
         }
     }
-    if let Some((name, rate)) = best {
+    if let Some((name, rates)) = best {
         println!(
             "64 writers / best durable peer ({name}): {:.1}x (target >= 4x)",
-            many / rate
+            benches::round_ratios(&manys, rates)
         );
     }
     println!(
@@ -138,7 +136,7 @@ fn main() {
     );
     println!(
         "async durability, 64 writers / durable 64 writers: {:.1}x",
-        l / many
+        benches::round_ratios(&lazies, &manys)
     );
     drop(peers);
     drop(store);

@@ -4,7 +4,7 @@
 //! - 64 writers against one writer (group commit; target: at least 10x).
 //!
 //! Rounds alternate between the contenders so that both see the same machine weather; each
-//! figure is the median of its rounds. Run: `cargo run --release -p benches --bin ratios`.
+//! ratio is the median of the rounds' ratios. Run: `cargo run --release -p benches --bin ratios`.
 
 use benches::{RawLog, open_wal, raw_rate, scratch_dir, wal_rate};
 
@@ -35,19 +35,14 @@ fn main() {
         ones.push(one);
         manys.push(many);
     }
-    let (raw, one, many) = (
-        benches::median(raws),
-        benches::median(ones),
-        benches::median(manys),
-    );
     println!();
     println!(
         "wal 1 writer / raw write+fdatasync: {:.2} (target >= 0.90)",
-        one / raw
+        benches::round_ratios(&ones, &raws)
     );
     println!(
         "wal 64 writers / wal 1 writer:      {:.1}x (target >= 10x)",
-        many / one
+        benches::round_ratios(&manys, &ones)
     );
     drop(wal);
     let _ = std::fs::remove_dir_all(&dir);

@@ -6,7 +6,7 @@
 //! - `_bulk` of 1,000-document batches over HTTP against the embedded engine's `Store::bulk`
 //!   of the same batches (target: at least 0.5).
 //!
-//! Rounds alternate between contenders; each figure is the median of its rounds. The load
+//! Rounds alternate between contenders; each ratio is the median of the rounds' ratios. The load
 //! generator shares the machine with the server, as any client on this host would.
 //! Run: `cargo run --release -p benches --bin server_ratios` (or `just server-ratios`).
 
@@ -108,20 +108,14 @@ fn main() {
     if noops.is_empty() {
         return;
     }
-    let (n, d, h, e) = (
-        benches::median(noops),
-        benches::median(durables),
-        benches::median(https),
-        benches::median(embeddeds),
-    );
     println!();
     println!(
         "durable conditional index, {CONNECTIONS} connections / noop handler: {:.2} (target >= 0.50)",
-        d / n
+        benches::round_ratios(&durables, &noops)
     );
     println!(
         "_bulk of {BATCH} over HTTP / embedded Store::bulk:             {:.2} (target >= 0.50)",
-        h / e
+        benches::round_ratios(&https, &embeddeds)
     );
     drop(runtime);
     let _ = std::fs::remove_dir_all(&dir);
