@@ -113,7 +113,7 @@ pub fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// The ratio `a / b` of each round, as "median (lowest–highest)". Each round measures the
+/// The ratio `a / b` of each round: their median, lowest and highest. Each round measures the
 /// contenders within seconds of each other, so a round's ratio is little moved by the host
 /// getting busier or quieter during the run; a ratio of two medians taken over the whole run
 /// is.
@@ -134,16 +134,15 @@ pub struct RoundRatios {
     pub high: f64,
 }
 
-impl std::fmt::Display for RoundRatios {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let precision = f.precision().unwrap_or(2);
-        write!(
-            f,
-            "{:.p$} (rounds {:.p$}–{:.p$})",
+impl RoundRatios {
+    /// "3.2x (rounds 2.8x to 4.9x)", with `decimals` and `unit` after each figure.
+    pub fn show(&self, decimals: usize, unit: &str) -> String {
+        format!(
+            "{:.d$}{unit} (rounds {:.d$}{unit} to {:.d$}{unit})",
             self.median,
             self.low,
             self.high,
-            p = precision
+            d = decimals
         )
     }
 }

@@ -109,15 +109,15 @@ fn main() {
     }
     println!();
     println!(
-        "1 writer / raw write+fdatasync:       {:.2} (target >= 0.85)",
-        benches::round_ratios(&ones, &raws)
+        "1 writer / raw write+fdatasync:       {} (target >= 0.85)",
+        benches::round_ratios(&ones, &raws).show(2, "")
     );
     let mut best: Option<(&str, &Vec<f64>)> = None;
     for (peer, rates) in peers.iter().zip(&peer_rates) {
         println!(
-            "64 writers / {:<24} {:.1}x",
+            "64 writers / {:<24} {}",
             peer.name(),
-            benches::round_ratios(&manys, rates)
+            benches::round_ratios(&manys, rates).show(1, "x")
         );
         let faster = |b: &Vec<f64>| benches::median(rates.clone()) > benches::median(b.clone());
         if peer.durable() && best.is_none_or(|(_, b)| faster(b)) {
@@ -126,8 +126,8 @@ fn main() {
     }
     if let Some((name, rates)) = best {
         println!(
-            "64 writers / best durable peer ({name}): {:.1}x (target >= 4x)",
-            benches::round_ratios(&manys, rates)
+            "64 writers / best durable peer ({name}): {} (target >= 4x)",
+            benches::round_ratios(&manys, rates).show(1, "x")
         );
     }
     println!(
@@ -135,8 +135,8 @@ fn main() {
         benches::median(per_fsync)
     );
     println!(
-        "async durability, 64 writers / durable 64 writers: {:.1}x",
-        benches::round_ratios(&lazies, &manys)
+        "async durability, 64 writers / durable 64 writers: {}",
+        benches::round_ratios(&lazies, &manys).show(1, "x")
     );
     drop(peers);
     drop(store);

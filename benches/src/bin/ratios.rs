@@ -37,12 +37,12 @@ fn main() {
     }
     println!();
     println!(
-        "wal 1 writer / raw write+fdatasync: {:.2} (target >= 0.90)",
-        benches::round_ratios(&ones, &raws)
+        "wal 1 writer / raw write+fdatasync: {} (target >= 0.90)",
+        benches::round_ratios(&ones, &raws).show(2, "")
     );
     println!(
-        "wal 64 writers / wal 1 writer:      {:.1}x (target >= 10x)",
-        benches::round_ratios(&manys, &ones)
+        "wal 64 writers / wal 1 writer:      {} (target >= 10x)",
+        benches::round_ratios(&manys, &ones).show(1, "x")
     );
     drop(wal);
     let _ = std::fs::remove_dir_all(&dir);

@@ -110,12 +110,12 @@ fn main() {
     }
     println!();
     println!(
-        "durable conditional index, {CONNECTIONS} connections / noop handler: {:.2} (target >= 0.50)",
-        benches::round_ratios(&durables, &noops)
+        "durable conditional index, {CONNECTIONS} connections / noop handler: {} (target >= 0.50)",
+        benches::round_ratios(&durables, &noops).show(2, "")
     );
     println!(
-        "_bulk of {BATCH} over HTTP / embedded Store::bulk:             {:.2} (target >= 0.50)",
-        benches::round_ratios(&https, &embeddeds)
+        "_bulk of {BATCH} over HTTP / embedded Store::bulk:             {} (target >= 0.50)",
+        benches::round_ratios(&https, &embeddeds).show(2, "")
     );
     drop(runtime);
     let _ = std::fs::remove_dir_all(&dir);
