@@ -33,6 +33,9 @@ use crate::storage::{self, Storage, StorageFile};
 /// How many times a sync leader yields, at most, for more records to join its fsync.
 const GATHER_ROUNDS: usize = 8;
 
+/// How much `Wal::read` reads at first: the header and a small document's body in one call.
+const FIRST_READ_LEN: usize = 1024;
+
 /// Frames written without waiting are kept in memory up to this many bytes, then written
 /// with one `pwrite`; a sync writes them first. One system call per group of writers
 /// instead of one per record.
@@ -431,16 +434,28 @@ impl Wal {
                 what: what.to_owned(),
             })
         };
-        let mut head = [0u8; RECORD_HEADER_LEN];
-        let n = file.read(location.offset, &mut head)?;
-        let header = record::decode_header(&head[..n], salt)
+        // One read for the header and a small body (most documents are): a second one only
+        // for the rest of a larger body.
+        let mut frame = vec![0u8; FIRST_READ_LEN];
+        let n = file.read(location.offset, &mut frame)?;
+        let header = record::decode_header(&frame[..n.min(RECORD_HEADER_LEN)], salt)
             .map_err(|_| corrupt("no valid record header at this location"))?;
         if header.body_len > self.shared.config.record_len_max {
             return Err(corrupt("record length over the bound"));
         }
-        let mut payload = vec![0u8; header.body_len as usize];
-        let n = file.read(location.offset + RECORD_HEADER_LEN as u64, &mut payload)?;
-        if !record::body_matches(&header, &payload[..n]) {
+        let body_len = header.body_len as usize;
+        let read = n.min(RECORD_HEADER_LEN + body_len);
+        frame.truncate(read);
+        frame.drain(..RECORD_HEADER_LEN);
+        let mut payload = frame;
+        if payload.len() < body_len && read == FIRST_READ_LEN {
+            let have = payload.len();
+            payload.resize(body_len, 0);
+            let offset = location.offset + (RECORD_HEADER_LEN + have) as u64;
+            let more = file.read(offset, &mut payload[have..])?;
+            payload.truncate(have + more);
+        }
+        if !record::body_matches(&header, &payload) {
             return Err(corrupt("record body checksum mismatch"));
         }
         Ok(Record {

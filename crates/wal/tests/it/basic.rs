@@ -209,6 +209,39 @@ fn records_read_back_by_their_location() {
     }
 }
 
+/// `Wal::read` reads a small record in one call and the rest of a larger one in a second:
+/// bodies on either side of the first read's end, and one spanning many pages.
+#[test]
+fn records_of_every_size_around_the_first_read_read_back_whole() {
+    let mut config = support::sim_config(Durability::Request);
+    config.record_len_max = 8192;
+    let sim = SimStorage::new(support::seed("read_sizes"));
+    let (wal, _) = support::open(&sim, &config).unwrap();
+    let first_read_body = 1024 - wal::RECORD_HEADER_LEN;
+    let sizes = [
+        0,
+        1,
+        first_read_body - 1,
+        first_read_body,
+        first_read_body + 1,
+        5000,
+        8192,
+    ];
+    let written: Vec<_> = sizes
+        .iter()
+        .map(|&len| {
+            let payload: Vec<u8> = (0..len).map(|k| (k % 251) as u8).collect();
+            (wal.append(&payload).unwrap(), payload)
+        })
+        .collect();
+    for (appended, payload) in &written {
+        let record = wal.read(appended.location).unwrap();
+        assert_eq!(record.payload.len(), payload.len());
+        assert_eq!(&record.payload, payload);
+        assert_eq!(record.seq_no, appended.seq_no);
+    }
+}
+
 #[test]
 fn child_directories_on_both_storages() {
     use wal::Storage;
