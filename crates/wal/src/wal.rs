@@ -1083,14 +1083,7 @@ fn prepare(storage: &dyn Storage, generation: Generation, capacity: u64) -> io::
         other => other?,
     };
     let result = (|| {
-        const CHUNK: usize = 1 << 20;
-        let zeros = vec![0u8; CHUNK.min(capacity as usize)];
-        let mut offset = 0;
-        while offset < capacity {
-            let n = zeros.len().min((capacity - offset) as usize);
-            file.write_all_at(offset, &zeros[..n])?;
-            offset += n as u64;
-        }
+        file.write_zeros(capacity)?;
         file.sync_all()?;
         storage.rename(&temp, &segment::file_name(generation))?;
         storage.sync_dir()
