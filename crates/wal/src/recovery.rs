@@ -179,6 +179,12 @@ pub(crate) fn recover(storage: &dyn Storage, config: &Config) -> Result<Recovere
     if let (Some(last), Some(cut_at)) = (sealed.last_mut(), scanned.cut_at) {
         last.len = cut_at;
     }
+    // Only now, with the newest segment cut to its end: a map made before a truncation
+    // stays as long as the file was, and a read of its pages past the new end is a SIGBUS.
+    for segment in &mut sealed {
+        // A map that cannot be made only means reads go through `read_at`.
+        segment.map = segment.file.map_read_only().ok().flatten().map(Arc::new);
+    }
 
     let primary_term = opened
         .iter()
@@ -423,8 +429,8 @@ fn scan(
             salt: header.salt,
             len: offset as u64,
             file: segment.file.clone(),
-            // A map that cannot be made only means reads go through `read_at`.
-            map: segment.file.map_read_only().ok().flatten().map(Arc::new),
+            // Mapped once the newest segment has its final length (`recover`).
+            map: None,
         });
         scanned.next_seq_no = next;
     }

@@ -51,7 +51,8 @@ pub struct Appended {
 
 /// Where a read of one segment goes.
 enum SegmentReader {
-    Map(Arc<crate::storage::ReadOnlyMap>),
+    /// A sealed segment's map and the segment's length: a read never looks past it.
+    Map(Arc<crate::storage::ReadOnlyMap>, u64),
     File(Arc<dyn StorageFile>),
 }
 
@@ -59,8 +60,8 @@ impl SegmentReader {
     /// Fills `buf` from `offset`; fewer bytes only at the end of the segment.
     fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
         match self {
-            SegmentReader::Map(map) => {
-                let bytes = map.bytes();
+            SegmentReader::Map(map, len) => {
+                let bytes = &map.bytes()[..(*len as usize).min(map.bytes().len())];
                 let start = (offset as usize).min(bytes.len());
                 let n = buf.len().min(bytes.len() - start);
                 buf[..n].copy_from_slice(&bytes[start..start + n]);
@@ -1015,7 +1016,7 @@ impl Shared {
             Ok(i) => {
                 let sealed = &log.sealed[i];
                 let reader = match &sealed.map {
-                    Some(map) => SegmentReader::Map(map.clone()),
+                    Some(map) => SegmentReader::Map(map.clone(), sealed.len),
                     None => SegmentReader::File(sealed.file.clone()),
                 };
                 Ok((reader, sealed.salt))

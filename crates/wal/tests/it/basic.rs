@@ -198,6 +198,39 @@ fn sealed_segments_are_read_through_read_only_maps() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// After a crash the newest segment is cut to its last record at recovery (it was
+/// preallocated longer). Its read-only map must be made after the cut: a map made before
+/// keeps the old length, and a read of its pages past the new end kills the process with
+/// SIGBUS. A read of the last record, whose first read (1 KiB) crosses into the page after
+/// the end, shows it.
+#[test]
+fn the_last_record_of_a_segment_cut_at_recovery_reads_back() {
+    let dir = tempfile_dir("cut-then-mapped");
+    let mut config = Config::new(ShardId(1), Durability::Request);
+    config.segment_size = 64 << 10;
+    let open = || Wal::open(Arc::new(FsStorage::open(&dir).unwrap()), config.clone()).unwrap();
+    let (wal, _) = open();
+    // Records until the last one ends 100 to 600 bytes short of a page boundary.
+    let mut last = wal.append(b"first").unwrap();
+    loop {
+        let end = last.location.offset + 40 + 96;
+        let to_page = end.next_multiple_of(4096) - end;
+        if end > 4096 && (100..600).contains(&to_page) {
+            break;
+        }
+        last = wal.append(&[7u8; 96]).unwrap();
+    }
+    // A crash: no close, so the file keeps its preallocated length.
+    drop(wal);
+    let (wal, _) = open();
+    let segments = wal.segments();
+    assert!(segments[0].mapped && !segments[0].active, "{segments:?}");
+    assert!(segments[0].len < 8192, "cut to its records: {segments:?}");
+    assert_eq!(wal.read(last.location).unwrap().payload, vec![7u8; 96]);
+    drop(wal);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn records_read_back_by_their_location() {
     let (_, wal) = sim_log(Durability::Request);
