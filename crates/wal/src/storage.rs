@@ -53,35 +53,10 @@ pub trait StorageFile: Send + Sync + fmt::Debug {
     }
     /// Truncates or extends (with zeros) to `len`.
     fn set_len(&self, len: u64) -> io::Result<()>;
-    /// Writes `len` zero bytes from the start of the file: a new segment's preallocation
-    /// (written, not sparse, so that later writes change no metadata). Not durable until
-    /// synced.
-    fn write_zeros(&self, len: u64) -> io::Result<()> {
-        write_zeros_at(self, len, &vec![0u8; ZERO_CHUNK.min(len as usize)])
-    }
     /// Makes the written bytes (and the size) durable: `fdatasync`.
     fn sync_data(&self) -> io::Result<()>;
     /// Makes the bytes and all metadata durable: `fsync`.
     fn sync_all(&self) -> io::Result<()>;
-}
-
-/// Zeros are written in pieces of this size.
-const ZERO_CHUNK: usize = 1 << 20;
-
-/// Zeros written around the page cache go in larger pieces: each `pwrite` is a round of
-/// requests to the device (in a VM, a doorbell each), and no page cache fills up behind it.
-/// 8 MiB took a third less of a `_bulk` load's CPU than 1 MiB.
-const DIRECT_ZERO_CHUNK: usize = 8 << 20;
-
-/// Writes `zeros` over and over from offset 0 until `len` bytes are written.
-fn write_zeros_at<F: StorageFile + ?Sized>(file: &F, len: u64, zeros: &[u8]) -> io::Result<()> {
-    let mut offset = 0;
-    while offset < len {
-        let n = zeros.len().min((len - offset) as usize);
-        file.write_all_at(offset, &zeros[..n])?;
-        offset += n as u64;
-    }
-    Ok(())
 }
 
 /// Reads until `buf` is full or the file ends; returns the bytes read.
@@ -191,19 +166,20 @@ impl Storage for FsStorage {
     }
 
     fn create(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
-        let path = self.path_of(name)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
-            .open(&path)?;
-        Ok(Arc::new(FsFile { file, path }))
+            .open(self.path_of(name)?)?;
+        Ok(Arc::new(FsFile { file }))
     }
 
     fn open(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
-        let path = self.path_of(name)?;
-        let file = OpenOptions::new().read(true).write(true).open(&path)?;
-        Ok(Arc::new(FsFile { file, path }))
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.path_of(name)?)?;
+        Ok(Arc::new(FsFile { file }))
     }
 
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
@@ -264,53 +240,6 @@ impl FsStorage {
 #[derive(Debug)]
 struct FsFile {
     file: File,
-    /// Where it was opened (a rename since leaves this stale: only `write_zeros`, on a file
-    /// just created, uses it).
-    path: PathBuf,
-}
-
-impl FsFile {
-    /// The zeros written with `O_DIRECT`, around the page cache: written through it, a 64 MiB
-    /// segment cost a fifth of the CPU of a `_bulk` load (fresh pages allocated, zeroed,
-    /// copied into, written back). `None` where the file system refuses direct I/O (tmpfs).
-    #[cfg(not(target_os = "linux"))]
-    fn write_zeros_direct(&self, _len: u64) -> Option<io::Result<()>> {
-        None
-    }
-
-    #[cfg(target_os = "linux")]
-    fn write_zeros_direct(&self, len: u64) -> Option<io::Result<()>> {
-        use std::os::unix::fs::OpenOptionsExt;
-        const ALIGN: usize = 4096;
-        if len == 0 {
-            return Some(Ok(()));
-        }
-        if !len.is_multiple_of(ALIGN as u64) {
-            return None;
-        }
-        let direct = OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(&self.path)
-            .ok()?;
-        // Direct I/O needs an aligned buffer: take the aligned part of a larger one.
-        let chunk = DIRECT_ZERO_CHUNK.min(len as usize);
-        let buffer = vec![0u8; chunk + ALIGN];
-        let start = buffer.as_ptr().align_offset(ALIGN);
-        let zeros = &buffer[start..start + chunk];
-        match write_zeros_at(
-            &FsFile {
-                file: direct,
-                path: self.path.clone(),
-            },
-            len,
-            zeros,
-        ) {
-            // Alignment the device does not accept: the buffered way below writes it all.
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => None,
-            other => Some(other),
-        }
-    }
 }
 
 /// A read-only memory map of a sealed segment (memmap2; the pages are the page cache's, so a
@@ -354,13 +283,6 @@ impl StorageFile for FsFile {
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.file.set_len(len)
-    }
-
-    fn write_zeros(&self, len: u64) -> io::Result<()> {
-        match self.write_zeros_direct(len) {
-            Some(written) => written,
-            None => write_zeros_at(self, len, &vec![0u8; ZERO_CHUNK.min(len as usize)]),
-        }
     }
 
     fn sync_data(&self) -> io::Result<()> {

@@ -1084,7 +1084,14 @@ fn prepare(storage: &dyn Storage, generation: Generation, capacity: u64) -> io::
         other => other?,
     };
     let result = (|| {
-        file.write_zeros(capacity)?;
+        const CHUNK: usize = 1 << 20;
+        let zeros = vec![0u8; CHUNK.min(capacity as usize)];
+        let mut offset = 0;
+        while offset < capacity {
+            let n = zeros.len().min((capacity - offset) as usize);
+            file.write_all_at(offset, &zeros[..n])?;
+            offset += n as u64;
+        }
         file.sync_all()?;
         storage.rename(&temp, &segment::file_name(generation))?;
         storage.sync_dir()

@@ -275,46 +275,6 @@ fn records_of_every_size_around_the_first_read_read_back_whole() {
     }
 }
 
-/// A segment's preallocation on the real file system: every byte zero and the file exactly
-/// as long as asked, whether written around the page cache (a length in whole pages) or
-/// through it (any other length; and tmpfs, which refuses direct I/O, where there is one).
-#[test]
-fn zeros_written_for_a_segment_read_back_as_zeros() {
-    use wal::Storage;
-    let mut dirs = vec![tempfile_dir("zeros")];
-    if std::path::Path::new("/dev/shm").is_dir() {
-        dirs.push(
-            std::path::Path::new("/dev/shm").join(format!("wal-zeros-{}", std::process::id())),
-        );
-    }
-    for dir in dirs {
-        let storage = FsStorage::open(&dir).unwrap();
-        for (name, len) in [("pages", 3u64 << 20 | 4096), ("odd", 70_001), ("empty", 0)] {
-            let file = storage.create(name).unwrap();
-            file.write_zeros(len).unwrap();
-            file.sync_all().unwrap();
-            assert_eq!(file.len().unwrap(), len, "{name} in {}", dir.display());
-            // Read back through a fresh handle: the bytes the file system holds.
-            let bytes = wal::read_to_end(&*storage.open(name).unwrap()).unwrap();
-            assert_eq!(bytes.len() as u64, len);
-            assert!(bytes.iter().all(|&b| b == 0), "{name} in {}", dir.display());
-            // Written over, as the log writes a segment, and read back.
-            file.write_all_at(4096 - 3, b"frame").unwrap();
-            let mut back = [0u8; 5];
-            if len >= 4096 + 2 {
-                storage
-                    .open(name)
-                    .unwrap()
-                    .read_at(4096 - 3, &mut back)
-                    .unwrap();
-                assert_eq!(&back, b"frame");
-            }
-        }
-        drop(storage);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
-
 #[test]
 fn child_directories_on_both_storages() {
     use wal::Storage;
