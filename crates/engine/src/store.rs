@@ -26,6 +26,9 @@ pub struct StoreOptions {
     pub background: bool,
     /// Where opening shards (replay) and compactions report progress.
     pub progress: Option<crate::Progress>,
+    /// How often the background looks whether a shard needs compacting or a key-directory
+    /// checkpoint (`Shard::maintain`); it also looks once as soon as the store is open.
+    pub maintain_every: Duration,
 }
 
 impl Default for StoreOptions {
@@ -34,15 +37,15 @@ impl Default for StoreOptions {
             segment_size: Config::SEGMENT_SIZE_DEFAULT,
             background: true,
             progress: None,
+            maintain_every: MAINTAIN_EVERY_DEFAULT,
         }
     }
 }
 
 type Indices = Arc<RwLock<BTreeMap<String, Arc<Index>>>>;
 
-/// How often the background looks whether a shard needs compacting or a key-directory
-/// checkpoint (`Shard::maintain`).
-const MAINTAIN_EVERY: Duration = Duration::from_millis(500);
+/// The default of `StoreOptions::maintain_every`.
+const MAINTAIN_EVERY_DEFAULT: Duration = Duration::from_millis(500);
 
 /// All indices of one data directory.
 pub struct Store {
@@ -87,11 +90,13 @@ fn every_index(indices: &Indices) -> Vec<Arc<Index>> {
         .collect()
 }
 
-/// Compacts and checkpoints every shard that needs it, until stopped. A shard's failure is its
-/// own (it answers nothing until reopened); a compaction that failed (disk full) is retried
-/// at the next round.
-fn maintain(indices: Indices, stop: Arc<Stop>) {
-    while stop.wait(MAINTAIN_EVERY) {
+/// Compacts and checkpoints every shard that needs it, at once and then every `interval`,
+/// until stopped. At once: a process that keeps crashing soon after it
+/// starts would otherwise never compact, and every start would replay more. A shard's
+/// failure is its own (it answers nothing until reopened); a compaction that failed (disk
+/// full) is retried at the next round.
+fn maintain(indices: Indices, interval: Duration, stop: Arc<Stop>) {
+    loop {
         for index in every_index(&indices) {
             for (n, shard) in index.shards().iter().enumerate() {
                 match shard.maintain() {
@@ -113,6 +118,9 @@ fn maintain(indices: Indices, stop: Arc<Stop>) {
                     ),
                 }
             }
+        }
+        if !stop.wait(interval) {
+            return;
         }
     }
 }
@@ -158,10 +166,10 @@ impl Store {
         let indices: Indices = Arc::new(RwLock::new(indices));
         let maintenance = options.background.then(|| {
             let stop = Arc::new(Stop::default());
-            let (i, s) = (indices.clone(), stop.clone());
+            let (i, s, every) = (indices.clone(), stop.clone(), options.maintain_every);
             let thread = std::thread::Builder::new()
                 .name("optimist-maintenance".into())
-                .spawn(move || maintain(i, s))
+                .spawn(move || maintain(i, every, s))
                 .expect("a thread for maintenance");
             (stop, thread)
         });

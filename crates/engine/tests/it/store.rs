@@ -134,3 +134,47 @@ fn custom_routing_picks_the_shard_and_a_get_without_it_misses() {
         "deleted"
     );
 }
+
+/// A server that keeps crashing soon after each start (the kill harness's servers live
+/// 20-270 ms) must still compact: the background looks at every shard as soon as the store
+/// is open, not only after its first interval.
+#[test]
+fn a_store_compacts_as_soon_as_it_opens() {
+    let sim = SimStorage::new(12);
+    let store = open(&sim);
+    let index = store
+        .create_index("logs", engine::IndexSettings::default())
+        .unwrap();
+    let body = format!("{{\"pad\":\"{}\"}}", "p".repeat(290));
+    for i in 0..2_000 {
+        index
+            .index(&doc(&(i % 10).to_string(), &body), None)
+            .unwrap();
+    }
+    let before = index.shards()[0].stats().segments;
+    assert!(before > 20, "{before} segments written");
+    drop(index);
+    drop(store);
+
+    let store = Store::open(
+        Arc::new(sim.clone()),
+        StoreOptions {
+            background: true,
+            // Far beyond the test: only the look at open can compact.
+            maintain_every: std::time::Duration::from_secs(3_600),
+            ..options()
+        },
+    )
+    .unwrap();
+    let index = store.index("logs").unwrap();
+    let shard = &index.shards()[0];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while shard.stats().segments >= before / 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let after = shard.stats().segments;
+    assert!(after < before / 2, "{before} segments, {after} after open");
+    for i in 0..10 {
+        assert!(shard.get(&i.to_string()).unwrap().is_some());
+    }
+}
