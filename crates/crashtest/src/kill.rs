@@ -43,6 +43,8 @@ pub struct Figures {
     pub surviving_stamps: u64,
     /// Conditional writes on stamps lost in the crash that got 409.
     pub lost_stamps: u64,
+    /// Compactions the servers logged: a crash during one is among the cuts only if some ran.
+    pub compactions: u64,
 }
 
 const IDS: u64 = 16;
@@ -91,6 +93,7 @@ pub(crate) fn run_with(
     mut cut: impl FnMut(&mut Server) -> Result<(), String>,
 ) -> Result<Figures, String> {
     let log = options.work_dir.join("server.log");
+    let log_from = std::fs::metadata(&log).map_or(0, |m| m.len());
     let mut rng = Rng::new(options.seed);
     let history = Arc::new(Mutex::new(History::default()));
     let mut figures = Figures::default();
@@ -138,6 +141,7 @@ pub(crate) fn run_with(
             );
         }
     }
+    figures.compactions = crate::process::log_lines_since(&log, log_from, " compacted ")?;
     Ok(figures)
 }
 

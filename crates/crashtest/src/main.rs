@@ -75,8 +75,14 @@ fn main() -> ExitCode {
             let result = crashtest::kill::run(&options).map(|f| {
                 format!(
                     "ok: {} rounds, {} acknowledged writes checked, {} lost, {} surviving stamps \
-                     written once then refused, {} lost stamps refused",
-                    f.rounds, f.acknowledged, f.lost, f.surviving_stamps, f.lost_stamps
+                     written once then refused, {} lost stamps refused; the servers logged {} \
+                     compactions",
+                    f.rounds,
+                    f.acknowledged,
+                    f.lost,
+                    f.surviving_stamps,
+                    f.lost_stamps,
+                    f.compactions
                 )
             });
             finish(&options, result)
@@ -88,7 +94,7 @@ fn main() -> ExitCode {
                     "ok: {} power cuts ({} dropping every unsynced write, {} tearing the last; \
                      {} unsynced writes undone), {} acknowledged writes checked, {} lost, {} \
                      surviving stamps written once then refused; the file system served {} \
-                     writes and {} fsyncs",
+                     writes and {} fsyncs; the servers logged {} compactions",
                     f.rounds,
                     p.dropped,
                     p.torn,
@@ -97,7 +103,8 @@ fn main() -> ExitCode {
                     f.lost,
                     f.surviving_stamps,
                     p.writes,
-                    p.syncs
+                    p.syncs,
+                    f.compactions
                 )
             });
             finish(&options, result)

@@ -74,6 +74,25 @@ impl Drop for Server {
     }
 }
 
+/// How many lines the servers wrote to `log` after byte `from` contain `needle`. The log is
+/// the harness's own file, not storage under test.
+#[allow(clippy::disallowed_types)]
+pub(crate) fn log_lines_since(log: &Path, from: u64, needle: &str) -> Result<u64, String> {
+    use std::io::{BufRead, Seek};
+    let mut file =
+        std::fs::File::open(log).map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+    file.seek(std::io::SeekFrom::Start(from))
+        .map_err(|e| e.to_string())?;
+    let mut count = 0;
+    for line in std::io::BufReader::new(file).split(b'\n') {
+        let line = line.map_err(|e| e.to_string())?;
+        if line.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
 /// The address in the server's `listening` line written to `log` after byte `from`, e.g.
 /// `... INFO listening address=127.0.0.1:41234 scheme="http" auth="none"`.
 #[allow(clippy::disallowed_types)]
@@ -112,7 +131,25 @@ pub fn default_binary() -> PathBuf {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_listening_address;
+    use super::{log_lines_since, parse_listening_address};
+
+    #[test]
+    fn log_lines_are_counted_from_the_offset_on() {
+        let log = std::env::temp_dir().join(format!("crashtest-log-{}", std::process::id()));
+        let earlier = "x  INFO compacted index=a\n";
+        std::fs::write(
+            &log,
+            format!(
+                "{earlier}x  INFO compacted index=b\nx  INFO listening\nx  INFO compacted index=c"
+            ),
+        )
+        .unwrap();
+        let from = earlier.len() as u64;
+        assert_eq!(log_lines_since(&log, from, " compacted ").unwrap(), 2);
+        assert_eq!(log_lines_since(&log, 0, " compacted ").unwrap(), 3);
+        assert_eq!(log_lines_since(&log, 0, " recovered ").unwrap(), 0);
+        std::fs::remove_file(&log).unwrap();
+    }
 
     #[test]
     fn the_port_comes_from_the_listening_line() {
