@@ -408,15 +408,17 @@ fn run_seed(seed: u64, figures: &mut SimFigures) -> Result<(), String> {
     )?;
 
     for point in 0..=points {
+        // One run up to the cut serves every damage variant: each crashes a fork of the
+        // frozen machine, with the random choices a run of its own would have made.
+        let frozen = SimStorage::new(seed ^ (point << 8));
+        let shard = open(&frozen)?;
+        let term = shard.primary_term();
+        frozen.freeze_after(frozen.io_count() + point);
+        let ledger = play(&shard, &ops, true, |_| {});
+        drop(shard);
         for (d, damage) in Damage::ALL.into_iter().enumerate() {
             let what = format!("seed {seed}, cut at I/O {point}, {damage:?}");
-            let sim = SimStorage::new(seed ^ (point << 8) ^ d as u64);
-            let shard = open(&sim)?;
-            let term = shard.primary_term();
-            sim.freeze_after(sim.io_count() + point);
-            let ledger = play(&shard, &ops, true, |_| {});
-            drop(shard);
-            let mut sim = sim.crash(damage);
+            let mut sim = frozen.fork(seed ^ (point << 8) ^ d as u64).crash(damage);
             if (point + d as u64) % 2 == 1 {
                 // A second cut, during the recovery.
                 sim.freeze_after(sim.io_count() + (point % 13));
