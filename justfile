@@ -60,12 +60,20 @@ soak-kill rounds="10000" seed="20261126":
     ./target/release/crashtest kill --rounds 2000 --async --seed {{seed}} --binary ./target/release/optimist
     wait $request
 
-soak-power rounds="10000" seed="20261126":
+# `chunks` runs of `rounds` cuts, seeds `seed`, `seed`+1, ..., `lanes` at a time (a round spends
+# most of its time waiting on a restart). Each run prints its own figures in
+# target/soak-power-N.log; the first violation stops the rest.
+soak-power chunks="10" rounds="1000" seed="20261126" lanes="3":
+    #!/usr/bin/env bash
+    set -euo pipefail
     cargo build --release -p server -p crashtest --bins
-    ./target/release/crashtest power --rounds {{rounds}} --seed {{seed}} --binary ./target/release/optimist
+    rm -f target/soak-power-*.log
+    seq 0 $(({{chunks}} - 1)) | xargs -P {{lanes}} -I{} sh -c \
+      './target/release/crashtest power --rounds {{rounds}} --seed $(({{seed}} + {})) --binary ./target/release/optimist > target/soak-power-{}.log 2>&1 || { tail -n 3 target/soak-power-{}.log; exit 255; }'
+    grep -h "^ok:" target/soak-power-*.log
 
 # Seeds are independent: `jobs` runs that many at once (one per core).
-soak-sim seeds="100000" seed="0" jobs=`nproc`:
+soak-sim seeds="100000" seed="20261126" jobs=`nproc`:
     cargo build --release -p crashtest
     ./target/release/crashtest sim --seeds {{seeds}} --seed {{seed}} --jobs {{jobs}}
 
