@@ -57,10 +57,14 @@ struct Stamp {
     term: u64,
 }
 
-/// What is known of one id since the last check: the writes acknowledged (the check's own
-/// write first), and the writes sent whose answer never came.
+/// What is known of one id since the last check: what the check found, the writes
+/// acknowledged (the check's own write first), and the writes sent whose answer never came.
 #[derive(Clone, Debug, Default)]
 struct Known {
+    /// The token and stamp the last check found, durable since that recovery. With `async`
+    /// durability every later write may be lost at the next cut, the check's own included,
+    /// and the document is then back at exactly this.
+    found: Option<(String, Stamp)>,
     /// `(token, stamp)`; `token` is `None` for a delete.
     acked: Vec<(Option<String>, Stamp)>,
     /// Tokens of unanswered index and update writes.
@@ -247,6 +251,10 @@ fn check(
         ));
     }
     let ids: Vec<String> = h.ids.keys().cloned().collect();
+    // Recovery keeps a prefix of the log: no write the last server acknowledged may be lost
+    // while a later one (by seq_no, any id) survived.
+    let mut newest_survivor: Option<(String, Stamp)> = None;
+    let mut oldest_lost: Option<(String, Stamp)> = None;
     for id in ids {
         let found = match request(addr, "GET", &format!("/{INDEX}/_doc/{id}"), None) {
             Some((200, d)) => Some((
@@ -272,6 +280,7 @@ fn check(
                     }
                     Some(_) => {}
                     None if known.unanswered.contains(token) => {}
+                    None if known.found.as_ref() == Some(&(token.clone(), *stamp)) => {}
                     None => {
                         return Err(format!(
                             "{id} holds [{token}] at {stamp:?}: no write sent it, or it was refused"
@@ -286,6 +295,12 @@ fn check(
                     .collect()
             }
             None if known.unanswered_delete => Vec::new(),
+            None if known.found.is_some() && !known.acked.iter().any(|(t, _)| t.is_none()) => {
+                return Err(format!(
+                    "{id}: found as {:?} at the last check, gone now without a delete",
+                    known.found
+                ));
+            }
             None => {
                 let last_delete = known
                     .acked
@@ -301,6 +316,21 @@ fn check(
                     .collect()
             }
         };
+        if let Some((_, stamp)) = &found
+            && stamp.term == h.max_term
+            && newest_survivor
+                .as_ref()
+                .is_none_or(|(_, s)| s.seq_no < stamp.seq_no)
+        {
+            newest_survivor = Some((id.clone(), *stamp));
+        }
+        if let Some(first) = lost.iter().min_by_key(|s| s.seq_no)
+            && oldest_lost
+                .as_ref()
+                .is_none_or(|(_, s)| first.seq_no < s.seq_no)
+        {
+            oldest_lost = Some((id.clone(), *first));
+        }
         if let Some(stale) = lost.iter().max_by_key(|s| s.seq_no) {
             if !options.async_durability {
                 return Err(format!(
@@ -323,7 +353,10 @@ fn check(
             }
         }
         // The surviving stamp still works, once; that write starts the next round's record.
-        let mut next = Known::default();
+        let mut next = Known {
+            found: found.clone(),
+            ..Known::default()
+        };
         if let Some((_, stamp)) = &found {
             let token = format!("check-{}-{id}", figures.rounds);
             let path = format!(
@@ -351,6 +384,14 @@ fn check(
             next.acked.push((Some(token), written));
         }
         *known = next;
+    }
+    if let (Some((kept_id, kept)), Some((lost_id, lost))) = (&newest_survivor, &oldest_lost)
+        && lost.seq_no < kept.seq_no
+    {
+        return Err(format!(
+            "a hole in the log: {lost_id}'s acknowledged {lost:?} is lost while {kept_id}'s later \
+             {kept:?} survived"
+        ));
     }
     h.max_term = term;
     Ok(())

@@ -47,6 +47,10 @@ enum Command {
     Power {
         #[command(flatten)]
         rounds: Rounds,
+        /// Run the index with `index.translog.durability: async`: writes acknowledged before
+        /// their fsync may be lost at a cut, and a stamp lost with them must get 409.
+        #[arg(long)]
+        r#async: bool,
     },
     /// Cut the power below the engine (SimStorage) at every I/O point of seeded workloads,
     /// under every damage variant; inject EIO and ENOSPC; check.
@@ -87,14 +91,15 @@ fn main() -> ExitCode {
             });
             finish(&options, result)
         }
-        Command::Power { rounds } => {
-            let options = options("power", rounds, false);
+        Command::Power { rounds, r#async } => {
+            let options = options("power", rounds, r#async);
             let result = crashtest::power::run(&options).map(|(f, p)| {
                 format!(
                     "ok: {} power cuts ({} dropping every unsynced write, {} tearing the last; \
                      {} unsynced writes undone), {} acknowledged writes checked, {} lost, {} \
-                     surviving stamps written once then refused; the file system served {} \
-                     writes and {} fsyncs; the servers logged {} compactions",
+                     surviving stamps written once then refused, {} lost stamps refused; the \
+                     file system served {} writes and {} fsyncs; the servers logged {} \
+                     compactions",
                     f.rounds,
                     p.dropped,
                     p.torn,
@@ -102,6 +107,7 @@ fn main() -> ExitCode {
                     f.acknowledged,
                     f.lost,
                     f.surviving_stamps,
+                    f.lost_stamps,
                     p.writes,
                     p.syncs,
                     f.compactions
