@@ -74,36 +74,32 @@ impl Drop for Server {
     }
 }
 
-/// How many lines the servers wrote to `log` after byte `from` contain `needle`. The log is
-/// the harness's own file, not storage under test.
+/// What the servers wrote to `log` after byte `from`: over a long soak the log grows to
+/// megabytes, and a start polls it every few milliseconds. The log is the harness's own
+/// file, not storage under test.
 #[allow(clippy::disallowed_types)]
+fn log_since(log: &Path, from: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(log)?;
+    file.seek(SeekFrom::Start(from))?;
+    let mut text = Vec::new();
+    file.read_to_end(&mut text)?;
+    Ok(text)
+}
+
+/// How many lines the servers wrote to `log` after byte `from` contain `needle`.
 pub(crate) fn log_lines_since(log: &Path, from: u64, needle: &str) -> Result<u64, String> {
-    use std::io::{BufRead, Seek};
-    let mut file =
-        std::fs::File::open(log).map_err(|e| format!("cannot open {}: {e}", log.display()))?;
-    file.seek(std::io::SeekFrom::Start(from))
-        .map_err(|e| e.to_string())?;
-    let mut count = 0;
-    for line in std::io::BufReader::new(file).split(b'\n') {
-        let line = line.map_err(|e| e.to_string())?;
-        if line.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-            count += 1;
-        }
-    }
-    Ok(count)
+    let text = log_since(log, from).map_err(|e| format!("cannot read {}: {e}", log.display()))?;
+    Ok(text
+        .split(|&b| b == b'\n')
+        .filter(|line| line.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        .count() as u64)
 }
 
 /// The address in the server's `listening` line written to `log` after byte `from`, e.g.
 /// `... INFO listening address=127.0.0.1:41234 scheme="http" auth="none"`.
-#[allow(clippy::disallowed_types)]
 fn listening_address(log: &Path, from: u64) -> Option<SocketAddr> {
-    use std::io::{Read, Seek, SeekFrom};
-    // From `from` on only: over a long soak the log grows to megabytes, and a start polls it
-    // every few milliseconds.
-    let mut file = std::fs::File::open(log).ok()?;
-    file.seek(SeekFrom::Start(from)).ok()?;
-    let mut text = Vec::new();
-    file.read_to_end(&mut text).ok()?;
+    let text = log_since(log, from).ok()?;
     parse_listening_address(&String::from_utf8_lossy(&text))
 }
 
