@@ -66,7 +66,7 @@ async fn run(
     body: Bytes,
 ) -> Reply {
     let started = Instant::now();
-    let params = Params(q);
+    let params = Params::from(q);
     let pretty = params.pretty();
     if let Some(reply) = content_type_refusal(&headers) {
         return reply;
@@ -408,12 +408,13 @@ fn plain_action_line(line: &[u8]) -> Option<(&'static str, Params)> {
         ("retry_on_conflict", meta.retry_on_conflict),
     ]
     .map(|(key, value)| (key, value.map(|n| n.to_string())));
-    let params = texts
-        .into_iter()
-        .chain(numbers)
-        .filter_map(|(key, value)| Some((key.to_owned(), value?)))
-        .collect();
-    Some((op, Params(params)))
+    let mut params = Params::default();
+    for (key, value) in texts.into_iter().chain(numbers) {
+        if let Some(value) = value {
+            params.push(key, value);
+        }
+    }
+    Some((op, params))
 }
 
 /// `{"<op>": {metadata}}`: the action and its metadata, or Elasticsearch's refusal.
@@ -463,7 +464,7 @@ fn action_line(line: &[u8], line_no: usize) -> Result<(&'static str, Map<String,
 /// The simple values of an action's metadata as parameters; an array or object where a
 /// simple value belongs is refused as Elasticsearch refuses it.
 fn action_params(meta: &Map<String, Value>, line_no: usize) -> Result<Params, Refusal> {
-    let mut params = std::collections::HashMap::new();
+    let mut params = Params::default();
     for (key, value) in meta {
         let text = match value {
             Value::Null => continue,
@@ -478,9 +479,9 @@ fn action_params(meta: &Map<String, Value>, line_no: usize) -> Result<Params, Re
                 )));
             }
         };
-        params.insert(key.clone(), text);
+        params.push(key.clone(), text);
     }
-    Ok(Params(params))
+    Ok(params)
 }
 
 /// The Jackson token a JSON value starts with, as Elasticsearch names it in messages.
@@ -603,7 +604,7 @@ mod tests {
                 panic!("{line}'s metadata is refused by the general path")
             };
             assert_eq!(op, general_op, "{line}");
-            assert_eq!(params.0, general.0, "{line}");
+            assert_eq!(params.sorted(), general.sorted(), "{line}");
         }
         let general_only = [
             // An escape, a number or a bool where a string goes, a negative or fractional

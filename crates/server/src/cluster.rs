@@ -19,7 +19,7 @@ pub(crate) async fn health_of(state: State<AppState>, Path(index): Path<String>,
 }
 
 fn report(State(state): State<AppState>, index: Option<String>, Query(q): Q) -> Reply {
-    let params = Params(q);
+    let params = Params::from(q);
     let pretty = params.pretty();
     let indices = match indices::resolve(&state.store, index.as_deref().unwrap_or("_all")) {
         Ok(indices) => indices,

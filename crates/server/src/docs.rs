@@ -28,7 +28,7 @@ pub(crate) async fn index_doc(
         state,
         index,
         Some(id),
-        Params(q),
+        Params::from(q),
         headers,
         body,
         OpType::Index,
@@ -43,7 +43,7 @@ pub(crate) async fn create_doc(
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
-    let params = Params(q);
+    let params = Params::from(q);
     if let Some(op) = params.get("op_type").filter(|op| *op != "create") {
         return es::illegal_argument(
             &format!("opType must be 'create', found: [{op}]"),
@@ -70,7 +70,16 @@ pub(crate) async fn index_auto_id(
     body: Bytes,
 ) -> Reply {
     // Elasticsearch's auto-id handler defaults op_type to create.
-    write_doc(state, index, None, Params(q), headers, body, OpType::Create).await
+    write_doc(
+        state,
+        index,
+        None,
+        Params::from(q),
+        headers,
+        body,
+        OpType::Create,
+    )
+    .await
 }
 
 async fn write_doc(
@@ -224,7 +233,7 @@ async fn read_one(
     q: HashMap<String, String>,
     answer: impl FnOnce(&str, &str, Option<engine::Document>, &Read, bool) -> Reply + Send + 'static,
 ) -> Reply {
-    let params = Params(q);
+    let params = Params::from(q);
     let pretty = params.pretty();
     let read = match params.read() {
         Ok(read) => read,
@@ -287,7 +296,7 @@ pub(crate) async fn delete_doc(
     Path((index, id)): Path<(String, String)>,
     Query(q): Q,
 ) -> Reply {
-    let params = Params(q);
+    let params = Params::from(q);
     let pretty = params.pretty();
     let parsed = params
         .conditions()
@@ -325,7 +334,7 @@ pub(crate) async fn update_doc(
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
-    let params = Params(q);
+    let params = Params::from(q);
     let pretty = params.pretty();
     if params.get("version").is_some() || params.get("version_type").is_some() {
         return es::exception(

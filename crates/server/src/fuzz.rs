@@ -25,7 +25,7 @@ pub fn http_request(data: &[u8]) {
     else {
         return; // axum answers 400
     };
-    let params = Params(map);
+    let params = Params::from(map);
     let _ = params.pretty();
     let _ = params.conditions();
     let _ = params.op_type(engine::OpType::Index);

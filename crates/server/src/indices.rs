@@ -20,7 +20,7 @@ pub(crate) async fn create_index(
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
-    let pretty = Params(q).pretty();
+    let pretty = Params::from(q).pretty();
     let settings = if body.is_empty() {
         IndexSettings::default()
     } else {
@@ -141,7 +141,7 @@ pub(crate) async fn get_index(
     Path(index): Path<String>,
     Query(q): Q,
 ) -> Reply {
-    let pretty = Params(q).pretty();
+    let pretty = Params::from(q).pretty();
     match state.store.index(&index) {
         Ok(idx) => {
             let s = idx.settings();
@@ -166,7 +166,7 @@ pub(crate) async fn delete_index(
     Path(index): Path<String>,
     Query(q): Q,
 ) -> Reply {
-    let pretty = Params(q).pretty();
+    let pretty = Params::from(q).pretty();
     let store = state.store.clone();
     if let Ok(idx) = store.index(&index) {
         state.writers.forget(idx.uuid());
@@ -241,7 +241,7 @@ enum Work {
 }
 
 async fn broadcast(state: AppState, expression: String, Query(q): Q, work: Work) -> Reply {
-    let pretty = Params(q).pretty();
+    let pretty = Params::from(q).pretty();
     let store = state.store.clone();
     blocking(move || {
         let indices = match resolve(&store, &expression) {
@@ -279,7 +279,7 @@ pub(crate) async fn stats_all(State(state): State<AppState>, q: Q) -> Reply {
 /// shard copy with its `seq_no` section (`max_seq_no`, `local_checkpoint`,
 /// `global_checkpoint`), where Elasticsearch reports them.
 async fn stats_of(state: AppState, expression: String, Query(q): Q) -> Reply {
-    let params = Params(q);
+    let params = Params::from(q);
     let pretty = params.pretty();
     let shards_level = params.get("level") == Some("shards");
     let store = state.store.clone();
@@ -388,7 +388,7 @@ pub(crate) async fn count_all(State(state): State<AppState>, q: Q, body: Bytes) 
 }
 
 async fn count_of(state: AppState, expression: String, Query(q): Q, body: Bytes) -> Reply {
-    let pretty = Params(q).pretty();
+    let pretty = Params::from(q).pretty();
     if !body.is_empty() {
         let query = serde_json::from_slice::<Value>(&body)
             .ok()

@@ -53,7 +53,7 @@ async fn run(
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
-    let params = Params(q);
+    let params = Params::from(q);
     let pretty = params.pretty();
     if body.is_empty() {
         return es::exception(

@@ -1,19 +1,45 @@
 //! Query-string parameters, parsed and refused as Elasticsearch refuses them.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::source_filter::SourceFilter;
 use engine::{Conditions, OpType, PrimaryTerm, SeqNo, VersionType};
 
-/// The query string of one request.
-pub(crate) struct Params(pub(crate) HashMap<String, String>);
+/// The query string of one request, or the metadata of one bulk item's action line.
+///
+/// A handful of names at most, so a list searched from its end rather than a hashed map: a
+/// bulk request builds one per item, and hashing and allocating a map per item cost more
+/// than the item's own write (docs/performance.md). A name given twice reads as its last
+/// value, as a map filled in order would.
+#[derive(Debug, Default)]
+pub(crate) struct Params(Vec<(Cow<'static, str>, String)>);
+
+impl From<HashMap<String, String>> for Params {
+    fn from(query: HashMap<String, String>) -> Params {
+        Params(query.into_iter().map(|(k, v)| (Cow::Owned(k), v)).collect())
+    }
+}
 
 /// A parameter Elasticsearch would refuse: the `illegal_argument_exception` reason.
 pub(crate) type Refusal = String;
 
 impl Params {
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        let (_, value) = self.0.iter().rev().find(|(name, _)| name == key)?;
+        Some(value)
+    }
+
+    pub(crate) fn push(&mut self, key: impl Into<Cow<'static, str>>, value: String) {
+        self.0.push((key.into(), value));
+    }
+
+    /// The names and values, sorted by name (for comparing two sets of parameters).
+    #[cfg(test)]
+    pub(crate) fn sorted(&self) -> Vec<(&str, &str)> {
+        let mut all: Vec<_> = self.0.iter().map(|(k, v)| (&**k, v.as_str())).collect();
+        all.sort_unstable();
+        all
     }
 
     /// `?pretty` (any value but `false`).

@@ -235,7 +235,7 @@ async fn main_info(State(state): State<AppState>, Query(q): Q) -> Reply {
     es::json_response(
         StatusCode::OK,
         &es::main_body(&state.node_name, &state.cluster_uuid),
-        Params(q).pretty(),
+        Params::from(q).pretty(),
     )
 }
 
