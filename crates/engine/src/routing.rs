@@ -17,6 +17,11 @@ pub fn routing_num_shards(number_of_shards: u32) -> u32 {
 /// The shard for a routing value (the `routing` parameter, or else the `_id`).
 pub fn shard_for(routing: &str, number_of_shards: u32, routing_num_shards: u32) -> u32 {
     assert!(number_of_shards > 0 && routing_num_shards.is_multiple_of(number_of_shards));
+    if number_of_shards == 1 {
+        // Every bucket divides to 0: the default index need not hash (a bulk item's hash
+        // cost as much as its key-directory update).
+        return 0;
+    }
     let hash = murmur3_hash(routing);
     let bucket = hash.rem_euclid(routing_num_shards as i32) as u32;
     bucket / (routing_num_shards / number_of_shards)
