@@ -82,7 +82,9 @@ fn main() {
         if profile {
             let (d, per_fsync) = durable_load();
             println!(
-                "round {round}: optimist durable CAS {d:.0} req/s ({per_fsync:.1} writes per fsync)"
+                "round {round}: optimist durable CAS {:.0} req/s ({per_fsync:.1} writes per \
+                 fsync, {:.1} us of CPU each)",
+                d.per_second, d.cpu_us
             );
             continue;
         }
@@ -96,12 +98,13 @@ fn main() {
         let h = runtime.block_on(bulk_over_http(optimist, &doc, round));
         let e = bulk_embedded(&store, &doc, round);
         println!(
-            "round {round}: noop handler {n:.0} req/s, optimist durable CAS {d:.0} req/s \
-             ({per_fsync:.1} writes per fsync); \
-             _bulk over HTTP {h:.0} docs/s, embedded Store::bulk {e:.0} docs/s"
+            "round {round}: noop handler {:.0} req/s ({:.1} us of CPU each), optimist durable \
+             CAS {:.0} req/s ({:.1} us, {per_fsync:.1} writes per fsync); \
+             _bulk over HTTP {h:.0} docs/s, embedded Store::bulk {e:.0} docs/s",
+            n.per_second, n.cpu_us, d.per_second, d.cpu_us
         );
-        noops.push(n);
-        durables.push(d);
+        noops.push(n.per_second);
+        durables.push(d.per_second);
         https.push(h);
         embeddeds.push(e);
     }
@@ -121,10 +124,19 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// What a load achieved: acknowledged requests per second, and the CPU time of the whole
+/// process (load generator and servers) per request, which the host's other tenants move
+/// less than the rate.
+struct Load {
+    per_second: f64,
+    cpu_us: f64,
+}
+
 /// 64 keep-alive connections, each updating its own documents on the stamp it last saw, for
-/// `duration`. Returns acknowledged requests per second.
-async fn index_load(addr: SocketAddr, doc: &str, duration: Duration, round: usize) -> f64 {
+/// `duration`.
+async fn index_load(addr: SocketAddr, doc: &str, duration: Duration, round: usize) -> Load {
     let started = Instant::now();
+    let cpu = benches::process_cpu();
     let tasks: Vec<_> = (0..CONNECTIONS)
         .map(|c| {
             let doc = doc.to_owned();
@@ -150,7 +162,11 @@ async fn index_load(addr: SocketAddr, doc: &str, duration: Duration, round: usiz
     for task in tasks {
         total += task.await.unwrap();
     }
-    total as f64 / started.elapsed().as_secs_f64()
+    let cpu = benches::process_cpu() - cpu;
+    Load {
+        per_second: total as f64 / started.elapsed().as_secs_f64(),
+        cpu_us: cpu.as_secs_f64() * 1e6 / total as f64,
+    }
 }
 
 /// `_seq_no` and `_primary_term` of a write response (the noop handler's are fixed).

@@ -5,14 +5,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use base64::Engine as _;
 use serde_json::json;
 
 use crate::es;
-use crate::routes::{AppState, Reply, request_uri};
+use crate::routes::{Reply, request_uri};
 
 /// The challenge Elasticsearch 8.15+ sends for its native realm.
 pub const CHALLENGE: &str = "Basic realm=\"security\", charset=\"UTF-8\"";
@@ -85,29 +84,24 @@ impl Users {
     }
 }
 
-/// The layer: passes a request with valid credentials, answers 401 otherwise.
-pub(crate) async fn authenticate(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Reply {
-    let Some(users) = state.users.as_deref() else {
-        return next.run(request).await;
-    };
-    let uri = request_uri(request.uri());
+/// `None` for a request with valid credentials, the 401 answer otherwise.
+pub(crate) fn refusal(users: &Users, request: &Request) -> Option<Reply> {
     let credentials = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(basic_credentials);
+    let uri = || request_uri(request.uri());
     match credentials {
-        Some((name, password)) if users.verify(&name, &password) => next.run(request).await,
-        Some((name, _)) => unauthorized(&format!(
-            "unable to authenticate user [{name}] for REST request [{uri}]"
-        )),
-        None => unauthorized(&format!(
-            "missing authentication credentials for REST request [{uri}]"
-        )),
+        Some((name, password)) if users.verify(&name, &password) => None,
+        Some((name, _)) => Some(unauthorized(&format!(
+            "unable to authenticate user [{name}] for REST request [{}]",
+            uri()
+        ))),
+        None => Some(unauthorized(&format!(
+            "missing authentication credentials for REST request [{}]",
+            uri()
+        ))),
     }
 }
 

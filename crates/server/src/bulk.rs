@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use engine::{
     BulkAction, BulkItem, BulkItemResult, DeleteRequest, IdGenerator, Index, IndexRequest, OpType,
@@ -17,21 +17,26 @@ use serde_json::{Map, Value, json};
 use crate::docs::update_body;
 use crate::es;
 use crate::params::{Params, write_target_refusal};
-use crate::routes::{AppState, Q, Reply, blocking, content_type_refusal};
+use crate::routes::{AppState, Reply, blocking, content_type_refusal};
 use crate::source_filter::SourceFilter;
 
-pub(crate) async fn bulk(state: State<AppState>, q: Q, headers: HeaderMap, body: Bytes) -> Reply {
-    run(state, None, q, headers, body).await
+pub(crate) async fn bulk(
+    state: State<AppState>,
+    params: Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    run(state, None, params, headers, body).await
 }
 
 pub(crate) async fn bulk_index(
     state: State<AppState>,
     Path(index): Path<String>,
-    q: Q,
+    params: Params,
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
-    run(state, Some(index), q, headers, body).await
+    run(state, Some(index), params, headers, body).await
 }
 
 /// One parsed item: what to run, or why this item alone fails.
@@ -61,12 +66,11 @@ struct Defaults {
 async fn run(
     State(state): State<AppState>,
     path_index: Option<String>,
-    Query(q): Q,
+    params: Params,
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
     let started = Instant::now();
-    let params = Params::from(q);
     let pretty = params.pretty();
     if let Some(reply) = content_type_refusal(&headers) {
         return reply;

@@ -2,24 +2,27 @@
 //! Elasticsearch counts them on a single node: unassigned, so an index with replicas makes the
 //! cluster yellow.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::json;
 
 use crate::params::Params;
-use crate::routes::{AppState, Q, Reply};
+use crate::routes::{AppState, Reply};
 use crate::{es, indices};
 
-pub(crate) async fn health(state: State<AppState>, q: Q) -> Reply {
-    report(state, None, q)
+pub(crate) async fn health(state: State<AppState>, params: Params) -> Reply {
+    report(state, None, params)
 }
 
-pub(crate) async fn health_of(state: State<AppState>, Path(index): Path<String>, q: Q) -> Reply {
-    report(state, Some(index), q)
+pub(crate) async fn health_of(
+    state: State<AppState>,
+    Path(index): Path<String>,
+    params: Params,
+) -> Reply {
+    report(state, Some(index), params)
 }
 
-fn report(State(state): State<AppState>, index: Option<String>, Query(q): Q) -> Reply {
-    let params = Params::from(q);
+fn report(State(state): State<AppState>, index: Option<String>, params: Params) -> Reply {
     let pretty = params.pretty();
     let indices = match indices::resolve(&state.store, index.as_deref().unwrap_or("_all")) {
         Ok(indices) => indices,

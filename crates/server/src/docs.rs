@@ -1,9 +1,8 @@
 //! The single-document API: index, create, get, get_source, delete, update.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use engine::{
@@ -14,36 +13,26 @@ use serde_json::Value;
 
 use crate::es;
 use crate::params::{Params, Read};
-use crate::routes::{AppState, Q, Reply, blocking, content_type_refusal, document_refusal};
+use crate::routes::{AppState, Reply, blocking, content_type_refusal, document_refusal};
 use crate::source_filter::SourceFilter;
 
 pub(crate) async fn index_doc(
     state: State<AppState>,
     Path((index, id)): Path<(String, String)>,
-    Query(q): Q,
+    params: Params,
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
-    write_doc(
-        state,
-        index,
-        Some(id),
-        Params::from(q),
-        headers,
-        body,
-        OpType::Index,
-    )
-    .await
+    write_doc(state, index, Some(id), params, headers, body, OpType::Index).await
 }
 
 pub(crate) async fn create_doc(
     state: State<AppState>,
     Path((index, id)): Path<(String, String)>,
-    Query(q): Q,
+    params: Params,
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
-    let params = Params::from(q);
     if let Some(op) = params.get("op_type").filter(|op| *op != "create") {
         return es::illegal_argument(
             &format!("opType must be 'create', found: [{op}]"),
@@ -65,21 +54,12 @@ pub(crate) async fn create_doc(
 pub(crate) async fn index_auto_id(
     state: State<AppState>,
     Path(index): Path<String>,
-    Query(q): Q,
+    params: Params,
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
     // Elasticsearch's auto-id handler defaults op_type to create.
-    write_doc(
-        state,
-        index,
-        None,
-        Params::from(q),
-        headers,
-        body,
-        OpType::Create,
-    )
-    .await
+    write_doc(state, index, None, params, headers, body, OpType::Create).await
 }
 
 async fn write_doc(
@@ -199,9 +179,9 @@ fn location(reply: &mut Reply, index: &str, id: &str, routing: Option<&str>) {
 pub(crate) async fn get_doc(
     State(state): State<AppState>,
     Path((index, id)): Path<(String, String)>,
-    Query(q): Q,
+    params: Params,
 ) -> Reply {
-    read_one(state, index, id, q, |index, id, doc, read, pretty| {
+    read_one(state, index, id, params, |index, id, doc, read, pretty| {
         let status = if doc.is_some() {
             StatusCode::OK
         } else {
@@ -230,10 +210,9 @@ async fn read_one(
     state: AppState,
     index: String,
     id: String,
-    q: HashMap<String, String>,
+    params: Params,
     answer: impl FnOnce(&str, &str, Option<engine::Document>, &Read, bool) -> Reply + Send + 'static,
 ) -> Reply {
-    let params = Params::from(q);
     let pretty = params.pretty();
     let read = match params.read() {
         Ok(read) => read,
@@ -270,13 +249,13 @@ fn realtime_get(
 pub(crate) async fn get_source(
     State(state): State<AppState>,
     Path((index, id)): Path<(String, String)>,
-    Query(q): Q,
+    params: Params,
 ) -> Reply {
     read_one(
         state,
         index,
         id,
-        q,
+        params,
         |index, id, doc, read, pretty| match doc.and_then(|d| read.filter.apply(&d.source)) {
             Some(text) => es::raw_json_response(StatusCode::OK, text),
             None => es::exception(
@@ -294,9 +273,8 @@ pub(crate) async fn get_source(
 pub(crate) async fn delete_doc(
     State(state): State<AppState>,
     Path((index, id)): Path<(String, String)>,
-    Query(q): Q,
+    params: Params,
 ) -> Reply {
-    let params = Params::from(q);
     let pretty = params.pretty();
     let parsed = params
         .conditions()
@@ -330,11 +308,10 @@ pub(crate) async fn delete_doc(
 pub(crate) async fn update_doc(
     State(state): State<AppState>,
     Path((index, id)): Path<(String, String)>,
-    Query(q): Q,
+    params: Params,
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
-    let params = Params::from(q);
     let pretty = params.pretty();
     if params.get("version").is_some() || params.get("version_type").is_some() {
         return es::exception(

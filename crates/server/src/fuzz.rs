@@ -20,12 +20,7 @@ pub fn http_request(data: &[u8]) {
     let Ok(uri) = uri.parse::<axum::http::Uri>() else {
         return; // hyper refuses such a request line before any handler
     };
-    let Ok(axum::extract::Query(map)) =
-        axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(&uri)
-    else {
-        return; // axum answers 400
-    };
-    let params = Params::from(map);
+    let params = Params::parse(uri.query().unwrap_or(""));
     let _ = params.pretty();
     let _ = params.conditions();
     let _ = params.op_type(engine::OpType::Index);

@@ -4,23 +4,23 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use engine::{Index, IndexSettings, Store};
 use serde_json::{Map, Value, json};
 
 use crate::es;
 use crate::params::Params;
-use crate::routes::{AppState, Q, Reply, blocking, content_type_refusal};
+use crate::routes::{AppState, Reply, blocking, content_type_refusal};
 
 pub(crate) async fn create_index(
     State(state): State<AppState>,
     Path(index): Path<String>,
-    Query(q): Q,
+    params: Params,
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
-    let pretty = Params::from(q).pretty();
+    let pretty = params.pretty();
     let settings = if body.is_empty() {
         IndexSettings::default()
     } else {
@@ -139,9 +139,9 @@ fn parse_time(value: &str) -> Option<std::time::Duration> {
 pub(crate) async fn get_index(
     State(state): State<AppState>,
     Path(index): Path<String>,
-    Query(q): Q,
+    params: Params,
 ) -> Reply {
-    let pretty = Params::from(q).pretty();
+    let pretty = params.pretty();
     match state.store.index(&index) {
         Ok(idx) => {
             let s = idx.settings();
@@ -164,9 +164,9 @@ pub(crate) async fn get_index(
 pub(crate) async fn delete_index(
     State(state): State<AppState>,
     Path(index): Path<String>,
-    Query(q): Q,
+    params: Params,
 ) -> Reply {
-    let pretty = Params::from(q).pretty();
+    let pretty = params.pretty();
     let store = state.store.clone();
     if let Ok(idx) = store.index(&index) {
         state.writers.forget(idx.uuid());
@@ -198,23 +198,27 @@ pub(crate) fn resolve(
 pub(crate) async fn refresh(
     State(state): State<AppState>,
     Path(index): Path<String>,
-    q: Q,
+    params: Params,
 ) -> Reply {
-    broadcast(state, index, q, Work::Nothing).await
+    broadcast(state, index, params, Work::Nothing).await
 }
 
-pub(crate) async fn refresh_all(State(state): State<AppState>, q: Q) -> Reply {
-    broadcast(state, "_all".into(), q, Work::Nothing).await
+pub(crate) async fn refresh_all(State(state): State<AppState>, params: Params) -> Reply {
+    broadcast(state, "_all".into(), params, Work::Nothing).await
 }
 
 /// `_flush`: makes every acknowledged write durable now (an fsync per shard), which matters
 /// for `async` durability.
-pub(crate) async fn flush(State(state): State<AppState>, Path(index): Path<String>, q: Q) -> Reply {
-    broadcast(state, index, q, Work::Sync).await
+pub(crate) async fn flush(
+    State(state): State<AppState>,
+    Path(index): Path<String>,
+    params: Params,
+) -> Reply {
+    broadcast(state, index, params, Work::Sync).await
 }
 
-pub(crate) async fn flush_all(State(state): State<AppState>, q: Q) -> Reply {
-    broadcast(state, "_all".into(), q, Work::Sync).await
+pub(crate) async fn flush_all(State(state): State<AppState>, params: Params) -> Reply {
+    broadcast(state, "_all".into(), params, Work::Sync).await
 }
 
 /// `_forcemerge`: compacts every shard now (the engine's compaction: superseded operations
@@ -223,13 +227,13 @@ pub(crate) async fn flush_all(State(state): State<AppState>, q: Q) -> Reply {
 pub(crate) async fn forcemerge(
     State(state): State<AppState>,
     Path(index): Path<String>,
-    q: Q,
+    params: Params,
 ) -> Reply {
-    broadcast(state, index, q, Work::Compact).await
+    broadcast(state, index, params, Work::Compact).await
 }
 
-pub(crate) async fn forcemerge_all(State(state): State<AppState>, q: Q) -> Reply {
-    broadcast(state, "_all".into(), q, Work::Compact).await
+pub(crate) async fn forcemerge_all(State(state): State<AppState>, params: Params) -> Reply {
+    broadcast(state, "_all".into(), params, Work::Compact).await
 }
 
 /// What a broadcast does to each shard before it answers.
@@ -240,8 +244,8 @@ enum Work {
     Compact,
 }
 
-async fn broadcast(state: AppState, expression: String, Query(q): Q, work: Work) -> Reply {
-    let pretty = Params::from(q).pretty();
+async fn broadcast(state: AppState, expression: String, params: Params, work: Work) -> Reply {
+    let pretty = params.pretty();
     let store = state.store.clone();
     blocking(move || {
         let indices = match resolve(&store, &expression) {
@@ -267,23 +271,26 @@ async fn broadcast(state: AppState, expression: String, Query(q): Q, work: Work)
     .await
 }
 
-pub(crate) async fn stats(State(state): State<AppState>, Path(index): Path<String>, q: Q) -> Reply {
-    stats_of(state, index, q).await
+pub(crate) async fn stats(
+    State(state): State<AppState>,
+    Path(index): Path<String>,
+    params: Params,
+) -> Reply {
+    stats_of(state, index, params).await
 }
 
-pub(crate) async fn stats_all(State(state): State<AppState>, q: Q) -> Reply {
-    stats_of(state, "_all".into(), q).await
+pub(crate) async fn stats_all(State(state): State<AppState>, params: Params) -> Reply {
+    stats_of(state, "_all".into(), params).await
 }
 
 /// `_stats`: documents, store size and indexing figures per index; with `level=shards`, each
 /// shard copy with its `seq_no` section (`max_seq_no`, `local_checkpoint`,
 /// `global_checkpoint`), where Elasticsearch reports them.
-async fn stats_of(state: AppState, expression: String, Query(q): Q) -> Reply {
-    let params = Params::from(q);
+async fn stats_of(state: AppState, expression: String, params: Params) -> Reply {
     let pretty = params.pretty();
     let shards_level = params.get("level") == Some("shards");
     let store = state.store.clone();
-    let node = state.node_name.clone();
+    let node = state.node_name.to_string();
     blocking(move || {
         let indices = match resolve(&store, &expression) {
             Ok(indices) => indices,
@@ -377,18 +384,18 @@ impl Figures {
 pub(crate) async fn count(
     State(state): State<AppState>,
     Path(index): Path<String>,
-    q: Q,
+    params: Params,
     body: Bytes,
 ) -> Reply {
-    count_of(state, index, q, body).await
+    count_of(state, index, params, body).await
 }
 
-pub(crate) async fn count_all(State(state): State<AppState>, q: Q, body: Bytes) -> Reply {
-    count_of(state, "_all".into(), q, body).await
+pub(crate) async fn count_all(State(state): State<AppState>, params: Params, body: Bytes) -> Reply {
+    count_of(state, "_all".into(), params, body).await
 }
 
-async fn count_of(state: AppState, expression: String, Query(q): Q, body: Bytes) -> Reply {
-    let pretty = Params::from(q).pretty();
+async fn count_of(state: AppState, expression: String, params: Params, body: Bytes) -> Reply {
+    let pretty = params.pretty();
     if !body.is_empty() {
         let query = serde_json::from_slice::<Value>(&body)
             .ok()

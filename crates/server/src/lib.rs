@@ -39,8 +39,8 @@ pub fn state(store: Arc<Store>, users: Option<Users>) -> AppState {
         users: users.map(Arc::new),
         writers: Arc::default(),
         ids: Arc::new(IdGenerator::new()),
-        node_name: "optimist".to_owned(),
-        cluster_uuid: IdGenerator::new().next_id()[..20].to_owned() + "AA",
+        node_name: "optimist".into(),
+        cluster_uuid: format!("{}AA", &IdGenerator::new().next_id()[..20]).into(),
     }
 }
 

@@ -2,28 +2,33 @@
 //! them and `MultiGetResponse` answers: always 200, each item a GET body or its own error.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use engine::{Error, Store};
 use serde_json::{Map, Value, json};
 
 use crate::es;
 use crate::params::Params;
-use crate::routes::{AppState, Q, Reply, blocking, content_type_refusal};
+use crate::routes::{AppState, Reply, blocking, content_type_refusal};
 use crate::source_filter::SourceFilter;
 
-pub(crate) async fn mget(state: State<AppState>, q: Q, headers: HeaderMap, body: Bytes) -> Reply {
-    run(state, None, q, headers, body).await
+pub(crate) async fn mget(
+    state: State<AppState>,
+    params: Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    run(state, None, params, headers, body).await
 }
 
 pub(crate) async fn mget_index(
     state: State<AppState>,
     Path(index): Path<String>,
-    q: Q,
+    params: Params,
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
-    run(state, Some(index), q, headers, body).await
+    run(state, Some(index), params, headers, body).await
 }
 
 /// One lookup.
@@ -49,11 +54,10 @@ const DOC_FIELDS: &[&str] = &[
 async fn run(
     State(state): State<AppState>,
     path_index: Option<String>,
-    Query(q): Q,
+    params: Params,
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
-    let params = Params::from(q);
     let pretty = params.pretty();
     if body.is_empty() {
         return es::exception(

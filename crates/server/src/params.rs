@@ -1,7 +1,10 @@
 //! Query-string parameters, parsed and refused as Elasticsearch refuses them.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::convert::Infallible;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 
 use crate::source_filter::SourceFilter;
 use engine::{Conditions, OpType, PrimaryTerm, SeqNo, VersionType};
@@ -15,9 +18,24 @@ use engine::{Conditions, OpType, PrimaryTerm, SeqNo, VersionType};
 #[derive(Debug, Default)]
 pub(crate) struct Params(Vec<(Cow<'static, str>, String)>);
 
-impl From<HashMap<String, String>> for Params {
-    fn from(query: HashMap<String, String>) -> Params {
-        Params(query.into_iter().map(|(k, v)| (Cow::Owned(k), v)).collect())
+impl Params {
+    /// A query string (`a=1&b=%2F`), percent- and plus-decoded as forms are.
+    pub(crate) fn parse(query: &str) -> Params {
+        Params(
+            form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
+                .collect(),
+        )
+    }
+}
+
+/// A handler's parameters, read straight from the request's query string (axum's `Query`
+/// would deserialise them into a map first, through two layers of serde).
+impl<S: Sync> FromRequestParts<S> for Params {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Params, Infallible> {
+        Ok(Params::parse(parts.uri.query().unwrap_or("")))
     }
 }
 

@@ -3,16 +3,19 @@
 //! `bulk.rs`, `mget.rs`, `indices.rs`, `cluster.rs`. They parse, call the engine on a blocking
 //! thread (an fsync never runs on the async workers), and render with `es.rs`.
 
-use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri, header};
-use axum::middleware::{self, Next};
 use axum::routing::{get, post, put};
 use engine::{IdGenerator, Store};
+use tower_service::Service;
 
 use crate::auth::Users;
 use crate::params::Params;
@@ -21,13 +24,14 @@ use crate::{bulk, cluster, docs, es, indices, mget};
 /// `http.max_content_length`'s default.
 pub const MAX_CONTENT_LENGTH: usize = 100 * 1024 * 1024;
 
-/// What every handler shares.
+/// What every handler shares. Cloned for every request (axum hands each handler its own):
+/// reference counts only.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
     pub ids: Arc<IdGenerator>,
-    pub node_name: String,
-    pub cluster_uuid: String,
+    pub node_name: Arc<str>,
+    pub cluster_uuid: Arc<str>,
     /// Who may call; `None` when authentication is off.
     pub users: Option<Arc<Users>>,
     /// One writer thread per shard for single-document writes.
@@ -35,10 +39,21 @@ pub struct AppState {
 }
 
 pub(crate) type Reply = Response<Body>;
-pub(crate) type Q = Query<HashMap<String, String>>;
 
-/// The router of the Elasticsearch API.
+/// The Elasticsearch API: the routes inside Elasticsearch's HTTP layer and authentication.
 pub fn router(state: AppState) -> Router {
+    let api = Api {
+        routes: routes(state.clone()),
+        users: state.users,
+    };
+    // The layers run once per request around the whole table. (`Router::layer` would wrap
+    // every route instead, and each request would then clone each layer's boxed service and
+    // the state inside it: a tenth of a durable write's CPU, docs/performance.md.)
+    Router::new().fallback_service(api)
+}
+
+/// Method and path to handler.
+fn routes(state: AppState) -> Router {
     Router::new()
         .route("/", get(main_info))
         .route("/_bulk", post(bulk::bulk).put(bulk::bulk))
@@ -91,12 +106,56 @@ pub fn router(state: AppState) -> Router {
         .route("/{index}/_count", get(indices::count).post(indices::count))
         .fallback(no_handler)
         .layer(DefaultBodyLimit::max(MAX_CONTENT_LENGTH))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::authenticate,
-        ))
-        .layer(middleware::from_fn(elasticsearch_layer))
         .with_state(state)
+}
+
+/// The routes with what Elasticsearch's HTTP layer does around every handler.
+#[derive(Clone)]
+struct Api {
+    routes: Router,
+    /// Who may call; `None` when authentication is off.
+    users: Option<Arc<Users>>,
+}
+
+impl Service<Request> for Api {
+    type Response = Reply;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Reply, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let api = self.clone();
+        Box::pin(async move { Ok(api.answer(request).await) })
+    }
+}
+
+impl Api {
+    /// Authentication, then the handler, then [`elasticsearch_layer`] on the answer.
+    async fn answer(mut self, request: Request) -> Reply {
+        let method = request.method().clone();
+        // A clone shares the URI's bytes: nothing is copied unless a message needs it.
+        let uri = request.uri().clone();
+        let compatible = request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(compatible_media_type);
+        let refused = self
+            .users
+            .as_deref()
+            .and_then(|users| crate::auth::refusal(users, &request));
+        let response = match refused {
+            Some(refusal) => refusal,
+            None => match self.routes.call(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            },
+        };
+        elasticsearch_layer(response, &method, &uri, compatible)
+    }
 }
 
 /// What Elasticsearch's HTTP layer does around every handler:
@@ -106,17 +165,15 @@ pub fn router(state: AppState) -> Router {
 /// - a body over `http.max_content_length` answers 413 with an empty body;
 /// - a client asking for `application/vnd.elasticsearch+json; compatible-with=N` gets that
 ///   media type back.
-async fn elasticsearch_layer(request: Request, next: Next) -> Reply {
-    let method = request.method().clone();
-    let uri = request_uri(request.uri());
-    let compatible = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(compatible_media_type);
-    let mut response = next.run(request).await;
+fn elasticsearch_layer(
+    mut response: Reply,
+    method: &Method,
+    uri: &Uri,
+    compatible: Option<String>,
+) -> Reply {
     match response.status() {
         StatusCode::METHOD_NOT_ALLOWED => {
+            let uri = request_uri(uri);
             let allowed = allowed_methods(&uri);
             response = if method == Method::OPTIONS {
                 es::empty(StatusCode::OK)
@@ -231,11 +288,11 @@ pub(crate) fn request_uri(uri: &Uri) -> String {
         .to_owned()
 }
 
-async fn main_info(State(state): State<AppState>, Query(q): Q) -> Reply {
+async fn main_info(State(state): State<AppState>, params: Params) -> Reply {
     es::json_response(
         StatusCode::OK,
         &es::main_body(&state.node_name, &state.cluster_uuid),
-        Params::from(q).pretty(),
+        params.pretty(),
     )
 }
 
@@ -313,19 +370,15 @@ pub(crate) fn content_type_refusal(headers: &HeaderMap) -> Option<Reply> {
         ));
     };
     let text = value.to_str().unwrap_or("");
-    let media = text
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let accepted = matches!(
-        media.as_str(),
-        "application/json"
-            | "application/x-ndjson"
-            | "application/vnd.elasticsearch+json"
-            | "application/vnd.elasticsearch+x-ndjson"
-    );
+    let media = text.split(';').next().unwrap_or("").trim();
+    let accepted = [
+        "application/json",
+        "application/x-ndjson",
+        "application/vnd.elasticsearch+json",
+        "application/vnd.elasticsearch+x-ndjson",
+    ]
+    .iter()
+    .any(|accepted| media.eq_ignore_ascii_case(accepted));
     if accepted {
         None
     } else {

@@ -21,10 +21,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use engine::{Durability, Index, SeqNo};
 use tokio::sync::oneshot;
 
-/// The syncers, by index UUID and shard number.
+/// The syncers of each index (by UUID), one per shard.
 #[derive(Default)]
 pub(crate) struct Writers {
-    syncers: Mutex<HashMap<(String, u32), Arc<Syncer>>>,
+    syncers: Mutex<HashMap<String, Arc<[Arc<Syncer>]>>>,
     /// Syncers running an fsync on a worker thread right now.
     inline: Arc<AtomicUsize>,
 }
@@ -44,10 +44,17 @@ impl Writers {
         let (reply, answer) = oneshot::channel();
         let syncer = {
             let mut syncers = self.syncers.lock().unwrap_or_else(|e| e.into_inner());
-            syncers
-                .entry((index.uuid().to_owned(), shard))
-                .or_default()
-                .clone()
+            // Looked up by `&str`: no key is built per write.
+            let shards = match syncers.get(index.uuid()) {
+                Some(shards) => shards.clone(),
+                None => {
+                    let shards: Arc<[Arc<Syncer>]> =
+                        index.shards().iter().map(|_| Arc::default()).collect();
+                    syncers.insert(index.uuid().to_owned(), shards.clone());
+                    shards
+                }
+            };
+            shards[shard as usize].clone()
         };
         syncer.wait_for(index, shard, &self.inline, seq_no, reply);
         answer.await.unwrap_or_else(|_| {
@@ -61,7 +68,7 @@ impl Writers {
     /// and ends.
     pub(crate) fn forget(&self, uuid: &str) {
         let mut syncers = self.syncers.lock().unwrap_or_else(|e| e.into_inner());
-        syncers.retain(|(u, _), _| u != uuid);
+        syncers.remove(uuid);
     }
 }
 
