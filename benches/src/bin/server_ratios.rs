@@ -30,7 +30,16 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     let dir = benches::scratch_dir("server-ratios");
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // One runtime for the load generator and both servers, built as `optimist serve` builds
+    // its own; WORKERS=n overrides its worker count (to compare).
+    let runtime = match std::env::var("WORKERS") {
+        Ok(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n.parse().expect("WORKERS: a number"))
+            .enable_all()
+            .build(),
+        Err(_) => server::runtime(),
+    }
+    .unwrap();
     let store = Arc::new(Store::open_dir(dir.join("data"), StoreOptions::default()).unwrap());
     let (optimist, noop) = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -63,8 +72,8 @@ fn main() {
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let per_round = Duration::from_secs(2);
     for round in 0..rounds {
-        // PROFILE=cas (or bulk) runs only the durable CAS (or HTTP `_bulk`) load, for a
-        // profiler.
+        // PROFILE=cas (or noop, or bulk) runs only the durable CAS (or noop, or HTTP `_bulk`)
+        // load, for a profiler.
         let profile = std::env::var("PROFILE").is_ok_and(|p| p == "cas");
         let figures = |store: &Store| {
             store.index("bench").ok().map_or((0, 0), |i| {
@@ -85,6 +94,14 @@ fn main() {
                 "round {round}: optimist durable CAS {:.0} req/s ({per_fsync:.1} writes per \
                  fsync, {:.1} us of CPU each)",
                 d.per_second, d.cpu_us
+            );
+            continue;
+        }
+        if std::env::var("PROFILE").is_ok_and(|p| p == "noop") {
+            let n = runtime.block_on(index_load(noop, &doc, per_round, round));
+            println!(
+                "round {round}: noop handler {:.0} req/s ({:.1} us of CPU each)",
+                n.per_second, n.cpu_us
             );
             continue;
         }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use engine::{
     BulkAction, BulkItem, BulkItemResult, DeleteRequest, IdGenerator, Index, IndexRequest, OpType,
     Store, VersionType,
@@ -17,26 +17,26 @@ use serde_json::{Map, Value, json};
 use crate::docs::update_body;
 use crate::es;
 use crate::params::{Params, write_target_refusal};
-use crate::routes::{AppState, Reply, blocking, content_type_refusal};
+use crate::routes::{AppState, ContentType, Reply, blocking, content_type_refusal};
 use crate::source_filter::SourceFilter;
 
 pub(crate) async fn bulk(
     state: State<AppState>,
     params: Params,
-    headers: HeaderMap,
+    content_type: ContentType,
     body: Bytes,
 ) -> Reply {
-    run(state, None, params, headers, body).await
+    run(state, None, params, content_type, body).await
 }
 
 pub(crate) async fn bulk_index(
     state: State<AppState>,
     Path(index): Path<String>,
     params: Params,
-    headers: HeaderMap,
+    content_type: ContentType,
     body: Bytes,
 ) -> Reply {
-    run(state, Some(index), params, headers, body).await
+    run(state, Some(index), params, content_type, body).await
 }
 
 /// One parsed item: what to run, or why this item alone fails.
@@ -67,12 +67,12 @@ async fn run(
     State(state): State<AppState>,
     path_index: Option<String>,
     params: Params,
-    headers: HeaderMap,
+    content_type: ContentType,
     body: Bytes,
 ) -> Reply {
     let started = Instant::now();
     let pretty = params.pretty();
-    if let Some(reply) = content_type_refusal(&headers) {
+    if let Some(reply) = content_type_refusal(&content_type) {
         return reply;
     }
     if let Err(reason) = params.forced_refresh() {

@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use std::sync::Arc;
 
 use engine::{
@@ -13,24 +13,35 @@ use serde_json::Value;
 
 use crate::es;
 use crate::params::{Params, Read};
-use crate::routes::{AppState, Reply, blocking, content_type_refusal, document_refusal};
+use crate::routes::{
+    AppState, ContentType, Reply, blocking, content_type_refusal, document_refusal,
+};
 use crate::source_filter::SourceFilter;
 
 pub(crate) async fn index_doc(
     state: State<AppState>,
     Path((index, id)): Path<(String, String)>,
     params: Params,
-    headers: HeaderMap,
+    content_type: ContentType,
     body: Bytes,
 ) -> Reply {
-    write_doc(state, index, Some(id), params, headers, body, OpType::Index).await
+    write_doc(
+        state,
+        index,
+        Some(id),
+        params,
+        content_type,
+        body,
+        OpType::Index,
+    )
+    .await
 }
 
 pub(crate) async fn create_doc(
     state: State<AppState>,
     Path((index, id)): Path<(String, String)>,
     params: Params,
-    headers: HeaderMap,
+    content_type: ContentType,
     body: Bytes,
 ) -> Reply {
     if let Some(op) = params.get("op_type").filter(|op| *op != "create") {
@@ -44,7 +55,7 @@ pub(crate) async fn create_doc(
         index,
         Some(id),
         params,
-        headers,
+        content_type,
         body,
         OpType::Create,
     )
@@ -55,11 +66,20 @@ pub(crate) async fn index_auto_id(
     state: State<AppState>,
     Path(index): Path<String>,
     params: Params,
-    headers: HeaderMap,
+    content_type: ContentType,
     body: Bytes,
 ) -> Reply {
     // Elasticsearch's auto-id handler defaults op_type to create.
-    write_doc(state, index, None, params, headers, body, OpType::Create).await
+    write_doc(
+        state,
+        index,
+        None,
+        params,
+        content_type,
+        body,
+        OpType::Create,
+    )
+    .await
 }
 
 async fn write_doc(
@@ -67,7 +87,7 @@ async fn write_doc(
     index: String,
     id: Option<String>,
     params: Params,
-    headers: HeaderMap,
+    content_type: ContentType,
     body: Bytes,
     default_op: OpType,
 ) -> Reply {
@@ -82,7 +102,7 @@ async fn write_doc(
         Ok(p) => p,
         Err(reason) => return es::illegal_argument(&reason, pretty),
     };
-    if let Some(reply) = document_refusal(&headers, &body, pretty) {
+    if let Some(reply) = document_refusal(&content_type, &body, pretty) {
         return reply;
     }
     if let Some((status, es_type, reason)) = params.write_target_refusal(&index) {
@@ -309,7 +329,7 @@ pub(crate) async fn update_doc(
     State(state): State<AppState>,
     Path((index, id)): Path<(String, String)>,
     params: Params,
-    headers: HeaderMap,
+    content_type: ContentType,
     body: Bytes,
 ) -> Reply {
     let pretty = params.pretty();
@@ -330,7 +350,7 @@ pub(crate) async fn update_doc(
         Ok(p) => p,
         Err(reason) => return es::illegal_argument(&reason, pretty),
     };
-    if let Some(reply) = content_type_refusal(&headers) {
+    if let Some(reply) = content_type_refusal(&content_type) {
         return reply;
     }
     let (mut request, body_filter) = match update_body(&id, &body) {

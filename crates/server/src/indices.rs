@@ -5,26 +5,26 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use engine::{Index, IndexSettings, Store};
 use serde_json::{Map, Value, json};
 
 use crate::es;
 use crate::params::Params;
-use crate::routes::{AppState, Reply, blocking, content_type_refusal};
+use crate::routes::{AppState, ContentType, Reply, blocking, content_type_refusal};
 
 pub(crate) async fn create_index(
     State(state): State<AppState>,
     Path(index): Path<String>,
     params: Params,
-    headers: HeaderMap,
+    content_type: ContentType,
     body: Bytes,
 ) -> Reply {
     let pretty = params.pretty();
     let settings = if body.is_empty() {
         IndexSettings::default()
     } else {
-        if let Some(reply) = content_type_refusal(&headers) {
+        if let Some(reply) = content_type_refusal(&content_type) {
             return reply;
         }
         match serde_json::from_slice::<Value>(&body)

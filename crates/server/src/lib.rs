@@ -24,13 +24,15 @@ mod writer;
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::ServiceExt;
+use axum::extract::Request;
 use axum::serve::ListenerExt;
 use axum_server::tls_rustls::RustlsConfig;
 use engine::{IdGenerator, Store};
 use tokio::net::TcpListener;
 
 pub use auth::Users;
-pub use routes::{AppState, MAX_CONTENT_LENGTH, router};
+pub use routes::{Api, AppState, MAX_CONTENT_LENGTH, api};
 
 /// Shared state for a store; `users` turns on basic authentication.
 pub fn state(store: Arc<Store>, users: Option<Users>) -> AppState {
@@ -53,6 +55,18 @@ pub struct ServeOptions {
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
+/// The runtime to serve on: one async worker per core and one more. A shard's syncer runs
+/// its fsync on the worker it is on (handing each fsync to another thread and back costs
+/// more, `writer.rs`), and that worker waits in the disk meanwhile; the spare worker keeps
+/// every core busy with requests until it is back (docs/performance.md).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores + 1)
+        .enable_all()
+        .build()
+}
+
 /// Serves plain HTTP without authentication until `shutdown` resolves (see [`serve_with`]).
 pub async fn serve(
     listener: TcpListener,
@@ -71,7 +85,7 @@ pub async fn serve_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state(store.clone(), options.users));
+    let app = ServiceExt::<Request>::into_make_service(api(state(store.clone(), options.users)));
     match options.tls {
         None => {
             // Answers go out at once: a client waiting on one request per connection must not
@@ -93,7 +107,7 @@ pub async fn serve_with(
             let listener = listener.into_std()?;
             axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(config))?
                 .handle(handle)
-                .serve(app.into_make_service())
+                .serve(app)
                 .await?
         }
     }

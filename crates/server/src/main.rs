@@ -277,7 +277,7 @@ fn serve(
     let store = Arc::new(store);
     info!(data_dir = %data_dir.display(), indices = store.index_names().len(), "data directory open");
     log_recoveries(&store);
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let runtime = server::runtime().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await

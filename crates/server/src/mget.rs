@@ -3,32 +3,32 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use engine::{Error, Store};
 use serde_json::{Map, Value, json};
 
 use crate::es;
 use crate::params::Params;
-use crate::routes::{AppState, Reply, blocking, content_type_refusal};
+use crate::routes::{AppState, ContentType, Reply, blocking, content_type_refusal};
 use crate::source_filter::SourceFilter;
 
 pub(crate) async fn mget(
     state: State<AppState>,
     params: Params,
-    headers: HeaderMap,
+    content_type: ContentType,
     body: Bytes,
 ) -> Reply {
-    run(state, None, params, headers, body).await
+    run(state, None, params, content_type, body).await
 }
 
 pub(crate) async fn mget_index(
     state: State<AppState>,
     Path(index): Path<String>,
     params: Params,
-    headers: HeaderMap,
+    content_type: ContentType,
     body: Bytes,
 ) -> Reply {
-    run(state, Some(index), params, headers, body).await
+    run(state, Some(index), params, content_type, body).await
 }
 
 /// One lookup.
@@ -55,7 +55,7 @@ async fn run(
     State(state): State<AppState>,
     path_index: Option<String>,
     params: Params,
-    headers: HeaderMap,
+    content_type: ContentType,
     body: Bytes,
 ) -> Reply {
     let pretty = params.pretty();
@@ -68,7 +68,7 @@ async fn run(
             pretty,
         );
     }
-    if let Some(reply) = content_type_refusal(&headers) {
+    if let Some(reply) = content_type_refusal(&content_type) {
         return reply;
     }
     let lookups = match parse(&body, path_index.as_deref(), &params) {

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri, header};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, Response, StatusCode, Uri, header};
 use axum::routing::{get, post, put};
 use engine::{IdGenerator, Store};
 use tower_service::Service;
@@ -40,16 +41,13 @@ pub struct AppState {
 
 pub(crate) type Reply = Response<Body>;
 
-/// The Elasticsearch API: the routes inside Elasticsearch's HTTP layer and authentication.
-pub fn router(state: AppState) -> Router {
-    let api = Api {
+/// The Elasticsearch API: the routes inside Elasticsearch's HTTP layer and authentication,
+/// served as one service.
+pub fn api(state: AppState) -> Api {
+    Api {
         routes: routes(state.clone()),
         users: state.users,
-    };
-    // The layers run once per request around the whole table. (`Router::layer` would wrap
-    // every route instead, and each request would then clone each layer's boxed service and
-    // the state inside it: a tenth of a durable write's CPU, docs/performance.md.)
-    Router::new().fallback_service(api)
+    }
 }
 
 /// Method and path to handler.
@@ -109,15 +107,23 @@ fn routes(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The routes with what Elasticsearch's HTTP layer does around every handler.
+/// The routes with what Elasticsearch's HTTP layer does around every handler, once per
+/// request. (`Router::layer` would wrap every route instead, and each request would then
+/// clone each layer's boxed service and the state inside it: a tenth of a durable write's
+/// CPU, docs/performance.md.)
 #[derive(Clone)]
-struct Api {
+pub struct Api {
     routes: Router,
     /// Who may call; `None` when authentication is off.
     users: Option<Arc<Users>>,
 }
 
-impl Service<Request> for Api {
+/// Over any body: hyper's own (plain HTTP) or the TLS server's.
+impl<B> Service<axum::http::Request<B>> for Api
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     type Response = Reply;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Reply, Infallible>> + Send>>;
@@ -126,9 +132,9 @@ impl Service<Request> for Api {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
         let api = self.clone();
-        Box::pin(async move { Ok(api.answer(request).await) })
+        Box::pin(async move { Ok(api.answer(request.map(Body::new)).await) })
     }
 }
 
@@ -303,9 +309,27 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + '
         .expect("engine calls do not panic")
 }
 
+/// The request's `Content-Type`, the one header handlers read. (axum's `HeaderMap`
+/// extractor would copy every header of every request.)
+pub(crate) struct ContentType(Option<HeaderValue>);
+
+impl<S: Sync> FromRequestParts<S> for ContentType {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ContentType, Infallible> {
+        Ok(ContentType(
+            parts.headers.get(header::CONTENT_TYPE).cloned(),
+        ))
+    }
+}
+
 /// Why the body of a document write is refused, if it is: no JSON content type, absent.
-pub(crate) fn document_refusal(headers: &HeaderMap, body: &Bytes, pretty: bool) -> Option<Reply> {
-    if let Some(refusal) = content_type_refusal(headers) {
+pub(crate) fn document_refusal(
+    content_type: &ContentType,
+    body: &Bytes,
+    pretty: bool,
+) -> Option<Reply> {
+    if let Some(refusal) = content_type_refusal(content_type) {
         return Some(refusal);
     }
     if body.is_empty() {
@@ -362,8 +386,8 @@ fn parse_failure(e: &serde_json::Error) -> (&'static str, String) {
 }
 
 /// JSON and NDJSON, including the `vnd.elasticsearch+json; compatible-with=N` forms.
-pub(crate) fn content_type_refusal(headers: &HeaderMap) -> Option<Reply> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+pub(crate) fn content_type_refusal(content_type: &ContentType) -> Option<Reply> {
+    let Some(value) = &content_type.0 else {
         return Some(es::simple_error(
             StatusCode::NOT_ACCEPTABLE,
             "Content-Type header is missing",
