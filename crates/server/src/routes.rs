@@ -1,7 +1,8 @@
 //! One table: method and path to handler, and the layer every response passes through
 //! (Elasticsearch's headers, its 405 and 413 answers). Handlers live by concern: `docs.rs`,
-//! `bulk.rs`, `mget.rs`, `indices.rs`, `cluster.rs`. They parse, call the engine on a blocking
-//! thread (an fsync never runs on the async workers), and render with `es.rs`.
+//! `bulk.rs`, `mget.rs`, `indices.rs`, `cluster.rs`. They parse, call the engine (a single
+//! document write in the request's own task, waiting on its shard's syncer, `writer.rs`;
+//! reads and bulk requests on a blocking thread), and render with `es.rs`.
 
 use std::convert::Infallible;
 use std::future::Future;
