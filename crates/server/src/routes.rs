@@ -36,7 +36,7 @@ pub struct AppState {
     pub cluster_uuid: Arc<str>,
     /// Who may call; `None` when authentication is off.
     pub users: Option<Arc<Users>>,
-    /// One writer thread per shard for single-document writes.
+    /// The shards' syncers, which single-document writes wait on (`writer.rs`).
     pub(crate) writers: Arc<crate::writer::Writers>,
 }
 
