@@ -5,10 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use std::sync::Arc;
 
-use engine::{
-    DeleteRequest, Index, IndexRequest, OpType, SeqNo, Shard, Store, UpdateRequest, UpdateResult,
-    Wait, WriteResult,
-};
+use engine::{DeleteRequest, Index, IndexRequest, OpType, Store, UpdateRequest, Wait};
 use serde_json::Value;
 
 use crate::es;
@@ -125,10 +122,10 @@ async fn write_doc(
         Err(e) => return es::engine_error(&e, &index, None, pretty),
     };
     let shard = idx.shard_id(&request.id, routing.as_deref());
-    let written = on_writer(&state, &idx, shard, move |s| {
-        s.index_with(&request, Wait::Later)
-    })
-    .await;
+    let written = state
+        .writers
+        .write(&idx, shard, move |s| s.index_with(&request, Wait::Later))
+        .await;
     match written {
         Ok(w) => {
             let status = es::write_status(w.result);
@@ -152,37 +149,6 @@ async fn index_for_write(state: &AppState, name: &str, create: bool) -> engine::
             blocking(move || store.index_or_create(&name)).await
         }
         found => found,
-    }
-}
-
-/// Runs a write on the shard from the request's own task (it waits for nothing: the frame
-/// stays in the log's memory until a sync) and answers once it is durable (see
-/// `writer.rs`). The seq_no waited for is the one the answer reports, a noop's included.
-async fn on_writer<T: Stamped>(
-    state: &AppState,
-    idx: &Arc<Index>,
-    shard: u32,
-    write: impl FnOnce(&Shard) -> engine::Result<T>,
-) -> engine::Result<T> {
-    let done = write(&idx.shards()[shard as usize])?;
-    state.writers.durable(idx, shard, done.seq_no()).await?;
-    Ok(done)
-}
-
-/// A write's outcome carries the seq_no it must wait for.
-trait Stamped {
-    fn seq_no(&self) -> SeqNo;
-}
-
-impl Stamped for WriteResult {
-    fn seq_no(&self) -> SeqNo {
-        self.seq_no
-    }
-}
-
-impl Stamped for UpdateResult {
-    fn seq_no(&self) -> SeqNo {
-        self.write.seq_no
     }
 }
 
@@ -311,10 +277,10 @@ pub(crate) async fn delete_doc(
     };
     let shard = idx.shard_id(&id, routing.as_deref());
     let request = DeleteRequest { id, conditions };
-    match on_writer(&state, &idx, shard, move |s| {
-        s.delete_with(&request, Wait::Later)
-    })
-    .await
+    match state
+        .writers
+        .write(&idx, shard, move |s| s.delete_with(&request, Wait::Later))
+        .await
     {
         Ok(w) => es::json_response(
             es::write_status(w.result),
@@ -375,10 +341,10 @@ pub(crate) async fn update_doc(
         Err(e) => return es::engine_error(&e, &index, None, pretty),
     };
     let shard = idx.shard_id(&request.id, routing.as_deref());
-    match on_writer(&state, &idx, shard, move |s| {
-        s.update_with(&request, Wait::Later)
-    })
-    .await
+    match state
+        .writers
+        .write(&idx, shard, move |s| s.update_with(&request, Wait::Later))
+        .await
     {
         Ok(u) => {
             let status = es::write_status(u.write.result);

@@ -55,10 +55,11 @@ pub struct ServeOptions {
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
-/// The runtime to serve on: one async worker per core and one more. A shard's syncer runs
-/// its fsync on the worker it is on (handing each fsync to another thread and back costs
-/// more, `writer.rs`), and that worker waits in the disk meanwhile; the spare worker keeps
-/// every core busy with requests until it is back (docs/performance.md).
+/// The runtime to serve on: one async worker per core and one more. No worker ever waits on
+/// the disk (writes and their fsyncs run on the shards' writer threads, `writer.rs`; bulk
+/// and index work on blocking threads), but those threads compete with the workers for the
+/// cores; with the spare worker, durable writes from many connections went faster in
+/// alternating runs (docs/performance.md).
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     tokio::runtime::Builder::new_multi_thread()

@@ -1,8 +1,8 @@
 //! One table: method and path to handler, and the layer every response passes through
 //! (Elasticsearch's headers, its 405 and 413 answers). Handlers live by concern: `docs.rs`,
 //! `bulk.rs`, `mget.rs`, `indices.rs`, `cluster.rs`. They parse, call the engine (a single
-//! document write in the request's own task, waiting on its shard's syncer, `writer.rs`;
-//! reads and bulk requests on a blocking thread), and render with `es.rs`.
+//! document write on its shard's writer thread, `writer.rs`; reads and bulk requests on a
+//! blocking thread), and render with `es.rs`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -36,7 +36,7 @@ pub struct AppState {
     pub cluster_uuid: Arc<str>,
     /// Who may call; `None` when authentication is off.
     pub users: Option<Arc<Users>>,
-    /// The shards' syncers, which single-document writes wait on (`writer.rs`).
+    /// The shards' writer threads, which run single-document writes (`writer.rs`).
     pub(crate) writers: Arc<crate::writer::Writers>,
 }
 
