@@ -40,7 +40,13 @@ fn main() {
         Err(_) => server::runtime(),
     }
     .unwrap();
-    let store = Arc::new(Store::open_dir(dir.join("data"), StoreOptions::default()).unwrap());
+    // The store's maintenance (compaction, key-directory checkpoints) runs between rounds
+    // instead of in the background, where it would land in either contender's slice at random.
+    let options = StoreOptions {
+        maintain_every: Duration::from_secs(24 * 3600),
+        ..StoreOptions::default()
+    };
+    let store = Arc::new(Store::open_dir(dir.join("data"), options).unwrap());
     let (optimist, noop) = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let optimist = listener.local_addr().unwrap();
@@ -72,6 +78,7 @@ fn main() {
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let per_round = Duration::from_secs(2);
     for round in 0..rounds {
+        maintain(&store);
         // PROFILE=cas (or noop, or bulk) runs only the durable CAS (or noop, or HTTP `_bulk`)
         // load, for a profiler.
         let profile = std::env::var("PROFILE").is_ok_and(|p| p == "cas");
@@ -81,19 +88,20 @@ fn main() {
                 (s.syncs, s.max_seq_no.map_or(0, |n| n.0 + 1))
             })
         };
-        let durable_load = || {
+        let durable_load = |duration| {
             let (syncs_before, writes_before) = figures(&store);
-            let d = runtime.block_on(index_load(optimist, &doc, per_round, round));
+            let d = runtime.block_on(index_load(optimist, &doc, duration, round));
             let (syncs, writes) = figures(&store);
             let per_fsync = (writes - writes_before) as f64 / (syncs - syncs_before).max(1) as f64;
             (d, per_fsync)
         };
         if profile {
-            let (d, per_fsync) = durable_load();
+            let (d, per_fsync) = durable_load(per_round);
             println!(
                 "round {round}: optimist durable CAS {:.0} req/s ({per_fsync:.1} writes per \
                  fsync, {:.1} us of CPU each)",
-                d.per_second, d.cpu_us
+                d.per_second(),
+                d.cpu_us()
             );
             continue;
         }
@@ -101,29 +109,47 @@ fn main() {
             let n = runtime.block_on(index_load(noop, &doc, per_round, round));
             println!(
                 "round {round}: noop handler {:.0} req/s ({:.1} us of CPU each)",
-                n.per_second, n.cpu_us
+                n.per_second(),
+                n.cpu_us()
             );
             continue;
         }
         if std::env::var("PROFILE").is_ok_and(|p| p == "bulk") {
-            let h = runtime.block_on(bulk_over_http(optimist, &doc, round));
-            println!("round {round}: _bulk over HTTP {h:.0} docs/s");
+            let h = runtime.block_on(bulk_over_http(optimist, &doc, round, 0));
+            println!(
+                "round {round}: _bulk over HTTP {:.0} docs/s",
+                h.per_second()
+            );
             continue;
         }
-        let n = runtime.block_on(index_load(noop, &doc, per_round, round));
-        let (d, per_fsync) = durable_load();
-        let h = runtime.block_on(bulk_over_http(optimist, &doc, round));
-        let e = bulk_embedded(&store, &doc, round);
+        // The contenders take turns in short slices, so that the host's other tenants, whose
+        // load moves from one second to the next, weigh on both sides of each ratio alike.
+        let (mut n, mut d) = (Load::default(), Load::default());
+        let (mut h, mut e) = (Docs::default(), Docs::default());
+        let mut per_fsync = 0.0;
+        for slice in 0..SLICES {
+            n.add(runtime.block_on(index_load(noop, &doc, per_round / SLICES as u32, round)));
+            let (cas, fsync) = durable_load(per_round / SLICES as u32);
+            d.add(cas);
+            per_fsync += fsync / SLICES as f64;
+            h.add(runtime.block_on(bulk_over_http(optimist, &doc, round, slice)));
+            e.add(bulk_embedded(&store, &doc, round, slice));
+        }
         println!(
             "round {round}: noop handler {:.0} req/s ({:.1} us of CPU each), optimist durable \
              CAS {:.0} req/s ({:.1} us, {per_fsync:.1} writes per fsync); \
-             _bulk over HTTP {h:.0} docs/s, embedded Store::bulk {e:.0} docs/s",
-            n.per_second, n.cpu_us, d.per_second, d.cpu_us
+             _bulk over HTTP {:.0} docs/s, embedded Store::bulk {:.0} docs/s",
+            n.per_second(),
+            n.cpu_us(),
+            d.per_second(),
+            d.cpu_us(),
+            h.per_second(),
+            e.per_second()
         );
-        noops.push(n.per_second);
-        durables.push(d.per_second);
-        https.push(h);
-        embeddeds.push(e);
+        noops.push(n.per_second());
+        durables.push(d.per_second());
+        https.push(h.per_second());
+        embeddeds.push(e.per_second());
     }
     if noops.is_empty() {
         return;
@@ -141,12 +167,59 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// What a load achieved: acknowledged requests per second, and the CPU time of the whole
-/// process (load generator and servers) per request, which the host's other tenants move
-/// less than the rate.
+/// Compacts and checkpoints every shard as far as its policy asks.
+fn maintain(store: &Store) {
+    for name in store.index_names() {
+        let index = store.index(&name).unwrap();
+        for shard in index.shards() {
+            while shard.maintain().unwrap().is_some() {}
+        }
+    }
+}
+
+/// What a load achieved: acknowledged requests in a time, and the CPU time of the whole
+/// process (load generator and servers), which the host's other tenants move less than the
+/// rate.
+#[derive(Default)]
 struct Load {
-    per_second: f64,
-    cpu_us: f64,
+    requests: u64,
+    elapsed: Duration,
+    cpu: Duration,
+}
+
+impl Load {
+    fn add(&mut self, other: Load) {
+        self.requests += other.requests;
+        self.elapsed += other.elapsed;
+        self.cpu += other.cpu;
+    }
+
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// CPU time per request, in microseconds.
+    fn cpu_us(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.requests as f64
+    }
+}
+
+/// Documents written in a time.
+#[derive(Default)]
+struct Docs {
+    docs: usize,
+    elapsed: Duration,
+}
+
+impl Docs {
+    fn add(&mut self, other: Docs) {
+        self.docs += other.docs;
+        self.elapsed += other.elapsed;
+    }
+
+    fn per_second(&self) -> f64 {
+        self.docs as f64 / self.elapsed.as_secs_f64()
+    }
 }
 
 /// 64 keep-alive connections, each updating its own documents on the stamp it last saw, for
@@ -179,10 +252,10 @@ async fn index_load(addr: SocketAddr, doc: &str, duration: Duration, round: usiz
     for task in tasks {
         total += task.await.unwrap();
     }
-    let cpu = benches::process_cpu() - cpu;
     Load {
-        per_second: total as f64 / started.elapsed().as_secs_f64(),
-        cpu_us: cpu.as_secs_f64() * 1e6 / total as f64,
+        requests: total,
+        elapsed: started.elapsed(),
+        cpu: benches::process_cpu() - cpu,
     }
 }
 
@@ -195,19 +268,23 @@ fn stamp(body: &[u8]) -> (u64, u64) {
     (seq_no, value["_primary_term"].as_u64().unwrap())
 }
 
-fn batch_lines(doc: &str, round: usize, client: usize, batch: usize) -> String {
+fn batch_lines(doc: &str, round: usize, slice: usize, client: usize, batch: usize) -> String {
     let mut body = String::with_capacity(BATCH * (doc.len() + 60));
     for i in 0..BATCH {
         body.push_str(&format!(
-            "{{\"index\":{{\"_index\":\"bulk\",\"_id\":\"r{round}c{client}b{batch}i{i}\"}}}}\n{doc}\n"
+            "{{\"index\":{{\"_index\":\"bulk\",\"_id\":\"r{round}s{slice}c{client}b{batch}i{i}\"}}}}\n{doc}\n"
         ));
     }
     body
 }
 
+/// Batches per client in one slice of a round.
 const BATCHES: usize = 10;
 
-async fn bulk_over_http(addr: SocketAddr, doc: &str, round: usize) -> f64 {
+/// Slices per round: each contender's share of a round, taken in turns.
+const SLICES: usize = 4;
+
+async fn bulk_over_http(addr: SocketAddr, doc: &str, round: usize, slice: usize) -> Docs {
     let started = Instant::now();
     let tasks: Vec<_> = (0..BULK_CLIENTS)
         .map(|client| {
@@ -215,7 +292,7 @@ async fn bulk_over_http(addr: SocketAddr, doc: &str, round: usize) -> f64 {
             tokio::spawn(async move {
                 let mut conn = Connection::open(addr).await;
                 for batch in 0..BATCHES {
-                    let body = batch_lines(&doc, round, client, batch);
+                    let body = batch_lines(&doc, round, slice, client, batch);
                     let answer = conn.send("POST", "/_bulk", &body).await;
                     assert!(answer.starts_with(b"{\"errors\":false"));
                 }
@@ -225,10 +302,13 @@ async fn bulk_over_http(addr: SocketAddr, doc: &str, round: usize) -> f64 {
     for task in tasks {
         task.await.unwrap();
     }
-    (BULK_CLIENTS * BATCHES * BATCH) as f64 / started.elapsed().as_secs_f64()
+    Docs {
+        docs: BULK_CLIENTS * BATCHES * BATCH,
+        elapsed: started.elapsed(),
+    }
 }
 
-fn bulk_embedded(store: &Store, doc: &str, round: usize) -> f64 {
+fn bulk_embedded(store: &Store, doc: &str, round: usize, slice: usize) -> Docs {
     let started = Instant::now();
     std::thread::scope(|scope| {
         for client in 0..BULK_CLIENTS {
@@ -239,7 +319,7 @@ fn bulk_embedded(store: &Store, doc: &str, round: usize) -> f64 {
                             index: "bulk-embedded".into(),
                             routing: None,
                             action: BulkAction::Index(IndexRequest::new(
-                                format!("r{round}c{client}b{batch}i{i}"),
+                                format!("r{round}s{slice}c{client}b{batch}i{i}"),
                                 doc.as_bytes().to_vec(),
                             )),
                         })
@@ -251,7 +331,10 @@ fn bulk_embedded(store: &Store, doc: &str, round: usize) -> f64 {
             });
         }
     });
-    (BULK_CLIENTS * BATCHES * BATCH) as f64 / started.elapsed().as_secs_f64()
+    Docs {
+        docs: BULK_CLIENTS * BATCHES * BATCH,
+        elapsed: started.elapsed(),
+    }
 }
 
 /// One keep-alive HTTP/1.1 connection.
