@@ -232,7 +232,9 @@ fn parse(body: &[u8], defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Pars
             validation.push("index is missing".to_owned());
             continue;
         };
-        let id = explicit_id.clone().unwrap_or_default();
+        // Whether `_id` was given, and given empty, before the id moves into the action.
+        let (has_id, empty_id) = (explicit_id.is_some(), explicit_id.as_deref() == Some(""));
+        let id = explicit_id.unwrap_or_default();
         let (op, action, source_filter) = match op {
             "delete" => (
                 "delete",
@@ -277,13 +279,8 @@ fn parse(body: &[u8], defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Pars
                         )));
                     }
                 };
-                let id = if explicit_id.is_none() {
-                    ids.next_id()
-                } else {
-                    id.clone()
-                };
                 let request = IndexRequest {
-                    id,
+                    id: if has_id { id.clone() } else { ids.next_id() },
                     source: doc.unwrap_or_default().to_vec(),
                     op_type,
                     conditions,
@@ -319,7 +316,7 @@ fn parse(body: &[u8], defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Pars
             Err(ItemRefusal(400, es_type, reason))
         } else if let Some((status, es_type, reason)) = target {
             Err(ItemRefusal(status, es_type, reason))
-        } else if explicit_id.as_deref() == Some("") {
+        } else if empty_id {
             Err(ItemRefusal(
                 400,
                 "illegal_argument_exception",
@@ -328,8 +325,9 @@ fn parse(body: &[u8], defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Pars
         } else {
             action
         };
+        // A generated id is known only now.
         let id = match &action {
-            Ok(BulkAction::Index(r)) => r.id.clone(),
+            Ok(BulkAction::Index(r)) if !has_id => r.id.clone(),
             _ => id,
         };
         items.push(Parsed {
@@ -507,18 +505,25 @@ fn token_name(value: &Value) -> String {
 /// answer needs of each item stays.
 fn execute(store: &Store, parsed: &mut [Parsed]) -> Vec<Option<BulkItemResult>> {
     let moved = || BulkAction::Index(IndexRequest::new(String::new(), Vec::new()));
-    let batch: Vec<BulkItem> = parsed
+    // Actions, index names and routings move into the engine's batch, not copied; the names
+    // come back after, for the answers.
+    let mut batch: Vec<BulkItem> = parsed
         .iter_mut()
         .filter_map(|p| {
             let action = std::mem::replace(p.action.as_mut().ok()?, moved());
             Some(BulkItem {
-                index: p.index.clone(),
-                routing: p.routing.clone(),
+                index: std::mem::take(&mut p.index),
+                routing: p.routing.take(),
                 action,
             })
         })
         .collect();
     let mut results = store.bulk(&batch).into_iter();
+    let taken = parsed.iter_mut().filter(|p| p.action.is_ok());
+    for (p, item) in taken.zip(&mut batch) {
+        p.index = std::mem::take(&mut item.index);
+        p.routing = item.routing.take();
+    }
     parsed
         .iter()
         .map(|p| {
@@ -565,7 +570,7 @@ fn render_item(
             out.extend_from_slice(b"{");
             serde_json::to_writer(&mut *out, item.op).expect("writing to memory");
             out.extend_from_slice(b":");
-            serde_json::to_writer(&mut *out, &body).expect("writing to memory");
+            body.write_compact(out);
             out.extend_from_slice(b"}");
             false
         }

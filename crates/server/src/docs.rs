@@ -130,7 +130,7 @@ async fn write_doc(
         Ok(w) => {
             let status = es::write_status(w.result);
             let body = es::WriteBody::new(&idx, &w, forced_refresh);
-            let mut reply = es::json_response(status, &body, pretty);
+            let mut reply = es::write_response(status, &body, pretty);
             if status == StatusCode::CREATED {
                 location(&mut reply, &index, &w.id, routing.as_deref());
             }
@@ -282,7 +282,7 @@ pub(crate) async fn delete_doc(
         .write(&idx, shard, move |s| s.delete_with(&request, Wait::Later))
         .await
     {
-        Ok(w) => es::json_response(
+        Ok(w) => es::write_response(
             es::write_status(w.result),
             &es::WriteBody::new(&idx, &w, forced_refresh),
             pretty,
@@ -352,7 +352,7 @@ pub(crate) async fn update_doc(
             if let Some(filter) = &filter {
                 body.get = Some(es::update_get(&u.write, &u.source, filter));
             }
-            let mut reply = es::json_response(status, &body, pretty);
+            let mut reply = es::write_response(status, &body, pretty);
             if status == StatusCode::CREATED {
                 location(&mut reply, &index, &u.write.id, routing.as_deref());
             }
