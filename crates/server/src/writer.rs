@@ -120,7 +120,8 @@ struct Written {
 #[derive(Default)]
 struct Writer {
     queue: Mutex<Queue>,
-    /// Signalled when a write is queued while the thread waits for work.
+    /// Signalled when a write is queued that the thread waits for: any, when it has no work;
+    /// the `wanted`th, when it gathers.
     work: Condvar,
 }
 
