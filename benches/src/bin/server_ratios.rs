@@ -77,11 +77,11 @@ fn main() {
     let (mut noops, mut durables, mut https, mut embeddeds) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let per_round = Duration::from_secs(2);
+    // PROFILE=cas (or noop, or bulk) runs only the durable CAS (or noop, or HTTP `_bulk`)
+    // load, for a profiler.
+    let profile = std::env::var("PROFILE").ok();
     for round in 0..rounds {
         maintain(&store);
-        // PROFILE=cas (or noop, or bulk) runs only the durable CAS (or noop, or HTTP `_bulk`)
-        // load, for a profiler.
-        let profile = std::env::var("PROFILE").is_ok_and(|p| p == "cas");
         let figures = |store: &Store| {
             store.index("bench").ok().map_or((0, 0), |i| {
                 let s = i.shards()[0].stats();
@@ -95,7 +95,7 @@ fn main() {
             let per_fsync = (writes - writes_before) as f64 / (syncs - syncs_before).max(1) as f64;
             (d, per_fsync)
         };
-        if profile {
+        if profile.as_deref() == Some("cas") {
             let (d, per_fsync) = durable_load(per_round);
             println!(
                 "round {round}: optimist durable CAS {:.0} req/s ({per_fsync:.1} writes per \
@@ -105,7 +105,7 @@ fn main() {
             );
             continue;
         }
-        if std::env::var("PROFILE").is_ok_and(|p| p == "noop") {
+        if profile.as_deref() == Some("noop") {
             let n = runtime.block_on(index_load(noop, &doc, per_round, round));
             println!(
                 "round {round}: noop handler {:.0} req/s ({:.1} us of CPU each)",
@@ -114,7 +114,7 @@ fn main() {
             );
             continue;
         }
-        if std::env::var("PROFILE").is_ok_and(|p| p == "bulk") {
+        if profile.as_deref() == Some("bulk") {
             let h = runtime.block_on(bulk_over_http(optimist, &doc, round, 0));
             println!(
                 "round {round}: _bulk over HTTP {:.0} docs/s",
