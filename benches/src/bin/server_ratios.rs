@@ -82,26 +82,18 @@ fn main() {
     let profile = std::env::var("PROFILE").ok();
     for round in 0..rounds {
         maintain(&store);
-        let figures = |store: &Store| {
-            store.index("bench").ok().map_or((0, 0), |i| {
-                let s = i.shards()[0].stats();
-                (s.syncs, s.max_seq_no.map_or(0, |n| n.0 + 1))
-            })
-        };
         let durable_load = |duration| {
-            let (syncs_before, writes_before) = figures(&store);
+            let before = Syncs::of(&store);
             let d = runtime.block_on(index_load(optimist, &doc, duration, round));
-            let (syncs, writes) = figures(&store);
-            let per_fsync = (writes - writes_before) as f64 / (syncs - syncs_before).max(1) as f64;
-            (d, per_fsync)
+            (d, Syncs::of(&store).since(&before))
         };
         if profile.as_deref() == Some("cas") {
-            let (d, per_fsync) = durable_load(per_round);
+            let (d, syncs) = durable_load(per_round);
             println!(
-                "round {round}: optimist durable CAS {:.0} req/s ({per_fsync:.1} writes per \
-                 fsync, {:.1} us of CPU each)",
+                "round {round}: optimist durable CAS {:.0} req/s ({:.1} us of CPU each; {})",
                 d.per_second(),
-                d.cpu_us()
+                d.cpu_us(),
+                syncs.show()
             );
             continue;
         }
@@ -126,23 +118,24 @@ fn main() {
         // load moves from one second to the next, weigh on both sides of each ratio alike.
         let (mut n, mut d) = (Load::default(), Load::default());
         let (mut h, mut e) = (Docs::default(), Docs::default());
-        let mut per_fsync = 0.0;
+        let mut syncs = Syncs::default();
         for slice in 0..SLICES {
             n.add(runtime.block_on(index_load(noop, &doc, per_round / SLICES as u32, round)));
-            let (cas, fsync) = durable_load(per_round / SLICES as u32);
+            let (cas, slice_syncs) = durable_load(per_round / SLICES as u32);
             d.add(cas);
-            per_fsync += fsync / SLICES as f64;
+            syncs.add(&slice_syncs);
             h.add(runtime.block_on(bulk_over_http(optimist, &doc, round, slice)));
             e.add(bulk_embedded(&store, &doc, round, slice));
         }
         println!(
             "round {round}: noop handler {:.0} req/s ({:.1} us of CPU each), optimist durable \
-             CAS {:.0} req/s ({:.1} us, {per_fsync:.1} writes per fsync); \
+             CAS {:.0} req/s ({:.1} us; {}); \
              _bulk over HTTP {:.0} docs/s, embedded Store::bulk {:.0} docs/s",
             n.per_second(),
             n.cpu_us(),
             d.per_second(),
             d.cpu_us(),
+            syncs.show(),
             h.per_second(),
             e.per_second()
         );
@@ -165,6 +158,52 @@ fn main() {
     );
     drop(runtime);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The bench index's group commits: acknowledged writes, fsyncs and the time they took.
+#[derive(Default)]
+struct Syncs {
+    writes: u64,
+    syncs: u64,
+    time: Duration,
+}
+
+impl Syncs {
+    fn of(store: &Store) -> Syncs {
+        store.index("bench").ok().map_or_else(Syncs::default, |i| {
+            let s = i.shards()[0].stats();
+            Syncs {
+                writes: s.max_seq_no.map_or(0, |n| n.0 + 1),
+                syncs: s.syncs,
+                time: s.sync_time,
+            }
+        })
+    }
+
+    fn since(&self, before: &Syncs) -> Syncs {
+        Syncs {
+            writes: self.writes - before.writes,
+            syncs: self.syncs - before.syncs,
+            time: self.time - before.time,
+        }
+    }
+
+    fn add(&mut self, other: &Syncs) {
+        self.writes += other.writes;
+        self.syncs += other.syncs;
+        self.time += other.time;
+    }
+
+    /// Writes per fsync, and how long an fsync took on average under this load: the wait
+    /// that bounds the durable CAS throughput (docs/performance.md, session 11).
+    fn show(&self) -> String {
+        let syncs = self.syncs.max(1) as f64;
+        format!(
+            "{:.1} writes per fsync, {:.0} us per fsync",
+            self.writes as f64 / syncs,
+            self.time.as_secs_f64() * 1e6 / syncs
+        )
+    }
 }
 
 /// Compacts and checkpoints every shard as far as its policy asks.

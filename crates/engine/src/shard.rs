@@ -140,6 +140,8 @@ pub struct ShardStats {
     pub segments: usize,
     /// Group-commit fsyncs since the shard was opened.
     pub syncs: u64,
+    /// The time those fsyncs took, summed.
+    pub sync_time: Duration,
 }
 
 /// What `Shard::verify` read, every byte of it checked.
@@ -568,6 +570,7 @@ impl Shard {
             bytes_on_disk: self.wal.disk_usage() + self.files_len(),
             segments: self.wal.segments().len(),
             syncs: self.wal.sync_count(),
+            sync_time: self.wal.sync_time(),
         }
     }
 

@@ -113,6 +113,8 @@ struct Shared {
     durable_end: AtomicU64,
     /// Group-commit fsyncs issued: the figure "acknowledged writes per fsync" divides by.
     syncs: AtomicU64,
+    /// Nanoseconds spent in those fsyncs: how long the disk makes a group wait.
+    sync_nanos: AtomicU64,
     /// Records the last group-commit fsync made durable: whether the next leader gathers.
     last_group: AtomicU64,
     /// The first write or sync error. Once set, nothing more is acknowledged.
@@ -280,6 +282,7 @@ impl Wal {
                 leading: false,
             }),
             syncs: AtomicU64::new(0),
+            sync_nanos: AtomicU64::new(0),
             last_group: AtomicU64::new(0),
             sync_epoch: AtomicU32::new(0),
             durable: Mutex::new(durable),
@@ -355,6 +358,11 @@ impl Wal {
     /// How many group-commit fsyncs this log has issued since it was opened.
     pub fn sync_count(&self) -> u64 {
         self.shared.syncs.load(Ordering::Relaxed)
+    }
+
+    /// The time those fsyncs took, summed.
+    pub fn sync_time(&self) -> Duration {
+        Duration::from_nanos(self.shared.sync_nanos.load(Ordering::Relaxed))
     }
 
     /// The highest seq_no known durable, as Elasticsearch's persisted local checkpoint.
@@ -767,7 +775,10 @@ impl Shared {
             return started.map(|_| ());
         };
         // The append lock is released: appends go on while this fsync runs.
+        let fsync = Instant::now();
         let synced = file.sync_data().map_err(|e| self.poison(e));
+        let nanos = u64::try_from(fsync.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.sync_nanos.fetch_add(nanos, Ordering::Relaxed);
         self.syncs.fetch_add(1, Ordering::Relaxed);
         self.finish_sync(ticket, true);
         synced
