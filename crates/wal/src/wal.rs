@@ -932,20 +932,25 @@ impl Shared {
             Some(small) => Ok(prepare(
                 &*self.storage,
                 small.generation,
-                self.capacity_for(capacity_min),
+                self.capacity_for(small.generation, capacity_min),
             )?),
             None => {
                 let generation = prep.next_generation;
-                let prepared =
-                    prepare(&*self.storage, generation, self.capacity_for(capacity_min))?;
+                let capacity = self.capacity_for(generation, capacity_min);
+                let prepared = prepare(&*self.storage, generation, capacity)?;
                 prep.next_generation = generation.next();
                 Ok(prepared)
             }
         }
     }
 
-    fn capacity_for(&self, capacity_min: u64) -> u64 {
-        capacity_min.max(self.config.segment_size).div_ceil(4096) * 4096
+    /// The preallocation of a segment: `SEGMENT_SIZE_FIRST` for generation 1, doubling with
+    /// each generation up to `segment_size`, and never less than the batch that must fit.
+    fn capacity_for(&self, generation: Generation, capacity_min: u64) -> u64 {
+        let doublings = generation.0.saturating_sub(1).min(32) as u32;
+        let grown = Config::SEGMENT_SIZE_FIRST.saturating_mul(1 << doublings);
+        let size = self.config.segment_size.min(grown);
+        capacity_min.max(size).div_ceil(4096) * 4096
     }
 
     /// Prepares the next segment if none is ready (background thread).
@@ -956,7 +961,8 @@ impl Shared {
         }
         let generation = prep.next_generation;
         // A failure here surfaces again, to an appender, when a roll prepares inline.
-        if let Ok(prepared) = prepare(&*self.storage, generation, self.capacity_for(0)) {
+        let capacity = self.capacity_for(generation, 0);
+        if let Ok(prepared) = prepare(&*self.storage, generation, capacity) {
             prep.next_generation = generation.next();
             prep.ready = Some(prepared);
         }

@@ -73,6 +73,39 @@ fn a_batch_larger_than_a_segment_gets_a_segment_of_its_own() {
 }
 
 #[test]
+fn segments_start_at_1_mib_and_double_up_to_segment_size() {
+    let sim = SimStorage::new(12);
+    let mut config = support::sim_config(Durability::Request);
+    config.segment_size = 8 << 20;
+    let (wal, _) = support::open(&sim, &config).unwrap();
+    let active_len = |wal: &Wal| wal.segments().iter().find(|s| s.active).unwrap().len;
+    // The first append puts generation 1 in service.
+    wal.append(b"x").unwrap();
+    let mut lens = vec![active_len(&wal)];
+    for _ in 0..5 {
+        wal.roll().unwrap();
+        wal.append(b"x").unwrap();
+        lens.push(active_len(&wal));
+    }
+    const MIB: u64 = 1 << 20;
+    assert_eq!(lens, [MIB, 2 * MIB, 4 * MIB, 8 * MIB, 8 * MIB, 8 * MIB]);
+    // Sealed segments keep only what they hold.
+    assert!(wal.segments().iter().all(|s| s.active || s.len < 4096));
+    // A reopened log goes on from its generation: no small segment again.
+    wal.close().unwrap();
+    let (wal, _) = support::open(&sim, &config).unwrap();
+    wal.roll().unwrap();
+    wal.append(b"y").unwrap();
+    assert_eq!(active_len(&wal), 8 * MIB);
+    // A segment_size under the first size is the size of every segment.
+    config.segment_size = 64 << 10;
+    let sim = SimStorage::new(13);
+    let (wal, _) = support::open(&sim, &config).unwrap();
+    wal.append(b"z").unwrap();
+    assert_eq!(active_len(&wal), 64 << 10);
+}
+
+#[test]
 fn async_durability_syncs_in_the_background() {
     let sim = SimStorage::new(3);
     let mut config = support::sim_config(Durability::Async {
