@@ -16,8 +16,21 @@ use crate::routes::{
 use crate::source_filter::SourceFilter;
 
 pub(crate) async fn index_doc(
-    state: State<AppState>,
+    State(state): State<AppState>,
     Path((index, id)): Path<(String, String)>,
+    params: Params,
+    content_type: ContentType,
+    body: Bytes,
+) -> Reply {
+    index_document(&state, index, id, params, content_type, body).await
+}
+
+/// `PUT|POST /{index}/_doc/{id}`: the router's handler, and what `Api::answer` calls
+/// directly.
+pub(crate) async fn index_document(
+    state: &AppState,
+    index: String,
+    id: String,
     params: Params,
     content_type: ContentType,
     body: Bytes,
@@ -48,7 +61,7 @@ pub(crate) async fn create_doc(
         );
     }
     write_doc(
-        state,
+        &state,
         index,
         Some(id),
         params,
@@ -68,7 +81,7 @@ pub(crate) async fn index_auto_id(
 ) -> Reply {
     // Elasticsearch's auto-id handler defaults op_type to create.
     write_doc(
-        state,
+        &state,
         index,
         None,
         params,
@@ -80,7 +93,7 @@ pub(crate) async fn index_auto_id(
 }
 
 async fn write_doc(
-    State(state): State<AppState>,
+    state: &AppState,
     index: String,
     id: Option<String>,
     params: Params,
@@ -117,7 +130,7 @@ async fn write_doc(
     if let Err(e) = request.validate() {
         return es::engine_error(&e, &index, None, pretty);
     }
-    let idx = match index_for_write(&state, &index, true).await {
+    let idx = match index_for_write(state, &index, true).await {
         Ok(idx) => idx,
         Err(e) => return es::engine_error(&e, &index, None, pretty),
     };

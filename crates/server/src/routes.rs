@@ -14,7 +14,7 @@ use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, Response, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri, header};
 use axum::routing::{get, post, put};
 use engine::{IdGenerator, Store};
 use tower_service::Service;
@@ -45,10 +45,10 @@ pub(crate) type Reply = Response<Body>;
 /// The Elasticsearch API: the routes inside Elasticsearch's HTTP layer and authentication,
 /// served as one service.
 pub fn api(state: AppState) -> Api {
-    Api {
+    Api(Arc::new(ApiParts {
         routes: routes(state.clone()),
-        users: state.users,
-    }
+        state,
+    }))
 }
 
 /// Method and path to handler.
@@ -111,12 +111,14 @@ fn routes(state: AppState) -> Router {
 /// The routes with what Elasticsearch's HTTP layer does around every handler, once per
 /// request. (`Router::layer` would wrap every route instead, and each request would then
 /// clone each layer's boxed service and the state inside it: a tenth of a durable write's
-/// CPU, docs/performance.md.)
+/// CPU, docs/performance.md.) Cloned per connection and per request: one reference count.
 #[derive(Clone)]
-pub struct Api {
+pub struct Api(Arc<ApiParts>);
+
+struct ApiParts {
     routes: Router,
-    /// Who may call; `None` when authentication is off.
-    users: Option<Arc<Users>>,
+    /// What the directly dispatched route's handler is given (`Api::answer`).
+    state: AppState,
 }
 
 /// Over any body: hyper's own (plain HTTP) or the TLS server's.
@@ -141,7 +143,7 @@ where
 
 impl Api {
     /// Authentication, then the handler, then [`elasticsearch_layer`] on the answer.
-    async fn answer(mut self, request: Request) -> Reply {
+    async fn answer(self, request: Request) -> Reply {
         let method = request.method().clone();
         // A clone shares the URI's bytes: nothing is copied unless a message needs it.
         let uri = request.uri().clone();
@@ -150,19 +152,64 @@ impl Api {
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .and_then(compatible_media_type);
-        let refused = self
+        let state = &self.0.state;
+        let refused = state
             .users
             .as_deref()
             .and_then(|users| crate::auth::refusal(users, &request));
-        let response = match refused {
-            Some(refusal) => refusal,
-            None => match self.routes.call(request).await {
+        let response = match (refused, document_index(&request)) {
+            (Some(refusal), _) => refusal,
+            (None, Some((index, id))) => {
+                let params = Params::parse(request.uri().query().unwrap_or(""));
+                let content_type = ContentType::of(request.headers());
+                match axum::body::to_bytes(request.into_body(), MAX_CONTENT_LENGTH).await {
+                    Ok(body) => {
+                        docs::index_document(state, index, id, params, content_type, body).await
+                    }
+                    Err(e) => unreadable_body(&e),
+                }
+            }
+            (None, None) => match self.0.routes.clone().call(request).await {
                 Ok(response) => response,
                 Err(never) => match never {},
             },
         };
         elasticsearch_layer(response, &method, &uri, compatible)
     }
+}
+
+/// The index and id of a document index request (`PUT|POST /{index}/_doc/{id}`), which is
+/// dispatched before the router, to the handler the router would call with the same
+/// arguments: the write clients send most, and axum's routing, extractors and boxed
+/// services cost more CPU than the rest of its handler (docs/performance.md). Only paths the
+/// router would match alike take it: three non-empty segments, `_doc` in the middle (no
+/// static route has that shape) and no percent-encoding (the router's `Path` decodes it; those
+/// go the long way).
+fn document_index(request: &Request) -> Option<(String, String)> {
+    if request.method() != Method::PUT && request.method() != Method::POST {
+        return None;
+    }
+    let path = request.uri().path();
+    let (index, id) = path.strip_prefix('/')?.split_once("/_doc/")?;
+    let plain = |s: &str| !s.is_empty() && !s.contains(['/', '%']);
+    (plain(index) && plain(id)).then(|| (index.to_owned(), id.to_owned()))
+}
+
+/// What axum's `Bytes` extractor answers for a body it cannot read: 413 over the limit (which
+/// [`elasticsearch_layer`] turns into Elasticsearch's empty 413), 400 when reading failed.
+fn unreadable_body(e: &axum::Error) -> Reply {
+    let over_limit = std::error::Error::source(e)
+        .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+    let status = if over_limit {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let mut reply = Reply::new(Body::from(format!(
+        "Failed to buffer the request body: {e}"
+    )));
+    *reply.status_mut() = status;
+    reply
 }
 
 /// What Elasticsearch's HTTP layer does around every handler:
@@ -318,9 +365,13 @@ impl<S: Sync> FromRequestParts<S> for ContentType {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ContentType, Infallible> {
-        Ok(ContentType(
-            parts.headers.get(header::CONTENT_TYPE).cloned(),
-        ))
+        Ok(ContentType::of(&parts.headers))
+    }
+}
+
+impl ContentType {
+    pub(crate) fn of(headers: &HeaderMap) -> ContentType {
+        ContentType(headers.get(header::CONTENT_TYPE).cloned())
     }
 }
 

@@ -417,3 +417,67 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// `PUT|POST /{index}/_doc/{id}` is dispatched before the router (`routes::Api::answer`);
+/// an id written percent-encoded takes the router instead. The same requests, sent one way to
+/// one server and the other way to another, must get the same answers, byte for byte (but
+/// for each index's UUID).
+#[test]
+fn document_index_answers_alike_directly_and_through_the_router() {
+    let (direct, routed) = (Server::start_fresh(), Server::start_fresh());
+    let id = "doc-1";
+    let encoded: String = id.bytes().map(|b| format!("%{b:02X}")).collect();
+    let long_id = "x".repeat(513);
+    let long_encoded: String = long_id.bytes().map(|b| format!("%{b:02X}")).collect();
+    let json_type = "application/json";
+    #[rustfmt::skip]
+    let requests: &[(&str, &str, &str, &str, Option<&str>)] = &[
+        ("PUT", "/i/_doc/{id}", "", json_type, Some(r#"{"a":1}"#)),
+        ("PUT", "/i/_doc/{id}", "?if_seq_no=0&if_primary_term=1", json_type, Some(r#"{"a":2}"#)),
+        ("PUT", "/i/_doc/{id}", "?if_seq_no=0&if_primary_term=1", json_type, Some(r#"{"a":3}"#)),
+        ("POST", "/i/_doc/{id}", "?op_type=create", json_type, Some(r#"{"a":4}"#)),
+        ("POST", "/i/_doc/{id}", "?version=7&version_type=external&refresh=true", json_type, Some(r#"{"a":5}"#)),
+        ("PUT", "/i/_doc/{id}", "?version=7&version_type=external", json_type, Some(r#"{"a":6}"#)),
+        ("PUT", "/i/_doc/{id}", "?routing=r&pretty", json_type, Some(r#"{"a":7}"#)),
+        ("PUT", "/i/_doc/{id}", "?if_seq_no=x&if_primary_term=1", json_type, Some(r#"{"a":8}"#)),
+        ("PUT", "/i/_doc/{id}", "?op_type=delete", json_type, Some(r#"{"a":9}"#)),
+        ("PUT", "/i/_doc/{id}", "", json_type, None),
+        ("PUT", "/i/_doc/{id}", "", json_type, Some(r#"{"a":"#)),
+        ("PUT", "/i/_doc/{id}", "", json_type, Some("[1]")),
+        ("PUT", "/i/_doc/{id}", "", "text/plain", Some("{}")),
+        ("PUT", "/I/_doc/{id}", "", json_type, Some("{}")),
+        ("PUT", "/_all/_doc/{id}", "", json_type, Some("{}")),
+        ("PUT", "/i/_doc/{long}", "", json_type, Some("{}")),
+        ("GET", "/i/_doc/{id}", "", "", None),
+    ];
+    let uuid = |server: &Server| {
+        let (_, body) = server.json("GET", "/i", None);
+        body["i"]["settings"]["index"]["uuid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for (method, path, query, content_type, body) in requests {
+        let answer = |server: &Server, id: &str, long: &str| {
+            let path = path.replace("{id}", id).replace("{long}", long) + query;
+            let headers: Vec<_> = Some(("Content-Type", *content_type))
+                .filter(|(_, value)| !value.is_empty())
+                .into_iter()
+                .collect();
+            let r = server.send(method, &path, &headers, body.map(str::as_bytes));
+            let text = match server.json("HEAD", "/i", None).0 {
+                200 => r.text().replace(&uuid(server), "UUID"),
+                _ => r.text(),
+            };
+            let headers: Vec<_> = ["content-type", "location", "x-elastic-product"]
+                .map(|name| r.header(name).map(str::to_owned))
+                .into();
+            (r.status, headers, text)
+        };
+        assert_eq!(
+            answer(&direct, id, &long_id),
+            answer(&routed, &encoded, &long_encoded),
+            "{method} {path}{query}"
+        );
+    }
+}
