@@ -1,5 +1,6 @@
 //! One table: method and path to handler, and the layer every response passes through
-//! (Elasticsearch's headers, its 405 and 413 answers). Handlers live by concern: `docs.rs`,
+//! (Elasticsearch's headers, its 405 and 413 answers). One route is dispatched before the
+//! table, to the same handler: the document index (`document_index`). Handlers live by concern: `docs.rs`,
 //! `bulk.rs`, `mget.rs`, `indices.rs`, `cluster.rs`. They parse, call the engine (a single
 //! document write on its shard's writer thread, `writer.rs`; reads and bulk requests on a
 //! blocking thread), and render with `es.rs`.
