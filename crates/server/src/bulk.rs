@@ -413,7 +413,7 @@ fn plain_action_line(line: &[u8]) -> Option<(&'static str, Params)> {
     let mut params = Params::default();
     for (key, value) in texts.into_iter().chain(numbers) {
         if let Some(value) = value {
-            params.push(key, value);
+            params.push(key, &value);
         }
     }
     Some((op, params))
@@ -481,7 +481,7 @@ fn action_params(meta: &Map<String, Value>, line_no: usize) -> Result<Params, Re
                 )));
             }
         };
-        params.push(key.clone(), text);
+        params.push(key, &text);
     }
     Ok(params)
 }
