@@ -24,6 +24,7 @@ pub(crate) struct Params {
     spans: Vec<Span>,
 }
 
+/// One parameter's place in [`Params::text`].
 #[derive(Debug, Clone, Copy)]
 struct Span {
     start: usize,
