@@ -25,7 +25,7 @@ pub(crate) struct Params {
 }
 
 /// One parameter's place in [`Params::text`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Span {
     start: usize,
     split: usize,

@@ -1,9 +1,9 @@
 //! One table: method and path to handler, and the layer every response passes through
 //! (Elasticsearch's headers, its 405 and 413 answers). One route is dispatched before the
-//! table, to the same handler: the document index (`document_index`). Handlers live by concern: `docs.rs`,
-//! `bulk.rs`, `mget.rs`, `indices.rs`, `cluster.rs`. They parse, call the engine (a single
-//! document write on its shard's writer thread, `writer.rs`; reads and bulk requests on a
-//! blocking thread), and render with `es.rs`.
+//! table, to the same handler: the document index (`document_index`). Handlers live by
+//! concern: `docs.rs`, `bulk.rs`, `mget.rs`, `indices.rs`, `cluster.rs`. They parse, call the
+//! engine (a single document write on its shard's writer thread, `writer.rs`; reads and bulk
+//! requests on a blocking thread), and render with `es.rs`.
 
 use std::convert::Infallible;
 use std::future::Future;
