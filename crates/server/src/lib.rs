@@ -17,6 +17,7 @@ pub mod offline;
 mod params;
 pub mod progress;
 pub mod routes;
+pub mod sched;
 pub mod source_filter;
 pub mod tls;
 mod writer;
@@ -59,11 +60,13 @@ pub struct ServeOptions {
 /// the disk (writes and their fsyncs run on the shards' writer threads, `writer.rs`; bulk
 /// and index work on blocking threads), but those threads compete with the workers for the
 /// cores; with the spare worker, durable writes from many connections went faster in
-/// alternating runs (docs/performance.md).
+/// alternating runs (docs/performance.md). Its threads ask for a short scheduler slice, so a
+/// woken worker does not wait behind a busy thread for long (`sched.rs`).
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cores + 1)
+        .on_thread_start(sched::on_thread_start)
         .enable_all()
         .build()
 }

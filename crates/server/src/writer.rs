@@ -170,7 +170,12 @@ impl Writer {
             let writer = self.clone();
             let started = std::thread::Builder::new()
                 .name(format!("optimist-writer-{shard}"))
-                .spawn(move || writer.run(shard));
+                .spawn(move || {
+                    // Woken by each fsync's completion, it answers every request the fsync
+                    // covered: it should not wait behind a busy worker for long.
+                    crate::sched::on_thread_start();
+                    writer.run(shard)
+                });
             if let Err(e) = started {
                 tracing::error!("cannot start a writer thread: {e}");
                 // Dropping the jobs answers their requests with an error.
