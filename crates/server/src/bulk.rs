@@ -395,25 +395,28 @@ fn plain_action_line(line: &[u8]) -> Option<(&'static str, Params)> {
         Action::Update(meta) => ("update", meta),
         Action::Delete(meta) => ("delete", meta),
     };
+    let mut params = Params::with_capacity(line.len());
     let texts = [
         ("_index", meta.index),
         ("_id", meta.id),
         ("routing", meta.routing),
         ("version_type", meta.version_type),
-    ]
-    .map(|(key, value)| (key, value.map(str::to_owned)));
+    ];
+    for (key, value) in texts {
+        if let Some(value) = value {
+            params.push(key, value);
+        }
+    }
     // As the general path reads a number: its decimal text.
     let numbers = [
         ("if_seq_no", meta.if_seq_no),
         ("if_primary_term", meta.if_primary_term),
         ("version", meta.version),
         ("retry_on_conflict", meta.retry_on_conflict),
-    ]
-    .map(|(key, value)| (key, value.map(|n| n.to_string())));
-    let mut params = Params::default();
-    for (key, value) in texts.into_iter().chain(numbers) {
+    ];
+    for (key, value) in numbers {
         if let Some(value) = value {
-            params.push(key, &value);
+            params.push(key, itoa::Buffer::new().format(value));
         }
     }
     Some((op, params))

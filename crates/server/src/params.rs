@@ -33,12 +33,18 @@ struct Span {
 }
 
 impl Params {
+    /// No parameters yet, with room for `text` bytes of names and values: their encoded form
+    /// (a query string, a JSON line) is never shorter.
+    pub(crate) fn with_capacity(text: usize) -> Params {
+        Params {
+            text: String::with_capacity(text),
+            spans: Vec::new(),
+        }
+    }
+
     /// A query string (`a=1&b=%2F`), percent- and plus-decoded as forms are.
     pub(crate) fn parse(query: &str) -> Params {
-        let mut params = Params {
-            text: String::with_capacity(query.len()),
-            spans: Vec::new(),
-        };
+        let mut params = Params::with_capacity(query.len());
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             params.push(&name, &value);
         }
