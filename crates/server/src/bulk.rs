@@ -12,13 +12,18 @@ use engine::{
     BulkAction, BulkItem, BulkItemResult, DeleteRequest, IdGenerator, Index, IndexRequest, OpType,
     Store, VersionType,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::docs::update_body;
 use crate::es;
 use crate::params::{Params, write_target_refusal};
 use crate::routes::{AppState, ContentType, Reply, blocking, content_type_refusal};
 use crate::source_filter::SourceFilter;
+
+mod action_line;
+
+pub(crate) use action_line::check_plain_action_line;
+use action_line::{action_line, action_params, plain_action_line};
 
 pub(crate) async fn bulk(
     state: State<AppState>,
@@ -133,26 +138,6 @@ impl Refusal {
         es::exception(self.status, self.es_type, &self.reason, &[], pretty)
     }
 }
-
-/// The action/metadata fields Elasticsearch 8 knows; anything else (`_type`, `_version`,
-/// `_routing`) is refused.
-const ACTION_FIELDS: &[&str] = &[
-    "_index",
-    "_id",
-    "routing",
-    "if_seq_no",
-    "if_primary_term",
-    "version",
-    "version_type",
-    "op_type",
-    "retry_on_conflict",
-    "_source",
-    "pipeline",
-    "require_alias",
-    "require_data_stream",
-    "dynamic_templates",
-    "list_executed_pipelines",
-];
 
 /// The whole request, parsed and validated: the items to run, or the one refusal.
 pub(crate) fn parse_request(
@@ -372,148 +357,6 @@ fn not_terminated() -> Refusal {
     Refusal::illegal("The bulk request must be terminated by a newline [\\n]".into())
 }
 
-/// The action lines clients send almost always: `{"index":{"_index":"a","_id":"1"}}`, with
-/// only plain strings (no escapes) and unsigned integers under a few names. Read straight into
-/// a struct, without the JSON tree `action_line` builds and drops for every item (most of
-/// what parsing a bulk body cost). `None` for anything else, which then takes the general
-/// path and gets Elasticsearch's exact refusal if it is wrong.
-fn plain_action_line(line: &[u8]) -> Option<(&'static str, Params)> {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "lowercase", deny_unknown_fields)]
-    enum Action<'a> {
-        Index(#[serde(borrow)] Meta<'a>),
-        Create(#[serde(borrow)] Meta<'a>),
-        Update(#[serde(borrow)] Meta<'a>),
-        Delete(#[serde(borrow)] Meta<'a>),
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Meta<'a> {
-        #[serde(rename = "_index")]
-        index: Option<&'a str>,
-        #[serde(rename = "_id")]
-        id: Option<&'a str>,
-        routing: Option<&'a str>,
-        if_seq_no: Option<u64>,
-        if_primary_term: Option<u64>,
-        version: Option<u64>,
-        version_type: Option<&'a str>,
-        retry_on_conflict: Option<u64>,
-    }
-    let (op, meta) = match serde_json::from_slice::<Action>(line).ok()? {
-        Action::Index(meta) => ("index", meta),
-        Action::Create(meta) => ("create", meta),
-        Action::Update(meta) => ("update", meta),
-        Action::Delete(meta) => ("delete", meta),
-    };
-    let mut params = Params::with_capacity(line.len());
-    let texts = [
-        ("_index", meta.index),
-        ("_id", meta.id),
-        ("routing", meta.routing),
-        ("version_type", meta.version_type),
-    ];
-    for (key, value) in texts {
-        if let Some(value) = value {
-            params.push(key, value);
-        }
-    }
-    // As the general path reads a number: its decimal text.
-    let numbers = [
-        ("if_seq_no", meta.if_seq_no),
-        ("if_primary_term", meta.if_primary_term),
-        ("version", meta.version),
-        ("retry_on_conflict", meta.retry_on_conflict),
-    ];
-    for (key, value) in numbers {
-        if let Some(value) = value {
-            params.push(key, itoa::Buffer::new().format(value));
-        }
-    }
-    Some((op, params))
-}
-
-/// `{"<op>": {metadata}}`: the action and its metadata, or Elasticsearch's refusal.
-fn action_line(line: &[u8], line_no: usize) -> Result<(&'static str, Map<String, Value>), Refusal> {
-    let malformed = |expected: &str, found: &str| {
-        Refusal::illegal(format!(
-            "Malformed action/metadata line [{line_no}], expected {expected} but found [{found}]"
-        ))
-    };
-    let value: Value = serde_json::from_slice(line).map_err(|e| Refusal {
-        status: 400,
-        es_type: "parse_exception",
-        reason: format!("could not parse bulk request body: line [{line_no}]: {e}"),
-    })?;
-    let Value::Object(action) = value else {
-        return Err(malformed("START_OBJECT", &token_name(&value)));
-    };
-    let mut fields = action.into_iter();
-    let Some((name, meta)) = fields.next() else {
-        return Err(malformed("FIELD_NAME", "END_OBJECT"));
-    };
-    if fields.next().is_some() {
-        return Err(malformed("END_OBJECT", "FIELD_NAME"));
-    }
-    let op = match name.as_str() {
-        "index" => "index",
-        "create" => "create",
-        "update" => "update",
-        "delete" => "delete",
-        other => {
-            return Err(Refusal::illegal(format!(
-                "Malformed action/metadata line [{line_no}], expected field [create], [delete], [index] or [update] but found [{other}]"
-            )));
-        }
-    };
-    let Value::Object(meta) = meta else {
-        return Err(malformed("START_OBJECT", &token_name(&meta)));
-    };
-    if let Some(unknown) = meta.keys().find(|k| !ACTION_FIELDS.contains(&k.as_str())) {
-        return Err(Refusal::illegal(format!(
-            "Action/metadata line [{line_no}] contains an unknown parameter [{unknown}]"
-        )));
-    }
-    Ok((op, meta))
-}
-
-/// The simple values of an action's metadata as parameters; an array or object where a
-/// simple value belongs is refused as Elasticsearch refuses it.
-fn action_params(meta: &Map<String, Value>, line_no: usize) -> Result<Params, Refusal> {
-    let mut params = Params::default();
-    for (key, value) in meta {
-        let text = match value {
-            Value::Null => continue,
-            Value::String(s) => s.clone(),
-            Value::Number(_) | Value::Bool(_) => value.to_string(),
-            // Objects by nature; read from the metadata itself.
-            _ if key == "_source" || key == "dynamic_templates" => continue,
-            _ => {
-                return Err(Refusal::illegal(format!(
-                    "Malformed action/metadata line [{line_no}], expected a simple value for field [{key}] but found [{}]",
-                    token_name(value)
-                )));
-            }
-        };
-        params.push(key, &text);
-    }
-    Ok(params)
-}
-
-/// The Jackson token a JSON value starts with, as Elasticsearch names it in messages.
-fn token_name(value: &Value) -> String {
-    match value {
-        Value::Null => "VALUE_NULL",
-        Value::Bool(true) => "VALUE_TRUE",
-        Value::Bool(false) => "VALUE_FALSE",
-        Value::Number(_) => "VALUE_NUMBER",
-        Value::String(_) => "VALUE_STRING",
-        Value::Array(_) => "START_ARRAY",
-        Value::Object(_) => "START_OBJECT",
-    }
-    .to_owned()
-}
-
 /// Runs the items the parser accepted as one engine batch; refused ones keep their refusal.
 /// The accepted actions move into the batch (their sources are not copied); what the
 /// answer needs of each item stays.
@@ -603,7 +446,7 @@ fn render_item(
 
 #[cfg(test)]
 mod tests {
-    use super::{action_line, action_params, lines, plain_action_line};
+    use super::lines;
 
     /// `lines` splits as `[u8]::split` at `\n` does, dropping one `\r` before each break.
     #[test]
@@ -625,56 +468,6 @@ mod tests {
                 .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
                 .collect();
             assert_eq!(lines(text), expected, "{:?}", String::from_utf8_lossy(text));
-        }
-    }
-
-    /// The plain path reads what the general one reads, and declines everything else.
-    #[test]
-    fn plain_action_lines_read_as_the_general_path_reads_them() {
-        let plain = [
-            r#"{"index":{"_index":"books","_id":"1"}}"#,
-            r#"{"create":{"_id":"x-2"}}"#,
-            r#" { "delete" : { "_index" : "b", "_id" : "3", "routing" : "r" } } "#,
-            r#"{"update":{"_id":"4","if_seq_no":7,"if_primary_term":1,"retry_on_conflict":3}}"#,
-            r#"{"index":{"_id":"5","version":12,"version_type":"external_gte"}}"#,
-            r#"{"index":{"_id":null,"routing":null}}"#,
-            r#"{"index":{}}"#,
-        ];
-        for line in plain {
-            let (op, params) = plain_action_line(line.as_bytes())
-                .unwrap_or_else(|| panic!("{line} took the general path"));
-            let Ok((general_op, meta)) = action_line(line.as_bytes(), 1) else {
-                panic!("{line} is refused by the general path")
-            };
-            let Ok(general) = action_params(&meta, 1) else {
-                panic!("{line}'s metadata is refused by the general path")
-            };
-            assert_eq!(op, general_op, "{line}");
-            assert_eq!(params.sorted(), general.sorted(), "{line}");
-        }
-        let general_only = [
-            // An escape, a number or a bool where a string goes, a negative or fractional
-            // number, a field the plain path does not know, an unknown or a second action,
-            // a duplicate field, trailing bytes, not an object.
-            r#"{"index":{"_id":"a\"b"}}"#,
-            r#"{"index":{"_id":5}}"#,
-            r#"{"index":{"if_seq_no":-1}}"#,
-            r#"{"index":{"version":1.0}}"#,
-            r#"{"index":{"_id":"1","pipeline":"p"}}"#,
-            r#"{"update":{"_id":"1","_source":true}}"#,
-            r#"{"index":{"_type":"_doc"}}"#,
-            r#"{"upsert":{}}"#,
-            r#"{"index":{},"delete":{}}"#,
-            r#"{"index":{"_id":"1","_id":"2"}}"#,
-            r#"{"index":{}} x"#,
-            r#"["index"]"#,
-            r#"{"index":"books"}"#,
-        ];
-        for line in general_only {
-            assert!(
-                plain_action_line(line.as_bytes()).is_none(),
-                "{line} took the plain path"
-            );
         }
     }
 }

@@ -4,7 +4,8 @@
 //! Input: the first line is a query string, the rest a request body. Everything that parses
 //! a request before the engine sees it runs over them: the query parameters of every API,
 //! `_bulk`, `_mget`, `_update` bodies, the document check and `_source` filtering. It must
-//! never panic, and a refused bulk request must be a 4xx.
+//! never panic, a refused bulk request must be a 4xx, and the fast reader of plain `_bulk`
+//! action lines must read every line it accepts as the general reader does.
 
 use engine::IdGenerator;
 use serde_json::Value;
@@ -29,6 +30,11 @@ pub fn http_request(data: &[u8]) {
     let _ = params.read();
     let _ = params.write_target_refusal("index");
 
+    // The fast reader of plain action lines reads each line as the general one does, or
+    // declines it.
+    for line in body.split(|&b| b == b'\n') {
+        bulk::check_plain_action_line(line);
+    }
     match bulk::parse_request(body, Some("index".into()), &params, &IdGenerator::new()) {
         Ok(items) => assert!(!items.is_empty(), "an accepted bulk request has items"),
         Err(refusal) => assert!(

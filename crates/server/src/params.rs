@@ -85,7 +85,6 @@ impl Params {
     }
 
     /// The names and values, sorted by name (for comparing two sets of parameters).
-    #[cfg(test)]
     pub(crate) fn sorted(&self) -> Vec<(&str, &str)> {
         let mut all: Vec<_> = self
             .spans

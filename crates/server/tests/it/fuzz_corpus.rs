@@ -21,6 +21,10 @@ fn the_http_request_corpus_replays_without_a_panic() {
         b"_source=\n{\"index\":{}}\n\xff\xfe\n",
         b"\n{\"index\":{\"_id\":\"\\ud800\"}}\n{}\n",
         b"\n{\"update\":{\"_index\":\"m\",\"_id\":\"1\",\"retry_on_conflict\":[1]}}\n{}\n",
+        // Plain action lines, which the fast reader takes: it must read them as the general.
+        b"\n{\"index\":{\"_index\":\"a\",\"_id\":\"1\"}}\n{\"f\":1}\n\
+          { \"update\" : {\"_id\":\"2\",\"if_seq_no\":7,\"if_primary_term\":1}}\n{\"doc\":{}}\n\
+          {\"delete\":{\"version\":12,\"version_type\":\"external\",\"routing\":null}}\n",
     ] {
         server::fuzz::http_request(input);
     }
