@@ -545,6 +545,13 @@ impl Shard {
         self.wal.segments()
     }
 
+    /// Makes sure the log's next segment is prepared, doing it now or waiting for the
+    /// background thread that does it (`wal::Wal::prepare_next_segment`). A failure (a full
+    /// disk) leaves the shard as it was: the next roll tries again.
+    pub fn prepare_next_segment(&self) -> wal::Result<()> {
+        self.wal.prepare_next_segment()
+    }
+
     /// The compacted files in use: (newest generation, the seq_no below which every
     /// partition is compacted, records in all), if there are any.
     pub fn compacted(&self) -> Option<(u64, SeqNo, u64)> {

@@ -432,6 +432,16 @@ impl Wal {
         self.shared.roll_locked(&mut log, term, 0)
     }
 
+    /// Makes sure the next segment is prepared (zero-filled and synced, docs/format.md): does
+    /// it now unless it is ready, or waits for the background thread if that is doing it.
+    /// Afterwards no preparation runs until the next roll. For a caller about to write a lot,
+    /// and for a benchmark, which must not leave one load's zero-fill (64 MiB written and
+    /// synced) to run under the next load's measurement.
+    pub fn prepare_next_segment(&self) -> Result<()> {
+        self.shared.check_poison()?;
+        Ok(self.shared.prepare_ahead()?)
+    }
+
     /// Reads the record at `location`, checking both checksums.
     pub fn read(&self, location: Location) -> Result<Record> {
         let (file, salt) = self.shared.segment_file(location)?;
@@ -953,19 +963,19 @@ impl Shared {
         capacity_min.max(size).div_ceil(4096) * 4096
     }
 
-    /// Prepares the next segment if none is ready (background thread).
-    fn prepare_ahead(&self) {
+    /// Prepares the next segment if none is ready (the background thread, or a caller of
+    /// `Wal::prepare_next_segment`, who waits on the lock while the other prepares).
+    fn prepare_ahead(&self) -> io::Result<()> {
         let mut prep = self.prep.lock().unwrap_or_else(|e| e.into_inner());
         if prep.ready.is_some() || self.poison.get().is_some() {
-            return;
+            return Ok(());
         }
         let generation = prep.next_generation;
-        // A failure here surfaces again, to an appender, when a roll prepares inline.
         let capacity = self.capacity_for(generation, 0);
-        if let Ok(prepared) = prepare(&*self.storage, generation, capacity) {
-            prep.next_generation = generation.next();
-            prep.ready = Some(prepared);
-        }
+        let prepared = prepare(&*self.storage, generation, capacity)?;
+        prep.next_generation = generation.next();
+        prep.ready = Some(prepared);
+        Ok(())
     }
 
     /// Writes the checkpoint from the log's current state. The caller holds the log lock, or
@@ -1079,7 +1089,8 @@ impl Shared {
                 let _ = self.sync();
                 last_sync = Instant::now();
             }
-            self.prepare_ahead();
+            // A failure here surfaces again, to an appender, when a roll prepares inline.
+            let _ = self.prepare_ahead();
             if last_checkpoint.elapsed() >= self.config.checkpoint_interval {
                 self.refresh_checkpoint();
                 last_checkpoint = Instant::now();

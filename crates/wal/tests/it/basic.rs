@@ -414,3 +414,35 @@ fn reading_a_written_record_leaves_the_pending_frames_to_their_sync() {
     wal.sync_to(late.seq_no).unwrap();
     assert_eq!(sim.io_count() - before, 1, "only the fsync is left");
 }
+
+#[test]
+fn the_next_segment_is_prepared_on_request_and_the_next_roll_takes_it() {
+    // No background thread here: without the request, a roll prepares its segment inline.
+    let (sim, wal) = sim_log(Durability::Request);
+    wal.append(b"a").unwrap();
+    let segment_files = || {
+        let mut names: Vec<String> = wal::Storage::list(&sim)
+            .unwrap()
+            .into_iter()
+            .filter(|n| n.ends_with(".wal"))
+            .collect();
+        names.sort();
+        names
+    };
+    let in_service = segment_files();
+    assert_eq!(in_service.len(), 1);
+    wal.prepare_next_segment().unwrap();
+    let prepared = segment_files();
+    assert_eq!(prepared.len(), 2, "{prepared:?}");
+    let next = wal::Storage::open(&sim, &prepared[1]).unwrap();
+    assert_eq!(next.len().unwrap(), 4096, "zero-filled to the segment size");
+    // Ready already: nothing more is prepared.
+    wal.prepare_next_segment().unwrap();
+    assert_eq!(segment_files(), prepared);
+    // The roll puts the prepared file in service instead of preparing another.
+    wal.roll().unwrap();
+    wal.append(b"b").unwrap();
+    assert_eq!(segment_files(), prepared);
+    assert_eq!(wal.segments().len(), 2);
+    assert_eq!(support::read_all(&wal).len(), 2);
+}
