@@ -248,19 +248,7 @@ fn wait_for_segment_preparation(store: &Store, index: &str) {
 /// the same for both `_bulk` contenders, drew their ratio toward 1 in the first rounds.
 fn warm_up(store: &Store, index: &str, doc: &str, segment_size: u64) {
     for batch in 0.. {
-        let items: Vec<BulkItem> = (0..BATCH)
-            .map(|i| BulkItem {
-                index: index.into(),
-                routing: None,
-                action: BulkAction::Index(IndexRequest::new(
-                    format!("warm-up-b{batch}i{i}"),
-                    doc.as_bytes().to_vec(),
-                )),
-            })
-            .collect();
-        for result in store.bulk(&items) {
-            result.result.expect("an acknowledged write");
-        }
+        embedded_batch(store, index, doc, |i| format!("warm-up-b{batch}i{i}"));
         let grown = |shard: &engine::Shard| {
             let segments = shard.segments();
             segments.iter().any(|s| s.active && s.len >= segment_size)
@@ -427,19 +415,9 @@ fn bulk_embedded(store: &Store, doc: &str, round: usize, slice: usize) -> Docs {
         for client in 0..BULK_CLIENTS {
             scope.spawn(move || {
                 for batch in 0..BATCHES {
-                    let items: Vec<BulkItem> = (0..BATCH)
-                        .map(|i| BulkItem {
-                            index: "bulk-embedded".into(),
-                            routing: None,
-                            action: BulkAction::Index(IndexRequest::new(
-                                format!("r{round}s{slice}c{client}b{batch}i{i}"),
-                                doc.as_bytes().to_vec(),
-                            )),
-                        })
-                        .collect();
-                    for result in store.bulk(&items) {
-                        result.result.expect("an acknowledged write");
-                    }
+                    embedded_batch(store, "bulk-embedded", doc, |i| {
+                        format!("r{round}s{slice}c{client}b{batch}i{i}")
+                    });
                 }
             });
         }
@@ -447,6 +425,21 @@ fn bulk_embedded(store: &Store, doc: &str, round: usize, slice: usize) -> Docs {
     Docs {
         docs: BULK_CLIENTS * BATCHES * BATCH,
         elapsed: started.elapsed(),
+    }
+}
+
+/// One batch of `BATCH` documents written to `index` with `Store::bulk`, document `i` under
+/// the id `id(i)`; the items are built here, as a caller of the embedded engine builds them.
+fn embedded_batch(store: &Store, index: &str, doc: &str, id: impl Fn(usize) -> String) {
+    let items: Vec<BulkItem> = (0..BATCH)
+        .map(|i| BulkItem {
+            index: index.into(),
+            routing: None,
+            action: BulkAction::Index(IndexRequest::new(id(i), doc.as_bytes().to_vec())),
+        })
+        .collect();
+    for result in store.bulk(&items) {
+        result.result.expect("an acknowledged write");
     }
 }
 
