@@ -90,11 +90,9 @@ fn main() {
         maintain(&store);
         let durable_load = |duration| {
             let before = Syncs::of(&store);
-            let mut d = runtime.block_on(index_load(optimist, &doc, duration, round));
-            let (settled, cpu) = (Instant::now(), benches::process_cpu());
-            wait_for_segment_preparation(&store, "bench");
-            d.elapsed += settled.elapsed();
-            d.cpu += benches::process_cpu() - cpu;
+            let d = runtime
+                .block_on(index_load(optimist, &doc, duration, round))
+                .settled(&store, "bench");
             (d, Syncs::of(&store).since(&before))
         };
         if profile.as_deref() == Some("cas") {
@@ -294,6 +292,15 @@ impl Load {
     /// CPU time per request, in microseconds.
     fn cpu_us(&self) -> f64 {
         self.cpu.as_secs_f64() * 1e6 / self.requests as f64
+    }
+
+    /// These requests' time and CPU, with those of the segment preparation they set off.
+    fn settled(mut self, store: &Store, index: &str) -> Load {
+        let (started, cpu) = (Instant::now(), benches::process_cpu());
+        wait_for_segment_preparation(store, index);
+        self.elapsed += started.elapsed();
+        self.cpu += benches::process_cpu() - cpu;
+        self
     }
 }
 
