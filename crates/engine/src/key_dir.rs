@@ -169,15 +169,20 @@ impl Map {
         &mut self.chunks[n as usize / CHUNK][n as usize % CHUNK]
     }
 
-    fn id_of(&self, slot: &Slot) -> &str {
+    fn id_bytes(&self, slot: &Slot) -> &[u8] {
         let (block, offset, len) = IdRef::unpack(slot.id);
-        let bytes = &self.blocks[block][offset..offset + len];
-        std::str::from_utf8(bytes).expect("ids are stored as UTF-8")
+        &self.blocks[block][offset..offset + len]
+    }
+
+    fn id_of(&self, slot: &Slot) -> &str {
+        std::str::from_utf8(self.id_bytes(slot)).expect("ids are stored as UTF-8")
     }
 
     fn find(&self, hash: u64, id: &str) -> Option<u32> {
+        // Compared as bytes: a lookup on every write and read need not check the stored id's
+        // UTF-8 again.
         self.table
-            .find(hash, |&n| self.id_of(self.slot(n)) == id)
+            .find(hash, |&n| self.id_bytes(self.slot(n)) == id.as_bytes())
             .copied()
     }
 
