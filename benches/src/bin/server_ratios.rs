@@ -16,10 +16,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::http::{HeaderName, header};
 use axum::routing::put;
 use engine::{BulkAction, BulkItem, IndexRequest, Store, StoreOptions};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+
+/// The noop handler's answer: an update's, as optimist writes it for this load (`r0c12`:
+/// round 0, connection 12).
+const NOOP_ANSWER: &str = concat!(
+    r#"{"_index":"bench","_id":"r0c12","_version":1234,"result":"updated","#,
+    r#""_shards":{"total":2,"successful":1,"failed":0},"_seq_no":123456,"_primary_term":1}"#
+);
 
 const CONNECTIONS: usize = 64;
 const BATCH: usize = 1_000;
@@ -59,10 +67,23 @@ fn main() {
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let noop = listener.local_addr().unwrap();
+        // It answers what optimist answers an update, byte for byte in shape (headers, and a
+        // body with `_shards`, an id and numbers of a typical length), so that hyper and the
+        // load generator do the same work for both answers and the ratio compares only what
+        // the servers do.
         let app = Router::new().route(
             "/{index}/_doc/{id}",
             put(|_body: axum::body::Bytes| async {
-                r#"{"_index":"bench","_id":"0","_version":2,"result":"updated","_seq_no":1,"_primary_term":1}"#
+                (
+                    [
+                        (header::CONTENT_TYPE, "application/json"),
+                        (
+                            HeaderName::from_static("x-elastic-product"),
+                            "Elasticsearch",
+                        ),
+                    ],
+                    NOOP_ANSWER,
+                )
             }),
         );
         // Served as optimist serves: TCP_NODELAY on every connection.
@@ -77,6 +98,7 @@ fn main() {
     for index in ["bench", "bulk", "bulk-embedded"] {
         warm_up(&store, index, &doc, options.segment_size);
     }
+    runtime.block_on(check_noop_answer(optimist, noop, &doc));
 
     let (mut noops, mut durables, mut https, mut embeddeds) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -370,6 +392,36 @@ async fn index_load(addr: SocketAddr, doc: &str, duration: Duration, round: usiz
     }
 }
 
+/// Checks that the noop handler answers as optimist answers a conditional update: the same
+/// header names and a body within a few bytes of the same length.
+async fn check_noop_answer(optimist: SocketAddr, noop: SocketAddr, doc: &str) {
+    async fn answer(addr: SocketAddr, doc: &str) -> (Vec<String>, Vec<u8>) {
+        let mut conn = Connection::open(addr).await;
+        let body = conn.send("PUT", "/bench/_doc/r0c12", doc).await;
+        let (seq_no, term) = stamp(&body);
+        let path = format!("/bench/_doc/r0c12?if_seq_no={seq_no}&if_primary_term={term}");
+        let mut names = Vec::new();
+        let body = conn
+            .exchange("PUT", &path, doc, |line| {
+                if let Some((name, _)) = line.split_once(':') {
+                    names.push(name.to_ascii_lowercase());
+                }
+            })
+            .await;
+        names.sort();
+        (names, body)
+    }
+    let (optimist, noop) = (answer(optimist, doc).await, answer(noop, doc).await);
+    assert_eq!(optimist.0, noop.0, "the answers' header names");
+    let (a, b) = (optimist.1.len(), noop.1.len());
+    assert!(
+        a.abs_diff(b) <= 8,
+        "the answers' lengths {a} and {b}: {} against {}",
+        String::from_utf8_lossy(&optimist.1),
+        String::from_utf8_lossy(&noop.1)
+    );
+}
+
 /// `_seq_no` and `_primary_term` of a write response (the noop handler's are fixed).
 fn stamp(body: &[u8]) -> (u64, u64) {
     let value: serde_json::Value = serde_json::from_slice(body).expect("a JSON answer");
@@ -472,6 +524,17 @@ impl Connection {
 
     /// Sends a request with a JSON body and returns the response body.
     async fn send(&mut self, method: &str, path: &str, body: &str) -> Vec<u8> {
+        self.exchange(method, path, body, |_| {}).await
+    }
+
+    /// `send`, showing each header line of the answer to `header`.
+    async fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &str,
+        mut header: impl FnMut(&str),
+    ) -> Vec<u8> {
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
@@ -485,6 +548,7 @@ impl Connection {
             if line == "\r\n" {
                 break;
             }
+            header(&line);
             if let Some((name, value)) = line.split_once(':')
                 && name.eq_ignore_ascii_case("content-length")
             {
