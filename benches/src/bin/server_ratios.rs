@@ -29,6 +29,10 @@ const NOOP_ANSWER: &str = concat!(
     r#""_shards":{"total":2,"successful":1,"failed":0},"_seq_no":123456,"_primary_term":1}"#
 );
 
+/// optimist's allocator: the process serves as `optimist serve` does.
+#[global_allocator]
+static ALLOCATOR: server::Allocator = server::Allocator {};
+
 const CONNECTIONS: usize = 64;
 const BATCH: usize = 1_000;
 const BULK_CLIENTS: usize = 2;

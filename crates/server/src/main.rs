@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
 use engine::{Store, StoreOptions};
 use tracing::{error, info, warn};
 
+#[global_allocator]
+static ALLOCATOR: server::Allocator = server::Allocator {};
+
 #[derive(Parser)]
 #[command(
     name = "optimist",
