@@ -102,8 +102,11 @@ fn a_network_address_without_auth_is_refused() {
 
 #[test]
 fn names_never_reach_outside_the_data_directory() {
-    let server = Server::start_fresh();
-    let parent = server.path.parent().unwrap().to_owned();
+    // The data directory sits alone in a directory of its own, so that what other tests
+    // create in the shared temporary directory meanwhile is not counted.
+    let outer = tempfile::tempdir().unwrap();
+    let server = Server::start(&outer.path().join("data"));
+    let parent = outer.path().to_owned();
     let before: Vec<_> = std::fs::read_dir(&parent)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use engine::{Store, StoreOptions};
@@ -16,7 +16,6 @@ pub(crate) struct Server {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     _dir: Option<tempfile::TempDir>,
-    pub(crate) path: PathBuf,
 }
 
 /// One response.
@@ -79,7 +78,6 @@ impl Server {
             stop: Some(stop),
             thread: Some(thread),
             _dir: None,
-            path: dir.to_owned(),
         }
     }
 
