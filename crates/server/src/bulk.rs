@@ -2,6 +2,7 @@
 //! `BulkResponse`. The body is parsed whole and validated whole (one 400 for the request, as
 //! `BulkRequest.validate`), then run by the engine as one batch: one group commit per shard.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,7 +24,7 @@ use crate::source_filter::SourceFilter;
 mod action_line;
 
 pub(crate) use action_line::check_plain_action_line;
-use action_line::{action_line, action_params, plain_action_line};
+use action_line::{Metadata, action_line, action_params, plain_action_line};
 
 pub(crate) async fn bulk(
     state: State<AppState>,
@@ -188,7 +189,8 @@ fn parse(body: &[u8], defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Pars
         return Err(not_terminated());
     }
     let lines = lines(&body[..last_newline]);
-    let mut items = Vec::new();
+    // Most items are two lines (a delete is one).
+    let mut items = Vec::with_capacity(lines.len().div_ceil(2));
     let mut validation = Vec::new();
     let mut n = 0;
     while n < lines.len() {
@@ -198,24 +200,30 @@ fn parse(body: &[u8], defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Pars
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        // The metadata's simple values read as URL parameters are read, with the same checks.
-        let (op, meta_params, meta_source) = match plain_action_line(line) {
-            Some((op, params)) => (op, params, None),
+        let (op, meta) = match plain_action_line(line) {
+            Some(read) => read,
             None => {
-                let (op, meta) = action_line(line, line_no)?;
+                // The metadata's simple values are read as URL parameters are, with the same
+                // checks.
+                let (op, raw) = action_line(line, line_no)?;
+                let params = action_params(&raw, line_no)?;
                 (
                     op,
-                    action_params(&meta, line_no)?,
-                    meta.get("_source").cloned(),
+                    Metadata::from_params(&params, raw.get("_source").cloned())?,
                 )
             }
         };
-        let text = |key: &str| meta_params.get(key).map(str::to_owned);
-        let index = text("_index").or_else(|| defaults.index.clone());
-        let explicit_id = text("_id");
-        let routing = text("routing").or_else(|| defaults.routing.clone());
-        let conditions = meta_params.conditions().map_err(Refusal::illegal)?;
-        let require_alias = text("require_alias").map_or(defaults.require_alias, |v| v != "false");
+        let index = meta
+            .index
+            .map(Cow::into_owned)
+            .or_else(|| defaults.index.clone());
+        let explicit_id = meta.id.map(Cow::into_owned);
+        let routing = meta
+            .routing
+            .map(Cow::into_owned)
+            .or_else(|| defaults.routing.clone());
+        let conditions = meta.conditions;
+        let require_alias = meta.require_alias.unwrap_or(defaults.require_alias);
         // Every action but delete is followed by its document line; one without it is dropped.
         let doc = if op == "delete" {
             None
@@ -255,18 +263,17 @@ fn parse(body: &[u8], defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Pars
                         es_type: "x_content_parse_exception",
                         reason,
                     })?;
-                request.retry_on_conflict =
-                    meta_params.retry_on_conflict().map_err(Refusal::illegal)?;
+                request.retry_on_conflict = meta.retry_on_conflict.map_err(Refusal::illegal)?;
                 request.if_seq_no = conditions.if_seq_no;
                 request.if_primary_term = conditions.if_primary_term;
-                let filter = match &meta_source {
+                let filter = match &meta.source {
                     Some(v) => Some(SourceFilter::from_json(v).map_err(Refusal::illegal)?),
                     None => body_filter.or_else(|| defaults.source_filter.clone()),
                 };
                 ("update", Ok(BulkAction::Update(request)), filter)
             }
             _ => {
-                let op_type = match (op, text("op_type").as_deref()) {
+                let op_type = match (op, meta.op_type.as_deref()) {
                     ("create", _) | (_, Some("create")) => OpType::Create,
                     (_, None | Some("index")) => OpType::Index,
                     (_, Some(other)) => {
@@ -303,10 +310,10 @@ fn parse(body: &[u8], defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Pars
             Ok(BulkAction::Index(r)) => crate::routes::document_error(&r.source),
             _ => None,
         };
-        let pipeline = text("pipeline").or_else(|| defaults.pipeline.clone());
+        let pipeline = meta.pipeline.as_deref().or(defaults.pipeline.as_deref());
         let target = match op {
             "delete" => None,
-            _ => write_target_refusal(&index, pipeline.as_deref(), require_alias),
+            _ => write_target_refusal(&index, pipeline, require_alias),
         };
         let action = if let Some((es_type, reason)) = malformed {
             Err(ItemRefusal(400, es_type, reason))

@@ -84,22 +84,6 @@ impl Params {
         self.spans.push(Span { start, split, end });
     }
 
-    /// The names and values, sorted by name (for comparing two sets of parameters).
-    pub(crate) fn sorted(&self) -> Vec<(&str, &str)> {
-        let mut all: Vec<_> = self
-            .spans
-            .iter()
-            .map(|span| {
-                (
-                    &self.text[span.start..span.split],
-                    &self.text[span.split..span.end],
-                )
-            })
-            .collect();
-        all.sort_unstable();
-        all
-    }
-
     /// `?pretty` (any value but `false`).
     pub(crate) fn pretty(&self) -> bool {
         self.get("pretty").is_some_and(|v| v != "false")

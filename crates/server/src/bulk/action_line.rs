@@ -2,6 +2,9 @@
 //! operation and its metadata as parameters: by a fast reader for the plain lines clients
 //! send, and by the general one, which builds the JSON and gives Elasticsearch's refusals.
 
+use std::borrow::Cow;
+
+use engine::{Conditions, PrimaryTerm, SeqNo, VersionType};
 use serde_json::{Map, Value};
 
 use super::Refusal;
@@ -27,17 +30,60 @@ const ACTION_FIELDS: &[&str] = &[
     "list_executed_pipelines",
 ];
 
+/// An action line's metadata as the parser uses it, whichever reader read it.
+#[derive(Debug, PartialEq)]
+pub(super) struct Metadata<'a> {
+    pub(super) index: Option<Cow<'a, str>>,
+    pub(super) id: Option<Cow<'a, str>>,
+    pub(super) routing: Option<Cow<'a, str>>,
+    /// `if_seq_no`, `if_primary_term`, `version`, `version_type`: refused for every action.
+    pub(super) conditions: Conditions,
+    /// Refused only where it is read: by an update.
+    pub(super) retry_on_conflict: Result<u32, String>,
+    pub(super) op_type: Option<Cow<'a, str>>,
+    pub(super) require_alias: Option<bool>,
+    pub(super) pipeline: Option<Cow<'a, str>>,
+    /// An update's `_source`, as given.
+    pub(super) source: Option<Value>,
+}
+
+impl Metadata<'_> {
+    /// The metadata read from the general reader's parameters: the same checks, in the same
+    /// order, as a single-document request's URL parameters get.
+    pub(super) fn from_params(
+        params: &Params,
+        source: Option<Value>,
+    ) -> Result<Metadata<'static>, Refusal> {
+        let text = |key: &str| params.get(key).map(|v| Cow::Owned(v.to_owned()));
+        Ok(Metadata {
+            conditions: params.conditions().map_err(Refusal::illegal)?,
+            index: text("_index"),
+            id: text("_id"),
+            routing: text("routing"),
+            retry_on_conflict: params.retry_on_conflict(),
+            op_type: text("op_type"),
+            require_alias: params.get("require_alias").map(|v| v != "false"),
+            pipeline: text("pipeline"),
+            source,
+        })
+    }
+}
+
 /// The action lines clients send almost always: `{"index":{"_index":"a","_id":"1"}}`, with
-/// only plain strings (no escapes), unsigned integers and `null` under a few names. Scanned
-/// by hand, without the JSON tree `action_line` builds and drops for every item (most of what
-/// parsing a bulk body cost; a serde-derived reader of the same shape was 0.47 µs a line).
-/// `None` for anything else, which then takes the general path and gets Elasticsearch's
-/// exact refusal if it is wrong: this path may decline what is valid, never accept what the
-/// general path reads differently (a unit test and the `http_request` fuzz target check).
-pub(super) fn plain_action_line(line: &[u8]) -> Option<(&'static str, Params)> {
-    /// Metadata fields with a string value, and those with an unsigned integer one.
-    const TEXTS: [&str; 4] = ["_index", "_id", "routing", "version_type"];
-    const NUMBERS: [&str; 4] = [
+/// only plain strings (no escapes), non-negative integers that fit a `long`, and `null` under
+/// a few names. Scanned by hand straight into the [`Metadata`] (borrowing the line's
+/// strings), without the JSON tree and the parameters the general path builds and drops for
+/// every item (most of what parsing a bulk body cost: docs/performance.md). `None` for
+/// anything else, which then takes the general path and gets Elasticsearch's exact refusal if
+/// it is wrong: this path may decline what is valid, never accept what the general path reads
+/// differently (a unit test and the `http_request` fuzz target check).
+pub(super) fn plain_action_line(line: &[u8]) -> Option<(&'static str, Metadata<'_>)> {
+    /// The fields this path reads; the bit of each in `seen` is its place here.
+    const FIELDS: [&str; 8] = [
+        "_index",
+        "_id",
+        "routing",
+        "version_type",
         "if_seq_no",
         "if_primary_term",
         "version",
@@ -54,25 +100,52 @@ pub(super) fn plain_action_line(line: &[u8]) -> Option<(&'static str, Params)> {
     };
     scan.byte(b':')?;
     scan.byte(b'{')?;
-    let mut params = Params::with_capacity(line.len());
+    let mut meta = Metadata {
+        index: None,
+        id: None,
+        routing: None,
+        conditions: Conditions::default(),
+        retry_on_conflict: Ok(0),
+        op_type: None,
+        require_alias: None,
+        pipeline: None,
+        source: None,
+    };
     // Which fields were seen: a duplicate is the general path's to refuse.
     let mut seen = 0u8;
     if !scan.byte_if(b'}') {
         loop {
             let key = scan.string()?;
             scan.byte(b':')?;
-            let (slot, value) = if let Some(slot) = TEXTS.iter().position(|&k| k == key) {
-                (slot, scan.null_or(Scan::string)?)
-            } else {
-                let slot = NUMBERS.iter().position(|&k| k == key)?;
-                (TEXTS.len() + slot, scan.null_or(Scan::unsigned)?)
-            };
+            let slot = FIELDS.iter().position(|&k| k == key)?;
             if seen & (1 << slot) != 0 {
                 return None;
             }
             seen |= 1 << slot;
-            if let Some(value) = value {
-                params.push(key, value);
+            let conditions = &mut meta.conditions;
+            match slot {
+                0 => meta.index = scan.null_or(Scan::string)?.map(Cow::Borrowed),
+                1 => meta.id = scan.null_or(Scan::string)?.map(Cow::Borrowed),
+                2 => meta.routing = scan.null_or(Scan::string)?.map(Cow::Borrowed),
+                3 => {
+                    if let Some(name) = scan.null_or(Scan::string)? {
+                        // A name it does not know is the general path's to refuse.
+                        conditions.version_type = VersionType::parse(name).ok()?;
+                    }
+                }
+                4 => conditions.if_seq_no = scan.null_or(Scan::long)?.map(SeqNo),
+                // 0 is Elasticsearch's "unassigned".
+                5 => {
+                    conditions.if_primary_term = scan
+                        .null_or(Scan::long)?
+                        .filter(|&term| term != 0)
+                        .map(PrimaryTerm)
+                }
+                6 => conditions.version = scan.null_or(Scan::long)?.map(|v| v as i64),
+                _ => {
+                    let retries = scan.null_or(Scan::long)?.unwrap_or(0);
+                    meta.retry_on_conflict = Ok(retries.min(u64::from(u32::MAX)) as u32);
+                }
             }
             if scan.byte_if(b'}') {
                 break;
@@ -82,26 +155,28 @@ pub(super) fn plain_action_line(line: &[u8]) -> Option<(&'static str, Params)> {
     }
     scan.byte(b'}')?;
     scan.skip_whitespace();
-    scan.rest.is_empty().then_some((op, params))
+    scan.rest.is_empty().then_some((op, meta))
 }
 
 /// Panics unless `plain_action_line` reads `line` as the general path does (it may decline a
 /// line, never read one differently): for the unit tests and the `http_request` fuzz target.
 pub(crate) fn check_plain_action_line(line: &[u8]) {
-    let Some((op, params)) = plain_action_line(line) else {
+    let Some((op, plain)) = plain_action_line(line) else {
         return;
     };
     let text = String::from_utf8_lossy(line);
     let (general_op, meta) = action_line(line, 1)
         .unwrap_or_else(|e| panic!("{text} is refused by the general path: {}", e.reason));
-    let general = action_params(&meta, 1).unwrap_or_else(|e| {
-        panic!(
-            "{text}'s metadata is refused by the general path: {}",
-            e.reason
-        )
-    });
+    let general = action_params(&meta, 1)
+        .and_then(|params| Metadata::from_params(&params, meta.get("_source").cloned()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "{text}'s metadata is refused by the general path: {}",
+                e.reason
+            )
+        });
     assert_eq!(op, general_op, "{text}");
-    assert_eq!(params.sorted(), general.sorted(), "{text}");
+    assert_eq!(plain, general, "{text}");
 }
 
 /// A cursor over an action line for `plain_action_line`; each step skips the JSON whitespace
@@ -147,9 +222,9 @@ impl<'a> Scan<'a> {
         std::str::from_utf8(text).ok()
     }
 
-    /// An unsigned integer that fits a `u64`, in its canonical decimal text (no sign, no
-    /// leading zero, no fraction or exponent).
-    fn unsigned(&mut self) -> Option<&'a str> {
+    /// A non-negative integer that fits a `long` (as the general path reads every number),
+    /// in its canonical decimal text (no sign, no leading zero, no fraction or exponent).
+    fn long(&mut self) -> Option<u64> {
         self.skip_whitespace();
         let len = self.rest.iter().take_while(|b| b.is_ascii_digit()).count();
         let (digits, rest) = self.rest.split_at(len);
@@ -159,14 +234,13 @@ impl<'a> Scan<'a> {
         if matches!(rest.first(), Some(b'.' | b'e' | b'E')) {
             return None;
         }
-        let text = std::str::from_utf8(digits).ok()?;
-        text.parse::<u64>().ok()?;
+        let value = std::str::from_utf8(digits).ok()?.parse::<i64>().ok()?;
         self.rest = rest;
-        Some(text)
+        Some(value as u64)
     }
 
     /// `null` (as `Some(None)`), or what `read` reads.
-    fn null_or(&mut self, read: fn(&mut Self) -> Option<&'a str>) -> Option<Option<&'a str>> {
+    fn null_or<T>(&mut self, read: fn(&mut Self) -> Option<T>) -> Option<Option<T>> {
         self.skip_whitespace();
         if let Some(rest) = self.rest.strip_prefix(b"null") {
             self.rest = rest;
@@ -276,7 +350,8 @@ mod tests {
             r#"{"index":{"_id":null,"routing":null}}"#,
             r#"{"index":{}}"#,
             "\t{\r\"create\"\t:\n{ \"_id\" :\"é/ü 1\" , \"version\" : 0 } }\t",
-            r#"{"index":{"if_seq_no":18446744073709551615,"if_primary_term":null,"version_type":null}}"#,
+            r#"{"index":{"if_seq_no":9223372036854775807,"if_primary_term":null,"version_type":null}}"#,
+            r#"{"update":{"_id":"6","retry_on_conflict":9223372036854775807,"if_primary_term":0}}"#,
             r#"{"delete":{"version":null,"retry_on_conflict":null,"_index":""}}"#,
         ];
         for line in plain {
@@ -303,11 +378,14 @@ mod tests {
             r#"{"index":{}} x"#,
             r#"["index"]"#,
             r#"{"index":"books"}"#,
-            // Numbers JSON does not allow or a u64 does not hold, a control character or
-            // escape where the plain path reads a name, a value cut short, a stray comma.
+            // Numbers JSON does not allow or a long does not hold, an unknown version type, a
+            // control character or escape where the plain path reads a name, a value cut
+            // short, a stray comma.
             r#"{"index":{"if_seq_no":01}}"#,
             r#"{"index":{"version":1e3}}"#,
             r#"{"index":{"version":18446744073709551616}}"#,
+            r#"{"index":{"if_seq_no":9223372036854775808}}"#,
+            r#"{"index":{"version_type":"force"}}"#,
             "{\"index\":{\"_id\":\"a\tb\"}}",
             r#"{"index":{"_\u0069d":"1"}}"#,
             r#"{"ind\u0065x":{}}"#,
