@@ -91,33 +91,41 @@ async fn run(
     let store = state.store.clone();
     blocking(move || {
         let results = execute(&store, &mut parsed);
-        // The items are written straight into the answer's text, each from its typed body;
-        // `errors` comes first in the answer, so the items are joined after them.
-        let mut items = Vec::with_capacity(parsed.len() * 160);
+        // The items are written straight into the answer's text, each from its typed body.
+        // `errors` and `took` come first in the answer but are known only after the items,
+        // so the items are written after room left for them, and the answer starts where
+        // the head, written last, begins: the items are not copied again.
+        let mut out = Vec::with_capacity(HEAD_ROOM + parsed.len() * 160);
+        out.resize(HEAD_ROOM, b' ');
         let mut errors = false;
         let mut index = None;
         for (n, (item, result)) in parsed.iter().zip(results).enumerate() {
             if n > 0 {
-                items.push(b',');
+                out.push(b',');
             }
             let result = match (&item.action, result) {
                 (Err(refusal), _) => Err(refusal),
                 (Ok(_), result) => Ok(result.expect("a result for each accepted item")),
             };
-            errors |= render_item(&mut items, &store, &mut index, item, result);
+            errors |= render_item(&mut out, &store, &mut index, item, result);
         }
+        out.extend_from_slice(b"]}");
         let took = started.elapsed().as_millis() as u64;
-        let mut text = format!("{{\"errors\":{errors},\"took\":{took},\"items\":[");
-        text.push_str(std::str::from_utf8(&items).expect("serde_json writes UTF-8"));
-        text.push_str("]}");
+        let head = format!("{{\"errors\":{errors},\"took\":{took},\"items\":[");
+        let start = HEAD_ROOM - head.len();
+        out[start..HEAD_ROOM].copy_from_slice(head.as_bytes());
+        let text = Bytes::from(out).slice(start..);
         if pretty {
-            let value: Value = serde_json::from_str(&text).expect("the answer is JSON");
+            let value: Value = serde_json::from_slice(&text).expect("the answer is JSON");
             return es::json_response(StatusCode::OK, &value, true);
         }
         es::raw_json_response(StatusCode::OK, text)
     })
     .await
 }
+
+/// Room for the answer's head, `{"errors":false,"took":<u64>,"items":[` (at most 53 bytes).
+const HEAD_ROOM: usize = 64;
 
 /// A whole-request refusal, rendered once `?pretty` is known.
 pub(crate) struct Refusal {

@@ -27,8 +27,8 @@ pub fn json_response(
     raw_json_response(status, text)
 }
 
-pub fn raw_json_response(status: StatusCode, text: String) -> Response<Body> {
-    let mut response = Response::new(Body::from(text));
+pub fn raw_json_response(status: StatusCode, text: impl Into<Body>) -> Response<Body> {
+    let mut response = Response::new(text.into());
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -213,11 +213,15 @@ impl<'a> Scan<'a> {
     /// A string without escapes or control characters, in UTF-8.
     fn string(&mut self) -> Option<&'a str> {
         self.byte(b'"')?;
-        let len = self.rest.iter().position(|&b| b == b'"')?;
-        let text = &self.rest[..len];
-        if text.iter().any(|&b| b == b'\\' || b < 0x20) {
+        // One pass to the closing quote; an escape or a control character before it declines.
+        let len = self
+            .rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if self.rest[len] != b'"' {
             return None;
         }
+        let text = &self.rest[..len];
         self.rest = &self.rest[len + 1..];
         std::str::from_utf8(text).ok()
     }
