@@ -157,6 +157,39 @@ fn bulk_with_a_default_index_and_routing() {
     assert_eq!(status, 200);
 }
 
+/// The answer's head is written after its items; compact or `?pretty`, it is one JSON
+/// object that starts with `errors` and `took`, as Elasticsearch's does.
+#[test]
+fn bulk_answers_start_with_errors_and_took_compact_or_pretty() {
+    let server = Server::start_fresh();
+    let items = |first: u32| {
+        ndjson(&[
+            json!({"index": {"_index": "heads", "_id": first.to_string()}}),
+            json!({"n": first}),
+            json!({"create": {"_index": "heads", "_id": "same"}}),
+            json!({"n": 0}),
+        ])
+    };
+    let compact = server.request("POST", "/_bulk", Some(&items(1)));
+    let text = String::from_utf8(compact.body).unwrap();
+    assert!(text.starts_with(r#"{"errors":false,"took":"#), "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        answer["items"][1]["create"]["result"], "created",
+        "{answer}"
+    );
+
+    let pretty = server.request("POST", "/_bulk?pretty", Some(&items(2)));
+    let text = String::from_utf8(pretty.body).unwrap();
+    let lines: Vec<&str> = text.lines().take(3).map(str::trim).collect();
+    assert_eq!(lines[..2], ["{", r#""errors": true,"#], "{text}");
+    assert!(lines[2].starts_with(r#""took": "#), "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["items"][0]["index"]["_id"], "2", "{answer}");
+    assert_eq!(answer["items"][1]["create"]["status"], 409, "{answer}");
+    assert_eq!(answer.as_object().unwrap().len(), 3, "{answer}");
+}
+
 #[test]
 fn mget_answers_each_document_or_its_error() {
     let server = Server::start_fresh();
