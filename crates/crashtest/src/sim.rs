@@ -172,9 +172,9 @@ fn play(
                     version: w.version,
                     seq_no: w.seq_no,
                     primary_term: w.primary_term,
-                    source: request.source.clone(),
+                    source: request.source.to_vec(),
                 });
-                (id, Some(Some(request.source.clone())), result)
+                (id, Some(Some(request.source.to_vec())), result)
             }
             Op::Delete { id } => {
                 let result = shard

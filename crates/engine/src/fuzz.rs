@@ -218,7 +218,7 @@ pub fn run(steps: &[Step]) -> Result<(), String> {
                     }),
                     Some(source) => shard.index(&IndexRequest {
                         id: IDS[id].into(),
-                        source: source.clone(),
+                        source: source.clone().into(),
                         op_type,
                         conditions: c,
                     }),

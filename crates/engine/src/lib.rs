@@ -27,6 +27,8 @@ mod update;
 mod version;
 
 pub use bulk::{BulkAction, BulkItem, BulkItemResult, GetItem};
+/// The type of a request's document source, for callers that build one without the crate.
+pub use bytes::Bytes;
 pub use error::{Error, Result};
 pub use id::IdGenerator;
 pub use index::Index;

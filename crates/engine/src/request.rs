@@ -1,6 +1,7 @@
 //! Write requests and their validation, as Elasticsearch's `IndexRequest.validate` and
 //! `DeleteRequest.validate` do it: same checks, same order, same words.
 
+use bytes::Bytes;
 use wal::{PrimaryTerm, SeqNo};
 
 use crate::error::{Error, Result};
@@ -64,7 +65,9 @@ pub struct Conditions {
 #[derive(Clone, Debug, Default)]
 pub struct IndexRequest {
     pub id: String,
-    pub source: Vec<u8>,
+    /// The document's JSON. Shared, not owned: a server hands each document of a `_bulk`
+    /// body over as a slice of that body, without copying it.
+    pub source: Bytes,
     pub op_type: OpType,
     pub conditions: Conditions,
 }
@@ -77,7 +80,7 @@ pub struct DeleteRequest {
 }
 
 impl IndexRequest {
-    pub fn new(id: impl Into<String>, source: impl Into<Vec<u8>>) -> IndexRequest {
+    pub fn new(id: impl Into<String>, source: impl Into<Bytes>) -> IndexRequest {
         IndexRequest {
             id: id.into(),
             source: source.into(),

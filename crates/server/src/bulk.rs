@@ -150,7 +150,7 @@ impl Refusal {
 
 /// The whole request, parsed and validated: the items to run, or the one refusal.
 pub(crate) fn parse_request(
-    body: &[u8],
+    body: &Bytes,
     path_index: Option<String>,
     params: &Params,
     ids: &IdGenerator,
@@ -179,7 +179,7 @@ fn lines(text: &[u8]) -> Vec<&[u8]> {
     lines
 }
 
-fn parse(body: &[u8], defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Parsed>, Refusal> {
+fn parse(body: &Bytes, defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Parsed>, Refusal> {
     if body.is_empty() {
         return Err(Refusal {
             status: 400,
@@ -292,7 +292,8 @@ fn parse(body: &[u8], defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Pars
                 };
                 let request = IndexRequest {
                     id: if has_id { id.clone() } else { ids.next_id() },
-                    source: doc.unwrap_or_default().to_vec(),
+                    // A slice of the body, not a copy: the engine only reads it.
+                    source: doc.map_or_else(Bytes::new, |doc| body.slice_ref(doc)),
                     op_type,
                     conditions,
                 };

@@ -122,7 +122,7 @@ async fn write_doc(
     let routing = params.routing().map(str::to_owned);
     let request = IndexRequest {
         id,
-        source: body.to_vec(),
+        source: body,
         op_type,
         conditions,
     };

@@ -35,7 +35,8 @@ pub fn http_request(data: &[u8]) {
     for line in body.split(|&b| b == b'\n') {
         bulk::check_plain_action_line(line);
     }
-    match bulk::parse_request(body, Some("index".into()), &params, &IdGenerator::new()) {
+    let shared = axum::body::Bytes::copy_from_slice(body);
+    match bulk::parse_request(&shared, Some("index".into()), &params, &IdGenerator::new()) {
         Ok(items) => assert!(!items.is_empty(), "an accepted bulk request has items"),
         Err(refusal) => assert!(
             (400..500).contains(&refusal.status),
