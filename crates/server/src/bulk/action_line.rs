@@ -1,5 +1,5 @@
 //! A `_bulk` item's action line (`{"index":{"_index":"a","_id":"1"}}`), read into the
-//! operation and its metadata as parameters: by a fast reader for the plain lines clients
+//! operation and its typed metadata: by a fast reader for the plain lines clients
 //! send, and by the general one, which builds the JSON and gives Elasticsearch's refusals.
 
 use std::borrow::Cow;
@@ -123,25 +123,26 @@ pub(super) fn plain_action_line(line: &[u8]) -> Option<(&'static str, Metadata<'
             }
             seen |= 1 << slot;
             let conditions = &mut meta.conditions;
-            match slot {
-                0 => meta.index = scan.null_or(Scan::string)?.map(Cow::Borrowed),
-                1 => meta.id = scan.null_or(Scan::string)?.map(Cow::Borrowed),
-                2 => meta.routing = scan.null_or(Scan::string)?.map(Cow::Borrowed),
-                3 => {
+            match key {
+                "_index" => meta.index = scan.null_or(Scan::string)?.map(Cow::Borrowed),
+                "_id" => meta.id = scan.null_or(Scan::string)?.map(Cow::Borrowed),
+                "routing" => meta.routing = scan.null_or(Scan::string)?.map(Cow::Borrowed),
+                "version_type" => {
                     if let Some(name) = scan.null_or(Scan::string)? {
                         // A name it does not know is the general path's to refuse.
                         conditions.version_type = VersionType::parse(name).ok()?;
                     }
                 }
-                4 => conditions.if_seq_no = scan.null_or(Scan::long)?.map(SeqNo),
+                "if_seq_no" => conditions.if_seq_no = scan.null_or(Scan::long)?.map(SeqNo),
                 // 0 is Elasticsearch's "unassigned".
-                5 => {
+                "if_primary_term" => {
                     conditions.if_primary_term = scan
                         .null_or(Scan::long)?
                         .filter(|&term| term != 0)
                         .map(PrimaryTerm)
                 }
-                6 => conditions.version = scan.null_or(Scan::long)?.map(|v| v as i64),
+                "version" => conditions.version = scan.null_or(Scan::long)?.map(|v| v as i64),
+                // `retry_on_conflict`, the last of `FIELDS`.
                 _ => {
                     let retries = scan.null_or(Scan::long)?.unwrap_or(0);
                     meta.retry_on_conflict = Ok(retries.min(u64::from(u32::MAX)) as u32);
