@@ -114,12 +114,7 @@ async fn run(
         let head = format!("{{\"errors\":{errors},\"took\":{took},\"items\":[");
         let start = HEAD_ROOM - head.len();
         out[start..HEAD_ROOM].copy_from_slice(head.as_bytes());
-        let text = Bytes::from(out).slice(start..);
-        if pretty {
-            let value: Value = serde_json::from_slice(&text).expect("the answer is JSON");
-            return es::json_response(StatusCode::OK, &value, true);
-        }
-        es::raw_json_response(StatusCode::OK, text)
+        es::maybe_pretty_response(StatusCode::OK, Bytes::from(out).slice(start..), pretty)
     })
     .await
 }

@@ -9,6 +9,7 @@ use engine::{DeleteRequest, Index, IndexRequest, OpType, Store, UpdateRequest, W
 use serde_json::Value;
 
 use crate::es;
+use crate::nesting::{self, MAX_NESTING_DEPTH};
 use crate::params::{Params, Read};
 use crate::routes::{
     AppState, ContentType, Reply, blocking, content_type_refusal, document_refusal,
@@ -193,12 +194,7 @@ pub(crate) async fn get_doc(
             read.routing.as_deref(),
             &read.filter,
         );
-        if pretty {
-            let value: Value = serde_json::from_str(&text).expect("we wrote JSON");
-            es::json_response(status, &value, true)
-        } else {
-            es::raw_json_response(status, text)
-        }
+        es::maybe_pretty_response(status, text, pretty)
     })
     .await
 }
@@ -383,6 +379,11 @@ pub(crate) fn update_body(
 ) -> Result<(UpdateRequest, Option<SourceFilter>), String> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| format!("[{}:{}] {e}", e.line(), e.column()))?;
+    // `doc` and `upsert` sit one level down: each may nest as deep as a document may, and no
+    // merge of them into a stored document nests deeper than either (crate::nesting).
+    if let Some(deep) = nesting::too_deep(body, MAX_NESTING_DEPTH + 1) {
+        return Err(deep.reason(MAX_NESTING_DEPTH + 1));
+    }
     let Value::Object(fields) = value else {
         return Err("[1:1] [UpdateRequest] Expected START_OBJECT".into());
     };

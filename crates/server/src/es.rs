@@ -1,7 +1,7 @@
 //! Elasticsearch's wire shapes: response bodies, error bodies, headers. The only place they
 //! are written, so they are right in one place (reference section 1).
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, Response, StatusCode, header};
 use engine::{DocResult, Document, Error, Index, WriteResult};
 
@@ -25,6 +25,20 @@ pub fn json_response(
         serde_json::to_string(body).expect("a body serialises")
     };
     raw_json_response(status, text)
+}
+
+/// An answer written as compact JSON text, re-indented under `?pretty`. A text the reader
+/// cannot take back (a source stored nested deeper than it reads, by an embedding application
+/// or an older version) goes out compact rather than not at all.
+pub fn maybe_pretty_response(
+    status: StatusCode,
+    text: impl Into<Bytes> + AsRef<[u8]>,
+    pretty: bool,
+) -> Response<Body> {
+    if pretty && let Ok(value) = serde_json::from_slice::<Value>(text.as_ref()) {
+        return json_response(status, &value, true);
+    }
+    raw_json_response(status, text.into())
 }
 
 pub fn raw_json_response(status: StatusCode, text: impl Into<Body>) -> Response<Body> {

@@ -13,6 +13,7 @@ pub mod fuzz;
 pub mod import;
 mod indices;
 mod mget;
+mod nesting;
 pub mod offline;
 mod params;
 pub mod progress;

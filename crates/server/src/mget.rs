@@ -209,7 +209,12 @@ fn lookup(store: &Store, l: &Lookup) -> Value {
                 l.routing.as_deref(),
                 &l.filter,
             );
-            serde_json::from_str(&text).expect("we wrote JSON")
+            // Only a source stored nested deeper than a `Value` reads (crate::nesting), by an
+            // embedding application or an older version, fails here: that item says so.
+            serde_json::from_str(&text).unwrap_or_else(|e| {
+                let reason = format!("the stored source of [{}] cannot be read back: {e}", l.id);
+                json!({"_index": l.index, "_id": l.id, "error": es::error_object("document_parsing_exception", &reason, &[])})
+            })
         }
         Err(e) => {
             let metadata = es::error_metadata(&e, &l.index, None, None);

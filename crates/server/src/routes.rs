@@ -21,6 +21,7 @@ use engine::{IdGenerator, Store};
 use tower_service::Service;
 
 use crate::auth::Users;
+use crate::nesting::{self, MAX_NESTING_DEPTH};
 use crate::params::Params;
 use crate::{bulk, cluster, docs, es, indices, mget};
 
@@ -416,7 +417,8 @@ pub(crate) fn document_error(source: &[u8]) -> Option<(&'static str, String)> {
             "Malformed content, must start with an object".into(),
         )),
         Some(Ok(_)) => match values.next() {
-            None => None,
+            None => nesting::too_deep(source, MAX_NESTING_DEPTH)
+                .map(|deep| ("document_parsing_exception", deep.reason(MAX_NESTING_DEPTH))),
             Some(Ok(_)) => Some((
                 "illegal_argument_exception",
                 "Malformed content, found extra data after parsing: START_OBJECT".into(),

@@ -157,3 +157,66 @@ fn names_never_reach_outside_the_data_directory() {
             .is_empty()
     );
 }
+
+/// `{"a":{"a":...1}}`, `depth` objects deep.
+fn nested(depth: usize) -> String {
+    format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth))
+}
+
+#[test]
+fn documents_nested_past_the_limit_are_refused_and_the_deepest_allowed_reads_back_everywhere() {
+    let server = Server::start_fresh();
+    // One level past the limit: refused by every write, nothing stored.
+    let (status, answer) = server.json("PUT", "/deep/_doc/1", Some(&nested(101)));
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["type"], "document_parsing_exception");
+    assert_eq!(
+        answer["error"]["reason"],
+        "[1:501] failed to parse: Document nesting depth (101) exceeds the maximum allowed (100)"
+    );
+    let bulk = format!(
+        "{}\n{}\n{}\n{}\n",
+        json!({"index": {"_index": "deep", "_id": "1"}}),
+        nested(101),
+        json!({"index": {"_index": "deep", "_id": "2"}}),
+        json!({"a": 1}),
+    );
+    let (status, answer) = server.json("POST", "/_bulk", Some(&bulk));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["items"][0]["index"]["status"], 400, "{answer}");
+    assert_eq!(answer["items"][1]["index"]["status"], 201, "{answer}");
+    assert_eq!(server.json("GET", "/deep/_doc/1", None).0, 404);
+
+    // The limit itself: stored, and read back whole by every path that parses it.
+    let deepest = nested(100);
+    let stored: serde_json::Value = serde_json::from_str(&deepest).unwrap();
+    assert_eq!(server.json("PUT", "/deep/_doc/1", Some(&deepest)).0, 201);
+    let (status, got) = server.json("GET", "/deep/_doc/1?pretty", None);
+    assert_eq!((status, &got["_source"]), (200, &stored));
+    let mget = json!({"docs": [{"_index": "deep", "_id": "1"}]}).to_string();
+    let (status, got) = server.json("POST", "/_mget?pretty", Some(&mget));
+    assert_eq!(
+        (status, &got["docs"][0]["_source"]),
+        (200, &stored),
+        "{got}"
+    );
+    let (_, got) = server.json("GET", "/deep/_doc/1?_source_includes=a.a", None);
+    assert_eq!(got["_source"], stored);
+    let (_, got) = server.json("GET", "/deep/_doc/1?_source_excludes=a.a.a", None);
+    assert_eq!(got["_source"], json!({"a": {"a": {}}}));
+    let update = json!({"doc": {"b": 1}}).to_string();
+    let (status, answer) = server.json("POST", "/deep/_update/1", Some(&update));
+    assert_eq!(
+        (status, &answer["result"]),
+        (200, &json!("updated")),
+        "{answer}"
+    );
+    // An update whose `doc` would nest past the limit is refused before it is merged.
+    let update = format!(r#"{{"doc":{{"b":{}}}}}"#, nested(100));
+    let (status, answer) = server.json("POST", "/deep/_update/1", Some(&update));
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["type"], "x_content_parse_exception");
+    let (_, got) = server.json("GET", "/deep/_doc/1", None);
+    assert_eq!(got["_source"]["b"], 1);
+    assert_eq!(got["_version"], 2);
+}
