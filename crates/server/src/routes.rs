@@ -417,8 +417,12 @@ pub(crate) fn document_error(source: &[u8]) -> Option<(&'static str, String)> {
             "Malformed content, must start with an object".into(),
         )),
         Some(Ok(_)) => match values.next() {
-            None => nesting::too_deep(source, MAX_NESTING_DEPTH)
-                .map(|deep| ("document_parsing_exception", deep.reason(MAX_NESTING_DEPTH))),
+            None => utf8_error(source)
+                .or_else(|| {
+                    nesting::too_deep(source, MAX_NESTING_DEPTH)
+                        .map(|deep| deep.reason(MAX_NESTING_DEPTH))
+                })
+                .map(|reason| ("document_parsing_exception", reason)),
             Some(Ok(_)) => Some((
                 "illegal_argument_exception",
                 "Malformed content, found extra data after parsing: START_OBJECT".into(),
@@ -431,6 +435,30 @@ pub(crate) fn document_error(source: &[u8]) -> Option<(&'static str, String)> {
             "[0:0] failed to parse, document is empty".into(),
         )),
     }
+}
+
+/// Where a source that parsed as JSON is not UTF-8, in the words of Elasticsearch's parser
+/// (Jackson): skipping over a string does not check its bytes, and a client must never be
+/// handed back a document that is not valid JSON text.
+fn utf8_error(source: &[u8]) -> Option<String> {
+    let e = std::str::from_utf8(source).err()?;
+    let at = e.valid_up_to();
+    let line = 1 + source[..at].iter().filter(|&&b| b == b'\n').count();
+    let column = at
+        - source[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |n| n + 1)
+        + 1;
+    let lead = source[at];
+    // A valid lead byte followed by a bad continuation is the "middle" byte's fault.
+    let what = match (lead, source.get(at + 1)) {
+        (0xc2..=0xf4, Some(&next)) if e.error_len().is_some() && next & 0xc0 != 0x80 => {
+            format!("Invalid UTF-8 middle byte 0x{next:x}")
+        }
+        _ => format!("Invalid UTF-8 start byte 0x{lead:x}"),
+    };
+    Some(format!("[{line}:{column}] failed to parse: {what}"))
 }
 
 fn parse_failure(e: &serde_json::Error) -> (&'static str, String) {

@@ -220,3 +220,46 @@ fn documents_nested_past_the_limit_are_refused_and_the_deepest_allowed_reads_bac
     assert_eq!(got["_source"]["b"], 1);
     assert_eq!(got["_version"], 2);
 }
+
+#[test]
+fn sources_that_are_not_utf8_are_refused_and_nothing_is_stored() {
+    let server = Server::start_fresh();
+    let cases: &[(&[u8], &str)] = &[
+        (
+            b"{\"a\":\"\xff\"}",
+            "[1:7] failed to parse: Invalid UTF-8 start byte 0xff",
+        ),
+        (
+            b"{\n \"a\": \"caf\xc3(\"}",
+            "[2:11] failed to parse: Invalid UTF-8 middle byte 0x28",
+        ),
+    ];
+    for (body, reason) in cases {
+        let answer = server.send("PUT", "/bytes/_doc/1", &[], Some(body));
+        assert_eq!(answer.status, 400, "{}", answer.text());
+        let error = &answer.json()["error"];
+        assert_eq!(error["type"], "document_parsing_exception");
+        assert_eq!(error["reason"], *reason);
+        // A bulk item carrying the same bytes (on one line) is refused alone.
+        if body.contains(&b'\n') {
+            continue;
+        }
+        let mut bulk = b"{\"index\":{\"_index\":\"bytes\",\"_id\":\"1\"}}\n".to_vec();
+        bulk.extend_from_slice(body);
+        bulk.extend_from_slice(
+            b"\n{\"index\":{\"_index\":\"bytes\",\"_id\":\"2\"}}\n{\"a\":\"caf\xc3\xa9\"}\n",
+        );
+        let answer = server.send("POST", "/_bulk", &[], Some(&bulk));
+        let items = &answer.json()["items"];
+        assert_eq!(
+            items[0]["index"]["error"]["reason"],
+            *reason,
+            "{}",
+            answer.text()
+        );
+        assert_eq!(items[1]["index"]["status"], 201);
+    }
+    assert_eq!(server.json("GET", "/bytes/_doc/1", None).0, 404);
+    let (_, got) = server.json("GET", "/bytes/_doc/2", None);
+    assert_eq!(got["_source"]["a"], "café");
+}
