@@ -21,6 +21,7 @@ pub mod routes;
 pub mod sched;
 pub mod source_filter;
 pub mod tls;
+mod unrecognized;
 mod writer;
 
 use std::future::Future;

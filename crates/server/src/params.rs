@@ -75,6 +75,13 @@ impl Params {
         Some(&self.text[span.split..span.end])
     }
 
+    /// Every name given, in order, repeats included.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.spans
+            .iter()
+            .map(|span| &self.text[span.start..span.split])
+    }
+
     pub(crate) fn push(&mut self, key: &str, value: &str) {
         let start = self.text.len();
         self.text.push_str(key);

@@ -159,10 +159,20 @@ impl Api {
             .users
             .as_deref()
             .and_then(|users| crate::auth::refusal(users, &request));
+        // A document API's unknown query parameter is refused before its handler runs
+        // (crate::unrecognized); only a request with a query string can have one.
+        let unknown_parameters = || {
+            let params = Params::parse(uri.query()?);
+            crate::unrecognized::refusal(&method, uri.path(), &params)
+                .map(|reason| es::illegal_argument(&reason, params.pretty()))
+        };
         let response = match (refused, document_index(&request)) {
             (Some(refusal), _) => refusal,
-            (None, Some((index, id))) => {
+            (None, Some((index, id))) => 'index: {
                 let params = Params::parse(request.uri().query().unwrap_or(""));
+                if let Some(reason) = crate::unrecognized::refusal(&method, uri.path(), &params) {
+                    break 'index es::illegal_argument(&reason, params.pretty());
+                }
                 let content_type = ContentType::of(request.headers());
                 match axum::body::to_bytes(request.into_body(), MAX_CONTENT_LENGTH).await {
                     Ok(body) => {
@@ -171,6 +181,7 @@ impl Api {
                     Err(e) => unreadable_body(&e),
                 }
             }
+            (None, None) if let Some(refusal) = unknown_parameters() => refusal,
             (None, None) => match self.0.routes.clone().call(request).await {
                 Ok(response) => response,
                 Err(never) => match never {},

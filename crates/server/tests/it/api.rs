@@ -514,3 +514,61 @@ fn document_index_answers_alike_directly_and_through_the_router() {
         );
     }
 }
+
+#[test]
+fn unknown_parameters_are_refused_before_anything_is_written() {
+    let server = Server::start_fresh();
+    // A misspelt condition would make the write unconditional: refused, nothing stored.
+    let (status, answer) = server.json(
+        "PUT",
+        "/movies/_doc/1?if_seqno=0&if_primary_term=1",
+        Some(r#"{"title":"Alien"}"#),
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        answer,
+        json!({
+            "error": {
+                "root_cause": [{
+                    "type": "illegal_argument_exception",
+                    "reason": "request [/movies/_doc/1] contains unrecognized parameter: [if_seqno] -> did you mean [if_seq_no]?"
+                }],
+                "type": "illegal_argument_exception",
+                "reason": "request [/movies/_doc/1] contains unrecognized parameter: [if_seqno] -> did you mean [if_seq_no]?"
+            },
+            "status": 400
+        })
+    );
+    assert_eq!(server.json("GET", "/movies/_doc/1", None).0, 404);
+    // Through the router too, with the path quoted decoded.
+    let (status, answer) = server.json("PUT", "/movies/_doc/a%2Fb?versoin=3", Some("{}"));
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        answer["error"]["reason"],
+        "request [/movies/_doc/a/b] contains unrecognized parameter: [versoin] -> did you mean [version]?"
+    );
+    let (status, answer) = server.json(
+        "POST",
+        "/_bulk?refresh=true&retry_on_conflict=3",
+        Some("{\"index\":{\"_index\":\"movies\",\"_id\":\"2\"}}\n{}\n"),
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        answer["error"]["reason"],
+        "request [/_bulk] contains unrecognized parameter: [retry_on_conflict]"
+    );
+    assert_eq!(server.json("GET", "/movies/_doc/2", None).0, 404);
+    // What each endpoint takes still passes.
+    let (status, _) = server.json(
+        "PUT",
+        "/movies/_doc/1?refresh=wait_for&timeout=1m&wait_for_active_shards=1&pretty",
+        Some("{}"),
+    );
+    assert_eq!(status, 201);
+    let (status, _) = server.json(
+        "GET",
+        "/movies/_doc/1?realtime=true&preference=_local&_source_includes=title",
+        None,
+    );
+    assert_eq!(status, 200);
+}

@@ -1,0 +1,273 @@
+//! Query parameters a document API does not know are refused, as Elasticsearch refuses them
+//! (`BaseRestHandler`: 400 `illegal_argument_exception`, `request [/movies/_doc/1] contains
+//! unrecognized parameter: [if_seqno] -> did you mean [if_seq_no]?`). For a store of optimistic
+//! concurrency this matters more than anywhere: a misspelt `if_seq_no` or `version` silently
+//! ignored would turn a conditional write into an unconditional one.
+//!
+//! Each document endpoint accepts the parameters of Elasticsearch 8's REST specification for
+//! it (several only accepted, docs/api.md), and the ones every endpoint takes. Elasticsearch
+//! suggests, for each unknown name, the parameters its handler read that look like it
+//! (Lucene's Levenshtein similarity above 0.5); here the candidates are the endpoint's whole
+//! list, which is what its handler reads in all but rare paths.
+
+use axum::http::Method;
+
+use crate::params::Params;
+
+/// What every endpoint takes (the specification's `_common.json`).
+const COMMON: &[&str] = &["error_trace", "filter_path", "human", "pretty", "source"];
+
+/// Index, create, and index with an automatic id: one handler in Elasticsearch.
+const INDEX: &[&str] = &[
+    "if_primary_term",
+    "if_seq_no",
+    "include_source_on_error",
+    "list_executed_pipelines",
+    "op_type",
+    "pipeline",
+    "refresh",
+    "require_alias",
+    "require_data_stream",
+    "routing",
+    "timeout",
+    "version",
+    "version_type",
+    "wait_for_active_shards",
+];
+
+const DELETE: &[&str] = &[
+    "if_primary_term",
+    "if_seq_no",
+    "refresh",
+    "routing",
+    "timeout",
+    "version",
+    "version_type",
+    "wait_for_active_shards",
+];
+
+const UPDATE: &[&str] = &[
+    "_source",
+    "_source_excludes",
+    "_source_includes",
+    "if_primary_term",
+    "if_seq_no",
+    "include_source_on_error",
+    "lang",
+    "refresh",
+    "require_alias",
+    "retry_on_conflict",
+    "routing",
+    "timeout",
+    "wait_for_active_shards",
+];
+
+/// Get and exists, of a document or of its source.
+const GET: &[&str] = &[
+    "_source",
+    "_source_excludes",
+    "_source_includes",
+    "force_synthetic_source",
+    "preference",
+    "realtime",
+    "refresh",
+    "routing",
+    "stored_fields",
+    "version",
+    "version_type",
+];
+
+const MGET: &[&str] = &[
+    "_source",
+    "_source_excludes",
+    "_source_includes",
+    "force_synthetic_source",
+    "preference",
+    "realtime",
+    "refresh",
+    "routing",
+    "stored_fields",
+];
+
+const BULK: &[&str] = &[
+    "_source",
+    "_source_excludes",
+    "_source_includes",
+    "batch_size",
+    "include_source_on_error",
+    "list_executed_pipelines",
+    "pipeline",
+    "refresh",
+    "require_alias",
+    "require_data_stream",
+    "routing",
+    "timeout",
+    "type",
+    "wait_for_active_shards",
+];
+
+/// The parameters of the document endpoint a request names, or `None` for any other request
+/// (those are left to their handlers, and to the router's 405 for a wrong method).
+fn endpoint(method: &Method, path: &str) -> Option<&'static [&'static str]> {
+    // At most three segments name a document endpoint: a fourth means none does.
+    let mut split = path.trim_start_matches('/').split('/');
+    let first = [split.next(), split.next(), split.next(), split.next()];
+    let segments: &[&str] = match first {
+        [Some(a), None, ..] => &[a],
+        [Some(a), Some(b), None, _] => &[a, b],
+        [Some(a), Some(b), Some(c), None] => &[a, b, c],
+        _ => return None,
+    };
+    let write = *method == Method::PUT || *method == Method::POST;
+    let read = *method == Method::GET || *method == Method::HEAD;
+    match segments {
+        ["_bulk"] | [_, "_bulk"] if write => Some(BULK),
+        ["_mget"] | [_, "_mget"] if read || *method == Method::POST => Some(MGET),
+        [_, "_doc"] if *method == Method::POST => Some(INDEX),
+        [_, "_doc", _] | [_, "_create", _] if write => Some(INDEX),
+        [_, "_doc", _] if *method == Method::DELETE => Some(DELETE),
+        [_, "_doc", _] | [_, "_source", _] if read => Some(GET),
+        [_, "_update", _] if *method == Method::POST => Some(UPDATE),
+        _ => None,
+    }
+}
+
+/// Elasticsearch's reason for the parameters of `params` the endpoint does not take, if any.
+/// `path` is the request's path, percent-decoded, as Elasticsearch quotes it.
+pub(crate) fn refusal(method: &Method, path: &str, params: &Params) -> Option<String> {
+    let accepted = endpoint(method, path)?;
+    let known = |name: &str| accepted.contains(&name) || COMMON.contains(&name);
+    if params.names().all(known) {
+        return None;
+    }
+    let mut unknown: Vec<&str> = params.names().filter(|name| !known(name)).collect();
+    unknown.sort_unstable();
+    unknown.dedup();
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let plural = if unknown.len() > 1 { "s" } else { "" };
+    let mut reason = format!("request [{decoded}] contains unrecognized parameter{plural}: ");
+    for (n, name) in unknown.iter().enumerate() {
+        if n > 0 {
+            reason.push_str(", ");
+        }
+        reason.push_str(&format!("[{name}]"));
+        let mut near: Vec<(f32, &str)> = accepted
+            .iter()
+            .chain(COMMON)
+            .map(|candidate| (similarity(name, candidate), *candidate))
+            .filter(|(score, _)| *score > 0.5)
+            .collect();
+        // Most alike first, then by name, as Elasticsearch orders them.
+        near.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+        match near.as_slice() {
+            [] => {}
+            [(_, one)] => reason.push_str(&format!(" -> did you mean [{one}]?")),
+            many => {
+                let names: Vec<&str> = many.iter().map(|(_, name)| *name).collect();
+                reason.push_str(&format!(" -> did you mean any of [{}]?", names.join(", ")));
+            }
+        }
+    }
+    Some(reason)
+}
+
+/// Lucene's `LevenshteinDistance.getDistance`: one less the edit distance over the longer
+/// length, counted in UTF-16 units as Java counts a string's length.
+fn similarity(target: &str, other: &str) -> f32 {
+    let a: Vec<u16> = target.encode_utf16().collect();
+    let b: Vec<u16> = other.encode_utf16().collect();
+    if a.is_empty() || b.is_empty() {
+        return if a.len() == b.len() { 1.0 } else { 0.0 };
+    }
+    let mut previous: Vec<usize> = (0..=a.len()).collect();
+    let mut current = vec![0; a.len() + 1];
+    for (j, &bj) in b.iter().enumerate() {
+        current[0] = j + 1;
+        for (i, &ai) in a.iter().enumerate() {
+            let cost = usize::from(ai != bj);
+            current[i + 1] = (current[i] + 1)
+                .min(previous[i + 1] + 1)
+                .min(previous[i] + cost);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    1.0 - previous[a.len()] as f32 / a.len().max(b.len()) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(method: Method, path: &str, query: &str) -> Option<String> {
+        refusal(&method, path, &Params::parse(query))
+    }
+
+    #[test]
+    fn a_misspelt_condition_is_refused_with_what_was_meant() {
+        assert_eq!(
+            refused(
+                Method::PUT,
+                "/movies/_doc/1",
+                "if_seqno=7&if_primary_term=1"
+            )
+            .as_deref(),
+            Some(
+                "request [/movies/_doc/1] contains unrecognized parameter: [if_seqno] -> did \
+                 you mean [if_seq_no]?"
+            )
+        );
+        assert_eq!(
+            refused(
+                Method::POST,
+                "/m/_update/1",
+                "zzz=1&retry_on_conflit=3&pretty"
+            )
+            .as_deref(),
+            Some(
+                "request [/m/_update/1] contains unrecognized parameters: \
+                 [retry_on_conflit] -> did you mean [retry_on_conflict]?, [zzz]"
+            )
+        );
+        // Close to several: most alike first.
+        assert_eq!(
+            refused(Method::GET, "/m/_doc/1", "_source_include=a").as_deref(),
+            Some(
+                "request [/m/_doc/1] contains unrecognized parameter: [_source_include] -> did \
+                 you mean any of [_source_includes, _source_excludes]?"
+            )
+        );
+    }
+
+    #[test]
+    fn each_endpoint_takes_its_own_parameters_and_other_requests_are_left_alone() {
+        assert_eq!(
+            refused(Method::PUT, "/m/_doc/1", "if_seq_no=1&pretty&timeout=1s"),
+            None
+        );
+        assert_eq!(
+            refused(Method::GET, "/m/_doc/1", "realtime=false&_source=a"),
+            None
+        );
+        assert!(refused(Method::GET, "/m/_doc/1", "op_type=create").is_some());
+        assert!(refused(Method::DELETE, "/m/_doc/1", "retry_on_conflict=1").is_some());
+        assert!(refused(Method::POST, "/_bulk", "if_seq_no=1").is_some());
+        assert_eq!(
+            refused(Method::POST, "/m/_bulk", "refresh=true&pipeline=p"),
+            None
+        );
+        assert_eq!(refused(Method::HEAD, "/m/_source/1", "routing=r"), None);
+        // Not a document endpoint, or not its method: the handler or the router answers.
+        assert_eq!(refused(Method::GET, "/_cluster/health", "anything=1"), None);
+        assert_eq!(refused(Method::GET, "/m/_update/1", "anything=1"), None);
+        assert_eq!(refused(Method::PUT, "/m", "anything=1"), None);
+    }
+
+    #[test]
+    fn similarity_is_lucenes() {
+        assert_eq!(similarity("abc", "abc"), 1.0);
+        assert_eq!(similarity("if_seqno", "if_seq_no"), 1.0 - 1.0 / 9.0);
+        assert_eq!(similarity("", ""), 1.0);
+        assert_eq!(similarity("a", ""), 0.0);
+        assert_eq!(similarity("kitten", "sitting"), 1.0 - 3.0 / 7.0);
+    }
+}
