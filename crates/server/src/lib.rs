@@ -7,6 +7,7 @@ pub mod auth;
 mod bulk;
 mod cluster;
 mod docs;
+mod duplicate_fields;
 pub mod es;
 pub mod export;
 pub mod fuzz;

@@ -21,6 +21,7 @@ use engine::{IdGenerator, Store};
 use tower_service::Service;
 
 use crate::auth::Users;
+use crate::duplicate_fields::{self, Checked};
 use crate::nesting::{self, MAX_NESTING_DEPTH};
 use crate::params::Params;
 use crate::{bulk, cluster, docs, es, indices, mget};
@@ -418,29 +419,27 @@ pub(crate) fn document_error(source: &[u8]) -> Option<(&'static str, String)> {
             "[0:0] failed to parse, document is empty".into(),
         ));
     }
-    // Checked without building the document: only its shape matters here.
+    // First the depth, which bounds the walk below (crate::nesting).
+    if let Some(deep) = nesting::too_deep(source, MAX_NESTING_DEPTH) {
+        return Some(("document_parsing_exception", deep.reason(MAX_NESTING_DEPTH)));
+    }
+    // Then the document walked, not built: only its shape matters here.
     let first = source.iter().find(|b| !b.is_ascii_whitespace());
-    let mut values =
-        serde_json::Deserializer::from_slice(source).into_iter::<serde::de::IgnoredAny>();
+    let mut values = serde_json::Deserializer::from_slice(source).into_iter::<Checked>();
     match values.next() {
         Some(Ok(_)) if first != Some(&b'{') => Some((
             "document_parsing_exception",
             "Malformed content, must start with an object".into(),
         )),
         Some(Ok(_)) => match values.next() {
-            None => utf8_error(source)
-                .or_else(|| {
-                    nesting::too_deep(source, MAX_NESTING_DEPTH)
-                        .map(|deep| deep.reason(MAX_NESTING_DEPTH))
-                })
-                .map(|reason| ("document_parsing_exception", reason)),
+            None => None,
             Some(Ok(_)) => Some((
                 "illegal_argument_exception",
                 "Malformed content, found extra data after parsing: START_OBJECT".into(),
             )),
-            Some(Err(e)) => Some(parse_failure(&e)),
+            Some(Err(e)) => Some(parse_failure(source, &e)),
         },
-        Some(Err(e)) => Some(parse_failure(&e)),
+        Some(Err(e)) => Some(parse_failure(source, &e)),
         None => Some((
             "document_parsing_exception",
             "[0:0] failed to parse, document is empty".into(),
@@ -448,9 +447,8 @@ pub(crate) fn document_error(source: &[u8]) -> Option<(&'static str, String)> {
     }
 }
 
-/// Where a source that parsed as JSON is not UTF-8, in the words of Elasticsearch's parser
-/// (Jackson): skipping over a string does not check its bytes, and a client must never be
-/// handed back a document that is not valid JSON text.
+/// Where a source is not UTF-8, in the words of Elasticsearch's parser (Jackson), which
+/// `serde_json` words differently (`invalid unicode code point`).
 fn utf8_error(source: &[u8]) -> Option<String> {
     let e = std::str::from_utf8(source).err()?;
     let at = e.valid_up_to();
@@ -472,11 +470,16 @@ fn utf8_error(source: &[u8]) -> Option<String> {
     Some(format!("[{line}:{column}] failed to parse: {what}"))
 }
 
-fn parse_failure(e: &serde_json::Error) -> (&'static str, String) {
-    (
-        "document_parsing_exception",
-        format!("[{}:{}] failed to parse: {e}", e.line(), e.column()),
-    )
+/// Why a source did not parse, a duplicate field or bytes that are not UTF-8 included.
+fn parse_failure(source: &[u8], e: &serde_json::Error) -> (&'static str, String) {
+    let reason = match (utf8_error(source), duplicate_fields::duplicate_message(e)) {
+        (Some(reason), _) => reason,
+        (None, Some(message)) => {
+            format!("[{}:{}] failed to parse: {message}", e.line(), e.column())
+        }
+        (None, None) => format!("[{}:{}] failed to parse: {e}", e.line(), e.column()),
+    };
+    ("document_parsing_exception", reason)
 }
 
 /// JSON and NDJSON, including the `vnd.elasticsearch+json; compatible-with=N` forms.

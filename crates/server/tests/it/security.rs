@@ -263,3 +263,34 @@ fn sources_that_are_not_utf8_are_refused_and_nothing_is_stored() {
     let (_, got) = server.json("GET", "/bytes/_doc/2", None);
     assert_eq!(got["_source"]["a"], "café");
 }
+
+#[test]
+fn a_field_named_twice_is_refused_and_nothing_is_stored() {
+    let server = Server::start_fresh();
+    let (status, answer) = server.json("PUT", "/dup/_doc/1", Some(r#"{"a":1,"a":2}"#));
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["type"], "document_parsing_exception");
+    assert_eq!(
+        answer["error"]["reason"],
+        "[1:10] failed to parse: Duplicate field 'a'"
+    );
+    let bulk = "{\"index\":{\"_index\":\"dup\",\"_id\":\"1\"}}\n{\"o\":{\"b\":1,\"b\":2}}\n\
+                {\"index\":{\"_index\":\"dup\",\"_id\":\"2\"}}\n{\"o\":{\"b\":1},\"p\":{\"b\":2}}\n";
+    let (_, answer) = server.json("POST", "/_bulk", Some(bulk));
+    assert_eq!(
+        answer["items"][0]["index"]["error"]["reason"],
+        "[1:15] failed to parse: Duplicate field 'b'",
+        "{answer}"
+    );
+    assert_eq!(answer["items"][1]["index"]["status"], 201, "{answer}");
+    assert_eq!(server.json("GET", "/dup/_doc/1", None).0, 404);
+    // An update's body too: its merge would otherwise keep the last of the two.
+    let (status, answer) = server.json("POST", "/dup/_update/2", Some(r#"{"doc":{"c":1,"c":2}}"#));
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["type"], "x_content_parse_exception");
+    let (_, got) = server.json("GET", "/dup/_doc/2", None);
+    assert_eq!(
+        (got["_version"].clone(), got["_source"].get("c")),
+        (json!(1), None)
+    );
+}
