@@ -17,6 +17,7 @@ mod mget;
 mod nesting;
 pub mod offline;
 mod params;
+mod percent_escapes;
 pub mod progress;
 pub mod routes;
 pub mod sched;

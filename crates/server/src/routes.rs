@@ -24,6 +24,7 @@ use crate::auth::Users;
 use crate::duplicate_fields::{self, Checked};
 use crate::nesting::{self, MAX_NESTING_DEPTH};
 use crate::params::Params;
+use crate::percent_escapes::Escapes;
 use crate::{bulk, cluster, docs, es, indices, mget};
 
 /// `http.max_content_length`'s default.
@@ -146,7 +147,7 @@ where
 
 impl Api {
     /// Authentication, then the handler, then [`elasticsearch_layer`] on the answer.
-    async fn answer(self, request: Request) -> Reply {
+    async fn answer(self, mut request: Request) -> Reply {
         let method = request.method().clone();
         // A clone shares the URI's bytes: nothing is copied unless a message needs it.
         let uri = request.uri().clone();
@@ -167,7 +168,27 @@ impl Api {
             crate::unrecognized::refusal(&method, uri.path(), &params)
                 .map(|reason| es::illegal_argument(&reason, params.pretty()))
         };
-        let response = match (refused, document_index(&request)) {
+        let escapes = match refused {
+            Some(_) => Escapes::Fine,
+            None => crate::percent_escapes::check(uri.path(), uri.query()),
+        };
+        let escapes = match escapes {
+            Escapes::Rewritten(path) => {
+                let mut parts = uri.clone().into_parts();
+                let path_and_query = match uri.query() {
+                    Some(query) => format!("{path}?{query}"),
+                    None => path,
+                };
+                parts.path_and_query = path_and_query.parse().ok();
+                if let Ok(rewritten) = Uri::from_parts(parts) {
+                    *request.uri_mut() = rewritten;
+                }
+                None
+            }
+            Escapes::Refused(reason) => Some(es::illegal_argument(&reason, false)),
+            Escapes::Fine => None,
+        };
+        let response = match (refused.or(escapes), document_index(&request)) {
             (Some(refusal), _) => refusal,
             (None, Some((index, id))) => 'index: {
                 let params = Params::parse(request.uri().query().unwrap_or(""));

@@ -294,3 +294,38 @@ fn a_field_named_twice_is_refused_and_nothing_is_stored() {
         (json!(1), None)
     );
 }
+
+#[test]
+fn percent_escapes_are_read_as_elasticsearch_reads_them() {
+    let server = Server::start_fresh();
+    // A malformed escape is refused, not kept as text: no index named `i%zz`.
+    let (status, answer) = server.json("PUT", "/i%zz/_doc/1", Some("{}"));
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["type"], "illegal_argument_exception");
+    assert_eq!(
+        answer["error"]["reason"],
+        "invalid escape sequence `%zz' at index 1 of: i%zz"
+    );
+    assert_eq!(server.json("GET", "/i%25zz", None).0, 404);
+    let (_, answer) = server.json("PUT", "/i/_doc/a%2", Some("{}"));
+    assert_eq!(
+        answer["error"]["reason"],
+        "partial escape sequence at end of string: a%2"
+    );
+    let (_, answer) = server.json("GET", "/i/_doc/1?routing=%", None);
+    assert_eq!(
+        answer["error"]["reason"],
+        "unterminated escape sequence at end of string: %"
+    );
+    // Bytes that are not UTF-8 read as U+FFFD; `%%` as `%`.
+    let (status, answer) = server.json("PUT", "/i/_doc/%ff", Some("{}"));
+    assert_eq!(
+        (status, &answer["_id"]),
+        (201, &json!("\u{fffd}")),
+        "{answer}"
+    );
+    let (status, _) = server.json("GET", "/i/_doc/%EF%BF%BD", None);
+    assert_eq!(status, 200);
+    let (status, answer) = server.json("PUT", "/i/_doc/a%%b", Some("{}"));
+    assert_eq!((status, &answer["_id"]), (201, &json!("a%b")), "{answer}");
+}
