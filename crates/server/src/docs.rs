@@ -8,7 +8,7 @@ use std::sync::Arc;
 use engine::{DeleteRequest, Index, IndexRequest, OpType, Store, UpdateRequest, Wait};
 use serde_json::Value;
 
-use crate::duplicate_fields::{self, Checked};
+use crate::duplicate_fields::{self, CheckedValue};
 use crate::es;
 use crate::nesting::{self, MAX_NESTING_DEPTH};
 use crate::params::{Params, Read};
@@ -378,18 +378,17 @@ pub(crate) fn update_body(
     id: &str,
     body: &[u8],
 ) -> Result<(UpdateRequest, Option<SourceFilter>), String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("[{}:{}] {e}", e.line(), e.column()))?;
-    // A `Value` keeps the last of a field named twice; Elasticsearch refuses the body.
-    if let Err(e) = serde_json::from_slice::<Checked>(body) {
-        let message = duplicate_fields::duplicate_message(&e).unwrap_or_else(|| e.to_string());
-        return Err(format!("[{}:{}] {message}", e.line(), e.column()));
-    }
     // `doc` and `upsert` sit one level down: each may nest as deep as a document may, and no
-    // merge of them into a stored document nests deeper than either (crate::nesting).
+    // merge of them into a stored document nests deeper than either (crate::nesting). Measured
+    // first, so that a body too deep for the parser gets this reason too.
     if let Some(deep) = nesting::too_deep(body, MAX_NESTING_DEPTH + 1) {
         return Err(deep.reason(MAX_NESTING_DEPTH + 1));
     }
+    // Built as a `Value`, with a field named twice refused (a `Value` alone keeps the last).
+    let CheckedValue(value) = serde_json::from_slice(body).map_err(|e| {
+        let message = duplicate_fields::duplicate_message(&e).unwrap_or_else(|| e.to_string());
+        format!("[{}:{}] {message}", e.line(), e.column())
+    })?;
     let Value::Object(fields) = value else {
         return Err("[1:1] [UpdateRequest] Expected START_OBJECT".into());
     };

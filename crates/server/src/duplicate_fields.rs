@@ -23,6 +23,17 @@ impl<'de> Deserialize<'de> for Checked {
     }
 }
 
+/// One JSON value, built as a `serde_json::Value` is, and refused as [`Checked`] refuses one: a
+/// `Value` alone would keep the last of a field named twice. For a body that is read into a
+/// `Value` anyway (an update's), this reads it once instead of twice.
+pub(crate) struct CheckedValue(pub(crate) serde_json::Value);
+
+impl<'de> Deserialize<'de> for CheckedValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<CheckedValue, D::Error> {
+        deserializer.deserialize_any(Build).map(CheckedValue)
+    }
+}
+
 /// The message of a duplicate field's error without its position, which the caller words as
 /// Elasticsearch does; `None` for any other error.
 pub(crate) fn duplicate_message(e: &serde_json::Error) -> Option<String> {
@@ -86,26 +97,101 @@ impl<'de> Visitor<'de> for Walk {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut few: Vec<Cow<'de, str>> = Vec::new();
+        // The first names on the stack: most objects have few fields, and a heap allocation
+        // per object would cost more than the search.
+        let mut few: [Cow<'de, str>; LINEAR_UP_TO] = Default::default();
+        let mut len = 0;
         let mut many: HashSet<Cow<'de, str>> = HashSet::new();
         while let Some(name) = map.next_key_seed(Name)? {
-            let seen = if many.is_empty() {
-                few.contains(&name)
+            let seen = if len < LINEAR_UP_TO {
+                few[..len].contains(&name)
             } else {
                 many.contains(&name)
             };
             if seen {
                 return Err(de::Error::custom(format_args!("Duplicate field '{name}'")));
             }
-            if few.len() < LINEAR_UP_TO {
-                few.push(name);
+            if len < LINEAR_UP_TO {
+                few[len] = name;
+                len += 1;
+                if len == LINEAR_UP_TO {
+                    many.extend(few.iter_mut().map(std::mem::take));
+                }
             } else {
-                many.extend(few.drain(..));
                 many.insert(name);
             }
             map.next_value_seed(Walk)?;
         }
         Ok(())
+    }
+}
+
+/// Builds one value of any kind.
+struct Build;
+
+impl<'de> DeserializeSeed<'de> for Build {
+    type Value = serde_json::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(Build)
+    }
+}
+
+impl<'de> Visitor<'de> for Build {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(b.into())
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(n.into())
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(n.into())
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
+        // What `Value`'s own deserializer makes of a float: the parser gives only finite ones.
+        Ok(serde_json::Number::from_f64(n).map_or(serde_json::Value::Null, Into::into))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(s.into())
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(s.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(value) = seq.next_element_seed(Build)? {
+            values.push(value);
+        }
+        Ok(values.into())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = serde_json::Map::new();
+        while let Some(name) = map.next_key_seed(Name)? {
+            // Refused where the name ends, as [`Walk`] refuses it, not after its value.
+            if fields.contains_key(name.as_ref()) {
+                return Err(de::Error::custom(format_args!("Duplicate field '{name}'")));
+            }
+            let value = map.next_value_seed(Build)?;
+            fields.insert(name.into_owned(), value);
+        }
+        Ok(fields.into())
     }
 }
 
@@ -171,6 +257,36 @@ mod tests {
             refused(&text).map(|r| r.0),
             Some("Duplicate field 'f3'".into())
         );
+    }
+
+    #[test]
+    fn a_built_value_is_refused_where_a_walked_one_is_and_equals_a_plain_one_otherwise() {
+        let built = |json: &str| {
+            serde_json::from_str::<CheckedValue>(json)
+                .map(|v| v.0)
+                .map_err(|e| (duplicate_message(&e), e.line(), e.column()))
+        };
+        assert_eq!(
+            built(r#"{"a":1,"a":2}"#),
+            Err((Some("Duplicate field 'a'".into()), 1, 10))
+        );
+        assert_eq!(
+            built(r#"{"x":[{"b":{"\u0063":1,"c":{}}}]}"#).map_err(|e| e.0),
+            Err(Some("Duplicate field 'c'".into()))
+        );
+        let many: Vec<String> = (0..40).map(|i| format!("\"f{i}\":{i}")).collect();
+        let fine = [
+            r#"{"a":{"a":1},"b":[{"a":1},{"a":2}],"c":null,"d":true}"#.to_owned(),
+            r#"{"n":-1,"u":18446744073709551615,"f":1.5e300,"s":"\u00e9\n","e":[],"o":{}}"#.into(),
+            format!("{{{}}}", many.join(",")),
+            "[1,\"two\",[3.25]]".into(),
+            "\"just a string\"".into(),
+        ];
+        for json in fine {
+            let plain: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(built(&json), Ok(plain), "{json}");
+        }
+        assert!(matches!(built(r#"{"a":1,}"#), Err((None, ..))));
     }
 
     #[test]

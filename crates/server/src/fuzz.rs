@@ -4,8 +4,9 @@
 //! Input: the first line is a query string, the rest a request body. Everything that parses
 //! a request before the engine sees it runs over them: the query parameters of every API,
 //! `_bulk`, `_mget`, `_update` bodies, the document check and `_source` filtering. It must
-//! never panic, a refused bulk request must be a 4xx, and the fast reader of plain `_bulk`
-//! action lines must read every line it accepts as the general reader does.
+//! never panic, a refused bulk request must be a 4xx, and each fast path must agree with the
+//! general one beside it: the reader of plain `_bulk` action lines, the query string's split
+//! when nothing in it is escaped, the document check's single walk.
 
 use engine::IdGenerator;
 use serde_json::Value;
@@ -22,6 +23,17 @@ pub fn http_request(data: &[u8]) {
         return; // hyper refuses such a request line before any handler
     };
     let params = Params::parse(uri.query().unwrap_or(""));
+    // Parameters are split and decoded as the form decoder does it, whichever path they took.
+    let decoded: Vec<(String, String)> =
+        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect();
+    assert!(
+        params
+            .pairs()
+            .eq(decoded.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
+        "the query string's parameters are read as the form decoder reads them"
+    );
     let _ = params.pretty();
     let _ = params.conditions();
     let _ = params.op_type(engine::OpType::Index);
@@ -47,6 +59,15 @@ pub fn http_request(data: &[u8]) {
     let _ = mget::parse(body, Some("index"), &params);
     let _ = docs::update_body("id", body);
     let _ = routes::document_error(body);
+    // The document check's quick walk accepts exactly what its walk value by value accepts
+    // (within the depth the check allows, which bounds both walks).
+    if crate::nesting::too_deep(body, crate::nesting::MAX_NESTING_DEPTH).is_none() {
+        assert_eq!(
+            routes::is_one_object(body),
+            routes::why_not_one_object(body).is_none(),
+            "the document check's two walks disagree"
+        );
+    }
     if let Ok(value) = serde_json::from_slice::<Value>(body) {
         if let Ok(filter) = SourceFilter::from_json(&value) {
             let _ = filter.apply(body);

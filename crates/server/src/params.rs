@@ -45,8 +45,21 @@ impl Params {
     /// A query string (`a=1&b=%2F`), percent- and plus-decoded as forms are.
     pub(crate) fn parse(query: &str) -> Params {
         let mut params = Params::with_capacity(query.len());
-        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            params.push(&name, &value);
+        params
+            .spans
+            .reserve(query.bytes().filter(|&b| b == b'&').count() + 1);
+        if query.contains(['%', '+']) {
+            for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+                params.push(&name, &value);
+            }
+        } else {
+            // Nothing to decode (the common case, `?if_seq_no=7&if_primary_term=1`): the
+            // pairs are split as the form decoder splits them, empty ones skipped, without
+            // its copy of each name and value.
+            for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                params.push(name, value);
+            }
         }
         params
     }
@@ -76,6 +89,16 @@ impl Params {
     }
 
     /// Every name given, in order, repeats included.
+    /// Each name with its value, in order.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.spans.iter().map(|span| {
+            (
+                &self.text[span.start..span.split],
+                &self.text[span.split..span.end],
+            )
+        })
+    }
+
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.spans
             .iter()
@@ -236,5 +259,39 @@ impl Params {
             filter: self.source_filter().unwrap_or_else(SourceFilter::all),
             version: self.read_version()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_without_escapes_is_split_as_the_form_decoder_splits_it() {
+        let queries = [
+            "",
+            "if_seq_no=7&if_primary_term=1",
+            "pretty",
+            "pretty&&refresh=wait_for&",
+            "a==b&=c&d=&e",
+            "routing=x;y&op_type=create",
+            "a%20b=c+d&e=%2F",
+        ];
+        for query in queries {
+            let decoded: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+                .map(|(name, value)| (name.into_owned(), value.into_owned()))
+                .collect();
+            let decoded: Vec<(&str, &str)> = decoded
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect();
+            let params = Params::parse(query);
+            assert_eq!(params.pairs().collect::<Vec<_>>(), decoded, "{query}");
+        }
+        assert_eq!(
+            Params::parse("a%20b=c+d").pairs().collect::<Vec<_>>(),
+            [("a b", "c d")],
+            "escapes are decoded"
+        );
     }
 }

@@ -192,7 +192,7 @@ impl Api {
             (Some(refusal), _) => refusal,
             (None, Some((index, id))) => 'index: {
                 let params = Params::parse(request.uri().query().unwrap_or(""));
-                if let Some(reason) = crate::unrecognized::refusal(&method, uri.path(), &params) {
+                if let Some(reason) = crate::unrecognized::index_refusal(uri.path(), &params) {
                     break 'index es::illegal_argument(&reason, params.pretty());
                 }
                 let content_type = ContentType::of(request.headers());
@@ -444,7 +444,29 @@ pub(crate) fn document_error(source: &[u8]) -> Option<(&'static str, String)> {
     if let Some(deep) = nesting::too_deep(source, MAX_NESTING_DEPTH) {
         return Some(("document_parsing_exception", deep.reason(MAX_NESTING_DEPTH)));
     }
-    // Then the document walked, not built: only its shape matters here.
+    // Then the document walked, not built: only its shape matters here. A source is almost
+    // always one well-formed object, which one walk to its end settles; anything else is
+    // walked again, value by value, to say what is wrong with it.
+    if is_one_object(source) {
+        return None;
+    }
+    why_not_one_object(source)
+}
+
+/// Whether `source` is one JSON object and nothing else (whitespace aside), every field named
+/// once in each of its objects.
+pub(crate) fn is_one_object(source: &[u8]) -> bool {
+    let first = source.iter().find(|b| !b.is_ascii_whitespace());
+    let mut whole = serde_json::Deserializer::from_slice(source);
+    first == Some(&b'{')
+        && <Checked as serde::Deserialize>::deserialize(&mut whole)
+            .and_then(|_| whole.end())
+            .is_ok()
+}
+
+/// What is wrong with a source that is not one object ([`is_one_object`]), walked value by
+/// value as Elasticsearch's parser reads it; `None` if nothing is.
+pub(crate) fn why_not_one_object(source: &[u8]) -> Option<(&'static str, String)> {
     let first = source.iter().find(|b| !b.is_ascii_whitespace());
     let mut values = serde_json::Deserializer::from_slice(source).into_iter::<Checked>();
     match values.next() {

@@ -135,7 +135,16 @@ fn endpoint(method: &Method, path: &str) -> Option<&'static [&'static str]> {
 /// Elasticsearch's reason for the parameters of `params` the endpoint does not take, if any.
 /// `path` is the request's path, percent-decoded, as Elasticsearch quotes it.
 pub(crate) fn refusal(method: &Method, path: &str, params: &Params) -> Option<String> {
-    let accepted = endpoint(method, path)?;
+    unknown(endpoint(method, path)?, path, params)
+}
+
+/// [`refusal`] for `PUT|POST /{index}/_doc/{id}`, the route the server takes before its router
+/// (crate::routes), which need not read the path to know its endpoint.
+pub(crate) fn index_refusal(path: &str, params: &Params) -> Option<String> {
+    unknown(INDEX, path, params)
+}
+
+fn unknown(accepted: &[&str], path: &str, params: &Params) -> Option<String> {
     let known = |name: &str| accepted.contains(&name) || COMMON.contains(&name);
     if params.names().all(known) {
         return None;
