@@ -88,8 +88,7 @@ impl Params {
         Some(&self.text[span.split..span.end])
     }
 
-    /// Every name given, in order, repeats included.
-    /// Each name with its value, in order.
+    /// Each name with its value, in order, repeats included.
     pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.spans.iter().map(|span| {
             (
@@ -99,10 +98,9 @@ impl Params {
         })
     }
 
+    /// Every name given, in order, repeats included.
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
-        self.spans
-            .iter()
-            .map(|span| &self.text[span.start..span.split])
+        self.pairs().map(|(name, _)| name)
     }
 
     pub(crate) fn push(&mut self, key: &str, value: &str) {
