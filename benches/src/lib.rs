@@ -171,3 +171,56 @@ pub fn process_cpu() -> Duration {
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     Duration::from_millis(ticks * 10)
 }
+
+/// The whole machine's CPU time by state, from the first line of `/proc/stat` (clock ticks of
+/// all cores): what tells a slow round of a busy host from a slow build. `steal` is time a
+/// virtual core was ready to run while the hypervisor ran something else; `idle` counts the
+/// disk waits (`iowait`) too.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct HostTimes {
+    pub busy: u64,
+    pub idle: u64,
+    pub steal: u64,
+}
+
+impl HostTimes {
+    pub fn now() -> HostTimes {
+        let stat = std::fs::read_to_string("/proc/stat").expect("Linux's /proc");
+        let line = stat.lines().next().expect("the cpu line");
+        // cpu user nice system idle iowait irq softirq steal guest guest_nice
+        let ticks: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|t| t.parse().expect("a tick count"))
+            .collect();
+        HostTimes {
+            busy: ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6],
+            idle: ticks[3] + ticks[4],
+            steal: ticks[7],
+        }
+    }
+
+    pub fn since(&self, before: &HostTimes) -> HostTimes {
+        HostTimes {
+            busy: self.busy - before.busy,
+            idle: self.idle - before.idle,
+            steal: self.steal - before.steal,
+        }
+    }
+
+    pub fn add(&mut self, other: &HostTimes) {
+        self.busy += other.busy;
+        self.idle += other.idle;
+        self.steal += other.steal;
+    }
+
+    /// "idle N%, steal M%" of all the cores' time.
+    pub fn show(&self) -> String {
+        let all = (self.busy + self.idle + self.steal).max(1) as f64;
+        format!(
+            "host idle {:.0}%, steal {:.0}%",
+            100.0 * self.idle as f64 / all,
+            100.0 * self.steal as f64 / all
+        )
+    }
+}

@@ -125,10 +125,11 @@ fn main() {
         if profile.as_deref() == Some("cas") {
             let (d, syncs) = durable_load(per_round);
             println!(
-                "round {round}: optimist durable CAS {:.0} req/s ({:.1} us of CPU each; {})",
+                "round {round}: optimist durable CAS {:.0} req/s ({:.1} us of CPU each; {}; {})",
                 d.per_second(),
                 d.cpu_us(),
-                syncs.show()
+                syncs.show(),
+                d.host.show()
             );
             continue;
         }
@@ -170,15 +171,17 @@ fn main() {
             e.add(bulk_embedded(&store, &doc, round, slice).settled(&store, "bulk-embedded"));
         }
         println!(
-            "round {round}: noop handler {:.0} req/s ({:.1} us of CPU each), optimist durable \
-             CAS {:.0} req/s ({:.1} us; {}); \
+            "round {round}: noop handler {:.0} req/s ({:.1} us of CPU each; {}), optimist \
+             durable CAS {:.0} req/s ({:.1} us; {}; {}); \
              _bulk over HTTP {:.0} docs/s ({:.2} us), embedded Store::bulk {:.0} docs/s \
              ({:.2} us)",
             n.per_second(),
             n.cpu_us(),
+            n.host.show(),
             d.per_second(),
             d.cpu_us(),
             syncs.show(),
+            d.host.show(),
             h.per_second(),
             h.cpu_us(),
             e.per_second(),
@@ -301,12 +304,13 @@ fn maintain(store: &Store) {
 
 /// What a load achieved: acknowledged requests in a time, and the CPU time of the whole
 /// process (load generator and servers), which the host's other tenants move less than the
-/// rate.
+/// rate; and how the whole machine's cores spent the time (idle, or taken by the hypervisor).
 #[derive(Default, Clone, Copy)]
 struct Load {
     requests: u64,
     elapsed: Duration,
     cpu: Duration,
+    host: benches::HostTimes,
 }
 
 impl Load {
@@ -314,6 +318,7 @@ impl Load {
         self.requests += other.requests;
         self.elapsed += other.elapsed;
         self.cpu += other.cpu;
+        self.host.add(&other.host);
     }
 
     fn per_second(&self) -> f64 {
@@ -327,10 +332,15 @@ impl Load {
 
     /// These requests' time and CPU, with those of the segment preparation they set off.
     fn settled(mut self, store: &Store, index: &str) -> Load {
-        let (started, cpu) = (Instant::now(), benches::process_cpu());
+        let (started, cpu, host) = (
+            Instant::now(),
+            benches::process_cpu(),
+            benches::HostTimes::now(),
+        );
         wait_for_segment_preparation(store, index);
         self.elapsed += started.elapsed();
         self.cpu += benches::process_cpu() - cpu;
+        self.host.add(&benches::HostTimes::now().since(&host));
         self
     }
 }
@@ -373,7 +383,7 @@ impl Docs {
 /// `duration`.
 async fn index_load(addr: SocketAddr, doc: &str, duration: Duration, round: usize) -> Load {
     let started = Instant::now();
-    let cpu = benches::process_cpu();
+    let (cpu, host) = (benches::process_cpu(), benches::HostTimes::now());
     let tasks: Vec<_> = (0..CONNECTIONS)
         .map(|c| {
             let doc = doc.to_owned();
@@ -403,6 +413,7 @@ async fn index_load(addr: SocketAddr, doc: &str, duration: Duration, round: usiz
         requests: total,
         elapsed: started.elapsed(),
         cpu: benches::process_cpu() - cpu,
+        host: benches::HostTimes::now().since(&host),
     }
 }
 
