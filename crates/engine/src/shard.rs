@@ -590,6 +590,16 @@ impl Shard {
         Ok(())
     }
 
+    /// `wait_durable` for a group of writes the caller ran itself, one after another with
+    /// `Wait::Later`, up to `last`: the sync starts at once, without waiting for other
+    /// threads' writes to join it (`wal::Wal::sync_group_to`).
+    pub fn sync_group(&self, last: SeqNo) -> Result<()> {
+        if self.settings.durability == Durability::Request {
+            self.wal.sync_group_to(last).map_err(|e| self.fail(e))?;
+        }
+        Ok(())
+    }
+
     /// Makes every write so far durable (what `Durability::Async` does every interval).
     pub fn sync(&self) -> Result<()> {
         self.check_failed()?;

@@ -253,7 +253,7 @@ impl Writer {
                 continue;
             };
             let started = Instant::now();
-            let durable = shard.wait_durable(last);
+            let durable = shard.sync_group(last);
             last_sync = started.elapsed();
             last_batch = written.len();
             for w in written.drain(..) {

@@ -33,6 +33,14 @@ use crate::storage::{self, Storage, StorageFile};
 /// How many times a sync leader yields, at most, for more records to join its fsync.
 const GATHER_ROUNDS: usize = 8;
 
+/// Whether a sync's leader first lets other appenders join it (`Shared::gather`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Gather {
+    Yield,
+    /// The caller appended the whole group itself.
+    No,
+}
+
 /// How much `Wal::read` reads at first: the header and a small document's body in one call.
 const FIRST_READ_LEN: usize = 1024;
 
@@ -339,7 +347,17 @@ impl Wal {
     /// Returns once every record up to `seq_no` is durable: joins the sync in flight or runs
     /// one. A failed sync poisons the log and every waiter gets the error.
     pub fn sync_to(&self, seq_no: SeqNo) -> Result<()> {
-        self.shared.sync_to(seq_no)
+        self.shared.sync_to(seq_no, Gather::Yield)
+    }
+
+    /// `sync_to` for a caller that gathered its group itself: one thread that wrote every
+    /// record of it without waiting (as `optimist`'s per-shard writer thread does). A leader of
+    /// `sync_to` yields first so that the writers the last sync woke can join this one; here
+    /// there are none to wait for, and on a busy machine the yield hands the core to another
+    /// thread for the rest of its slice, about half as long again as the fsync it delays
+    /// (docs/performance.md, session 20).
+    pub fn sync_group_to(&self, seq_no: SeqNo) -> Result<()> {
+        self.shared.sync_to(seq_no, Gather::No)
     }
 
     /// Makes every record written so far durable.
@@ -728,12 +746,12 @@ impl Shared {
         // Bound first: a guard in the match scrutinee would live through the arms.
         let last = self.lock_log().next_seq_no.0.checked_sub(1);
         match last {
-            Some(last) => self.sync_to(SeqNo(last)),
+            Some(last) => self.sync_to(SeqNo(last), Gather::Yield),
             None => self.check_poison(),
         }
     }
 
-    fn sync_to(&self, seq_no: SeqNo) -> Result<()> {
+    fn sync_to(&self, seq_no: SeqNo, gather: Gather) -> Result<()> {
         loop {
             // Whoever synced before us may have covered our record too.
             self.check_poison()?;
@@ -752,7 +770,7 @@ impl Shared {
                     syncs.leading = true;
                     drop(syncs);
                     // Our sync may wait for an earlier one to be published: loop.
-                    self.lead_sync(seq_no)?;
+                    self.lead_sync(seq_no, gather)?;
                     continue;
                 }
             }
@@ -777,8 +795,10 @@ impl Shared {
     }
 
     /// One fsync for everything written so far; the caller holds the leader flag.
-    fn lead_sync(&self, seq_no: SeqNo) -> Result<()> {
-        self.gather();
+    fn lead_sync(&self, seq_no: SeqNo, gather: Gather) -> Result<()> {
+        if gather == Gather::Yield {
+            self.gather();
+        }
         let started = self.start_group_sync(seq_no);
         let Ok(Some((file, ticket))) = started else {
             self.step_down();

@@ -376,6 +376,37 @@ fn writes_without_waiting_cost_no_io_until_one_write_and_one_fsync_cover_them() 
 }
 
 #[test]
+fn a_group_its_caller_wrote_is_synced_by_one_pwrite_and_one_fsync() {
+    let (sim, wal) = sim_log(Durability::Request);
+    // A first group of several, so that a `sync_to` leader would now wait for company.
+    for round in 0..3u8 {
+        let written: Vec<_> = (0..5u8)
+            .map(|n| wal.write(&[round * 10 + n; 40]).unwrap())
+            .collect();
+        let last = written[4].seq_no;
+        let before = sim.io_count();
+        wal.sync_group_to(last).unwrap();
+        assert_eq!(
+            sim.io_count() - before,
+            2,
+            "round {round}: one pwrite, one fsync"
+        );
+        assert_eq!(wal.durable_seq_no(), Some(last));
+        for (n, w) in written.iter().enumerate() {
+            assert_eq!(
+                wal.read(w.location).unwrap().payload,
+                vec![round * 10 + n as u8; 40]
+            );
+        }
+    }
+    // A group already durable costs nothing.
+    let before = sim.io_count();
+    wal.sync_group_to(SeqNo(3)).unwrap();
+    assert_eq!(sim.io_count(), before);
+    assert_eq!(wal.sync_count(), 3);
+}
+
+#[test]
 fn a_pending_record_is_read_back_before_any_sync() {
     let (_, wal) = sim_log(Durability::Request);
     let a = wal.write(b"pending").unwrap();

@@ -49,6 +49,9 @@ pub fn read_all(wal: &Wal) -> Vec<Record> {
 pub enum Step {
     Append(Vec<u8>),
     Batch(Vec<Vec<u8>>),
+    /// Records written one by one without waiting, then synced by `sync_group_to`: what
+    /// `optimist`'s per-shard writer thread does with each group of requests.
+    Group(Vec<Vec<u8>>),
     Sync,
     Roll,
     NewTerm,
@@ -71,13 +74,18 @@ pub fn workload(rng: &mut Rng, appends: usize) -> Vec<Step> {
     let mut n = 0;
     while n < appends {
         match rng.below(100) {
-            0..=69 => {
+            0..=64 => {
                 steps.push(Step::Append(payload(rng, 300)));
                 n += 1;
             }
-            70..=79 => {
+            65..=74 => {
                 let k = 2 + rng.below(4) as usize;
                 steps.push(Step::Batch((0..k).map(|_| payload(rng, 120)).collect()));
+                n += k;
+            }
+            75..=79 => {
+                let k = 1 + rng.below(6) as usize;
+                steps.push(Step::Group((0..k).map(|_| payload(rng, 200)).collect()));
                 n += k;
             }
             80..=91 => steps.push(Step::Sync),
@@ -148,6 +156,27 @@ pub fn run(wal: &Wal, steps: &[Step], history: &mut History, keep_going: bool) {
                 let result = wal.append_batch(&refs);
                 history.attempt(wal, ps, &result);
                 result.is_ok()
+            }
+            Step::Group(ps) => {
+                let mut last = None;
+                for p in ps {
+                    let result = wal.write(p).map(|a| vec![a]);
+                    history.attempt(wal, std::slice::from_ref(p), &result);
+                    match result {
+                        Ok(a) => last = Some(a[0].seq_no),
+                        Err(_) => {
+                            last = None;
+                            break;
+                        }
+                    }
+                }
+                match last.map(|last| wal.sync_group_to(last)) {
+                    Some(Ok(())) => {
+                        history.acked = history.written.len();
+                        true
+                    }
+                    _ => false,
+                }
             }
             Step::Sync => match wal.sync() {
                 Ok(()) => {
