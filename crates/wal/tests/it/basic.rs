@@ -378,7 +378,8 @@ fn writes_without_waiting_cost_no_io_until_one_write_and_one_fsync_cover_them() 
 #[test]
 fn a_group_its_caller_wrote_is_synced_by_one_pwrite_and_one_fsync() {
     let (sim, wal) = sim_log(Durability::Request);
-    // A first group of several, so that a `sync_to` leader would now wait for company.
+    // From the second group on, a `sync_to` leader would first yield for company (the last
+    // sync covered several records); each group still costs one pwrite and one fsync.
     for round in 0..3u8 {
         let written: Vec<_> = (0..5u8)
             .map(|n| wal.write(&[round * 10 + n; 40]).unwrap())
