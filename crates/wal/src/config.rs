@@ -64,8 +64,9 @@ pub struct Config {
     pub shard_id: ShardId,
     pub durability: Durability,
     /// Bytes preallocated per segment file, at most; a segment rolls when the next record does
-    /// not fit. A new log's first segment is smaller (`SEGMENT_SIZE_FIRST`) and each
-    /// generation doubles it up to this size.
+    /// not fit. A new log's first segment is smaller (`SEGMENT_SIZE_FIRST`); the size doubles
+    /// up to this one only while the log fills its segments, and an open starts again from
+    /// twice what the newest segment holds, so restarts never grow it.
     pub segment_size: u64,
     /// The largest record body accepted. A bound, so that a corrupt length can never make
     /// recovery allocate or skip an absurd amount.

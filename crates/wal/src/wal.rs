@@ -251,6 +251,9 @@ impl SyncQueue {
 
 struct Prep {
     next_generation: Generation,
+    /// The preallocation of the next segment (`Shared::grow`): it doubles only while the log
+    /// fills its segments, so restarts and rolls for a new term never grow it.
+    next_capacity: u64,
     ready: Option<Prepared>,
 }
 
@@ -269,6 +272,7 @@ impl Wal {
         config.validate()?;
         let recovered = recovery::recover(&*storage, &config)?;
         let cp = *recovered.checkpoint.last();
+        let next_capacity = capacity_after_open(&recovered.sealed, &config);
         let durable = DurablePoint {
             generation: cp.durable_generation,
             offset: cp.durable_offset,
@@ -299,6 +303,7 @@ impl Wal {
             checkpoint: Mutex::new(recovered.checkpoint),
             prep: Mutex::new(Prep {
                 next_generation: recovered.next_generation,
+                next_capacity,
                 ready: None,
             }),
             wake: Condvar::new(),
@@ -898,6 +903,11 @@ impl Shared {
     fn roll_locked(&self, log: &mut Log, primary_term: PrimaryTerm, frames_len: u64) -> Result<()> {
         // Preparing may fail (disk full); nothing has changed yet, so that is not poison.
         let prepared = self.take_prepared(SEGMENT_HEADER_LEN as u64 + frames_len)?;
+        let full = log
+            .active
+            .as_ref()
+            .is_some_and(|a| a.write_offset + log.pending.len() as u64 + frames_len > a.capacity);
+        self.grow(prepared.capacity, full);
         self.flush_pending(log)?;
         if let Some(active) = log.active.take() {
             // A sealed segment is synced whole before a newer one exists, so recovery can
@@ -962,11 +972,11 @@ impl Shared {
             Some(small) => Ok(prepare(
                 &*self.storage,
                 small.generation,
-                self.capacity_for(small.generation, capacity_min),
+                capacity_min.max(prep.next_capacity).div_ceil(4096) * 4096,
             )?),
             None => {
                 let generation = prep.next_generation;
-                let capacity = self.capacity_for(generation, capacity_min);
+                let capacity = capacity_min.max(prep.next_capacity).div_ceil(4096) * 4096;
                 let prepared = prepare(&*self.storage, generation, capacity)?;
                 prep.next_generation = generation.next();
                 Ok(prepared)
@@ -974,13 +984,19 @@ impl Shared {
         }
     }
 
-    /// The preallocation of a segment: `SEGMENT_SIZE_FIRST` for generation 1, doubling with
-    /// each generation up to `segment_size`, and never less than the batch that must fit.
-    fn capacity_for(&self, generation: Generation, capacity_min: u64) -> u64 {
-        let doublings = generation.0.saturating_sub(1).min(32) as u32;
-        let grown = Config::SEGMENT_SIZE_FIRST.saturating_mul(1 << doublings);
-        let size = self.config.segment_size.min(grown);
-        capacity_min.max(size).div_ceil(4096) * 4096
+    /// Sets the preallocation of the segment after the one of `capacity` going into service:
+    /// double it if the log filled the segment it seals (up to `segment_size`), keep it
+    /// otherwise. Rolls that are not for space (a new primary term at every open, an explicit
+    /// roll) never grow it, so an idle shard restarted a hundred times holds what it held
+    /// after the first start.
+    fn grow(&self, capacity: u64, full: bool) {
+        let mut prep = self.prep.lock().unwrap_or_else(|e| e.into_inner());
+        let segment_size = self.config.segment_size;
+        prep.next_capacity = if full {
+            capacity.saturating_mul(2).min(segment_size)
+        } else {
+            capacity.min(segment_size)
+        };
     }
 
     /// Prepares the next segment if none is ready (the background thread, or a caller of
@@ -991,7 +1007,7 @@ impl Shared {
             return Ok(());
         }
         let generation = prep.next_generation;
-        let capacity = self.capacity_for(generation, 0);
+        let capacity = prep.next_capacity.div_ceil(4096) * 4096;
         let prepared = prepare(&*self.storage, generation, capacity)?;
         prep.next_generation = generation.next();
         prep.ready = Some(prepared);
@@ -1117,6 +1133,15 @@ impl Shared {
             }
         }
     }
+}
+
+/// The preallocation of the first segment an open puts in service: twice what the newest
+/// segment holds, between `SEGMENT_SIZE_FIRST` and `segment_size`. A busy log restarts near
+/// the size it had reached; an idle one at the smallest size, whatever its generation.
+fn capacity_after_open(sealed: &[SealedSegment], config: &Config) -> u64 {
+    let used = sealed.last().map_or(0, |s| s.len);
+    let smallest = Config::SEGMENT_SIZE_FIRST.min(config.segment_size);
+    used.saturating_mul(2).clamp(smallest, config.segment_size)
 }
 
 /// Creates a segment file ready to be put in service: written zero-filled under a temporary

@@ -73,30 +73,51 @@ fn a_batch_larger_than_a_segment_gets_a_segment_of_its_own() {
 }
 
 #[test]
-fn segments_start_at_1_mib_and_double_up_to_segment_size() {
+fn segments_start_at_1_mib_and_double_while_the_log_fills_them() {
     let sim = SimStorage::new(12);
     let mut config = support::sim_config(Durability::Request);
     config.segment_size = 8 << 20;
     let (wal, _) = support::open(&sim, &config).unwrap();
     let active_len = |wal: &Wal| wal.segments().iter().find(|s| s.active).unwrap().len;
+    const MIB: u64 = 1 << 20;
     // The first append puts generation 1 in service.
     wal.append(b"x").unwrap();
-    let mut lens = vec![active_len(&wal)];
-    for _ in 0..5 {
+    assert_eq!(active_len(&wal), MIB);
+    // Rolls that are not for space (a new term, an explicit roll) never grow the size.
+    for _ in 0..4 {
         wal.roll().unwrap();
         wal.append(b"x").unwrap();
+        assert_eq!(active_len(&wal), MIB);
+    }
+    // Filling segments doubles it, up to segment_size.
+    let record = vec![7u8; 1000];
+    let batch: Vec<&[u8]> = (0..256).map(|_| record.as_slice()).collect();
+    let mut lens = vec![active_len(&wal)];
+    // 24 MiB: more than 1 + 1 + 2 + 4 + 8 (the size lags one segment behind the filling).
+    for _ in 0..96 {
+        wal.append_batch(&batch).unwrap();
         lens.push(active_len(&wal));
     }
-    const MIB: u64 = 1 << 20;
-    assert_eq!(lens, [MIB, 2 * MIB, 4 * MIB, 8 * MIB, 8 * MIB, 8 * MIB]);
+    lens.dedup();
+    assert_eq!(lens, [MIB, 2 * MIB, 4 * MIB, 8 * MIB], "{lens:?}");
     // Sealed segments keep only what they hold.
-    assert!(wal.segments().iter().all(|s| s.active || s.len < 4096));
-    // A reopened log goes on from its generation: no small segment again.
+    assert!(wal.segments().iter().all(|s| s.active || s.len <= 8 * MIB));
+    // A reopened log starts from twice what its newest segment holds.
     wal.close().unwrap();
     let (wal, _) = support::open(&sim, &config).unwrap();
-    wal.roll().unwrap();
     wal.append(b"y").unwrap();
-    assert_eq!(active_len(&wal), 8 * MIB);
+    let newest_sealed = wal.segments().iter().rev().find(|s| !s.active).unwrap().len;
+    let expected = (2 * newest_sealed).clamp(MIB, 8 * MIB).div_ceil(4096) * 4096;
+    assert_eq!(active_len(&wal), expected);
+    // An idle log reopened starts at the smallest size again, whatever its generation.
+    wal.close().unwrap();
+    for _ in 0..3 {
+        let (wal, _) = support::open(&sim, &config).unwrap();
+        wal.close().unwrap();
+    }
+    let (wal, _) = support::open(&sim, &config).unwrap();
+    wal.append(b"z").unwrap();
+    assert_eq!(active_len(&wal), MIB);
     // A segment_size under the first size is the size of every segment.
     config.segment_size = 64 << 10;
     let sim = SimStorage::new(13);
