@@ -86,10 +86,13 @@ pub fn read_to_end(file: &dyn StorageFile) -> io::Result<Vec<u8>> {
 #[derive(Debug)]
 pub struct FsStorage {
     dir: PathBuf,
-    /// Held open so `sync_dir` is one `fsync`, and so the lock lives as long as we do.
+    /// Held open so `sync_dir` is one `fsync`.
     dir_handle: File,
-    /// Only the directory a process opened holds the lock; children live under it.
-    _lock: Option<File>,
+    /// The lock of the directory a process opened, shared by every child directory taken
+    /// from it: the lock is released only when the last of them is dropped, so a handle
+    /// that outlives the store that made it still keeps a second process (or a second
+    /// store in this one) out.
+    _lock: Arc<File>,
 }
 
 /// The lock file: held with an exclusive `flock` while a `FsStorage` lives, so two processes
@@ -122,7 +125,7 @@ impl FsStorage {
         Ok(FsStorage {
             dir,
             dir_handle,
-            _lock: Some(lock),
+            _lock: Arc::new(lock),
         })
     }
 
@@ -204,7 +207,7 @@ impl Storage for FsStorage {
         Ok(Arc::new(FsStorage {
             dir,
             dir_handle,
-            _lock: None,
+            _lock: self._lock.clone(),
         }))
     }
 
