@@ -571,11 +571,32 @@ impl Storage for SimStorage {
         Ok(dirs)
     }
 
+    /// As `remove_dir_all` does it: one file at a time (a call each, so a crash can cut it
+    /// anywhere), in name order, each removal but the last durable at once. A file system may
+    /// commit an unlink to its journal whenever it likes, so a removal cut short may leave
+    /// any prefix of it on disk; this is the harshest such prefix for an index's directory,
+    /// whose shards (`0/`, `1/`, ...) sort before its `settings`. The last removal, and so
+    /// the directory's, is durable only once the parent is synced.
     fn remove_dir(&self, name: &str) -> io::Result<()> {
         let mut state = self.lock();
-        state.enter(Op::Remove)?;
         let under = format!("{}{name}/", self.prefix);
-        state.dir.retain(|p, _| !p.starts_with(&under));
+        let doomed: Vec<String> = state
+            .dir
+            .keys()
+            .filter(|p| p.starts_with(&under))
+            .cloned()
+            .collect();
+        if doomed.is_empty() {
+            state.enter(Op::Remove)?;
+        }
+        let last = doomed.len().saturating_sub(1);
+        for (i, path) in doomed.into_iter().enumerate() {
+            state.enter(Op::Remove)?;
+            state.dir.remove(&path);
+            if i < last {
+                state.durable_dir.remove(&path);
+            }
+        }
         Ok(())
     }
 }
