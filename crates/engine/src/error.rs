@@ -24,6 +24,13 @@ pub enum Error {
     IndexAlreadyExists { index: String, uuid: String },
     /// 400 `invalid_index_name_exception`.
     InvalidIndexName { index: String, why: String },
+    /// 400 `illegal_argument_exception`: a source (given, or made by an update's merge) over
+    /// `SOURCE_LEN_MAX`, which is `http.max_content_length`: what could never be sent to or
+    /// back from a server in one body is never stored. Refused before anything is decided.
+    DocumentTooLarge { id: String, len: usize, max: usize },
+    /// 503 `node_closed_exception`: the store was closed; a handle taken from it before
+    /// answers nothing more.
+    StoreClosed,
 }
 
 impl Error {
@@ -72,6 +79,8 @@ impl Error {
             Error::IndexNotFound { .. } => "index_not_found_exception",
             Error::IndexAlreadyExists { .. } => "resource_already_exists_exception",
             Error::InvalidIndexName { .. } => "invalid_index_name_exception",
+            Error::DocumentTooLarge { .. } => "illegal_argument_exception",
+            Error::StoreClosed => "node_closed_exception",
         }
     }
 
@@ -80,7 +89,10 @@ impl Error {
         match self {
             Error::VersionConflict { .. } => 409,
             Error::DocumentMissing { .. } => 404,
-            Error::Validation(_) | Error::IllegalArgument(_) => 400,
+            Error::Validation(_) | Error::IllegalArgument(_) | Error::DocumentTooLarge { .. } => {
+                400
+            }
+            Error::StoreClosed => 503,
             Error::IndexAlreadyExists { .. } | Error::InvalidIndexName { .. } => 400,
             Error::IndexNotFound { .. } => 404,
             Error::ShardFailed(_) => 500,
@@ -109,6 +121,11 @@ impl Error {
             Error::InvalidIndexName { index, why } => {
                 format!("Invalid index name [{index}], {why}")
             }
+            Error::DocumentTooLarge { id, len, max } => format!(
+                "[{id}]: the document source is [{len}] bytes, over the limit of [{max}] bytes \
+                 (http.max_content_length)"
+            ),
+            Error::StoreClosed => "node closed: the store was closed".to_owned(),
         }
     }
 }

@@ -23,6 +23,46 @@ pub struct Index {
 }
 
 impl Index {
+    /// Opens an index that exists: its settings file names its shards, and each must have
+    /// its directory. A missing one is damage, never a shard to create empty: that would
+    /// serve an index with its documents silently gone.
+    pub(crate) fn open_existing(
+        dir: &Arc<dyn Storage>,
+        name: &str,
+        uuid: String,
+        settings: IndexSettings,
+        options: &StoreOptions,
+    ) -> Result<Index> {
+        let found = crate::lifecycle::shard_dirs(dir).map_err(|e| {
+            Error::ShardFailed(format!("cannot list the shards of index [{name}]: {e}"))
+        })?;
+        if let Some(missing) = (0..settings.number_of_shards).find(|n| !found.contains(n)) {
+            return Err(Error::ShardFailed(format!(
+                "index [{name}] is damaged: its settings name {} shards, but shard [{missing}] has \
+                 no directory (found {found:?}); `optimist check` reports it",
+                settings.number_of_shards
+            )));
+        }
+        for n in 0..settings.number_of_shards {
+            let shard_dir = dir
+                .sub(&n.to_string())
+                .map_err(|e| Error::ShardFailed(format!("cannot open shard [{name}][{n}]: {e}")))?;
+            let files = shard_dir
+                .list()
+                .map_err(|e| Error::ShardFailed(format!("cannot list shard [{name}][{n}]: {e}")))?;
+            // Its log would be created afresh, empty, and the next open could not tell.
+            if !files.iter().any(|f| f == wal::files::CHECKPOINT) {
+                return Err(Error::ShardFailed(format!(
+                    "index [{name}] is damaged: shard [{n}] has no log (no {} file, found \
+                     {files:?}); `optimist check` reports it",
+                    wal::files::CHECKPOINT
+                )));
+            }
+        }
+        Index::open(dir, name, uuid, settings, options)
+    }
+
+    /// Opens (creating what is absent) every shard the settings name.
     pub(crate) fn open(
         dir: &Arc<dyn Storage>,
         name: &str,
@@ -74,6 +114,13 @@ impl Index {
 
     pub fn shards(&self) -> &[Shard] {
         &self.shards
+    }
+
+    /// Refuses every read and write through this index's shards from now on (`Shard::retire`).
+    pub(crate) fn retire(&self, why: Error) {
+        for shard in &self.shards {
+            shard.retire(why.clone());
+        }
     }
 
     /// The shard number a document goes to.

@@ -16,6 +16,7 @@ mod index;
 mod index_name;
 mod key_dir;
 mod keys_checkpoint;
+pub mod lifecycle;
 mod op;
 mod progress;
 mod request;
@@ -34,7 +35,9 @@ pub use id::IdGenerator;
 pub use index::Index;
 pub use index_name::{INDEX_NAME_LEN_MAX, validate_index_name};
 pub use progress::Progress;
-pub use request::{Conditions, DeleteRequest, ID_LEN_MAX, IndexRequest, OpType, VersionType};
+pub use request::{
+    Conditions, DeleteRequest, ID_LEN_MAX, IndexRequest, OpType, SOURCE_LEN_MAX, VersionType,
+};
 pub use settings::IndexSettings;
 pub use shard::{
     Compaction, DocResult, Document, KeysRecovery, SEALED_SEGMENTS_MAX, Shard, ShardRecovery,

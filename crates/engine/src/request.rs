@@ -9,6 +9,16 @@ use crate::error::{Error, Result};
 /// Longest `_id`, in UTF-8 bytes.
 pub const ID_LEN_MAX: usize = 512;
 
+/// Longest document source, in bytes: Elasticsearch's default `http.max_content_length`
+/// (100 MiB), so every document a client can send in one request can be stored, and every
+/// stored one read back in one response. An update whose merge makes a larger source is
+/// refused (`Error::DocumentTooLarge`).
+pub const SOURCE_LEN_MAX: usize = 100 << 20;
+
+/// The log's record bound: the largest source, with room for the operation's own fields
+/// (id, version, timestamp, framing).
+pub(crate) const RECORD_LEN_MAX: u32 = (SOURCE_LEN_MAX + ID_LEN_MAX + 4096) as u32;
+
 /// `op_type`: `index` replaces or creates; `create` fails if the document exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum OpType {
@@ -108,11 +118,17 @@ impl IndexRequest {
         let mut messages = Vec::new();
         validate_conditions(c, &mut messages);
         validate_id(&self.id, &mut messages);
-        if messages.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Validation(messages))
+        if !messages.is_empty() {
+            return Err(Error::Validation(messages));
         }
+        if self.source.len() > SOURCE_LEN_MAX {
+            return Err(Error::DocumentTooLarge {
+                id: self.id.clone(),
+                len: self.source.len(),
+                max: SOURCE_LEN_MAX,
+            });
+        }
+        Ok(())
     }
 }
 

@@ -117,6 +117,11 @@ impl IndexSettings {
         dir.sync_dir().map_err(io)
     }
 
+    /// The uuid in an index directory's settings file; `None` if there is none.
+    pub fn load_uuid(dir: &Arc<dyn Storage>) -> Result<Option<String>> {
+        Ok(IndexSettings::load(dir)?.map(|(_, uuid)| uuid))
+    }
+
     /// Reads the settings file; `None` if there is none (an index whose creation never
     /// completed).
     pub(crate) fn load(dir: &Arc<dyn Storage>) -> Result<Option<(IndexSettings, String)>> {

@@ -263,6 +263,10 @@ pub struct Shard {
     settings: ShardSettings,
     /// Set when the log failed: from then on the shard answers nothing (fail-stop).
     failure: OnceLock<String>,
+    /// Set when the shard's index was deleted or its store closed: from then on every read
+    /// and write through a handle kept from before is refused with this error, so nothing is
+    /// acknowledged into files that are gone or a log the store no longer looks after.
+    retired: OnceLock<Error>,
 }
 
 impl Shard {
@@ -278,6 +282,7 @@ impl Shard {
         config.segment_size = settings.segment_size;
         config.background = settings.background;
         config.recovery_mode = settings.recovery;
+        config.record_len_max = crate::request::RECORD_LEN_MAX;
         let (wal, wal_recovery) = Wal::open(storage.clone(), config).map_err(open_failed)?;
         let mut shard = Shard {
             wal,
@@ -288,6 +293,7 @@ impl Shard {
             writes_since_prune: AtomicU64::new(0),
             settings,
             failure: OnceLock::new(),
+            retired: OnceLock::new(),
         };
         let (keys, replayed) = shard.recover()?;
         if !wal_recovery.created {
@@ -356,13 +362,17 @@ impl Shard {
         wait: Wait,
         op: impl FnOnce(u64, u64) -> Op<'a>,
     ) -> Result<WriteResult> {
-        self.check_failed()?;
+        self.check_serving()?;
         let now = now_ms();
         let mut stripe = self.keys.lock(id);
         let current = stripe.get(id).and_then(|e| self.visible(&e, now));
         let plan = version::plan(id, op_type, conditions, current)?;
         let op = op(plan.version, now);
-        let appended = self.wal.write(&op.encode()).map_err(|e| self.fail(e))?;
+        let appended = self.wal.write(&op.encode()).map_err(|e| match e {
+            // Refused before anything was written (over the record bound): the log is whole.
+            wal::Error::Invalid(why) => Error::IllegalArgument(why),
+            e => self.fail(e),
+        })?;
         let (state, result) = match op {
             Op::Index { .. } if plan.not_found_or_deleted => (
                 EntryState::Live(DocLocation::Log(appended.location)),
@@ -407,7 +417,7 @@ impl Shard {
 
     /// Realtime get: the latest write, synced or not.
     pub fn get(&self, id: &str) -> Result<Option<Document>> {
-        self.check_failed()?;
+        self.check_serving()?;
         // Held from the lookup to the read: a compaction removes no file under a reader.
         let files = self.read_files();
         let entry = self.keys.lock(id).get(id);
@@ -493,7 +503,7 @@ impl Shard {
     /// Every live document, in seq_no order, read from the log one at a time; `visit`
     /// returns false to stop. Documents written during the scan may or may not be seen.
     pub fn scan(&self, mut visit: impl FnMut(Document) -> bool) -> Result<()> {
-        self.check_failed()?;
+        self.check_serving()?;
         let mut live = Vec::new();
         self.keys.for_each(|id, entry| {
             if let EntryState::Live(_) = entry.state {
@@ -602,7 +612,7 @@ impl Shard {
 
     /// Makes every write so far durable (what `Durability::Async` does every interval).
     pub fn sync(&self) -> Result<()> {
-        self.check_failed()?;
+        self.check_serving()?;
         self.wal.sync().map_err(|e| self.fail(e))
     }
 
@@ -639,6 +649,25 @@ impl Shard {
             Some(why) => Err(Error::ShardFailed(why.clone())),
             None => Ok(()),
         }
+    }
+
+    /// `check_failed`, and that the shard was not retired: every read and write asks this.
+    fn check_serving(&self) -> Result<()> {
+        if let Some(why) = self.retired.get() {
+            return Err(why.clone());
+        }
+        self.check_failed()
+    }
+
+    /// Refuses every read and write from now on with `why` (its index was deleted, or its
+    /// store closed). A write already past its check finishes as a write that came before.
+    pub(crate) fn retire(&self, why: Error) {
+        let _ = self.retired.set(why);
+    }
+
+    /// Whether the shard was retired.
+    pub fn is_retired(&self) -> bool {
+        self.retired.get().is_some()
     }
 
     /// The log failed: fail-stop. Memory may now be ahead of the disk, so answer nothing more;

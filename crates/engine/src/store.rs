@@ -1,8 +1,9 @@
 //! `Store`: the data directory, holding one directory per index (named after the index, which
 //! validation keeps a safe file name), each with a `settings` file and one directory per shard.
 //!
-//! Creating an index writes its settings file last-but-durably: a directory without one is an
-//! index whose creation never completed, and is removed on open.
+//! Creating and deleting an index each happen whole or not at all across a crash
+//! (`lifecycle.rs`): a directory without a settings file is a creation that never completed,
+//! removed on open; a delete is decided by a durable marker, and an open finishes it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +16,7 @@ use wal::{Config, FsStorage, LogUuid, Storage};
 use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::index_name::validate_index_name;
+use crate::lifecycle;
 use crate::settings::IndexSettings;
 
 /// How the store runs its logs.
@@ -141,6 +143,13 @@ impl Store {
     pub fn open(root: Arc<dyn Storage>, options: StoreOptions) -> Result<Store> {
         let io =
             |e: std::io::Error| Error::ShardFailed(format!("cannot read the data directory: {e}"));
+        for done in lifecycle::finish_pending_deletes(&root).map_err(io)? {
+            tracing::info!(
+                index = done.index,
+                uuid = done.uuid,
+                "finished a delete a stop interrupted"
+            );
+        }
         let mut indices = BTreeMap::new();
         let mut removed = false;
         for name in root.list_dirs().map_err(io)? {
@@ -151,7 +160,7 @@ impl Store {
             let dir = root.sub(&name).map_err(io)?;
             match IndexSettings::load(&dir)? {
                 Some((settings, uuid)) => {
-                    let index = Index::open(&dir, &name, uuid, settings, &options)?;
+                    let index = Index::open_existing(&dir, &name, uuid, settings, &options)?;
                     indices.insert(name, Arc::new(index));
                 }
                 None => {
@@ -181,16 +190,30 @@ impl Store {
         })
     }
 
-    /// A clean stop: ends maintenance, then syncs every shard and checkpoints its key
-    /// directory, so the next open replays nothing.
+    /// A clean stop: ends maintenance, then refuses every further read and write through the
+    /// store's handles (`Error::StoreClosed`), syncs every shard and checkpoints its key
+    /// directory, so the next open replays nothing. Every shard is tried, whatever failed
+    /// before it; the error names each one that could not be synced.
     pub fn close(&self) -> Result<()> {
         self.stop_maintenance();
+        let mut failed = Vec::new();
         for index in every_index(&self.indices) {
-            for shard in index.shards() {
-                shard.checkpoint_keys()?;
+            index.retire(Error::StoreClosed);
+            for (n, shard) in index.shards().iter().enumerate() {
+                if let Err(e) = shard.checkpoint_keys() {
+                    failed.push(format!("[{}][{n}]: {}", index.name(), e.reason()));
+                }
             }
         }
-        Ok(())
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::ShardFailed(format!(
+                "{} shards could not be synced at close: {}",
+                failed.len(),
+                failed.join("; ")
+            )))
+        }
     }
 
     fn stop_maintenance(&self) {
@@ -212,9 +235,11 @@ impl Store {
         }
         let io =
             |e: std::io::Error| Error::ShardFailed(format!("cannot create index [{name}]: {e}"));
-        // A leftover of a creation that failed half way.
+        // A leftover of a creation that failed half way, or of a decided delete whose
+        // removal failed (its marker stays, and names the old uuid only).
         if self.root.list_dirs().map_err(io)?.iter().any(|d| d == name) {
             self.root.remove_dir(name).map_err(io)?;
+            self.root.sync_dir().map_err(io)?;
         }
         let dir = self.root.sub(name).map_err(io)?;
         let uuid = base64_url(&LogUuid::random().0);
@@ -252,18 +277,36 @@ impl Store {
         }
     }
 
-    /// Deletes an index and its files.
+    /// Deletes an index and its files, whole or not at all across a crash (`lifecycle.rs`).
+    /// Once the delete is decided (its marker durable) the index answers
+    /// `index_not_found_exception`, through old handles too; if the decision cannot be
+    /// written, the index stays served as before and the error says why. A removal that fails
+    /// after the decision is finished by the next open.
     pub fn delete_index(&self, name: &str) -> Result<()> {
         let mut indices = self.indices.write().unwrap_or_else(|e| e.into_inner());
-        if indices.remove(name).is_none() {
+        let Some(index) = indices.get(name).cloned() else {
             return Err(Error::IndexNotFound {
                 index: name.to_owned(),
             });
+        };
+        lifecycle::mark_deleting(&self.root, name, index.uuid()).map_err(|e| {
+            Error::ShardFailed(format!(
+                "cannot delete index [{name}]: the delete could not be recorded, the index is \
+                 unchanged: {e}"
+            ))
+        })?;
+        indices.remove(name);
+        index.retire(Error::IndexNotFound {
+            index: name.to_owned(),
+        });
+        let pending = lifecycle::PendingDelete {
+            index: name.to_owned(),
+            uuid: index.uuid().to_owned(),
+        };
+        if let Err(e) = lifecycle::finish_delete(&self.root, &pending) {
+            tracing::warn!(index = name, error = %e, "the deleted index's files stay until the next open");
         }
-        let io =
-            |e: std::io::Error| Error::ShardFailed(format!("cannot delete index [{name}]: {e}"));
-        self.root.remove_dir(name).map_err(io)?;
-        self.root.sync_dir().map_err(io)
+        Ok(())
     }
 
     /// Names of all indices, sorted.

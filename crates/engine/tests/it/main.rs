@@ -19,6 +19,12 @@ mod model;
 /// Indices in a data directory, and routing.
 mod store;
 
+/// Index creation and deletion whole or absent across crashes; handles that outlive them.
+mod lifecycle;
+
+/// Oversized documents, restarts that must not grow the disk, a kept handle's lock.
+mod faults;
+
 /// Update, bulk and mget.
 mod update;
 

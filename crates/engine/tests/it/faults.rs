@@ -1,0 +1,196 @@
+//! Faults outside the write path: a document too large for one log record is refused and
+//! the shard stays healthy; restarts never grow the disk; a handle kept after its store is
+//! dropped keeps the directory locked.
+
+use std::path::Path;
+
+use engine::{Error, IndexSettings, SOURCE_LEN_MAX, Store, StoreOptions, UpdateRequest};
+use serde_json::{Map, Value, json};
+
+use crate::support::doc;
+
+/// A JSON object of exactly `len` bytes: `{"pad":"ppp…"}`.
+fn source_of_len(len: usize) -> Vec<u8> {
+    let overhead = br#"{"pad":""}"#.len();
+    let mut source = br#"{"pad":""#.to_vec();
+    source.resize(len - 2, b'p');
+    source.extend_from_slice(br#""}"#);
+    assert_eq!(source.len(), len);
+    assert!(len >= overhead);
+    source
+}
+
+fn fs_options() -> StoreOptions {
+    StoreOptions {
+        background: false,
+        ..StoreOptions::default()
+    }
+}
+
+#[test]
+fn a_source_over_the_bound_is_refused_before_anything_is_decided_and_the_shard_stays_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path(), fs_options()).unwrap();
+    let index = store.create_index("big", IndexSettings::default()).unwrap();
+    index.index(&doc("small", "{}"), None).unwrap();
+    let before = index.shards()[0].max_seq_no();
+
+    // One byte over: refused, no seq_no consumed, nothing failed.
+    let err = index
+        .index(
+            &engine::IndexRequest::new("over", source_of_len(SOURCE_LEN_MAX + 1)),
+            None,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::DocumentTooLarge { len, max, .. } if len == SOURCE_LEN_MAX + 1 && max == SOURCE_LEN_MAX),
+        "{err}"
+    );
+    assert_eq!(
+        (err.status(), err.es_type()),
+        (400, "illegal_argument_exception")
+    );
+    assert_eq!(index.shards()[0].max_seq_no(), before);
+    assert!(index.get("small", None).unwrap().is_some());
+
+    // Exactly the bound: stored and read back whole, across a restart.
+    let at_bound = source_of_len(SOURCE_LEN_MAX);
+    let w = index
+        .index(&engine::IndexRequest::new("at", at_bound.clone()), None)
+        .unwrap();
+    assert_eq!(w.seq_no.0, before.unwrap().0 + 1);
+    assert_eq!(index.get("at", None).unwrap().unwrap().source, at_bound);
+
+    // An update whose merge makes the source one byte too large: refused alike.
+    let mut pad = Map::new();
+    pad.insert("more".into(), Value::String(String::new()));
+    // `,"more":""` adds 10 bytes to the merged source.
+    let update = UpdateRequest::new("near", pad);
+    index
+        .index(
+            &engine::IndexRequest::new("near", source_of_len(SOURCE_LEN_MAX - 9)),
+            None,
+        )
+        .unwrap();
+    let shard = &index.shards()[index.shard_id("near", None) as usize];
+    let err = shard.update(&update).unwrap_err();
+    assert!(
+        matches!(err, Error::DocumentTooLarge { len, .. } if len == SOURCE_LEN_MAX + 1),
+        "{err}"
+    );
+    // And at the bound it goes through.
+    index
+        .index(
+            &engine::IndexRequest::new("near", source_of_len(SOURCE_LEN_MAX - 10)),
+            None,
+        )
+        .unwrap();
+    let updated = shard.update(&update).unwrap();
+    assert_eq!(updated.source.len(), SOURCE_LEN_MAX);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&updated.source).unwrap()["more"],
+        json!("")
+    );
+    index.index(&doc("after", "{}"), None).unwrap();
+    drop(index);
+    store.close().unwrap();
+    drop(store);
+    let store = Store::open_dir(dir.path(), fs_options()).unwrap();
+    let index = store.index("big").unwrap();
+    assert_eq!(
+        index.get("at", None).unwrap().unwrap().source.len(),
+        SOURCE_LEN_MAX
+    );
+    assert!(index.get("after", None).unwrap().is_some());
+}
+
+/// Bytes the files under `dir` take on disk (allocated blocks, not apparent sizes).
+fn disk_use(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        total += if meta.is_dir() {
+            disk_use(&entry.path())
+        } else {
+            meta.blocks() * 512
+        };
+    }
+    total
+}
+
+#[test]
+fn an_idle_store_restarted_a_hundred_times_holds_what_it_held_after_its_first_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = 2;
+    let start = |n: u32| {
+        let store = Store::open_dir(dir.path(), fs_options()).unwrap();
+        let index = match store.index("idle") {
+            Ok(index) => index,
+            Err(_) => store
+                .create_index("idle", IndexSettings::with_shards(shards))
+                .unwrap(),
+        };
+        for shard in index.shards() {
+            // What the background does after an open: the next segment prepared, and the
+            // maintenance that keeps the sealed segments bounded.
+            shard.prepare_next_segment().unwrap();
+            shard.maintain().unwrap();
+        }
+        drop(index);
+        store.close().unwrap();
+        drop(store);
+        let used = disk_use(dir.path());
+        eprintln!("start {n}: {used} bytes");
+        used
+    };
+    // A new shard's first start holds one segment, prepared ahead; every later start holds
+    // the one its term bump put in service and the next one prepared: 1 MiB more per shard,
+    // once. From then on nothing may grow.
+    let first = start(0);
+    let second = start(1);
+    assert!(
+        second <= first + u64::from(shards) * (1 << 20) + 64 * 1024,
+        "first start {first} bytes, second {second}"
+    );
+    let mut most = 0;
+    for n in 2..100 {
+        most = most.max(start(n));
+    }
+    // Every start seals the segment it found (a new term needs a new header), so up to
+    // SEALED_SEGMENTS_MAX header-only segments of one block each may stay per shard until
+    // a compaction releases them: nothing that grows with the count of restarts.
+    let allowance = u64::from(shards) * (engine::SEALED_SEGMENTS_MAX as u64 + 2) * 4096;
+    assert!(
+        most <= second + allowance,
+        "second start {second} bytes, then up to {most} (allowed {})",
+        second + allowance
+    );
+}
+
+#[test]
+fn a_handle_kept_after_its_store_is_dropped_keeps_the_directory_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path(), fs_options()).unwrap();
+    let index = store
+        .create_index("kept", IndexSettings::default())
+        .unwrap();
+    index.index(&doc("1", "{}"), None).unwrap();
+    drop(store);
+    // The natural pattern: the app keeps its index and lets the store go.
+    let w = index.index(&doc("2", "{}"), None).unwrap();
+    assert_eq!(w.seq_no.0, 1);
+    let second = Store::open_dir(dir.path(), fs_options());
+    let err = second
+        .err()
+        .expect("a second store is refused while a handle lives");
+    assert!(err.reason().contains("locked by another process"), "{err}");
+    drop(index);
+    // Once the last handle is gone, the directory opens, with both writes.
+    let store = Store::open_dir(dir.path(), fs_options()).unwrap();
+    let index = store.index("kept").unwrap();
+    assert!(index.get("1", None).unwrap().is_some());
+    assert!(index.get("2", None).unwrap().is_some());
+    assert_eq!(index.shards()[0].primary_term().0, 2);
+}
