@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use engine::lifecycle::{self, IndexDirState};
 use engine::{KeysRecovery, Shard, ShardSettings, validate_index_name};
 use wal::{
     Durability, FsStorage, Generation, OverlayStorage, RecoveryMode, SeqNo, ShardId, Storage,
@@ -201,12 +202,95 @@ fn join(terms: &[u64]) -> String {
         .join(", ")
 }
 
-/// `optimist check`: prints what each shard holds; `Err` names the shards that are damaged.
+/// What `check` found about whole indices, before any shard: decided deletes an open will
+/// finish, creations that never completed, and indices whose settings name shards that have
+/// no directory (damage an open refuses).
+struct IndexFindings {
+    lines: Vec<String>,
+    /// Indices whose shards are not checked one by one: they are not served (a delete or a
+    /// creation an open finishes or undoes).
+    skip: Vec<String>,
+    damaged: Vec<String>,
+}
+
+fn index_findings(root: &Arc<dyn Storage>, only: Option<&str>) -> Result<IndexFindings, String> {
+    let io = |e: std::io::Error| format!("cannot read the data directory: {e}");
+    let mut found = IndexFindings {
+        lines: Vec::new(),
+        skip: Vec::new(),
+        damaged: Vec::new(),
+    };
+    let wanted = |name: &str| only.is_none_or(|o| o == name);
+    let dirs = root.list_dirs().map_err(io)?;
+    for pending in lifecycle::pending_deletes(root).map_err(io)? {
+        if !wanted(&pending.index) {
+            continue;
+        }
+        found.lines.push(format!(
+            "[{}] half-deleted: its delete (uuid {}) is decided; the next open finishes it",
+            pending.index, pending.uuid
+        ));
+        if dirs.contains(&pending.index) {
+            let dir = root.sub(&pending.index).map_err(io)?;
+            let uuid = engine::IndexSettings::load_uuid(&dir).map_err(|e| e.reason())?;
+            if uuid.as_deref().is_none_or(|u| u == pending.uuid) {
+                found.skip.push(pending.index.clone());
+            }
+        }
+    }
+    for name in dirs
+        .iter()
+        .filter(|n| validate_index_name(n).is_ok() && wanted(n))
+    {
+        if found.skip.contains(name) {
+            continue;
+        }
+        let dir = root.sub(name).map_err(io)?;
+        match lifecycle::index_dir_state(&dir) {
+            Ok(IndexDirState::Whole { extra, .. }) if extra.is_empty() => {}
+            Ok(IndexDirState::Whole { shards, extra }) => found.lines.push(format!(
+                "[{name}] has directories for shards {extra:?} that its settings ({shards} \
+                 shards) do not name: no open reads them"
+            )),
+            Ok(IndexDirState::HalfCreated) => {
+                found.lines.push(format!(
+                    "[{name}] half-created: no settings file, so its creation never completed \
+                     (nor was acknowledged); the next open removes it"
+                ));
+                found.skip.push(name.clone());
+            }
+            Ok(IndexDirState::MissingShards { shards, missing }) => {
+                found.lines.push(format!(
+                    "[{name}] CORRUPT: its settings name {shards} shards, but shards \
+                     {missing:?} have no directory or no log in it; an open refuses the index"
+                ));
+                found.damaged.push(format!("[{name}]"));
+            }
+            Err(e) => {
+                found
+                    .lines
+                    .push(format!("[{name}] CORRUPT: {}", e.reason()));
+                found.damaged.push(format!("[{name}]"));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// `optimist check`: prints what each index and shard holds; `Err` names the indices and
+/// shards that are damaged.
 pub fn check(data_dir: &Path, index: Option<&str>, out: &mut impl Write) -> Result<(), String> {
     let root = lock_data_dir(data_dir)?;
-    let dirs = shard_dirs(&root, index)?;
+    let findings = index_findings(&root, index)?;
+    for line in &findings.lines {
+        let _ = writeln!(out, "{line}");
+    }
+    let dirs: Vec<ShardDir> = shard_dirs(&root, index)?
+        .into_iter()
+        .filter(|d| !findings.skip.contains(&d.index))
+        .collect();
     let mut progress = crate::progress::Progress::new("check", Some(dirs.len() as u64));
-    let mut damaged = Vec::new();
+    let mut damaged = findings.damaged;
     for (n, dir) in dirs.iter().enumerate() {
         let check = check_shard(dir);
         let status = if check.corruption.is_some() {
@@ -229,7 +313,7 @@ pub fn check(data_dir: &Path, index: Option<&str>, out: &mut impl Write) -> Resu
         Ok(())
     } else {
         Err(format!(
-            "{} of {} shards damaged: {}",
+            "{} of {} shards and indices damaged: {}",
             damaged.len(),
             dirs.len(),
             damaged.join(" ")

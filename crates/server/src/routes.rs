@@ -27,8 +27,10 @@ use crate::params::Params;
 use crate::percent_escapes::Escapes;
 use crate::{bulk, cluster, docs, es, indices, mget};
 
-/// `http.max_content_length`'s default.
-pub const MAX_CONTENT_LENGTH: usize = 100 * 1024 * 1024;
+/// `http.max_content_length`'s default (100 MiB). It is the engine's bound on a document's
+/// source too, so every body the server accepts holds only documents the log can store, and
+/// only a merge (`_update`) can make one too large (refused with 400, the shard untouched).
+pub const MAX_CONTENT_LENGTH: usize = engine::SOURCE_LEN_MAX;
 
 /// What every handler shares. Cloned for every request (axum hands each handler its own):
 /// reference counts only.

@@ -5,6 +5,7 @@ mod client;
 mod conformance;
 mod crash;
 mod fuzz_corpus;
+mod limits;
 mod offline;
 mod quickstart;
 mod security;
