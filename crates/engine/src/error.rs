@@ -28,6 +28,10 @@ pub enum Error {
     /// `SOURCE_LEN_MAX`, which is `http.max_content_length`: what could never be sent to or
     /// back from a server in one body is never stored. Refused before anything is decided.
     DocumentTooLarge { id: String, len: usize, max: usize },
+    /// 503 `unavailable_shards_exception`: the shard could not take the write now (its next
+    /// segment could not be prepared: a full disk, no file descriptor left) and nothing was
+    /// written, so the shard stays healthy and a retry is safe.
+    Unavailable(String),
     /// 503 `node_closed_exception`: the store was closed; a handle taken from it before
     /// answers nothing more.
     StoreClosed,
@@ -80,6 +84,7 @@ impl Error {
             Error::IndexAlreadyExists { .. } => "resource_already_exists_exception",
             Error::InvalidIndexName { .. } => "invalid_index_name_exception",
             Error::DocumentTooLarge { .. } => "illegal_argument_exception",
+            Error::Unavailable(_) => "unavailable_shards_exception",
             Error::StoreClosed => "node_closed_exception",
         }
     }
@@ -92,7 +97,7 @@ impl Error {
             Error::Validation(_) | Error::IllegalArgument(_) | Error::DocumentTooLarge { .. } => {
                 400
             }
-            Error::StoreClosed => 503,
+            Error::StoreClosed | Error::Unavailable(_) => 503,
             Error::IndexAlreadyExists { .. } | Error::InvalidIndexName { .. } => 400,
             Error::IndexNotFound { .. } => 404,
             Error::ShardFailed(_) => 500,
@@ -113,7 +118,9 @@ impl Error {
                 }
                 reason
             }
-            Error::IllegalArgument(reason) | Error::ShardFailed(reason) => reason.clone(),
+            Error::IllegalArgument(reason)
+            | Error::ShardFailed(reason)
+            | Error::Unavailable(reason) => reason.clone(),
             Error::IndexNotFound { index } => format!("no such index [{index}]"),
             Error::IndexAlreadyExists { index, uuid } => {
                 format!("index [{index}/{uuid}] already exists")

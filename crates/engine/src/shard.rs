@@ -267,6 +267,7 @@ pub struct Shard {
     /// and write through a handle kept from before is refused with this error, so nothing is
     /// acknowledged into files that are gone or a log the store no longer looks after.
     retired: OnceLock<Error>,
+    shard_id: ShardId,
 }
 
 impl Shard {
@@ -294,6 +295,7 @@ impl Shard {
             settings,
             failure: OnceLock::new(),
             retired: OnceLock::new(),
+            shard_id,
         };
         let (keys, replayed) = shard.recover()?;
         if !wal_recovery.created {
@@ -371,6 +373,12 @@ impl Shard {
         let appended = self.wal.write(&op.encode()).map_err(|e| match e {
             // Refused before anything was written (over the record bound): the log is whole.
             wal::Error::Invalid(why) => Error::IllegalArgument(why),
+            // The next segment could not be prepared; the log is whole and not poisoned, so
+            // the shard goes on and the next write tries again.
+            wal::Error::Io(io) => Error::Unavailable(format!(
+                "shard [{}] cannot take writes now, and nothing was written: {io}",
+                self.shard_id.0
+            )),
             e => self.fail(e),
         })?;
         let (state, result) = match op {
@@ -415,12 +423,21 @@ impl Shard {
         })
     }
 
-    /// Realtime get: the latest write, synced or not.
+    /// Realtime get: the latest write, synced or not. After a fail-stop, memory may be ahead
+    /// of the disk, so only a document whose latest operation is durable is served (from the
+    /// files, which still read); any other answers the failure.
     pub fn get(&self, id: &str) -> Result<Option<Document>> {
-        self.check_serving()?;
+        if let Some(why) = self.retired.get() {
+            return Err(why.clone());
+        }
         // Held from the lookup to the read: a compaction removes no file under a reader.
         let files = self.read_files();
         let entry = self.keys.lock(id).get(id);
+        if let (Some(why), Some(e)) = (self.failure.get(), &entry)
+            && self.wal.durable_seq_no().is_none_or(|d| e.seq_no > d)
+        {
+            return Err(Error::ShardFailed(why.clone()));
+        }
         let Some(Entry {
             version,
             seq_no,

@@ -1148,6 +1148,23 @@ fn capacity_after_open(sealed: &[SealedSegment], config: &Config) -> u64 {
 /// name (so appends never change its size and `fdatasync` need not journal metadata), synced,
 /// renamed to its final name, and the directory synced. Its header is written at the roll.
 fn prepare(storage: &dyn Storage, generation: Generation, capacity: u64) -> io::Result<Prepared> {
+    prepare_file(storage, generation, capacity).map_err(|e| {
+        // Named, so that a refusal (disk full, no descriptor left) says which file.
+        io::Error::new(
+            e.kind(),
+            format!(
+                "preparing segment {} ({capacity} bytes): {e}",
+                segment::file_name(generation)
+            ),
+        )
+    })
+}
+
+fn prepare_file(
+    storage: &dyn Storage,
+    generation: Generation,
+    capacity: u64,
+) -> io::Result<Prepared> {
     let temp = segment::temp_file_name(generation);
     let file = match storage.create(&temp) {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {

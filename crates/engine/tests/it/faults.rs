@@ -194,3 +194,92 @@ fn a_handle_kept_after_its_store_is_dropped_keeps_the_directory_locked() {
     assert!(index.get("2", None).unwrap().is_some());
     assert_eq!(index.shards()[0].primary_term().0, 2);
 }
+
+/// The index of the first write (of `doc{i}`, 300-byte sources) that rolls to a new segment
+/// (not the first write, which puts the log's first segment in service).
+fn first_rolling_write(settings: &engine::ShardSettings) -> usize {
+    let sim = wal::sim::SimStorage::new(21);
+    let shard = crate::support::open(&sim, settings);
+    let body = format!("{{\"pad\":\"{}\"}}", "p".repeat(300));
+    (0..1_000)
+        .find(|i| {
+            let before = shard.segments().len();
+            shard.index(&doc(&format!("doc{i}"), &body)).unwrap();
+            *i > 0 && shard.segments().len() > before
+        })
+        .expect("the log rolled")
+}
+
+#[test]
+fn a_full_disk_at_a_segment_roll_refuses_the_write_and_the_shard_goes_on_when_space_returns() {
+    use wal::sim::{Damage, Fault, SimStorage};
+    let settings = crate::support::settings(wal::Durability::Request);
+    let roll_at = first_rolling_write(&settings);
+    let body = format!("{{\"pad\":\"{}\"}}", "p".repeat(300));
+    for persistent in [false, true] {
+        let sim = SimStorage::new(21);
+        let shard = crate::support::open(&sim, &settings);
+        for i in 0..roll_at {
+            shard.index(&doc(&format!("doc{i}"), &body)).unwrap();
+        }
+        let max_seq_no = shard.max_seq_no();
+        // The roll's first call (preparing the next segment) finds the disk full.
+        sim.fail_at(1, Fault::Enospc, persistent);
+        for _ in 0..3 {
+            let err = shard.index(&doc("refused", &body)).unwrap_err();
+            assert_eq!(
+                (err.status(), err.es_type()),
+                (503, "unavailable_shards_exception"),
+                "{err}"
+            );
+            assert!(err.reason().contains("No space left on device"), "{err}");
+            assert!(err.reason().contains(".wal"), "names the file: {err}");
+            assert_eq!(shard.max_seq_no(), max_seq_no, "nothing was decided");
+            // Reads of what was acknowledged go on.
+            assert!(shard.get("doc0").unwrap().is_some());
+            if !persistent {
+                break;
+            }
+        }
+        // Space is back: the same shard takes writes again, without a reopen.
+        sim.heal();
+        let w = shard.index(&doc("after", &body)).unwrap();
+        assert_eq!(w.seq_no.0, max_seq_no.unwrap().0 + 1);
+        assert!(shard.get("refused").unwrap().is_none());
+        drop(shard);
+        let shard = crate::support::open(&sim.crash(Damage::DropUnsynced), &settings);
+        for i in 0..roll_at {
+            assert!(shard.get(&format!("doc{i}")).unwrap().is_some(), "doc{i}");
+        }
+        assert!(shard.get("after").unwrap().is_some());
+    }
+}
+
+#[test]
+fn a_failed_shard_still_serves_what_was_durable_and_nothing_else() {
+    use wal::sim::{Fault, SimStorage};
+    let settings = crate::support::settings(wal::Durability::Request);
+    let sim = SimStorage::new(22);
+    let shard = crate::support::open(&sim, &settings);
+    shard.index(&doc("durable", r#"{"a":1}"#)).unwrap();
+    shard.delete(&crate::support::delete("gone")).unwrap();
+    // The next fsync fails: fail-stop, and the write it was for is not acknowledged.
+    sim.fail_at(1, Fault::Eio, false);
+    let err = shard.index(&doc("unsynced", r#"{"b":2}"#)).unwrap_err();
+    assert_eq!(err.es_type(), "shard_failed_exception", "{err}");
+    sim.heal();
+    // Memory holds [unsynced], but the disk may not: it is not served.
+    assert_eq!(
+        shard.get("unsynced").unwrap_err().es_type(),
+        "shard_failed_exception"
+    );
+    // What was durable before the failure still reads.
+    assert_eq!(shard.get("durable").unwrap().unwrap().source, br#"{"a":1}"#);
+    assert_eq!(shard.get("gone").unwrap(), None);
+    assert_eq!(shard.get("never").unwrap(), None);
+    // And nothing more is written until a reopen recovers from the log.
+    assert_eq!(
+        shard.index(&doc("later", "{}")).unwrap_err().es_type(),
+        "shard_failed_exception"
+    );
+}
