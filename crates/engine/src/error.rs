@@ -28,6 +28,9 @@ pub enum Error {
     /// `SOURCE_LEN_MAX`, which is `http.max_content_length`: what could never be sent to or
     /// back from a server in one body is never stored. Refused before anything is decided.
     DocumentTooLarge { id: String, len: usize, max: usize },
+    /// 400 `validation_exception`: `cluster.max_shards_per_node` would be exceeded, counted
+    /// as Elasticsearch counts (every primary with its replicas).
+    ShardLimit { adding: u64, current: u64, max: u64 },
     /// 503 `unavailable_shards_exception`: the shard could not take the write now (its next
     /// segment could not be prepared: a full disk, no file descriptor left) and nothing was
     /// written, so the shard stays healthy and a retry is safe.
@@ -84,6 +87,7 @@ impl Error {
             Error::IndexAlreadyExists { .. } => "resource_already_exists_exception",
             Error::InvalidIndexName { .. } => "invalid_index_name_exception",
             Error::DocumentTooLarge { .. } => "illegal_argument_exception",
+            Error::ShardLimit { .. } => "validation_exception",
             Error::Unavailable(_) => "unavailable_shards_exception",
             Error::StoreClosed => "node_closed_exception",
         }
@@ -94,9 +98,10 @@ impl Error {
         match self {
             Error::VersionConflict { .. } => 409,
             Error::DocumentMissing { .. } => 404,
-            Error::Validation(_) | Error::IllegalArgument(_) | Error::DocumentTooLarge { .. } => {
-                400
-            }
+            Error::Validation(_)
+            | Error::IllegalArgument(_)
+            | Error::DocumentTooLarge { .. }
+            | Error::ShardLimit { .. } => 400,
             Error::StoreClosed | Error::Unavailable(_) => 503,
             Error::IndexAlreadyExists { .. } | Error::InvalidIndexName { .. } => 400,
             Error::IndexNotFound { .. } => 404,
@@ -133,6 +138,14 @@ impl Error {
                  (http.max_content_length)"
             ),
             Error::StoreClosed => "node closed: the store was closed".to_owned(),
+            Error::ShardLimit {
+                adding,
+                current,
+                max,
+            } => format!(
+                "Validation Failed: 1: this action would add [{adding}] shards, but this cluster \
+                 currently has [{current}]/[{max}] maximum normal shards open;"
+            ),
         }
     }
 }

@@ -43,6 +43,6 @@ pub use shard::{
     Compaction, DocResult, Document, KeysRecovery, SEALED_SEGMENTS_MAX, Shard, ShardRecovery,
     ShardSettings, ShardStats, Wait, WriteResult,
 };
-pub use store::{Store, StoreOptions};
+pub use store::{FILES_PER_SHARD_MAX, FILES_RESERVED, Store, StoreOptions};
 pub use update::{UpdateRequest, UpdateResult, deep_merge};
 pub use wal::{Durability, PrimaryTerm, SeqNo, ShardId};

@@ -46,9 +46,14 @@ impl IndexSettings {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        if self.number_of_shards == 0 || self.number_of_shards > 1024 {
+        let bound = match self.number_of_shards {
+            0 => Some(">= 1"),
+            n if n > 1024 => Some("<= 1024"),
+            _ => None,
+        };
+        if let Some(bound) = bound {
             return Err(Error::IllegalArgument(format!(
-                "Failed to parse value [{}] for setting [index.number_of_shards] must be >= 1",
+                "Failed to parse value [{}] for setting [index.number_of_shards] must be {bound}",
                 self.number_of_shards
             )));
         }

@@ -31,7 +31,22 @@ pub struct StoreOptions {
     /// How often the background looks whether a shard needs compacting or a key-directory
     /// checkpoint (`Shard::maintain`); it also looks once as soon as the store is open.
     pub maintain_every: Duration,
+    /// Elasticsearch's `cluster.max_shards_per_node` (1,000): shards counted as it counts
+    /// them, every primary with its replicas, of every open index.
+    pub max_shards_per_node: u32,
+    /// The files the process may open (`ulimit -n`), if known: an index is refused when the
+    /// store could not reopen every shard within it (`FILES_PER_SHARD_MAX` each).
+    pub open_files_limit: Option<u64>,
 }
+
+/// Descriptors one shard may hold: its directory, checkpoint, active and prepared segments,
+/// compacted and key files, and up to `SEALED_SEGMENTS_MAX` sealed segments before a
+/// compaction releases them.
+pub const FILES_PER_SHARD_MAX: u64 = 6 + crate::shard::SEALED_SEGMENTS_MAX as u64;
+
+/// Descriptors kept for everything that is not a shard: connections, the index directories,
+/// the runtime.
+pub const FILES_RESERVED: u64 = 256;
 
 impl Default for StoreOptions {
     fn default() -> Self {
@@ -40,6 +55,8 @@ impl Default for StoreOptions {
             background: true,
             progress: None,
             maintain_every: MAINTAIN_EVERY_DEFAULT,
+            max_shards_per_node: 1_000,
+            open_files_limit: None,
         }
     }
 }
@@ -233,6 +250,7 @@ impl Store {
                 uuid: existing.uuid().to_owned(),
             });
         }
+        self.check_shard_limits(&indices, &settings)?;
         let io =
             |e: std::io::Error| Error::ShardFailed(format!("cannot create index [{name}]: {e}"));
         // A leftover of a creation that failed half way, or of a decided delete whose
@@ -248,6 +266,45 @@ impl Store {
         let index = Arc::new(index);
         indices.insert(name.to_owned(), index.clone());
         Ok(index)
+    }
+
+    /// `cluster.max_shards_per_node`, as Elasticsearch's `ShardLimitValidator` checks it, and
+    /// the descriptors every shard would need at the next open.
+    fn check_shard_limits(
+        &self,
+        indices: &BTreeMap<String, Arc<Index>>,
+        settings: &IndexSettings,
+    ) -> Result<()> {
+        let copies = |s: &IndexSettings| {
+            u64::from(s.number_of_shards) * (1 + u64::from(s.number_of_replicas))
+        };
+        let current: u64 = indices.values().map(|i| copies(i.settings())).sum();
+        let adding = copies(settings);
+        let max = u64::from(self.options.max_shards_per_node);
+        if current + adding > max {
+            return Err(Error::ShardLimit {
+                adding,
+                current,
+                max,
+            });
+        }
+        if let Some(limit) = self.options.open_files_limit {
+            let primaries: u64 = indices
+                .values()
+                .map(|i| u64::from(i.settings().number_of_shards))
+                .sum::<u64>()
+                + u64::from(settings.number_of_shards);
+            let needed = primaries * FILES_PER_SHARD_MAX + FILES_RESERVED;
+            if needed > limit {
+                return Err(Error::IllegalArgument(format!(
+                    "this action would add [{}] shards, but with [{primaries}] shards the store \
+                     could need [{needed}] open files to reopen them, over the process's limit of \
+                     [{limit}] (ulimit -n): raise the limit or delete indices",
+                    settings.number_of_shards
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The index, or `index_not_found_exception`.

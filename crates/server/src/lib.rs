@@ -6,6 +6,7 @@
 pub mod auth;
 mod bulk;
 mod cluster;
+pub mod descriptors;
 mod docs;
 mod duplicate_fields;
 pub mod es;

@@ -271,8 +271,16 @@ fn serve(
     } else {
         "none"
     };
+    let open_files_limit = match server::descriptors::raise_open_files_limit() {
+        Ok(limit) => Some(limit),
+        Err(e) => {
+            warn!(error = %e, "cannot read the descriptor limit; shards are not counted against it");
+            None
+        }
+    };
     let options_store = StoreOptions {
         progress: Some(server::progress::for_engine()),
+        open_files_limit,
         ..StoreOptions::default()
     };
     let store = Store::open_dir(&data_dir, options_store)

@@ -158,6 +158,12 @@ impl Api {
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .and_then(compatible_media_type);
+        if declared_too_large(&request) {
+            // At once, from the head alone: no `100 Continue`, no byte of the body read.
+            let mut reply = Reply::new(Body::empty());
+            *reply.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            return elasticsearch_layer(reply, &method, &uri, compatible);
+        }
         let state = &self.0.state;
         let refused = state
             .users
@@ -213,6 +219,17 @@ impl Api {
         };
         elasticsearch_layer(response, &method, &uri, compatible)
     }
+}
+
+/// Whether `Content-Length` says the body is over `http.max_content_length`, as
+/// Elasticsearch's `Netty4HttpContentSizeHandler` checks before it answers an `Expect:
+/// 100-continue` or reads the body.
+fn declared_too_large(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|len| len > MAX_CONTENT_LENGTH as u64)
 }
 
 /// The index and id of a document index request (`PUT|POST /{index}/_doc/{id}`), which is

@@ -141,7 +141,10 @@ fn a_failed_sync_stops_the_shard_until_it_is_reopened() {
     let err = shard.index(&doc("b", "{}")).unwrap_err();
     assert_eq!(err.status(), 500);
     // Fail-stop: no write is taken, and only what was durable is read.
-    assert!(shard.get("a").unwrap().is_some(), "acknowledged: still read");
+    assert!(
+        shard.get("a").unwrap().is_some(),
+        "acknowledged: still read"
+    );
     assert!(shard.get("b").is_err(), "in memory, perhaps not on disk");
     assert!(shard.index(&doc("c", "{}")).is_err());
     drop(shard);

@@ -178,3 +178,35 @@ fn a_store_compacts_as_soon_as_it_opens() {
         assert!(shard.get(&i.to_string()).unwrap().is_some());
     }
 }
+
+#[test]
+fn max_shards_per_node_counts_replicas_as_elasticsearch_does() {
+    let sim = SimStorage::new(30);
+    let store = Store::open(
+        Arc::new(sim.clone()),
+        StoreOptions {
+            max_shards_per_node: 6,
+            ..options()
+        },
+    )
+    .unwrap();
+    // Each default index is one primary and one (unassigned) replica: two shards.
+    for name in ["a", "b", "c"] {
+        store.create_index(name, IndexSettings::default()).unwrap();
+    }
+    let err = store.index_or_create("d").err().unwrap();
+    assert_eq!((err.status(), err.es_type()), (400, "validation_exception"));
+    assert_eq!(
+        err.reason(),
+        "Validation Failed: 1: this action would add [2] shards, but this cluster currently \
+         has [6]/[6] maximum normal shards open;"
+    );
+    assert_eq!(
+        sim.list_dirs().unwrap(),
+        ["a", "b", "c"],
+        "nothing was created"
+    );
+    // A delete frees its shards.
+    store.delete_index("a").unwrap();
+    store.create_index("d", IndexSettings::default()).unwrap();
+}

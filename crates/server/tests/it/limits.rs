@@ -89,3 +89,176 @@ fn the_content_length_limit_is_the_document_bound_through_doc_bulk_and_update() 
     let r = server.send("GET", "/big/_source/near", &[], None);
     assert_eq!((r.status, r.body.len()), (200, MAX));
 }
+
+/// A server process, killed if a test fails before it stops it.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `optimist serve` as its own process under `ulimit -n limit` (soft and hard), its log in
+/// `log`; returns the process and the address it listens on.
+fn serve_limited(
+    dir: &std::path::Path,
+    log: &std::path::Path,
+    limit: u32,
+) -> (Process, std::net::SocketAddr) {
+    // The log is the test's own file, not storage under test.
+    #[allow(clippy::disallowed_types)]
+    let err = std::fs::File::create(log).unwrap();
+    let child = Process(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_optimist"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .stderr(err)
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let addr = text
+            .lines()
+            .filter(|l| l.contains(" listening "))
+            .find_map(|l| {
+                l[l.find("address=")? + 8..]
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            });
+        if let Some(addr) = addr {
+            return (child, addr);
+        }
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "no listening line: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// SIGTERM, and the exit status.
+fn stop(mut process: Process) -> std::process::ExitStatus {
+    let pid = process.0.id().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(kill.unwrap().success());
+    process.0.wait().unwrap()
+}
+
+#[test]
+fn under_a_low_descriptor_limit_indices_it_could_not_reopen_are_refused_and_it_restarts() {
+    use crate::support::send_to;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("log");
+    // Room for the reserve and 9 shards' worst case.
+    let limit = engine::FILES_RESERVED as u32 + 9 * engine::FILES_PER_SHARD_MAX as u32 + 10;
+    let (child, addr) = serve_limited(&data, &log, limit);
+    let mut created = 0;
+    let refusal = loop {
+        let settings = r#"{"settings":{"number_of_shards":2}}"#;
+        let r = send_to(
+            addr,
+            "PUT",
+            &format!("/i{created}"),
+            &[],
+            Some(settings.as_bytes()),
+        );
+        if r.status != 200 {
+            break r;
+        }
+        let r = send_to(
+            addr,
+            "PUT",
+            &format!("/i{created}/_doc/1"),
+            &[],
+            Some(b"{}"),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        created += 1;
+        assert!(created < 100, "never refused");
+    };
+    assert_eq!(created, 4, "{}", refusal.text());
+    assert_eq!(refusal.status, 400);
+    assert_eq!(
+        refusal.json()["error"]["type"],
+        json!("illegal_argument_exception")
+    );
+    let reason = refusal.json()["error"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        reason.contains("(ulimit -n)") && reason.contains(&format!("[{limit}]")),
+        "{reason}"
+    );
+    // Nothing of the refused index was made, and the server goes on answering.
+    assert!(!data.join(format!("i{created}")).exists());
+    assert_eq!(send_to(addr, "GET", "/i0/_doc/1", &[], None).status, 200);
+    assert!(stop(child).success());
+
+    // Under the same limit it starts again, with everything.
+    let (child, addr) = serve_limited(&data, &log, limit);
+    for i in 0..created {
+        assert_eq!(
+            send_to(addr, "GET", &format!("/i{i}/_doc/1"), &[], None).status,
+            200
+        );
+    }
+    assert!(stop(child).success());
+}
+
+#[test]
+fn number_of_shards_is_bounded_as_elasticsearch_bounds_it() {
+    let server = Server::start_fresh();
+    let (status, body) = server.json(
+        "PUT",
+        "/many",
+        Some(r#"{"settings":{"number_of_shards":100000}}"#),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"]["reason"],
+        json!(
+            "Failed to parse value [100000] for setting [index.number_of_shards] must be <= 1024"
+        )
+    );
+}
+
+#[test]
+fn a_declared_length_over_the_limit_is_answered_413_at_once_without_100_continue() {
+    use std::io::{Read, Write};
+    let server = Server::start_fresh();
+    for expect in ["Expect: 100-continue\r\n", ""] {
+        let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+        let head = format!(
+            "PUT /big/_doc/1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Content-Length: 200000000\r\n{expect}\r\n"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        // Not a byte of the body is sent: the answer must come from the head alone.
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.1 413"), "{expect:?}: {text}");
+        assert!(!text.contains("100 Continue"), "{text}");
+        assert!(
+            text.to_ascii_lowercase().contains("connection: close"),
+            "{text}"
+        );
+    }
+    assert_eq!(server.json("GET", "/big/_doc/1", None).0, 404);
+}

@@ -90,30 +90,7 @@ impl Server {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Response {
-        let mut stream = TcpStream::connect(self.addr).unwrap();
-        let mut head =
-            format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        let has_type = headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
-        if let Some(body) = body {
-            if !has_type {
-                head.push_str("Content-Type: application/json\r\n");
-            }
-            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).unwrap();
-        if let Some(body) = body {
-            // The server may answer (413) and close before reading it all.
-            let _ = stream.write_all(body);
-        }
-        let mut raw = Vec::new();
-        let _ = stream.read_to_end(&mut raw);
-        parse_response(&raw, method == "HEAD")
+        send_to(self.addr, method, path, headers, body)
     }
 
     pub(crate) fn request(&self, method: &str, path: &str, body: Option<&str>) -> Response {
@@ -131,6 +108,39 @@ impl Server {
         let response = self.request(method, path, body);
         (response.status, response.json())
     }
+}
+
+/// One HTTP/1.1 request to any server on this machine (see `Server::send`).
+pub(crate) fn send_to(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Response {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let has_type = headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+    if let Some(body) = body {
+        if !has_type {
+            head.push_str("Content-Type: application/json\r\n");
+        }
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    if let Some(body) = body {
+        // The server may answer (413) and close before reading it all.
+        let _ = stream.write_all(body);
+    }
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse_response(&raw, method == "HEAD")
 }
 
 fn parse_response(raw: &[u8], head_only: bool) -> Response {
