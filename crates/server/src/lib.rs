@@ -6,6 +6,7 @@
 pub mod auth;
 mod bulk;
 mod cluster;
+pub mod connections;
 pub mod descriptors;
 mod docs;
 mod duplicate_fields;
@@ -32,7 +33,6 @@ use std::sync::Arc;
 
 use axum::ServiceExt;
 use axum::extract::Request;
-use axum::serve::ListenerExt;
 use axum_server::tls_rustls::RustlsConfig;
 use engine::{IdGenerator, Store};
 use tokio::net::TcpListener;
@@ -49,6 +49,7 @@ pub fn state(store: Arc<Store>, users: Option<Users>) -> AppState {
         ids: Arc::new(IdGenerator::new()),
         node_name: "optimist".into(),
         cluster_uuid: format!("{}AA", &IdGenerator::new().next_id()[..20]).into(),
+        body_timeout: connections::Limits::default().body_timeout,
     }
 }
 
@@ -59,6 +60,8 @@ pub struct ServeOptions {
     pub users: Option<Users>,
     /// HTTPS when set.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Timeouts and the most connections at once (`connections.rs`).
+    pub limits: connections::Limits,
 }
 
 /// The allocator `optimist` runs with (its `#[global_allocator]`, and the benchmark's, which
@@ -105,18 +108,11 @@ pub async fn serve_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = ServiceExt::<Request>::into_make_service(api(state(store.clone(), options.users)));
+    let mut state = state(store.clone(), options.users);
+    state.body_timeout = options.limits.body_timeout;
+    let api = api(state);
     match options.tls {
-        None => {
-            // Answers go out at once: a client waiting on one request per connection must not
-            // wait for Nagle's algorithm.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await?
-        }
+        None => connections::serve_plain(listener, api, options.limits, shutdown).await?,
         Some(config) => {
             let handle = axum_server::Handle::new();
             let stopper = handle.clone();
@@ -125,10 +121,15 @@ pub async fn serve_with(
                 stopper.graceful_shutdown(None);
             });
             let listener = listener.into_std()?;
-            axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(config))?
-                .handle(handle)
-                .serve(app)
-                .await?
+            let app = ServiceExt::<Request>::into_make_service(api);
+            let mut server =
+                axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(config))?;
+            server
+                .http_builder()
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(options.limits.header_timeout);
+            server.handle(handle).serve(app).await?
         }
     }
     let sync = tokio::task::spawn_blocking(move || {

@@ -38,6 +38,8 @@ enum Command {
         listen: SocketAddr,
         #[command(flatten)]
         security: Security,
+        #[command(flatten)]
+        http: Http,
     },
     /// Write an index as Elasticsearch _bulk NDJSON (with external versions) to stdout.
     Export {
@@ -112,6 +114,31 @@ struct Security {
     tls_key: Option<PathBuf>,
 }
 
+/// What a client may hold of the server (`server::connections`).
+#[derive(clap::Args)]
+struct Http {
+    /// Seconds a client has to send a request's head; also the longest a kept-alive
+    /// connection may idle.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    http_header_timeout: u64,
+    /// Seconds a request body may pause between two pieces before the request fails (408).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    http_body_timeout: u64,
+    /// Connections served at once; one more is closed as soon as it is accepted.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    http_max_connections: usize,
+}
+
+impl Http {
+    fn limits(&self) -> server::connections::Limits {
+        server::connections::Limits {
+            header_timeout: std::time::Duration::from_secs(self.http_header_timeout.max(1)),
+            body_timeout: std::time::Duration::from_secs(self.http_body_timeout.max(1)),
+            max_connections: self.http_max_connections.max(1),
+        }
+    }
+}
+
 impl Security {
     fn options(&self) -> Result<server::ServeOptions, String> {
         let mut users = server::Users::parse(self.users.iter().map(String::as_str))?;
@@ -125,6 +152,7 @@ impl Security {
         Ok(server::ServeOptions {
             users: (!users.is_empty()).then_some(users),
             tls,
+            limits: server::connections::Limits::default(),
         })
     }
 }
@@ -146,7 +174,11 @@ fn main() -> ExitCode {
             data_dir,
             listen,
             security,
-        } => match security.options().and_then(|o| serve(data_dir, listen, o)) {
+            http,
+        } => match security.options().and_then(|mut o| {
+            o.limits = http.limits();
+            serve(data_dir, listen, o)
+        }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 error!("{message}");

@@ -26,6 +26,7 @@ use crate::nesting::{self, MAX_NESTING_DEPTH};
 use crate::params::Params;
 use crate::percent_escapes::Escapes;
 use crate::{bulk, cluster, docs, es, indices, mget};
+use tower_http::timeout::TimeoutBody;
 
 /// `http.max_content_length`'s default (100 MiB). It is the engine's bound on a document's
 /// source too, so every body the server accepts holds only documents the log can store, and
@@ -44,6 +45,8 @@ pub struct AppState {
     pub users: Option<Arc<Users>>,
     /// The shards' writer threads, which run single-document writes (`writer.rs`).
     pub(crate) writers: Arc<crate::writer::Writers>,
+    /// The longest gap between two frames of a request body (`connections.rs`).
+    pub body_timeout: std::time::Duration,
 }
 
 pub(crate) type Reply = Response<Body>;
@@ -143,7 +146,9 @@ where
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
         let api = self.clone();
-        Box::pin(async move { Ok(api.answer(request.map(Body::new)).await) })
+        let timeout = self.0.state.body_timeout;
+        let request = request.map(|body| Body::new(TimeoutBody::new(timeout, body)));
+        Box::pin(async move { Ok(api.answer(request).await) })
     }
 }
 
@@ -249,20 +254,38 @@ fn document_index(request: &Request) -> Option<(String, String)> {
     (plain(index) && plain(id)).then(|| (index.to_owned(), id.to_owned()))
 }
 
-/// What axum's `Bytes` extractor answers for a body it cannot read: 413 over the limit (which
-/// [`elasticsearch_layer`] turns into Elasticsearch's empty 413), 400 when reading failed.
+/// What a body that cannot be read is answered: Elasticsearch's empty 413 over the limit, 408
+/// when it stalled (`connections.rs`), 400 when reading it failed (bad chunking); the last
+/// two in Elasticsearch's error shape, and the connection closed.
 fn unreadable_body(e: &axum::Error) -> Reply {
-    let over_limit = std::error::Error::source(e)
-        .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-    let status = if over_limit {
-        StatusCode::PAYLOAD_TOO_LARGE
+    // The cause may sit a few errors deep: axum's around the limit's around the body's.
+    let causes = || std::iter::successors(std::error::Error::source(e), |c| c.source());
+    let over_limit = causes().any(|c| c.is::<http_body_util::LengthLimitError>());
+    let stalled = causes().any(|c| c.is::<tower_http::timeout::TimeoutError>());
+    if over_limit {
+        return es::empty(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let mut reply = if stalled {
+        es::exception(
+            408,
+            "timeout_exception",
+            &format!("the request body paused for longer than the body timeout: {e}"),
+            &[],
+            false,
+        )
     } else {
-        StatusCode::BAD_REQUEST
+        es::exception(
+            400,
+            "illegal_argument_exception",
+            &format!("failed to read the request body: {e}"),
+            &[],
+            false,
+        )
     };
-    let mut reply = Reply::new(Body::from(format!(
-        "Failed to buffer the request body: {e}"
-    )));
-    *reply.status_mut() = status;
+    // What is left of the body on the connection cannot be read as a next request.
+    reply
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     reply
 }
 

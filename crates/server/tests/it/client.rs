@@ -163,6 +163,7 @@ fn the_official_client_over_https_with_basic_auth() {
     let options = ServeOptions {
         users: Some(Users::parse(["elastic:changeme"]).unwrap()),
         tls: Some(server::tls::server_config(&cert, &key).unwrap()),
+        ..ServeOptions::default()
     };
     let data = dir.path().join("data");
     let server = Server::start_with(&data, options);

@@ -2,6 +2,10 @@
 //! is the bound of a document's source, tested at the boundary through `_doc`, `_bulk` and
 //! `_update`; a refused document leaves its index serving.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::support::Server;
@@ -141,7 +145,7 @@ fn serve_limited(
             started.elapsed().as_secs() < 30,
             "no listening line: {text}"
         );
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -237,10 +241,9 @@ fn number_of_shards_is_bounded_as_elasticsearch_bounds_it() {
 
 #[test]
 fn a_declared_length_over_the_limit_is_answered_413_at_once_without_100_continue() {
-    use std::io::{Read, Write};
     let server = Server::start_fresh();
     for expect in ["Expect: 100-continue\r\n", ""] {
-        let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+        let mut stream = TcpStream::connect(server.addr).unwrap();
         let head = format!(
             "PUT /big/_doc/1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
              Content-Length: 200000000\r\n{expect}\r\n"
@@ -248,7 +251,7 @@ fn a_declared_length_over_the_limit_is_answered_413_at_once_without_100_continue
         stream.write_all(head.as_bytes()).unwrap();
         // Not a byte of the body is sent: the answer must come from the head alone.
         stream
-            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         let mut raw = Vec::new();
         let _ = stream.read_to_end(&mut raw);
@@ -261,4 +264,117 @@ fn a_declared_length_over_the_limit_is_answered_413_at_once_without_100_continue
         );
     }
     assert_eq!(server.json("GET", "/big/_doc/1", None).0, 404);
+}
+
+/// A server whose connection limits are short enough to see within a test.
+fn server_with_limits(max_connections: usize) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = server::ServeOptions {
+        limits: server::connections::Limits {
+            header_timeout: Duration::from_secs(1),
+            body_timeout: Duration::from_secs(1),
+            max_connections,
+        },
+        ..server::ServeOptions::default()
+    };
+    let server = Server::start_with(dir.path(), options);
+    (dir, server)
+}
+
+/// Reads until the server closes the connection (or 20 s pass); what it sent.
+fn read_until_closed(stream: &mut TcpStream) -> (Vec<u8>, bool) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (got, true),
+            Err(_) => return (got, false),
+        }
+    }
+}
+
+#[test]
+fn slow_stalled_and_idle_clients_are_closed_and_others_are_served_meanwhile() {
+    let (_dir, server) = server_with_limits(100);
+    // A head trickled a byte at a time never completes within the header timeout.
+    let mut trickle = TcpStream::connect(server.addr).unwrap();
+    let trickler = std::thread::spawn(move || {
+        for b in b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1234567890" {
+            if trickle.write_all(&[*b]).is_err() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        read_until_closed(&mut trickle).1
+    });
+    // A body that stops half way: 408, and the connection closed.
+    let mut stalled = TcpStream::connect(server.addr).unwrap();
+    stalled
+        .write_all(
+            b"PUT /s/_doc/1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"a\":",
+        )
+        .unwrap();
+    // A kept-alive connection, answered once and then left idle.
+    let mut idle = TcpStream::connect(server.addr).unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    // Meanwhile, everyone else is served.
+    for _ in 0..5 {
+        assert_eq!(server.json("GET", "/", None).0, 200);
+    }
+    let (answer, closed) = read_until_closed(&mut stalled);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""type":"timeout_exception""#), "{answer}");
+    assert!(closed, "the stalled connection stays open");
+    let (answer, closed) = read_until_closed(&mut idle);
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    assert!(closed, "the idle connection stays open");
+    assert!(trickler.join().unwrap(), "the trickling head stays open");
+    assert_eq!(
+        server.json("GET", "/s/_doc/1", None).0,
+        404,
+        "nothing stored"
+    );
+}
+
+#[test]
+fn connections_over_the_limit_are_closed_at_once_and_the_server_recovers() {
+    let (_dir, server) = server_with_limits(4);
+    // Four clients connect and say nothing (until the header timeout).
+    let held: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    // Give the accept loop time to take them all.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut fifth = TcpStream::connect(server.addr).unwrap();
+    let _ = fifth.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let (answer, closed) = read_until_closed(&mut fifth);
+    assert!(
+        closed && answer.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    drop(held);
+    // The load goes, and the server serves fully again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut stream = TcpStream::connect(server.addr).unwrap();
+        let _ = stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let (answer, _) = read_until_closed(&mut stream);
+        if String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never served again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for _ in 0..4 {
+        assert_eq!(server.json("GET", "/", None).0, 200);
+    }
 }

@@ -19,6 +19,7 @@ fn basic_auth_answers_401_as_elasticsearch() {
     let options = ServeOptions {
         users: Some(Users::parse(["elastic:changeme"]).unwrap()),
         tls: None,
+        ..ServeOptions::default()
     };
     let server = Server::start_with(dir.path(), options);
     let r = server.send("GET", "/?pretty", &[], None);

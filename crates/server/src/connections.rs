@@ -1,0 +1,100 @@
+//! What a client can hold of the server: connections, and the time it may take over them.
+//! Plain HTTP is served by this accept loop (hyper's HTTP/1 connection, driven here) rather
+//! than by `axum::serve`, which sets none of these limits:
+//!
+//! - **Headers, and idle connections.** A connection must send a whole request head within
+//!   `header_timeout` of the server being ready for one: a request trickled a byte at a time,
+//!   and a kept-alive connection left idle, are both closed after it (hyper's
+//!   `header_read_timeout` runs whenever the connection waits for a head).
+//! - **Bodies.** A body must make progress: a gap of more than `body_timeout` between two of
+//!   its frames fails the request (`TimeoutBody`), answered 408.
+//! - **Connections.** At most `max_connections` at once; one more is closed as soon as it is
+//!   accepted, so a crowd of idle clients cannot take every descriptor the shards need.
+//! - **Descriptors.** An accept that fails (no descriptor left) waits a little and goes on;
+//!   it never stops the server.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::routes::Api;
+
+/// The limits, with their defaults (`ServeOptions`).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Time to send a request's head, and the longest a kept-alive connection may idle.
+    pub header_timeout: Duration,
+    /// The longest gap between two pieces of a request body.
+    pub body_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    /// Node.js's `headersTimeout` (60 s) for heads and idle connections, the same for a
+    /// body's pauses; 10,000 connections (a client pool rarely holds more than a few hundred).
+    fn default() -> Self {
+        Limits {
+            header_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// How long the accept loop pauses after a failed accept (EMFILE): long enough for a
+/// connection to close, short enough that clients barely notice.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// Serves plain HTTP on `listener` until `shutdown` resolves, then lets every connection
+/// finish its request in flight.
+pub async fn serve_plain(
+    listener: TcpListener,
+    api: Api,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed; retrying");
+                tokio::time::sleep(ACCEPT_RETRY).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            // Over the limit: closed at once (dropped), holding nothing.
+            continue;
+        };
+        // Answers go out at once: a client waiting on one request per connection must not
+        // wait for Nagle's algorithm.
+        let _ = tcp.set_nodelay(true);
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout);
+        let service = TowerToHyperService::new(api.clone());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
