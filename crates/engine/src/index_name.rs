@@ -48,7 +48,9 @@ pub fn validate_index_name(name: &str) -> Result<()> {
     if name == "." || name == ".." {
         return invalid("must not be '.' or '..'".into());
     }
-    if name.chars().any(char::is_uppercase) {
+    // As `index.toLowerCase(Locale.ROOT).equals(index)`: a title-case letter (`ǅ`) is not
+    // upper case, and still not lower case.
+    if name.to_lowercase() != name {
         return invalid("must be lowercase".into());
     }
     // Control characters (a NUL in particular) have no place in a file name.

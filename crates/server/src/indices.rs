@@ -167,6 +167,13 @@ pub(crate) async fn delete_index(
     params: Params,
 ) -> Reply {
     let pretty = params.pretty();
+    // Elasticsearch 8's `action.destructive_requires_name` (true by default).
+    if index == "_all" || index.contains('*') {
+        return es::illegal_argument(
+            "Wildcard expressions or all indices are not allowed",
+            pretty,
+        );
+    }
     let store = state.store.clone();
     if let Ok(idx) = store.index(&index) {
         state.writers.forget(idx.uuid());

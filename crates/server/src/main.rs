@@ -370,8 +370,10 @@ fn log_recoveries(store: &Store) {
                     "cut a torn tail: writes never acknowledged as durable"
                 );
             }
+            // Every open finds the segment prepared ahead unused, and removes it: nothing to
+            // warn of (a clean start logs no warning).
             for file in &r.wal.removed_files {
-                warn!(index = %name, shard, file = %file, "removed an unfinished file");
+                info!(index = %name, shard, file = %file, "removed an unfinished file");
             }
             for c in &r.wal.salvaged {
                 warn!(

@@ -210,3 +210,12 @@ fn max_shards_per_node_counts_replicas_as_elasticsearch_does() {
     store.delete_index("a").unwrap();
     store.create_index("d", IndexSettings::default()).unwrap();
 }
+
+#[test]
+fn a_title_case_letter_is_not_lower_case() {
+    let sim = SimStorage::new(31);
+    let store = open(&sim);
+    let err = store.index_or_create("ǅ").err().unwrap();
+    assert_eq!(err.reason(), "Invalid index name [ǅ], must be lowercase");
+    store.index_or_create("ǆ").unwrap();
+}

@@ -378,3 +378,19 @@ fn connections_over_the_limit_are_closed_at_once_and_the_server_recovers() {
         assert_eq!(server.json("GET", "/", None).0, 200);
     }
 }
+
+#[test]
+fn a_wildcard_delete_is_refused_as_destructive_requires_name() {
+    let server = Server::start_fresh();
+    assert_eq!(server.json("PUT", "/keepme", None).0, 200);
+    for path in ["/*", "/_all", "/keep*"] {
+        let (status, body) = server.json("DELETE", path, None);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(
+            body["error"]["reason"],
+            json!("Wildcard expressions or all indices are not allowed"),
+            "{path}"
+        );
+    }
+    assert_eq!(server.json("GET", "/keepme", None).0, 200);
+}
