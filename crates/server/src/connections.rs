@@ -34,16 +34,20 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// The bytes of request bodies in flight at once (`in_flight.rs`).
+    pub in_flight_bytes: u64,
 }
 
 impl Default for Limits {
     /// Node.js's `headersTimeout` (60 s) for heads and idle connections, the same for a
-    /// body's pauses; 10,000 connections (a client pool rarely holds more than a few hundred).
+    /// body's pauses; 10,000 connections (a client pool rarely holds more than a few hundred);
+    /// ten largest bodies in flight.
     fn default() -> Self {
         Limits {
             header_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            in_flight_bytes: crate::in_flight::BUDGET_DEFAULT,
         }
     }
 }

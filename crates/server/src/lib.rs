@@ -14,6 +14,7 @@ pub mod es;
 pub mod export;
 pub mod fuzz;
 pub mod import;
+pub mod in_flight;
 mod indices;
 mod mget;
 mod nesting;
@@ -50,6 +51,7 @@ pub fn state(store: Arc<Store>, users: Option<Users>) -> AppState {
         node_name: "optimist".into(),
         cluster_uuid: format!("{}AA", &IdGenerator::new().next_id()[..20]).into(),
         body_timeout: connections::Limits::default().body_timeout,
+        in_flight: in_flight::InFlight::new(in_flight::BUDGET_DEFAULT),
     }
 }
 
@@ -110,6 +112,7 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let mut state = state(store.clone(), options.users);
     state.body_timeout = options.limits.body_timeout;
+    state.in_flight = in_flight::InFlight::new(options.limits.in_flight_bytes);
     let api = api(state);
     match options.tls {
         None => connections::serve_plain(listener, api, options.limits, shutdown).await?,

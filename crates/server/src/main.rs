@@ -127,6 +127,10 @@ struct Http {
     /// Connections served at once; one more is closed as soon as it is accepted.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     http_max_connections: usize,
+    /// Bytes of request bodies in flight at once; a request that would pass it is answered
+    /// 429 circuit_breaking_exception.
+    #[arg(long, value_name = "BYTES", default_value_t = server::in_flight::BUDGET_DEFAULT)]
+    http_max_in_flight_bytes: u64,
 }
 
 impl Http {
@@ -135,6 +139,7 @@ impl Http {
             header_timeout: std::time::Duration::from_secs(self.http_header_timeout.max(1)),
             body_timeout: std::time::Duration::from_secs(self.http_body_timeout.max(1)),
             max_connections: self.http_max_connections.max(1),
+            in_flight_bytes: self.http_max_in_flight_bytes,
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct AppState {
     pub(crate) writers: Arc<crate::writer::Writers>,
     /// The longest gap between two frames of a request body (`connections.rs`).
     pub body_timeout: std::time::Duration,
+    /// The bytes of request bodies in flight, and their limit (`in_flight.rs`).
+    pub in_flight: Arc<crate::in_flight::InFlight>,
 }
 
 pub(crate) type Reply = Response<Body>;
@@ -153,22 +155,42 @@ where
 }
 
 impl Api {
+    /// The checks from the head alone (the body's size, against the limit and the in-flight
+    /// budget), then [`Api::handle`]; the body's share of the budget is held until the answer
+    /// is made.
+    async fn answer(self, request: Request) -> Reply {
+        let refusal = |reply: Reply, request: &Request| {
+            let compatible = compatible_of(request);
+            elasticsearch_layer(reply, request.method(), request.uri(), compatible)
+        };
+        let declared = declared_length(&request);
+        if declared.is_some_and(|len| len > MAX_CONTENT_LENGTH as u64) {
+            // At once, from the head alone: no `100 Continue`, no byte of the body read.
+            return refusal(es::empty(StatusCode::PAYLOAD_TOO_LARGE), &request);
+        }
+        let budget = self.0.state.in_flight.clone();
+        let reservation = budget.reservation();
+        let request = match declared {
+            Some(len) => match budget.reserve(&reservation, len) {
+                Ok(()) => request,
+                Err(tripped) => return refusal(breaker_refusal(&tripped), &request),
+            },
+            None => {
+                let counted = reservation.clone();
+                request.map(|body| Body::new(crate::in_flight::Counted::new(body, counted)))
+            }
+        };
+        let reply = self.handle(request).await;
+        drop(reservation);
+        reply
+    }
+
     /// Authentication, then the handler, then [`elasticsearch_layer`] on the answer.
-    async fn answer(self, mut request: Request) -> Reply {
+    async fn handle(self, mut request: Request) -> Reply {
         let method = request.method().clone();
         // A clone shares the URI's bytes: nothing is copied unless a message needs it.
         let uri = request.uri().clone();
-        let compatible = request
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .and_then(compatible_media_type);
-        if declared_too_large(&request) {
-            // At once, from the head alone: no `100 Continue`, no byte of the body read.
-            let mut reply = Reply::new(Body::empty());
-            *reply.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-            return elasticsearch_layer(reply, &method, &uri, compatible);
-        }
+        let compatible = compatible_of(&request);
         let state = &self.0.state;
         let refused = state
             .users
@@ -226,15 +248,38 @@ impl Api {
     }
 }
 
-/// Whether `Content-Length` says the body is over `http.max_content_length`, as
-/// Elasticsearch's `Netty4HttpContentSizeHandler` checks before it answers an `Expect:
-/// 100-continue` or reads the body.
-fn declared_too_large(request: &Request) -> bool {
+/// The body's size as `Content-Length` declares it: checked against
+/// `http.max_content_length` before an `Expect: 100-continue` is answered or the body read,
+/// as Elasticsearch's `Netty4HttpContentSizeHandler` does.
+fn declared_length(request: &Request) -> Option<u64> {
     request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .is_some_and(|len| len > MAX_CONTENT_LENGTH as u64)
+}
+
+/// The media type a client asked for with `compatible-with`, to answer in.
+fn compatible_of(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(compatible_media_type)
+}
+
+/// 429 `circuit_breaking_exception`, as Elasticsearch's in-flight requests breaker answers.
+fn breaker_refusal(tripped: &crate::in_flight::Tripped) -> Reply {
+    es::exception(
+        429,
+        "circuit_breaking_exception",
+        &tripped.to_string(),
+        &[
+            ("bytes_wanted", serde_json::json!(tripped.would_be)),
+            ("bytes_limit", serde_json::json!(tripped.limit)),
+            ("durability", serde_json::json!("TRANSIENT")),
+        ],
+        false,
+    )
 }
 
 /// The index and id of a document index request (`PUT|POST /{index}/_doc/{id}`), which is
@@ -264,6 +309,9 @@ fn unreadable_body(e: &axum::Error) -> Reply {
     let stalled = causes().any(|c| c.is::<tower_http::timeout::TimeoutError>());
     if over_limit {
         return es::empty(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    if let Some(tripped) = causes().find_map(|c| c.downcast_ref::<crate::in_flight::Tripped>()) {
+        return breaker_refusal(tripped);
     }
     let mut reply = if stalled {
         es::exception(

@@ -268,12 +268,17 @@ fn a_declared_length_over_the_limit_is_answered_413_at_once_without_100_continue
 
 /// A server whose connection limits are short enough to see within a test.
 fn server_with_limits(max_connections: usize) -> (tempfile::TempDir, Server) {
+    server_with(max_connections, server::in_flight::BUDGET_DEFAULT)
+}
+
+fn server_with(max_connections: usize, in_flight_bytes: u64) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let options = server::ServeOptions {
         limits: server::connections::Limits {
             header_timeout: Duration::from_secs(1),
             body_timeout: Duration::from_secs(1),
             max_connections,
+            in_flight_bytes,
         },
         ..server::ServeOptions::default()
     };
@@ -393,4 +398,67 @@ fn a_wildcard_delete_is_refused_as_destructive_requires_name() {
         );
     }
     assert_eq!(server.json("GET", "/keepme", None).0, 200);
+}
+
+/// A head for a `PUT` of a document with a body of `len` bytes.
+fn put_head(path: &str, len: usize) -> String {
+    format!(
+        "PUT {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {len}\r\nConnection: close\r\n\r\n"
+    )
+}
+
+#[test]
+fn bodies_in_flight_over_the_budget_are_refused_429_as_the_request_breaker_does() {
+    const MIB: usize = 1 << 20;
+    let (_dir, server) = server_with(100, 3 * MIB as u64);
+    let source = source_of_len(2 * MIB);
+    // A holds 2 MiB of the budget while its body is still coming.
+    let mut a = TcpStream::connect(server.addr).unwrap();
+    a.write_all(put_head("/b/_doc/a", source.len()).as_bytes())
+        .unwrap();
+    a.write_all(&source[..MIB]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // B's 2 MiB would take it to 4: refused at once, from its head.
+    let r = server.send("PUT", "/b/_doc/b", &[], Some(&source));
+    assert_eq!(r.status, 429, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["error"]["type"], json!("circuit_breaking_exception"));
+    assert_eq!(
+        body["error"]["reason"],
+        json!(format!(
+            "[in_flight_requests] Data too large, data for [<http_request>] would be [{}/4mb], \
+             which is larger than the limit of [{}/3mb]",
+            4 * MIB,
+            3 * MIB
+        ))
+    );
+    assert_eq!(body["error"]["bytes_limit"], json!(3 * MIB));
+    assert_eq!(body["error"]["durability"], json!("TRANSIENT"));
+    // A chunked body is counted as it comes: refused once it passes the budget.
+    let mut c = TcpStream::connect(server.addr).unwrap();
+    c.write_all(
+        b"PUT /b/_doc/c HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let chunk = vec![b' '; 256 << 10];
+    for _ in 0..8 {
+        let head = format!("{:x}\r\n", chunk.len());
+        if c.write_all(head.as_bytes()).is_err() || c.write_all(&chunk).is_err() {
+            break;
+        }
+        let _ = c.write_all(b"\r\n");
+    }
+    let (answer, _) = read_until_closed(&mut c);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert!(answer.contains("circuit_breaking_exception"), "{answer}");
+    // A finishes, and gives its share back: B goes through now.
+    a.write_all(&source[MIB..]).unwrap();
+    let (answer, _) = read_until_closed(&mut a);
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 201"));
+    let r = server.send("PUT", "/b/_doc/b", &[], Some(&source));
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(server.json("GET", "/b/_doc/c", None).0, 404);
 }
