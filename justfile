@@ -43,7 +43,7 @@ fuzz target seconds="60":
 # Long runs (hours): issue 5's soak, every part in turn. Every figure and seed goes to
 # docs/reliability.md. Each part is a recipe of its own, so the parts can run on different
 # machines or days; `seed` replays a part's run exactly.
-soak: soak-models soak-kill soak-power soak-power-async soak-sim soak-fuzz
+soak: soak-models soak-kill soak-power soak-power-async soak-lifecycle soak-sim soak-fuzz
 
 soak-models:
     WAL_CRASH_WORKLOADS=400 WAL_MODEL_CASES=100000 cargo test --release -p wal --test it -- crash model
@@ -77,6 +77,12 @@ soak-power chunks="10" rounds="1000" seed="20261126" lanes="3":
 soak-power-async rounds="2000" seed="20261126":
     cargo build --release -p server -p crashtest --bins
     ./target/release/crashtest power --async --rounds {{rounds}} --seed {{seed}} --binary ./target/release/optimist
+
+# Indices deleted and created across SIGKILL and power cuts: each whole or gone.
+soak-lifecycle rounds="5000" seed="20261126":
+    cargo build --release -p server -p crashtest --bins
+    ./target/release/crashtest lifecycle --rounds {{rounds}} --seed {{seed}} --binary ./target/release/optimist
+    ./target/release/crashtest lifecycle --power --rounds {{rounds}} --seed {{seed}} --binary ./target/release/optimist
 
 # Seeds are independent: `jobs` runs that many at once (one per core).
 soak-sim seeds="100000" seed="20261126" jobs=`nproc`:

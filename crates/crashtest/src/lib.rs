@@ -13,10 +13,12 @@
 //! `power` runs the same rounds with the data directory on a FUSE file system of ours that
 //! drops unsynced writes at each cut. `sim` cuts the power below the engine, in process, on
 //! the log's `SimStorage`: at every I/O point of seeded workloads, under every damage
-//! variant, and injects EIO and ENOSPC.
+//! variant, and injects EIO and ENOSPC. `lifecycle` creates and deletes multi-shard indices
+//! across the cuts (SIGKILL or, with `--power`, power cuts): each index whole or gone.
 
 mod http;
 pub mod kill;
+pub mod lifecycle;
 pub mod power;
 mod power_fs;
 mod process;

@@ -52,6 +52,15 @@ enum Command {
         #[arg(long)]
         r#async: bool,
     },
+    /// Delete a full multi-shard index and create another while the server is cut (SIGKILL,
+    /// or a power cut with --power); check each is whole or gone as its answer allows.
+    Lifecycle {
+        #[command(flatten)]
+        rounds: Rounds,
+        /// Cut the power (the FUSE file system of `power`), not only the process.
+        #[arg(long)]
+        power: bool,
+    },
     /// Cut the power below the engine (SimStorage) at every I/O point of seeded workloads,
     /// under every damage variant; inject EIO and ENOSPC; check.
     Sim {
@@ -113,6 +122,39 @@ fn main() -> ExitCode {
                     f.compactions
                 )
             });
+            finish(&options, result)
+        }
+        Command::Lifecycle { rounds, power } => {
+            let options = options("lifecycle", rounds, false);
+            let describe = |f: &crashtest::lifecycle::Figures| {
+                format!(
+                    "{} rounds: deletes {} acknowledged (gone), {} cut (whole {}, gone {}); \
+                     creations {} acknowledged (whole), {} cut (whole {}, gone {}); {} \
+                     acknowledged documents checked",
+                    f.rounds,
+                    f.deletes_acknowledged,
+                    f.deletes_cut_whole + f.deletes_cut_gone,
+                    f.deletes_cut_whole,
+                    f.deletes_cut_gone,
+                    f.creates_acknowledged,
+                    f.creates_cut_whole + f.creates_cut_gone,
+                    f.creates_cut_whole,
+                    f.creates_cut_gone,
+                    f.documents_checked
+                )
+            };
+            let result = if power {
+                crashtest::lifecycle::run_power(&options).map(|(f, p)| {
+                    format!(
+                        "ok: {} power cuts ({} unsynced writes undone): {}",
+                        f.rounds,
+                        p.writes_undone,
+                        describe(&f)
+                    )
+                })
+            } else {
+                crashtest::lifecycle::run(&options).map(|f| format!("ok: {}", describe(&f)))
+            };
             finish(&options, result)
         }
         Command::Sim { seeds, seed, jobs } => sim(seeds, seed.unwrap_or_else(random_seed), jobs),

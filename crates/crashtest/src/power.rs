@@ -14,6 +14,7 @@ use wal::sim::Rng;
 
 use crate::kill::{Figures, Options, run_with};
 use crate::power_fs::{Cut, Power, PowerFs};
+use crate::process::Server;
 
 /// What the cuts did, beside the checks' figures.
 #[derive(Clone, Copy, Debug, Default)]
@@ -45,6 +46,15 @@ fn mount(power: &Power, at: &Path) -> Result<BackgroundSession, String> {
 
 /// Runs the rounds; `Err` names the first violation, with the seed.
 pub fn run(options: &Options) -> Result<(Figures, PowerFigures), String> {
+    with_power_cuts(options, |data, cut| run_with(options, data, cut))
+}
+
+/// Runs `rounds` (kill.rs's or lifecycle.rs's) with its data directory on `PowerFs`, each
+/// round's cut a power cut.
+pub(crate) fn with_power_cuts<T>(
+    options: &Options,
+    rounds: impl FnOnce(&Path, &mut dyn FnMut(&mut Server) -> Result<(), String>) -> Result<T, String>,
+) -> Result<(T, PowerFigures), String> {
     let mount_point = options.work_dir.join("mnt");
     std::fs::create_dir_all(&mount_point).map_err(|e| e.to_string())?;
     let power = Power::default();
@@ -52,7 +62,7 @@ pub fn run(options: &Options) -> Result<(Figures, PowerFigures), String> {
     let mut rng = Rng::new(options.seed ^ 0x5eed_c0de);
     let mut figures = PowerFigures::default();
     let data = mount_point.join("data");
-    let checked = run_with(options, &data, |server| {
+    let checked = rounds(&data, &mut |server: &mut Server| {
         power.freeze();
         server.kill();
         // Unmounting drops what the kernel cached of the old mount.
