@@ -15,7 +15,11 @@
 //! the log's `SimStorage`: at every I/O point of seeded workloads, under every damage
 //! variant, and injects EIO and ENOSPC. `lifecycle` creates and deletes multi-shard indices
 //! across the cuts (SIGKILL or, with `--power`, power cuts): each index whole or gone.
+//! `faults` injects ENOSPC, EMFILE and EIO at every I/O call of a workload that creates,
+//! writes, deletes and reopens indices, and sends the real server oversized documents and
+//! slow, stalled and idle clients.
 
+pub mod faults;
 mod http;
 pub mod kill;
 pub mod lifecycle;

@@ -61,6 +61,17 @@ enum Command {
         #[arg(long)]
         power: bool,
     },
+    /// Faults outside the write path: ENOSPC, EMFILE and EIO at every I/O call of a workload
+    /// that creates, writes, deletes and reopens indices (SimStorage); against the real
+    /// server, oversized documents and slow, stalled and idle clients.
+    Faults {
+        /// The seed of the simulated workload (random if absent; printed either way).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The optimist binary (default: beside this one).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
     /// Cut the power below the engine (SimStorage) at every I/O point of seeded workloads,
     /// under every damage variant; inject EIO and ENOSPC; check.
     Sim {
@@ -155,6 +166,36 @@ fn main() -> ExitCode {
             } else {
                 crashtest::lifecycle::run(&options).map(|f| format!("ok: {}", describe(&f)))
             };
+            finish(&options, result)
+        }
+        Command::Faults { seed, binary } => {
+            let rounds = Rounds {
+                rounds: 1,
+                seed,
+                clients: 1,
+                binary,
+            };
+            let options = options("faults", rounds, false);
+            let mut f = crashtest::faults::Figures::default();
+            let result = crashtest::faults::run_sim(options.seed, &mut f)
+                .and_then(|()| crashtest::faults::run_server(&options, &mut f))
+                .map(|()| {
+                    format!(
+                        "ok: {} I/O points x ENOSPC, EMFILE, EIO (once, and from then on): {} \
+                         faulted runs ({} with refusals), each reopened after a restart and a \
+                         power cut, {} acknowledged documents checked; the real server refused \
+                         {} oversized documents and went on serving, closed {} slow, stalled or \
+                         idle connections while acknowledging {} writes, all found after a \
+                         SIGKILL",
+                        f.io_points,
+                        f.faulted_runs,
+                        f.runs_with_refusals,
+                        f.documents_checked,
+                        f.oversized_refused,
+                        f.stalled_closed,
+                        f.writes_meanwhile
+                    )
+                });
             finish(&options, result)
         }
         Command::Sim { seeds, seed, jobs } => sim(seeds, seed.unwrap_or_else(random_seed), jobs),

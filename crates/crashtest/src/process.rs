@@ -18,8 +18,18 @@ impl Server {
     /// The server binds port 0 and the harness reads the port it got from its log: a port
     /// picked here and released before the server binds it could be taken in between by
     /// another harness's server, and this run would then test someone else's data.
-    #[allow(clippy::disallowed_types)]
     pub(crate) fn start(binary: &Path, data_dir: &Path, log: &Path) -> Result<Server, String> {
+        Server::start_with(binary, data_dir, log, &[])
+    }
+
+    /// `start`, with more arguments to `serve`.
+    #[allow(clippy::disallowed_types)]
+    pub(crate) fn start_with(
+        binary: &Path,
+        data_dir: &Path,
+        log: &Path,
+        args: &[&str],
+    ) -> Result<Server, String> {
         let log_path = log;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -34,6 +44,7 @@ impl Server {
             .arg(data_dir)
             .arg("--listen")
             .arg("127.0.0.1:0")
+            .args(args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -49,6 +49,8 @@ impl Damage {
 pub enum Fault {
     Eio,
     Enospc,
+    /// No descriptor left (`ulimit -n` reached): only calls that open a file can meet it.
+    Emfile,
 }
 
 impl Fault {
@@ -56,6 +58,7 @@ impl Fault {
         match self {
             Fault::Eio => io::Error::from_raw_os_error(5),
             Fault::Enospc => io::Error::from_raw_os_error(28),
+            Fault::Emfile => io::Error::from_raw_os_error(24),
         }
     }
 }
@@ -408,7 +411,15 @@ impl State {
         }
         self.io_count += 1;
         if let Some(planned) = self.fault {
-            let hit = if planned.persistent {
+            let hit = if planned.fault == Fault::Emfile {
+                // Only a call that opens a new file needs a descriptor: the first at or after
+                // the planned one.
+                let hit = op == Op::Create && self.io_count >= planned.at;
+                if hit && !planned.persistent {
+                    self.fault = None;
+                }
+                hit
+            } else if planned.persistent {
                 self.io_count >= planned.at
             } else {
                 self.io_count == planned.at
