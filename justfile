@@ -83,7 +83,7 @@ soak-lifecycle rounds="5000" seed="20261126":
     cargo build --release -p server -p crashtest --bins
     ./target/release/crashtest lifecycle --rounds {{rounds}} --seed {{seed}} --binary ./target/release/optimist
     ./target/release/crashtest lifecycle --power --rounds {{rounds}} --seed {{seed}} --binary ./target/release/optimist
-    for s in $(seq {{seed}} $(({{seed}} + 99))); do ./target/release/crashtest faults --seed $s --binary ./target/release/optimist || exit 1; done
+    for s in $(seq {{seed}} $(({{seed}} + 99))); do ./target/release/crashtest faults --seed $s --disk-full --binary ./target/release/optimist || exit 1; done
 
 # Seeds are independent: `jobs` runs that many at once (one per core).
 soak-sim seeds="100000" seed="20261126" jobs=`nproc`:

@@ -44,6 +44,8 @@ pub struct Figures {
     pub stalled_closed: u64,
     /// Writes acknowledged to other clients meanwhile, all found after a SIGKILL.
     pub writes_meanwhile: u64,
+    /// Writes acknowledged on a small file system filled up, all found after a restart.
+    pub disk_full_writes: u64,
 }
 
 fn options() -> StoreOptions {
@@ -394,4 +396,126 @@ fn stalled_clients(
         figures.stalled_closed += 1;
     }
     Ok(acked)
+}
+
+/// A small real file system filled up (tmpfs, mounted here: needs root): writes are refused
+/// (429 at the flood stage, or 503 if the disk fills between two looks) and every
+/// acknowledged one reads back; deleting an index frees space and writes resume without a
+/// restart; after a restart, everything acknowledged is there and `optimist check` passes.
+pub fn run_disk_full(options: &Options, figures: &mut Figures) -> Result<(), String> {
+    let mount = options.work_dir.join("small");
+    std::fs::create_dir_all(&mount).map_err(|e| e.to_string())?;
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=48m", "optimist-small"])
+        .arg(&mount)
+        .status()
+        .map_err(|e| format!("cannot run mount: {e}"))?;
+    if !mounted.success() {
+        return Err("cannot mount a 48 MiB tmpfs (--disk-full needs root)".into());
+    }
+    let result = disk_full_on(options, &mount.join("data"), figures);
+    let _ = std::process::Command::new("umount").arg(&mount).status();
+    result
+}
+
+fn disk_full_on(
+    options: &Options,
+    data: &std::path::Path,
+    figures: &mut Figures,
+) -> Result<(), String> {
+    let log = options.work_dir.join("server-small.log");
+    let mut server = Server::start(&options.binary, data, &log)?;
+    let body = format!("{{\"pad\":\"{}\"}}", "p".repeat(60 << 10));
+    // Space to give back later: an index of its own, about 12 MiB.
+    for i in 0..200 {
+        match request(server.addr, "PUT", &format!("/spare/_doc/{i}"), Some(&body)) {
+            Some((201 | 200, _)) => {}
+            other => return Err(format!("filling [spare]: {other:?}")),
+        }
+    }
+    // Fill until the disk refuses.
+    let mut acked = BTreeMap::new();
+    let mut refusal = None;
+    for i in 0..2_000 {
+        let id = format!("f{i}");
+        match request(server.addr, "PUT", &format!("/fill/_doc/{id}"), Some(&body)) {
+            Some((201, w)) => {
+                acked.insert(id, w["_seq_no"].as_u64().unwrap_or(u64::MAX));
+            }
+            Some((status @ (429 | 503), e)) => {
+                refusal = Some((status, e["error"]["type"].clone()));
+                break;
+            }
+            other => {
+                return Err(format!(
+                    "filling [fill] ({} acknowledged): {other:?}",
+                    acked.len()
+                ));
+            }
+        }
+    }
+    let Some((status, kind)) = refusal else {
+        return Err("48 MiB took 2,000 writes of 60 KiB without a refusal".into());
+    };
+    println!(
+        "  the disk refused write {} with {status} {kind}",
+        acked.len()
+    );
+    let check_all = |server: &Server, acked: &BTreeMap<String, u64>, when: &str| {
+        for (id, seq_no) in acked {
+            match request(
+                server.addr,
+                "GET",
+                &format!("/fill/_doc/{id}?_source=false"),
+                None,
+            ) {
+                Some((200, doc)) if doc["_seq_no"].as_u64() == Some(*seq_no) => {}
+                other => {
+                    return Err(format!(
+                        "{when}: [fill][{id}] acknowledged, found {other:?}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    };
+    check_all(&server, &acked, "with the disk full")?;
+    // Deleting an index is allowed under the block, and gives the space back.
+    match request(server.addr, "DELETE", "/spare", None) {
+        Some((200, _)) => {}
+        other => return Err(format!("deleting [spare] to free space: {other:?}")),
+    }
+    // Writes resume without a restart (the block lifts at the maintenance's next look).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match request(server.addr, "PUT", "/fill/_doc/after", Some("{}")) {
+            Some((201, w)) => {
+                acked.insert("after".into(), w["_seq_no"].as_u64().unwrap_or(u64::MAX));
+                break;
+            }
+            other if std::time::Instant::now() > deadline => {
+                return Err(format!(
+                    "writes did not resume after space was freed: {other:?}"
+                ));
+            }
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    server.kill();
+    let server = Server::start(&options.binary, data, &log)?;
+    check_all(&server, &acked, "after a restart")?;
+    drop(server);
+    let checked = std::process::Command::new(&options.binary)
+        .args(["check", "--data-dir"])
+        .arg(data)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !checked.status.success() {
+        return Err(format!(
+            "optimist check after the disk was full: {}",
+            String::from_utf8_lossy(&checked.stdout)
+        ));
+    }
+    figures.disk_full_writes = acked.len() as u64;
+    Ok(())
 }

@@ -71,6 +71,9 @@ enum Command {
         /// The optimist binary (default: beside this one).
         #[arg(long)]
         binary: Option<PathBuf>,
+        /// Also fill a small real file system (a tmpfs mounted here: needs root).
+        #[arg(long)]
+        disk_full: bool,
     },
     /// Cut the power below the engine (SimStorage) at every I/O point of seeded workloads,
     /// under every damage variant; inject EIO and ENOSPC; check.
@@ -168,7 +171,11 @@ fn main() -> ExitCode {
             };
             finish(&options, result)
         }
-        Command::Faults { seed, binary } => {
+        Command::Faults {
+            seed,
+            binary,
+            disk_full,
+        } => {
             let rounds = Rounds {
                 rounds: 1,
                 seed,
@@ -179,6 +186,13 @@ fn main() -> ExitCode {
             let mut f = crashtest::faults::Figures::default();
             let result = crashtest::faults::run_sim(options.seed, &mut f)
                 .and_then(|()| crashtest::faults::run_server(&options, &mut f))
+                .and_then(|()| {
+                    if disk_full {
+                        crashtest::faults::run_disk_full(&options, &mut f)
+                    } else {
+                        Ok(())
+                    }
+                })
                 .map(|()| {
                     format!(
                         "ok: {} I/O points x ENOSPC, EMFILE, EIO (once, and from then on): {} \
@@ -186,14 +200,16 @@ fn main() -> ExitCode {
                          power cut, {} acknowledged documents checked; the real server refused \
                          {} oversized documents and went on serving, closed {} slow, stalled or \
                          idle connections while acknowledging {} writes, all found after a \
-                         SIGKILL",
+                         SIGKILL; {} writes acknowledged on a small file system filled up, all \
+                         found after space was freed and after a restart",
                         f.io_points,
                         f.faulted_runs,
                         f.runs_with_refusals,
                         f.documents_checked,
                         f.oversized_refused,
                         f.stalled_closed,
-                        f.writes_meanwhile
+                        f.writes_meanwhile,
+                        f.disk_full_writes
                     )
                 });
             finish(&options, result)

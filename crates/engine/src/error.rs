@@ -31,6 +31,9 @@ pub enum Error {
     /// 400 `validation_exception`: `cluster.max_shards_per_node` would be exceeded, counted
     /// as Elasticsearch counts (every primary with its replicas).
     ShardLimit { adding: u64, current: u64, max: u64 },
+    /// 429 `cluster_block_exception`: the disk passed the flood-stage watermark and the
+    /// index has the `read_only_allow_delete` block (`disk.rs`); it lifts itself.
+    ClusterBlock { index: String },
     /// 503 `unavailable_shards_exception`: the shard could not take the write now (its next
     /// segment could not be prepared: a full disk, no file descriptor left) and nothing was
     /// written, so the shard stays healthy and a retry is safe.
@@ -88,6 +91,7 @@ impl Error {
             Error::InvalidIndexName { .. } => "invalid_index_name_exception",
             Error::DocumentTooLarge { .. } => "illegal_argument_exception",
             Error::ShardLimit { .. } => "validation_exception",
+            Error::ClusterBlock { .. } => "cluster_block_exception",
             Error::Unavailable(_) => "unavailable_shards_exception",
             Error::StoreClosed => "node_closed_exception",
         }
@@ -103,6 +107,7 @@ impl Error {
             | Error::DocumentTooLarge { .. }
             | Error::ShardLimit { .. } => 400,
             Error::StoreClosed | Error::Unavailable(_) => 503,
+            Error::ClusterBlock { .. } => 429,
             Error::IndexAlreadyExists { .. } | Error::InvalidIndexName { .. } => 400,
             Error::IndexNotFound { .. } => 404,
             Error::ShardFailed(_) => 500,
@@ -138,6 +143,10 @@ impl Error {
                  (http.max_content_length)"
             ),
             Error::StoreClosed => "node closed: the store was closed".to_owned(),
+            Error::ClusterBlock { index } => format!(
+                "index [{index}] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded \
+                 flood-stage watermark, index has read-only-allow-delete block];"
+            ),
             Error::ShardLimit {
                 adding,
                 current,

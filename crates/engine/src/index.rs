@@ -81,6 +81,8 @@ impl Index {
             shard_settings.segment_size = options.segment_size;
             shard_settings.background = options.background;
             shard_settings.progress = options.progress.clone();
+            shard_settings.index_name = name.to_owned();
+            shard_settings.disk = Some(options.disk.clone());
             let (shard, recovery) = Shard::open(storage, ShardId(u64::from(n)), shard_settings)?;
             shards.push(shard);
             recoveries.push(recovery);

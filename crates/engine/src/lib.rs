@@ -8,6 +8,7 @@
 
 mod bulk;
 mod compacted;
+pub mod disk;
 mod durable_file;
 mod error;
 pub mod fuzz;

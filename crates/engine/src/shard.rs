@@ -43,6 +43,10 @@ pub struct ShardSettings {
     pub recovery: RecoveryMode,
     /// Where replay, loading and compaction report how far they have come.
     pub progress: Option<crate::Progress>,
+    /// The index's name, for the errors that carry it.
+    pub index_name: String,
+    /// The store's disk watermark: while it blocks, every document write is refused.
+    pub disk: Option<Arc<crate::disk::DiskBlock>>,
 }
 
 impl ShardSettings {
@@ -56,6 +60,8 @@ impl ShardSettings {
             background: true,
             recovery: RecoveryMode::Strict,
             progress: None,
+            index_name: String::new(),
+            disk: None,
         }
     }
 }
@@ -365,6 +371,11 @@ impl Shard {
         op: impl FnOnce(u64, u64) -> Op<'a>,
     ) -> Result<WriteResult> {
         self.check_serving()?;
+        if self.settings.disk.as_ref().is_some_and(|d| d.is_blocked()) {
+            return Err(Error::ClusterBlock {
+                index: self.settings.index_name.clone(),
+            });
+        }
         let now = now_ms();
         let mut stripe = self.keys.lock(id);
         let current = stripe.get(id).and_then(|e| self.visible(&e, now));

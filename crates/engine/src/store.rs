@@ -37,6 +37,8 @@ pub struct StoreOptions {
     /// The files the process may open (`ulimit -n`), if known: an index is refused when the
     /// store could not reopen every shard within it (`FILES_PER_SHARD_MAX` each).
     pub open_files_limit: Option<u64>,
+    /// The disk watermark's state, shared with every shard (`disk.rs`); the store updates it.
+    pub disk: Arc<crate::disk::DiskBlock>,
 }
 
 /// Descriptors one shard may hold: its directory, checkpoint, active and prepared segments,
@@ -57,6 +59,7 @@ impl Default for StoreOptions {
             maintain_every: MAINTAIN_EVERY_DEFAULT,
             max_shards_per_node: 1_000,
             open_files_limit: None,
+            disk: Arc::default(),
         }
     }
 }
@@ -99,6 +102,32 @@ impl Stop {
     }
 }
 
+/// Updates the disk watermark from the data directory's file system (`disk.rs`).
+fn check_disk(root: &dyn Storage, disk: &crate::disk::DiskBlock) {
+    let space = match root.space() {
+        Ok(Some(space)) => space,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the data directory's free space");
+            return;
+        }
+    };
+    match disk.update(space) {
+        Some(true) => tracing::warn!(
+            available = space.available,
+            total = space.total,
+            "disk usage exceeded the flood-stage watermark: every index is read-only (deletes of \
+             indices allowed) until it is back under the high watermark"
+        ),
+        Some(false) => tracing::info!(
+            available = space.available,
+            total = space.total,
+            "disk usage back under the high watermark: writes accepted again"
+        ),
+        None => {}
+    }
+}
+
 /// The indices open now, to work on outside the map's lock.
 fn every_index(indices: &Indices) -> Vec<Arc<Index>> {
     indices
@@ -114,8 +143,15 @@ fn every_index(indices: &Indices) -> Vec<Arc<Index>> {
 /// starts would otherwise never compact, and every start would replay more. A shard's
 /// failure is its own (it answers nothing until reopened); a compaction that failed (disk
 /// full) is retried at the next round.
-fn maintain(indices: Indices, interval: Duration, stop: Arc<Stop>) {
+fn maintain(
+    root: Arc<dyn Storage>,
+    disk: Arc<crate::disk::DiskBlock>,
+    indices: Indices,
+    interval: Duration,
+    stop: Arc<Stop>,
+) {
     loop {
+        check_disk(&*root, &disk);
         for index in every_index(&indices) {
             for (n, shard) in index.shards().iter().enumerate() {
                 match shard.maintain() {
@@ -190,12 +226,14 @@ impl Store {
             root.sync_dir().map_err(io)?;
         }
         let indices: Indices = Arc::new(RwLock::new(indices));
+        check_disk(&*root, &options.disk);
         let maintenance = options.background.then(|| {
             let stop = Arc::new(Stop::default());
             let (i, s, every) = (indices.clone(), stop.clone(), options.maintain_every);
+            let (r, d) = (root.clone(), options.disk.clone());
             let thread = std::thread::Builder::new()
                 .name("optimist-maintenance".into())
-                .spawn(move || maintain(i, every, s))
+                .spawn(move || maintain(r, d, i, every, s))
                 .expect("a thread for maintenance");
             (stop, thread)
         });
@@ -364,6 +402,13 @@ impl Store {
             tracing::warn!(index = name, error = %e, "the deleted index's files stay until the next open");
         }
         Ok(())
+    }
+
+    /// Looks at the data directory's free space now and updates the disk watermark (the
+    /// maintenance thread does it every `maintain_every`); whether writes are blocked.
+    pub fn check_disk(&self) -> bool {
+        check_disk(&*self.root, &self.options.disk);
+        self.options.disk.is_blocked()
     }
 
     /// Names of all indices, sorted.

@@ -37,8 +37,8 @@ pub use record::{RECORD_HEADER_LEN, RECORD_LEN_CAP, Record};
 pub use recovery::{Recovery, TornTail};
 pub use segment::SEGMENT_HEADER_LEN;
 pub use storage::{
-    FsStorage, LOCK_FILE_NAME, ReadOnlyMap, Storage, StorageFile, create_dir_durably, read_full,
-    read_to_end,
+    FsStorage, LOCK_FILE_NAME, ReadOnlyMap, Space, Storage, StorageFile, create_dir_durably,
+    read_full, read_to_end,
 };
 pub use wal::{Appended, SegmentInfo, Wal};
 

@@ -11,7 +11,7 @@ use std::fmt;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::storage::{Storage, StorageFile, read_to_end};
+use crate::storage::{Space, Storage, StorageFile, read_to_end};
 
 /// The view; see the module documentation.
 #[derive(Clone)]
@@ -167,6 +167,10 @@ impl Storage for OverlayStorage {
 
     fn remove_dir(&self, _name: &str) -> io::Result<()> {
         Err(read_only())
+    }
+
+    fn space(&self) -> io::Result<Option<Space>> {
+        self.base.space()
     }
 }
 

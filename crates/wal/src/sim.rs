@@ -136,6 +136,8 @@ struct State {
     faults_hit: Vec<(&'static str, String)>,
     /// Orders pending writes across files, so "the last write" means the last one issued.
     write_clock: u64,
+    /// What `space` answers: set by a test, `None` (unknown) by default.
+    space: Option<crate::storage::Space>,
     rng: Rng,
 }
 
@@ -177,6 +179,7 @@ impl SimStorage {
                 fault: None,
                 faults_hit: Vec::new(),
                 write_clock: 0,
+                space: None,
                 rng: Rng::new(seed),
             })),
             prefix: String::new(),
@@ -233,6 +236,11 @@ impl SimStorage {
             fault,
             persistent,
         });
+    }
+
+    /// What `Storage::space` answers from now on, for a test of a disk nearly full.
+    pub fn set_space(&self, space: Option<crate::storage::Space>) {
+        self.lock().space = space;
     }
 
     /// Clears planned faults and freezes.
@@ -324,6 +332,7 @@ impl SimStorage {
                 fault: None,
                 faults_hit: Vec::new(),
                 write_clock: 0,
+                space: state.space,
                 rng,
             })),
             prefix: self.prefix.clone(),
@@ -609,6 +618,10 @@ impl Storage for SimStorage {
             }
         }
         Ok(())
+    }
+
+    fn space(&self) -> io::Result<Option<crate::storage::Space>> {
+        Ok(self.lock().space)
     }
 }
 

@@ -34,6 +34,18 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn list_dirs(&self) -> io::Result<Vec<String>>;
     /// Removes a child directory and everything in it. Durable only after `sync_dir`.
     fn remove_dir(&self, name: &str) -> io::Result<()>;
+    /// The space of the file system the directory is on, where the storage knows it.
+    fn space(&self) -> io::Result<Option<Space>> {
+        Ok(None)
+    }
+}
+
+/// A file system's size and what is left of it for us, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Space {
+    /// Bytes an unprivileged writer can still allocate (`f_bavail`).
+    pub available: u64,
+    pub total: u64,
 }
 
 /// One open file.
@@ -217,6 +229,14 @@ impl Storage for FsStorage {
 
     fn remove_dir(&self, name: &str) -> io::Result<()> {
         fs::remove_dir_all(self.path_of(name)?)
+    }
+
+    fn space(&self) -> io::Result<Option<Space>> {
+        let stat = rustix::fs::fstatvfs(&self.dir_handle)?;
+        Ok(Some(Space {
+            available: stat.f_bavail.saturating_mul(stat.f_frsize),
+            total: stat.f_blocks.saturating_mul(stat.f_frsize),
+        }))
     }
 }
 

@@ -972,16 +972,27 @@ impl Shared {
             Some(small) => Ok(prepare(
                 &*self.storage,
                 small.generation,
-                capacity_min.max(prep.next_capacity).div_ceil(4096) * 4096,
+                self.preallocation(prep.next_capacity, capacity_min),
             )?),
             None => {
                 let generation = prep.next_generation;
-                let capacity = capacity_min.max(prep.next_capacity).div_ceil(4096) * 4096;
+                let capacity = self.preallocation(prep.next_capacity, capacity_min);
                 let prepared = prepare(&*self.storage, generation, capacity)?;
                 prep.next_generation = generation.next();
                 Ok(prepared)
             }
         }
+    }
+
+    /// The size to preallocate: `wanted`, but at most a quarter of the space left when the
+    /// file system says how much that is, so that near a full disk a segment's zeros are not
+    /// what fills it; never less than `capacity_min` (what must fit) nor one page.
+    fn preallocation(&self, wanted: u64, capacity_min: u64) -> u64 {
+        let wanted = match self.storage.space() {
+            Ok(Some(space)) => wanted.min(space.available / 4),
+            _ => wanted,
+        };
+        wanted.max(capacity_min).max(4096).div_ceil(4096) * 4096
     }
 
     /// Sets the preallocation of the segment after the one of `capacity` going into service:
@@ -1007,7 +1018,7 @@ impl Shared {
             return Ok(());
         }
         let generation = prep.next_generation;
-        let capacity = prep.next_capacity.div_ceil(4096) * 4096;
+        let capacity = self.preallocation(prep.next_capacity, 0);
         let prepared = prepare(&*self.storage, generation, capacity)?;
         prep.next_generation = generation.next();
         prep.ready = Some(prepared);

@@ -283,3 +283,72 @@ fn a_failed_shard_still_serves_what_was_durable_and_nothing_else() {
         "shard_failed_exception"
     );
 }
+
+#[test]
+fn past_the_flood_stage_writes_are_refused_429_and_the_block_lifts_itself() {
+    use wal::Space;
+    use wal::sim::SimStorage;
+    let sim = SimStorage::new(23);
+    let store = Store::open(
+        std::sync::Arc::new(sim.clone()),
+        StoreOptions {
+            segment_size: 16 << 10,
+            maintain_every: std::time::Duration::from_millis(5),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let index = store
+        .create_index("logs", IndexSettings::with_shards(2))
+        .unwrap();
+    index.index(&doc("kept", "{}"), None).unwrap();
+    let gb = 1u64 << 30;
+    let wait_for = |blocked: bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while index.index(&doc("probe", "{}"), None).is_ok() == blocked {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the block never changed"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    // 4% free: past the flood stage (5%).
+    sim.set_space(Some(Space {
+        available: 4 * gb,
+        total: 100 * gb,
+    }));
+    wait_for(true);
+    let err = index.index(&doc("refused", "{}"), None).unwrap_err();
+    assert_eq!(
+        (err.status(), err.es_type()),
+        (429, "cluster_block_exception")
+    );
+    assert_eq!(
+        err.reason(),
+        "index [logs] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage \
+         watermark, index has read-only-allow-delete block];"
+    );
+    assert!(index.delete(&crate::support::delete("kept"), None).is_err());
+    // Reads go on; deleting an index (which frees space) is allowed.
+    assert!(index.get("kept", None).unwrap().is_some());
+    let other = store
+        .create_index("other", IndexSettings::default())
+        .unwrap();
+    assert!(other.index(&doc("x", "{}"), None).is_err());
+    store.delete_index("other").unwrap();
+    // 8% free: between the watermarks, still blocked.
+    sim.set_space(Some(Space {
+        available: 8 * gb,
+        total: 100 * gb,
+    }));
+    assert!(store.check_disk());
+    // 10% free: under the high watermark (90% used), the block lifts by itself.
+    sim.set_space(Some(Space {
+        available: 10 * gb,
+        total: 100 * gb,
+    }));
+    wait_for(false);
+    assert!(index.get("refused", None).unwrap().is_none());
+    assert!(index.get("kept", None).unwrap().is_some());
+}

@@ -499,3 +499,35 @@ fn the_next_segment_is_prepared_on_request_and_the_next_roll_takes_it() {
     assert_eq!(wal.segments().len(), 2);
     assert_eq!(support::read_all(&wal).len(), 2);
 }
+
+#[test]
+fn preallocation_backs_off_to_a_quarter_of_the_space_left() {
+    let sim = SimStorage::new(14);
+    let mut config = support::sim_config(Durability::Request);
+    config.segment_size = 8 << 20;
+    let (wal, _) = support::open(&sim, &config).unwrap();
+    let active_len = |wal: &Wal| wal.segments().iter().find(|s| s.active).unwrap().len;
+    // 1.5 MiB left: the next segment is cut from 1 MiB to 384 KiB.
+    sim.set_space(Some(wal::Space {
+        available: 3 << 19,
+        total: 1 << 30,
+    }));
+    wal.append(b"x").unwrap();
+    assert_eq!(active_len(&wal), 384 << 10);
+    // Never below what the record needs, nor a page.
+    sim.set_space(Some(wal::Space {
+        available: 0,
+        total: 1 << 30,
+    }));
+    wal.roll().unwrap();
+    wal.append(&[7; 1000]).unwrap();
+    assert_eq!(active_len(&wal), 4096);
+    sim.set_space(None);
+    wal.roll().unwrap();
+    wal.append(b"y").unwrap();
+    assert_eq!(
+        active_len(&wal),
+        4096,
+        "the size follows the last one, not the disk"
+    );
+}
