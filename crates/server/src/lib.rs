@@ -19,6 +19,7 @@ mod indices;
 mod mget;
 mod nesting;
 pub mod offline;
+mod param_values;
 mod params;
 mod percent_escapes;
 pub mod progress;

@@ -202,6 +202,7 @@ impl Api {
             let params = Params::parse(uri.query()?);
             crate::unrecognized::refusal(&method, uri.path(), &params)
                 .map(|reason| es::illegal_argument(&reason, params.pretty()))
+                .or_else(|| bad_value(&params))
         };
         let escapes = match refused {
             Some(_) => Escapes::Fine,
@@ -230,6 +231,9 @@ impl Api {
                 if let Some(reason) = crate::unrecognized::index_refusal(uri.path(), &params) {
                     break 'index es::illegal_argument(&reason, params.pretty());
                 }
+                if let Some(refusal) = bad_value(&params) {
+                    break 'index refusal;
+                }
                 let content_type = ContentType::of(request.headers());
                 match axum::body::to_bytes(request.into_body(), MAX_CONTENT_LENGTH).await {
                     Ok(body) => {
@@ -246,6 +250,12 @@ impl Api {
         };
         elasticsearch_layer(response, &method, &uri, compatible)
     }
+}
+
+/// A `timeout` or `wait_for_active_shards` Elasticsearch would not parse (`param_values.rs`).
+fn bad_value(params: &Params) -> Option<Reply> {
+    let (es_type, reason) = crate::param_values::refusal(params)?;
+    Some(es::exception(400, es_type, &reason, &[], params.pretty()))
 }
 
 /// The body's size as `Content-Length` declares it: checked against

@@ -462,3 +462,43 @@ fn bodies_in_flight_over_the_budget_are_refused_429_as_the_request_breaker_does(
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(server.json("GET", "/b/_doc/c", None).0, 404);
 }
+
+#[test]
+fn bad_timeout_and_wait_for_active_shards_values_are_refused_before_any_write() {
+    let server = Server::start_fresh();
+    for (path, reason) in [
+        ("/t/_doc/1?timeout=bogus", "failed to parse [bogus]"),
+        (
+            "/t/_doc/1?wait_for_active_shards=bogus",
+            "cannot parse ActiveShardCount[bogus]",
+        ),
+        (
+            "/t/_update/1?timeout=1.5s",
+            "failed to parse [1.5s], fractional time values are not supported",
+        ),
+        (
+            "/t/_bulk?timeout=10x",
+            "failed to parse setting [timeout] with value [10x] as a time value: unit is missing or unrecognized",
+        ),
+    ] {
+        let method = if path.contains("_doc") { "PUT" } else { "POST" };
+        let body = if path.contains("_bulk") {
+            "{\"index\":{\"_id\":\"1\"}}\n{}\n"
+        } else if path.contains("_update") {
+            r#"{"doc":{},"doc_as_upsert":true}"#
+        } else {
+            "{}"
+        };
+        let (status, answer) = server.json(method, path, Some(body));
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert_eq!(answer["error"]["type"], json!("illegal_argument_exception"));
+        assert_eq!(answer["error"]["reason"], json!(reason), "{path}");
+    }
+    assert_eq!(server.json("GET", "/t", None).0, 404, "nothing was created");
+    let (status, _) = server.json(
+        "PUT",
+        "/t/_doc/1?timeout=1m&wait_for_active_shards=1",
+        Some("{}"),
+    );
+    assert_eq!(status, 201);
+}

@@ -1,0 +1,111 @@
+//! The values of the parameters every write takes and Elasticsearch parses strictly, even
+//! where a single node has nothing to do with them: `timeout` (a time value) and
+//! `wait_for_active_shards` (`all`, `index-setting` or a count). A bad one is refused in
+//! Elasticsearch's words before anything is written, as `TimeValue.parseTimeValue` and
+//! `ActiveShardCount.parseString` refuse it.
+
+use crate::params::Params;
+
+/// The first bad value: (Elasticsearch's error type, its reason). Both parsers throw
+/// `IllegalArgumentException`.
+pub(crate) fn refusal(params: &Params) -> Option<(&'static str, String)> {
+    if let Some(value) = params.get("timeout")
+        && let Some(reason) = time_value_refusal("timeout", value)
+    {
+        return Some(("illegal_argument_exception", reason));
+    }
+    let count = params.get("wait_for_active_shards")?;
+    match count {
+        "all" | "index-setting" => None,
+        n if n.parse::<i32>().is_ok_and(|n| n >= -1) => None,
+        n if n.parse::<i32>().is_ok() => Some((
+            "illegal_argument_exception",
+            "shard count cannot be a negative value".to_owned(),
+        )),
+        n => Some((
+            "illegal_argument_exception",
+            format!("cannot parse ActiveShardCount[{n}]"),
+        )),
+    }
+}
+
+/// `TimeValue.parseTimeValue`'s refusal of `value` for setting `name`, if it refuses it.
+fn time_value_refusal(name: &str, value: &str) -> Option<String> {
+    let normalized = value.trim().to_ascii_lowercase();
+    let number = ["nanos", "micros", "ms", "s", "m", "h", "d"]
+        .iter()
+        .find_map(|unit| normalized.strip_suffix(unit));
+    match number.map(str::trim) {
+        Some(n) if n.parse::<i64>().is_ok_and(|n| n >= -1) => None,
+        Some(n) if n.parse::<i64>().is_ok() => Some(format!(
+            "failed to parse setting [{name}] with value [{value}] as a time value: negative \
+             durations are not supported"
+        )),
+        Some(n) if n.parse::<f64>().is_ok() => Some(format!(
+            "failed to parse [{value}], fractional time values are not supported"
+        )),
+        Some(_) => Some(format!("failed to parse [{value}]")),
+        None if normalized.trim_start_matches('-').trim_start_matches('0') == "1"
+            && normalized.starts_with('-') =>
+        {
+            None
+        }
+        None if !normalized.is_empty() && normalized.bytes().all(|b| b == b'0') => None,
+        None => Some(format!(
+            "failed to parse setting [{name}] with value [{value}] as a time value: unit is \
+             missing or unrecognized"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(query: &str) -> Option<(&'static str, String)> {
+        refusal(&Params::parse(query))
+    }
+
+    #[test]
+    fn time_values_and_shard_counts_are_refused_as_elasticsearch_refuses_them() {
+        for fine in [
+            "timeout=1m",
+            "timeout=30s",
+            "timeout=-1",
+            "timeout=0",
+            "timeout=100ms",
+        ] {
+            assert_eq!(refused(fine), None, "{fine}");
+        }
+        // "bogus" ends in "s": a number of seconds that is not a number.
+        assert_eq!(
+            refused("timeout=bogus"),
+            Some((
+                "illegal_argument_exception",
+                "failed to parse [bogus]".into()
+            ))
+        );
+        assert_eq!(
+            refused("timeout=bogux").map(|r| r.1),
+            Some(
+                "failed to parse setting [timeout] with value [bogux] as a time value: unit is \
+                 missing or unrecognized"
+                    .into()
+            )
+        );
+        assert_eq!(
+            refused("timeout=1.5s").map(|r| r.1),
+            Some("failed to parse [1.5s], fractional time values are not supported".into())
+        );
+        for fine in ["all", "index-setting", "1", "2"] {
+            assert_eq!(refused(&format!("wait_for_active_shards={fine}")), None);
+        }
+        assert_eq!(
+            refused("wait_for_active_shards=bogus"),
+            Some((
+                "illegal_argument_exception",
+                "cannot parse ActiveShardCount[bogus]".into()
+            ))
+        );
+    }
+}
