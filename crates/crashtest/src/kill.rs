@@ -81,9 +81,21 @@ struct History {
 
 /// Runs the rounds, each ended by SIGKILL; `Err` names the first violation, with the seed.
 pub fn run(options: &Options) -> Result<Figures, String> {
+    with_kills(options, |data, cut| run_with(options, data, cut))
+}
+
+/// Runs `rounds` (this file's or lifecycle.rs's) on a data directory in the work directory,
+/// each round's cut a SIGKILL.
+pub(crate) fn with_kills<T>(
+    options: &Options,
+    rounds: impl FnOnce(
+        &std::path::Path,
+        &mut dyn FnMut(&mut Server) -> Result<(), String>,
+    ) -> Result<T, String>,
+) -> Result<T, String> {
     std::fs::create_dir_all(&options.work_dir).map_err(|e| e.to_string())?;
     let data = options.work_dir.join("data");
-    run_with(options, &data, |server| {
+    rounds(&data, &mut |server: &mut Server| {
         server.kill();
         Ok(())
     })

@@ -81,12 +81,7 @@ fn create(addr: SocketAddr, index: &str, shards: u64) -> Option<(u16, serde_json
 
 /// Runs the rounds, each ended by SIGKILL.
 pub fn run(options: &Options) -> Result<Figures, String> {
-    std::fs::create_dir_all(&options.work_dir).map_err(|e| e.to_string())?;
-    let data = options.work_dir.join("data");
-    run_with(options, &data, |server| {
-        server.kill();
-        Ok(())
-    })
+    crate::kill::with_kills(options, |data, cut| run_with(options, data, cut))
 }
 
 /// Runs the rounds with a power cut at each (`crashtest power`'s file system).

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use wal::{ShardId, Storage};
 
 use crate::error::{Error, Result};
+use crate::lifecycle::{IndexDirState, index_dir_state};
 use crate::request::{DeleteRequest, IndexRequest};
 use crate::routing;
 use crate::settings::IndexSettings;
@@ -24,8 +25,8 @@ pub struct Index {
 
 impl Index {
     /// Opens an index that exists: its settings file names its shards, and each must have
-    /// its directory. A missing one is damage, never a shard to create empty: that would
-    /// serve an index with its documents silently gone.
+    /// its directory and its log. A missing one is damage, never a shard to create empty:
+    /// that would serve an index with its documents silently gone.
     pub(crate) fn open_existing(
         dir: &Arc<dyn Storage>,
         name: &str,
@@ -33,31 +34,11 @@ impl Index {
         settings: IndexSettings,
         options: &StoreOptions,
     ) -> Result<Index> {
-        let found = crate::lifecycle::shard_dirs(dir).map_err(|e| {
-            Error::ShardFailed(format!("cannot list the shards of index [{name}]: {e}"))
-        })?;
-        if let Some(missing) = (0..settings.number_of_shards).find(|n| !found.contains(n)) {
+        if let IndexDirState::MissingShards { shards, missing } = index_dir_state(dir)? {
             return Err(Error::ShardFailed(format!(
-                "index [{name}] is damaged: its settings name {} shards, but shard [{missing}] has \
-                 no directory (found {found:?}); `optimist check` reports it",
-                settings.number_of_shards
+                "index [{name}] is damaged: its settings name {shards} shards, but shards \
+                 {missing:?} have no directory or no log in it; `optimist check` reports it"
             )));
-        }
-        for n in 0..settings.number_of_shards {
-            let shard_dir = dir
-                .sub(&n.to_string())
-                .map_err(|e| Error::ShardFailed(format!("cannot open shard [{name}][{n}]: {e}")))?;
-            let files = shard_dir
-                .list()
-                .map_err(|e| Error::ShardFailed(format!("cannot list shard [{name}][{n}]: {e}")))?;
-            // Its log would be created afresh, empty, and the next open could not tell.
-            if !files.iter().any(|f| f == wal::files::CHECKPOINT) {
-                return Err(Error::ShardFailed(format!(
-                    "index [{name}] is damaged: shard [{n}] has no log (no {} file, found \
-                     {files:?}); `optimist check` reports it",
-                    wal::files::CHECKPOINT
-                )));
-            }
         }
         Index::open(dir, name, uuid, settings, options)
     }

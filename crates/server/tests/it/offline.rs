@@ -260,5 +260,8 @@ fn check_reports_indices_half_created_half_deleted_or_missing_a_shard() {
     // And the server refuses to serve it with some of its documents gone.
     let store = engine::Store::open_dir(dir.path(), engine::StoreOptions::default());
     let err = store.err().expect("an index missing a shard is refused");
-    assert!(err.reason().contains("shard [1] has no directory"), "{err}");
+    assert!(
+        err.reason().contains("shards [1] have no directory"),
+        "{err}"
+    );
 }
