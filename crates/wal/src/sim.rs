@@ -366,6 +366,16 @@ impl SimStorage {
     }
 
     /// Names of the files in this directory, durable or not.
+    /// Bytes every file of the machine holds now, in every directory.
+    pub fn bytes_stored(&self) -> u64 {
+        let state = self.lock();
+        state
+            .dir
+            .values()
+            .map(|id| state.inodes[id].data.len() as u64)
+            .sum()
+    }
+
     pub fn names(&self) -> Vec<String> {
         let state = self.lock();
         state

@@ -352,3 +352,52 @@ fn past_the_flood_stage_writes_are_refused_429_and_the_block_lifts_itself() {
     assert!(index.get("refused", None).unwrap().is_none());
     assert!(index.get("kept", None).unwrap().is_some());
 }
+
+#[test]
+fn starts_that_fail_on_a_full_disk_leave_nothing_behind() {
+    use wal::sim::{Fault, SimStorage};
+    // Real segment sizes: a start prepares 1 MiB segments.
+    let options = || StoreOptions {
+        background: false,
+        ..StoreOptions::default()
+    };
+    let sim = SimStorage::new(24);
+    let open = || Store::open(std::sync::Arc::new(sim.clone()), options());
+    {
+        let store = open().unwrap();
+        let index = store
+            .create_index("kept", IndexSettings::with_shards(3))
+            .unwrap();
+        for i in 0..30 {
+            index.index(&doc(&i.to_string(), "{}"), None).unwrap();
+        }
+        store.close().unwrap();
+    }
+    // What a clean start leaves, and how many I/O calls it makes.
+    let before = sim.io_count();
+    open().unwrap().close().unwrap();
+    let calls = sim.io_count() - before;
+    let clean = sim.bytes_stored();
+    // Every start fails, the disk full from its k-th call on; then one that succeeds.
+    for k in 1..=calls {
+        sim.fail_at(k, Fault::Enospc, true);
+        let failed = open().map(|store| store.close());
+        sim.heal();
+        assert!(
+            failed.is_err() || failed.is_ok_and(|closed| closed.is_err()),
+            "a start with a full disk from call {k} of {calls} succeeded"
+        );
+    }
+    let store = open().unwrap();
+    store.close().unwrap();
+    let index = store.index("kept").unwrap();
+    assert_eq!(index.doc_count(), 30);
+    drop((index, store));
+    let after = sim.bytes_stored();
+    // The sealed segments of the failed starts' term bumps (a header each) may stay until a
+    // compaction; no prepared segment (1 MiB each) may.
+    assert!(
+        after <= clean + calls * 3 * 4096,
+        "{calls} failed starts: {clean} bytes before, {after} after"
+    );
+}
