@@ -382,6 +382,9 @@ impl Shard {
         let plan = version::plan(id, op_type, conditions, current)?;
         let op = op(plan.version, now);
         let appended = self.wal.write(&op.encode()).map_err(|e| match e {
+            // The index was deleted under this write (its files going): that, not the I/O
+            // error it met, is the answer. Nothing was acknowledged.
+            _ if self.retired.get().is_some() => self.retired.get().expect("just seen").clone(),
             // Refused before anything was written (over the record bound): the log is whole.
             wal::Error::Invalid(why) => Error::IllegalArgument(why),
             // The next segment could not be prepared; the log is whole and not poisoned, so

@@ -76,6 +76,9 @@ pub struct Store {
     indices: Indices,
     /// The maintenance thread, with `options.background`.
     maintenance: Option<(Arc<Stop>, JoinHandle<()>)>,
+    /// Set by `close` (under the map's write lock): from then on the store creates, deletes
+    /// and hands out nothing.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// Tells the maintenance thread to stop, waking it.
@@ -242,6 +245,7 @@ impl Store {
             options,
             indices,
             maintenance,
+            closed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -251,8 +255,13 @@ impl Store {
     /// before it; the error names each one that could not be synced.
     pub fn close(&self) -> Result<()> {
         self.stop_maintenance();
+        // Held to the end: no index is created or deleted under the close (a delete removing
+        // files a checkpoint is being written into).
+        let indices = self.indices.write().unwrap_or_else(|e| e.into_inner());
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let mut failed = Vec::new();
-        for index in every_index(&self.indices) {
+        for index in indices.values() {
             index.retire(Error::StoreClosed);
             for (n, shard) in index.shards().iter().enumerate() {
                 if let Err(e) = shard.checkpoint_keys() {
@@ -271,6 +280,15 @@ impl Store {
         }
     }
 
+    /// `StoreClosed` once `close` ran.
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(Error::StoreClosed)
+        } else {
+            Ok(())
+        }
+    }
+
     fn stop_maintenance(&self) {
         if let Some((stop, _)) = &self.maintenance {
             stop.stop();
@@ -282,6 +300,7 @@ impl Store {
         validate_index_name(name)?;
         settings.validate()?;
         let mut indices = self.indices.write().unwrap_or_else(|e| e.into_inner());
+        self.check_open()?;
         if let Some(existing) = indices.get(name) {
             return Err(Error::IndexAlreadyExists {
                 index: name.to_owned(),
@@ -348,6 +367,7 @@ impl Store {
     /// The index, or `index_not_found_exception`.
     pub fn index(&self, name: &str) -> Result<Arc<Index>> {
         let indices = self.indices.read().unwrap_or_else(|e| e.into_inner());
+        self.check_open()?;
         indices
             .get(name)
             .cloned()
@@ -379,6 +399,7 @@ impl Store {
     /// after the decision is finished by the next open.
     pub fn delete_index(&self, name: &str) -> Result<()> {
         let mut indices = self.indices.write().unwrap_or_else(|e| e.into_inner());
+        self.check_open()?;
         let Some(index) = indices.get(name).cloned() else {
             return Err(Error::IndexNotFound {
                 index: name.to_owned(),

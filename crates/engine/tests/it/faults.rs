@@ -389,9 +389,9 @@ fn starts_that_fail_on_a_full_disk_leave_nothing_behind() {
         );
     }
     let store = open().unwrap();
-    store.close().unwrap();
     let index = store.index("kept").unwrap();
     assert_eq!(index.doc_count(), 30);
+    store.close().unwrap();
     drop((index, store));
     let after = sim.bytes_stored();
     // The sealed segments of the failed starts' term bumps (a header each) may stay until a
