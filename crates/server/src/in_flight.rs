@@ -79,56 +79,60 @@ impl InFlight {
         self.used.load(Ordering::Relaxed)
     }
 
-    /// Adds `bytes` to `reservation`, or refuses if the total would pass the limit.
-    pub fn reserve(self: &Arc<Self>, reservation: &Reservation, bytes: u64) -> Result<(), Tripped> {
-        let mut used = self.used.load(Ordering::Relaxed);
+    /// An empty reservation, released (whatever it grew to) when its last clone is dropped.
+    pub fn reservation(self: &Arc<Self>) -> Reservation {
+        Reservation(Arc::new(Share {
+            budget: self.clone(),
+            bytes: AtomicU64::new(0),
+        }))
+    }
+}
+
+/// One request's share of the budget, held by the request and by its body.
+#[derive(Clone, Debug)]
+pub struct Reservation(Arc<Share>);
+
+#[derive(Debug)]
+struct Share {
+    budget: Arc<InFlight>,
+    bytes: AtomicU64,
+}
+
+impl Reservation {
+    /// Adds `bytes` to the share, or refuses if the budget's total would pass its limit.
+    pub fn reserve(&self, bytes: u64) -> Result<(), Tripped> {
+        let budget = &self.0.budget;
+        let mut used = budget.used.load(Ordering::Relaxed);
         loop {
             let would_be = used + bytes;
-            if would_be > self.limit {
+            if would_be > budget.limit {
                 return Err(Tripped {
                     would_be,
                     wanted: bytes,
-                    limit: self.limit,
+                    limit: budget.limit,
                 });
             }
-            match self.used.compare_exchange_weak(
+            match budget.used.compare_exchange_weak(
                 used,
                 would_be,
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
-                    reservation.bytes.fetch_add(bytes, Ordering::Relaxed);
+                    self.0.bytes.fetch_add(bytes, Ordering::Relaxed);
                     return Ok(());
                 }
                 Err(now) => used = now,
             }
         }
     }
-
-    /// An empty reservation, released (whatever it grew to) when its last clone is dropped.
-    pub fn reservation(self: &Arc<Self>) -> Reservation {
-        Reservation {
-            budget: self.clone(),
-            bytes: Arc::new(AtomicU64::new(0)),
-        }
-    }
 }
 
-/// One request's share of the budget.
-#[derive(Clone, Debug)]
-pub struct Reservation {
-    budget: Arc<InFlight>,
-    bytes: Arc<AtomicU64>,
-}
-
-impl Drop for Reservation {
+impl Drop for Share {
+    /// The last clone gone (the request's, and its body's): the bytes go back.
     fn drop(&mut self) {
-        // Only the last clone (the request's own, after the body's) gives the bytes back.
-        if Arc::strong_count(&self.bytes) == 1 {
-            let bytes = self.bytes.swap(0, Ordering::Relaxed);
-            self.budget.used.fetch_sub(bytes, Ordering::Relaxed);
-        }
+        let bytes = *self.bytes.get_mut();
+        self.budget.used.fetch_sub(bytes, Ordering::Relaxed);
     }
 }
 
@@ -159,11 +163,10 @@ impl HttpBody for Counted {
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => return Poll::Pending,
         };
-        if let Some(data) = frame.data_ref() {
-            let reservation = self.reservation.clone();
-            if let Err(tripped) = reservation.budget.reserve(&reservation, data.len() as u64) {
-                return Poll::Ready(Some(Err(Box::new(tripped))));
-            }
+        if let Some(data) = frame.data_ref()
+            && let Err(tripped) = self.reservation.reserve(data.len() as u64)
+        {
+            return Poll::Ready(Some(Err(Box::new(tripped))));
         }
         Poll::Ready(Some(Ok(frame)))
     }
@@ -193,11 +196,11 @@ mod tests {
     fn a_reservation_gives_back_what_it_took_and_the_limit_holds() {
         let budget = InFlight::new(100);
         let a = budget.reservation();
-        budget.reserve(&a, 60).unwrap();
+        a.reserve(60).unwrap();
         let b = budget.reservation();
-        let tripped = budget.reserve(&b, 41).unwrap_err();
+        let tripped = b.reserve(41).unwrap_err();
         assert_eq!((tripped.would_be, tripped.limit), (101, 100));
-        budget.reserve(&b, 40).unwrap();
+        b.reserve(40).unwrap();
         let clone = a.clone();
         drop(a);
         assert_eq!(budget.used(), 100, "a clone still holds it");

@@ -168,10 +168,9 @@ impl Api {
             // At once, from the head alone: no `100 Continue`, no byte of the body read.
             return refusal(es::empty(StatusCode::PAYLOAD_TOO_LARGE), &request);
         }
-        let budget = self.0.state.in_flight.clone();
-        let reservation = budget.reservation();
+        let reservation = self.0.state.in_flight.reservation();
         let request = match declared {
-            Some(len) => match budget.reserve(&reservation, len) {
+            Some(len) => match reservation.reserve(len) {
                 Ok(()) => request,
                 Err(tripped) => return refusal(breaker_refusal(&tripped), &request),
             },
