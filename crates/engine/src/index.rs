@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use wal::{ShardId, Storage};
 
+use crate::disk::DiskBlock;
 use crate::error::{Error, Result};
-use crate::lifecycle::{IndexDirState, index_dir_state};
+use crate::lifecycle::{missing_shards, shard_dirs};
 use crate::request::{DeleteRequest, IndexRequest};
 use crate::routing;
 use crate::settings::IndexSettings;
@@ -33,14 +34,21 @@ impl Index {
         uuid: String,
         settings: IndexSettings,
         options: &StoreOptions,
+        disk: &Arc<DiskBlock>,
     ) -> Result<Index> {
-        if let IndexDirState::MissingShards { shards, missing } = index_dir_state(dir)? {
+        let shards = settings.number_of_shards;
+        let missing = shard_dirs(dir)
+            .and_then(|found| missing_shards(dir, shards, &found))
+            .map_err(|e| {
+                Error::ShardFailed(format!("cannot list the shards of index [{name}]: {e}"))
+            })?;
+        if !missing.is_empty() {
             return Err(Error::ShardFailed(format!(
                 "index [{name}] is damaged: its settings name {shards} shards, but shards \
                  {missing:?} have no directory or no log in it; `optimist check` reports it"
             )));
         }
-        Index::open(dir, name, uuid, settings, options)
+        Index::open(dir, name, uuid, settings, options, disk)
     }
 
     /// Opens (creating what is absent) every shard the settings name.
@@ -50,6 +58,7 @@ impl Index {
         uuid: String,
         settings: IndexSettings,
         options: &StoreOptions,
+        disk: &Arc<DiskBlock>,
     ) -> Result<Index> {
         let mut shards = Vec::with_capacity(settings.number_of_shards as usize);
         let mut recoveries = Vec::with_capacity(shards.capacity());
@@ -63,7 +72,7 @@ impl Index {
             shard_settings.background = options.background;
             shard_settings.progress = options.progress.clone();
             shard_settings.index_name = name.to_owned();
-            shard_settings.disk = Some(options.disk.clone());
+            shard_settings.disk = Some(disk.clone());
             let (shard, recovery) = Shard::open(storage, ShardId(u64::from(n)), shard_settings)?;
             shards.push(shard);
             recoveries.push(recovery);

@@ -129,6 +129,28 @@ pub enum IndexDirState {
     MissingShards { shards: u32, missing: Vec<u32> },
 }
 
+/// The shards of `0..shards` that have no directory among `found` (`shard_dirs`), or no log
+/// in it: a log created afresh there would be empty, and the next open could not tell.
+pub(crate) fn missing_shards(
+    index_dir: &Arc<dyn Storage>,
+    shards: u32,
+    found: &[u32],
+) -> io::Result<Vec<u32>> {
+    let mut missing = Vec::new();
+    for n in 0..shards {
+        let has_log = found.contains(&n)
+            && index_dir
+                .sub(&n.to_string())?
+                .list()?
+                .iter()
+                .any(|f| f == wal::files::CHECKPOINT);
+        if !has_log {
+            missing.push(n);
+        }
+    }
+    Ok(missing)
+}
+
 /// Reads what an index directory holds against what its settings name.
 pub fn index_dir_state(index_dir: &Arc<dyn Storage>) -> crate::Result<IndexDirState> {
     let Some((settings, _)) = IndexSettings::load(index_dir)? else {
@@ -138,19 +160,8 @@ pub fn index_dir_state(index_dir: &Arc<dyn Storage>) -> crate::Result<IndexDirSt
         crate::Error::ShardFailed(format!("cannot list the index's shard directories: {e}"))
     })?;
     let shards = settings.number_of_shards;
-    let mut missing = Vec::new();
-    for n in 0..shards {
-        let has_log = found.contains(&n)
-            && index_dir
-                .sub(&n.to_string())
-                .and_then(|d| d.list())
-                .map_err(|e| crate::Error::ShardFailed(format!("cannot list shard [{n}]: {e}")))?
-                .iter()
-                .any(|f| f == wal::files::CHECKPOINT);
-        if !has_log {
-            missing.push(n);
-        }
-    }
+    let missing = missing_shards(index_dir, shards, &found)
+        .map_err(|e| crate::Error::ShardFailed(format!("cannot list the index's shards: {e}")))?;
     if !missing.is_empty() {
         return Ok(IndexDirState::MissingShards { shards, missing });
     }

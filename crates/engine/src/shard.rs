@@ -381,20 +381,23 @@ impl Shard {
         let current = stripe.get(id).and_then(|e| self.visible(&e, now));
         let plan = version::plan(id, op_type, conditions, current)?;
         let op = op(plan.version, now);
-        let appended = self.wal.write(&op.encode()).map_err(|e| match e {
-            // The index was deleted under this write (its files going): that, not the I/O
-            // error it met, is the answer. Nothing was acknowledged.
-            _ if self.retired.get().is_some() => self.retired.get().expect("just seen").clone(),
-            // Refused before anything was written (over the record bound): the log is whole.
-            wal::Error::Invalid(why) => Error::IllegalArgument(why),
-            // The next segment could not be prepared; the log is whole and not poisoned, so
-            // the shard goes on and the next write tries again.
-            wal::Error::Io(io) => Error::Unavailable(format!(
-                "shard [{}] cannot take writes now, and nothing was written: {io}",
-                self.shard_id.0
-            )),
-            e => self.fail(e),
-        })?;
+        let appended = self
+            .wal
+            .write(&op.encode())
+            .map_err(|e| match (self.retired.get(), e) {
+                // The index was deleted under this write (its files going): that, not the I/O
+                // error it met, is the answer. Nothing was acknowledged.
+                (Some(why), _) => why.clone(),
+                // Refused before anything was written (over the record bound): the log is whole.
+                (None, wal::Error::Invalid(why)) => Error::IllegalArgument(why),
+                // The next segment could not be prepared; the log is whole and not poisoned, so
+                // the shard goes on and the next write tries again.
+                (None, wal::Error::Io(io)) => Error::Unavailable(format!(
+                    "shard [{}] cannot take writes now, and nothing was written: {io}",
+                    self.shard_id.0
+                )),
+                (None, e) => self.fail(e),
+            })?;
         let (state, result) = match op {
             Op::Index { .. } if plan.not_found_or_deleted => (
                 EntryState::Live(DocLocation::Log(appended.location)),
@@ -694,11 +697,6 @@ impl Shard {
     /// store closed). A write already past its check finishes as a write that came before.
     pub(crate) fn retire(&self, why: Error) {
         let _ = self.retired.set(why);
-    }
-
-    /// Whether the shard was retired.
-    pub fn is_retired(&self) -> bool {
-        self.retired.get().is_some()
     }
 
     /// The log failed: fail-stop. Memory may now be ahead of the disk, so answer nothing more;

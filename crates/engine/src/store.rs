@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use wal::{Config, FsStorage, LogUuid, Storage};
 
+use crate::disk::DiskBlock;
 use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::index_name::validate_index_name;
@@ -37,8 +38,6 @@ pub struct StoreOptions {
     /// The files the process may open (`ulimit -n`), if known: an index is refused when the
     /// store could not reopen every shard within it (`FILES_PER_SHARD_MAX` each).
     pub open_files_limit: Option<u64>,
-    /// The disk watermark's state, shared with every shard (`disk.rs`); the store updates it.
-    pub disk: Arc<crate::disk::DiskBlock>,
 }
 
 /// Descriptors one shard may hold: its directory, checkpoint, active and prepared segments,
@@ -59,7 +58,6 @@ impl Default for StoreOptions {
             maintain_every: MAINTAIN_EVERY_DEFAULT,
             max_shards_per_node: 1_000,
             open_files_limit: None,
-            disk: Arc::default(),
         }
     }
 }
@@ -79,6 +77,8 @@ pub struct Store {
     /// Set by `close` (under the map's write lock): from then on the store creates, deletes
     /// and hands out nothing.
     closed: std::sync::atomic::AtomicBool,
+    /// The disk watermark's state (`disk.rs`), shared with every shard; the store updates it.
+    disk: Arc<DiskBlock>,
 }
 
 /// Tells the maintenance thread to stop, waking it.
@@ -106,7 +106,7 @@ impl Stop {
 }
 
 /// Updates the disk watermark from the data directory's file system (`disk.rs`).
-fn check_disk(root: &dyn Storage, disk: &crate::disk::DiskBlock) {
+fn check_disk(root: &dyn Storage, disk: &DiskBlock) {
     let space = match root.space() {
         Ok(Some(space)) => space,
         Ok(None) => return,
@@ -148,7 +148,7 @@ fn every_index(indices: &Indices) -> Vec<Arc<Index>> {
 /// full) is retried at the next round.
 fn maintain(
     root: Arc<dyn Storage>,
-    disk: Arc<crate::disk::DiskBlock>,
+    disk: Arc<DiskBlock>,
     indices: Indices,
     interval: Duration,
     stop: Arc<Stop>,
@@ -206,6 +206,7 @@ impl Store {
                 "finished a delete a stop interrupted"
             );
         }
+        let disk = Arc::new(DiskBlock::default());
         let mut indices = BTreeMap::new();
         let mut removed = false;
         for name in root.list_dirs().map_err(io)? {
@@ -216,7 +217,7 @@ impl Store {
             let dir = root.sub(&name).map_err(io)?;
             match IndexSettings::load(&dir)? {
                 Some((settings, uuid)) => {
-                    let index = Index::open_existing(&dir, &name, uuid, settings, &options)?;
+                    let index = Index::open_existing(&dir, &name, uuid, settings, &options, &disk)?;
                     indices.insert(name, Arc::new(index));
                 }
                 None => {
@@ -229,11 +230,11 @@ impl Store {
             root.sync_dir().map_err(io)?;
         }
         let indices: Indices = Arc::new(RwLock::new(indices));
-        check_disk(&*root, &options.disk);
+        check_disk(&*root, &disk);
         let maintenance = options.background.then(|| {
             let stop = Arc::new(Stop::default());
             let (i, s, every) = (indices.clone(), stop.clone(), options.maintain_every);
-            let (r, d) = (root.clone(), options.disk.clone());
+            let (r, d) = (root.clone(), disk.clone());
             let thread = std::thread::Builder::new()
                 .name("optimist-maintenance".into())
                 .spawn(move || maintain(r, d, i, every, s))
@@ -246,6 +247,7 @@ impl Store {
             indices,
             maintenance,
             closed: std::sync::atomic::AtomicBool::new(false),
+            disk,
         })
     }
 
@@ -318,7 +320,14 @@ impl Store {
         }
         let dir = self.root.sub(name).map_err(io)?;
         let uuid = base64_url(&LogUuid::random().0);
-        let index = Index::open(&dir, name, uuid.clone(), settings.clone(), &self.options)?;
+        let index = Index::open(
+            &dir,
+            name,
+            uuid.clone(),
+            settings.clone(),
+            &self.options,
+            &self.disk,
+        )?;
         settings.store(&dir, &uuid)?;
         let index = Arc::new(index);
         indices.insert(name.to_owned(), index.clone());
@@ -428,8 +437,8 @@ impl Store {
     /// Looks at the data directory's free space now and updates the disk watermark (the
     /// maintenance thread does it every `maintain_every`); whether writes are blocked.
     pub fn check_disk(&self) -> bool {
-        check_disk(&*self.root, &self.options.disk);
-        self.options.disk.is_blocked()
+        check_disk(&*self.root, &self.disk);
+        self.disk.is_blocked()
     }
 
     /// Names of all indices, sorted.

@@ -998,8 +998,8 @@ impl Shared {
     /// Sets the preallocation of the segment after the one of `capacity` going into service:
     /// double it if the log filled the segment it seals (up to `segment_size`), keep it
     /// otherwise. Rolls that are not for space (a new primary term at every open, an explicit
-    /// roll) never grow it, so an idle shard restarted a hundred times holds what it held
-    /// after the first start.
+    /// roll) never grow it, so an idle shard restarted a hundred times holds no more disk
+    /// than after its first restart.
     fn grow(&self, capacity: u64, full: bool) {
         let mut prep = self.prep.lock().unwrap_or_else(|e| e.into_inner());
         let segment_size = self.config.segment_size;
