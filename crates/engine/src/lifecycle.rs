@@ -48,9 +48,7 @@ pub(crate) fn mark_deleting(root: &Arc<dyn Storage>, name: &str, uuid: &str) -> 
 pub(crate) fn finish_delete(root: &Arc<dyn Storage>, pending: &PendingDelete) -> io::Result<()> {
     if root.list_dirs()?.contains(&pending.index) {
         let dir = root.sub(&pending.index)?;
-        let uuid = IndexSettings::load(&dir)
-            .map_err(|e| io::Error::other(e.reason()))?
-            .map(|(_, uuid)| uuid);
+        let uuid = IndexSettings::load_uuid(&dir).map_err(|e| io::Error::other(e.reason()))?;
         // Another uuid: an index created under the same name after this delete finished.
         if uuid.as_deref().is_none_or(|u| u == pending.uuid) {
             root.remove_dir(&pending.index)?;
