@@ -13,12 +13,33 @@ pub enum Error {
     Io(Arc<io::Error>),
     /// An earlier write or sync failed, so nothing written since can be trusted (fsyncgate).
     /// Only a reopen, which recovers from what is on disk, clears it.
-    Poisoned(Arc<io::Error>),
+    Poisoned(Arc<Poison>),
     /// Bytes on disk contradict `docs/format.md` somewhere other than a torn tail.
     Corrupt(Corruption),
     /// The caller asked for something the log cannot do (a lower primary term, a record over
     /// the length bound, a seq_no that was released).
     Invalid(String),
+}
+
+/// The failure that poisoned a log: what it was doing, to which file, and what the file
+/// system answered (its `raw_os_error` kept, so a caller can tell a full disk from EIO).
+#[derive(Debug)]
+pub struct Poison {
+    /// `"write"`, `"fdatasync"`, `"seal"`, `"start"` (a new segment's header), `"write"` of
+    /// the checkpoint, or `"halt"` (`Wal::halt`, no I/O failed).
+    pub action: &'static str,
+    /// The file's name in the shard's directory.
+    pub file: String,
+    pub error: io::Error,
+}
+
+impl fmt::Display for Poison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.file.is_empty() {
+            return self.error.fmt(f);
+        }
+        write!(f, "{} of {} failed: {}", self.action, self.file, self.error)
+    }
 }
 
 /// Where the log contradicts itself: enough for an operator to find the bytes.

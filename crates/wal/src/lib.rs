@@ -28,7 +28,7 @@ mod storage;
 mod wal;
 
 pub use config::{Config, Durability, RecoveryMode};
-pub use error::{Corruption, Error, Result};
+pub use error::{Corruption, Error, Poison, Result};
 pub use ids::{Generation, Location, LogUuid, PrimaryTerm, SeqNo, ShardId};
 pub use inspect::{SegmentScan, records_after, scan_segment, segment_generations};
 pub use overlay::OverlayStorage;

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::checkpoint::{Checkpoint, CheckpointFile};
 use crate::config::{Config, Durability};
-use crate::error::{Corruption, Error, Result};
+use crate::error::{Corruption, Error, Poison, Result};
 use crate::ids::{Generation, Location, LogUuid, PrimaryTerm, SeqNo};
 use crate::reader::{Records, SegmentView};
 use crate::record::{self, RECORD_HEADER_LEN, Record};
@@ -98,8 +98,12 @@ pub struct SegmentInfo {
 /// One shard's write-ahead log.
 pub struct Wal {
     shared: Arc<Shared>,
-    background: Option<JoinHandle<()>>,
+    /// Taken by `close`, `halt` or drop, which join it.
+    background: Mutex<Option<JoinHandle<()>>>,
 }
+
+/// A sync a leader starts: the file, its generation and the sync's ticket.
+type GroupSync = (Arc<dyn StorageFile>, Generation, u64);
 
 struct Shared {
     storage: Arc<dyn Storage>,
@@ -126,7 +130,7 @@ struct Shared {
     /// Records the last group-commit fsync made durable: whether the next leader gathers.
     last_group: AtomicU64,
     /// The first write or sync error. Once set, nothing more is acknowledged.
-    poison: OnceLock<Arc<io::Error>>,
+    poison: OnceLock<Arc<Poison>>,
     checkpoint: Mutex<CheckpointFile>,
     prep: Mutex<Prep>,
     wake: Condvar,
@@ -318,6 +322,7 @@ impl Wal {
                 .spawn(move || shared.run_background())
                 .expect("spawning a thread")
         });
+        let background = Mutex::new(background);
         Ok((Wal { shared, background }, recovered.report))
     }
 
@@ -614,7 +619,7 @@ impl Wal {
 
     /// Syncs everything, records it in the checkpoint and stops the background thread.
     /// Dropping a `Wal` without `close` is a crash as far as unsynced records are concerned.
-    pub fn close(mut self) -> Result<()> {
+    pub fn close(self) -> Result<()> {
         self.stop_background();
         self.shared.sync()?;
         let log = self.shared.lock_log();
@@ -622,12 +627,36 @@ impl Wal {
             .write_checkpoint(&log, &mut self.shared.lock_checkpoint())
     }
 
-    fn stop_background(&mut self) {
+    fn stop_background(&self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.wake_background();
-        if let Some(handle) = self.background.take() {
+        let handle = self
+            .background
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(handle) = handle {
             let _ = handle.join();
         }
+    }
+
+    /// Stops this log for good, so that another `Wal` can open its files: poisons it (if
+    /// nothing did before), waits out whatever write, preparation or checkpoint is under way,
+    /// and joins the background thread. From then on it writes, creates and removes nothing;
+    /// reads of what it holds go on (a sealed segment another `Wal` releases stays readable
+    /// through the descriptor).
+    pub fn halt(&self) {
+        {
+            let _log = self.shared.lock_log();
+            let _ = self.shared.poison.set(Arc::new(Poison {
+                action: "halt",
+                file: String::new(),
+                error: io::Error::other("the log was halted to be reopened"),
+            }));
+        }
+        drop(self.shared.prep.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(self.shared.lock_checkpoint());
+        self.stop_background();
     }
 }
 
@@ -655,8 +684,12 @@ impl Shared {
 
     /// Records the first failure; from now on nothing is acknowledged. Never retry an fsync:
     /// after a failure the kernel may have dropped the dirty pages and a retry can "succeed".
-    fn poison(&self, e: io::Error) -> Error {
-        let _ = self.poison.set(Arc::new(e));
+    fn poison(&self, action: &'static str, file: String, error: io::Error) -> Error {
+        let _ = self.poison.set(Arc::new(Poison {
+            action,
+            file,
+            error,
+        }));
         Error::Poisoned(self.poison.get().expect("just set").clone())
     }
 
@@ -728,6 +761,8 @@ impl Shared {
         if log.pending.is_empty() {
             return Ok(());
         }
+        // A poisoned log writes nothing more: after `halt`, another `Wal` may own the file.
+        self.check_poison()?;
         let Log {
             active, pending, ..
         } = log;
@@ -737,7 +772,7 @@ impl Shared {
         if let Err(e) = active.file.write_all_at(active.write_offset, pending) {
             // The file's content at write_offset is unknown now, and the seq_nos of these
             // frames were handed out: poison rather than guess.
-            return Err(self.poison(e));
+            return Err(self.poison("write", segment::file_name(active.generation), e));
         }
         active.write_offset += pending.len() as u64;
         pending.clear();
@@ -805,13 +840,15 @@ impl Shared {
             self.gather();
         }
         let started = self.start_group_sync(seq_no);
-        let Ok(Some((file, ticket))) = started else {
+        let Ok(Some((file, generation, ticket))) = started else {
             self.step_down();
             return started.map(|_| ());
         };
         // The append lock is released: appends go on while this fsync runs.
         let fsync = Instant::now();
-        let synced = file.sync_data().map_err(|e| self.poison(e));
+        let synced = file
+            .sync_data()
+            .map_err(|e| self.poison("fdatasync", segment::file_name(generation), e));
         let nanos = u64::try_from(fsync.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.sync_nanos.fetch_add(nanos, Ordering::Relaxed);
         self.syncs.fetch_add(1, Ordering::Relaxed);
@@ -819,9 +856,9 @@ impl Shared {
         synced
     }
 
-    /// Writes the pending frames and starts a sync of them: the file and the ticket, or
-    /// `None` when a sync already started covers `seq_no`.
-    fn start_group_sync(&self, seq_no: SeqNo) -> Result<Option<(Arc<dyn StorageFile>, u64)>> {
+    /// Writes the pending frames and starts a sync of them: the file, its generation and the
+    /// ticket, or `None` when a sync already started covers `seq_no`.
+    fn start_group_sync(&self, seq_no: SeqNo) -> Result<Option<GroupSync>> {
         let mut log = self.lock_log();
         self.flush_pending(&mut log)?;
         assert!(
@@ -843,7 +880,8 @@ impl Shared {
             offset: active.write_offset,
             seq_no_end: log.next_seq_no,
         };
-        Ok(Some((active.file.clone(), syncs.start(point))))
+        let ticket = syncs.start(point);
+        Ok(Some((active.file.clone(), active.generation, ticket)))
     }
 
     /// Records that the sync `ticket` ended (a failure has poisoned the log already) and
@@ -921,7 +959,7 @@ impl Shared {
                 .file
                 .set_len(active.write_offset)
                 .and_then(|()| active.file.sync_all())
-                .map_err(|e| self.poison(e));
+                .map_err(|e| self.poison("seal", segment::file_name(active.generation), e));
             self.finish_sync(ticket, false);
             sealed?;
             log.sealed.push(SealedSegment {
@@ -947,7 +985,7 @@ impl Shared {
         let written = prepared.file.write_all_at(0, &header.encode());
         written
             .and_then(|()| prepared.file.sync_data())
-            .map_err(|e| self.poison(e))?;
+            .map_err(|e| self.poison("start", segment::file_name(prepared.generation), e))?;
         log.primary_term = primary_term;
         log.active = Some(Active {
             generation: prepared.generation,
@@ -1036,6 +1074,8 @@ impl Shared {
         summary: LogSummary,
         checkpoint: &mut CheckpointFile,
     ) -> Result<()> {
+        // Asked under the checkpoint lock, which `halt` takes after poisoning.
+        self.check_poison()?;
         let last = *checkpoint.last();
         let durable = *self.durable.lock().unwrap_or_else(|e| e.into_inner());
         let next = Checkpoint {
@@ -1050,7 +1090,9 @@ impl Shared {
         if next == last {
             return Ok(());
         }
-        checkpoint.write(next).map_err(|e| self.poison(e))
+        checkpoint
+            .write(next)
+            .map_err(|e| self.poison("write", crate::checkpoint::FILE_NAME.to_owned(), e))
     }
 
     /// Records the durable point in the checkpoint without holding the append lock for the

@@ -62,16 +62,25 @@ fn faults_at_every_point(seed: u64, fault: Fault, persistent: bool) -> u64 {
                 wal.append(b"late").is_err(),
                 "{context}: a poisoned log acknowledged"
             );
+            // The error says which file failed, and how.
+            let why = wal.sync().unwrap_err().to_string();
+            assert!(
+                why.contains(".wal") || why.contains(wal::files::CHECKPOINT),
+                "{context}: the failure names no file: {why}"
+            );
         }
         assert!(
             !sim.faults_hit().is_empty(),
             "{context}: the fault was never hit"
         );
-        drop(wal);
+        // Halted rather than dropped: the reopen below happens while this handle lives, as a
+        // shard reopening itself in a running process does.
+        wal.halt();
+        let halted = wal;
 
         sim.heal();
-        // A process restart (the page cache survives) recovers a prefix holding every
-        // acknowledged record...
+        // A reopen (the page cache survives) recovers a prefix holding every acknowledged
+        // record...
         let (wal, recovery) = support::open(&sim, &config)
             .unwrap_or_else(|e| panic!("{context}: reopen on healthy storage failed: {e}"));
         let records = support::read_all(&wal);
@@ -93,6 +102,16 @@ fn faults_at_every_point(seed: u64, fault: Fault, persistent: bool) -> u64 {
             after_restart.errors, 0,
             "{context}: the restarted log refused writes"
         );
+        // The halted log writes nothing into the files the new one owns.
+        let written = sim.io_count();
+        assert!(
+            halted.append(b"stale").is_err(),
+            "{context}: halted log appended"
+        );
+        assert!(halted.sync().is_err(), "{context}: halted log synced");
+        assert!(halted.roll().is_err(), "{context}: halted log rolled");
+        assert_eq!(sim.io_count(), written, "{context}: halted log did I/O");
+        drop(halted);
         drop(wal);
         // Then a power loss: everything the restarted process acknowledged survives, and
         // with it everything those records came after.
