@@ -285,7 +285,13 @@ fn warm_up(store: &Store, index: &str, doc: &str, segment_size: u64) {
             let segments = shard.segments();
             segments.iter().any(|s| s.active && s.len >= segment_size)
         };
-        if store.index(index).unwrap().shards().iter().all(grown) {
+        if store
+            .index(index)
+            .unwrap()
+            .shards()
+            .iter()
+            .all(|s| grown(s))
+        {
             break;
         }
     }

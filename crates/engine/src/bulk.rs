@@ -9,7 +9,7 @@ use wal::SeqNo;
 use crate::error::Result;
 use crate::index::Index;
 use crate::request::{DeleteRequest, IndexRequest};
-use crate::shard::{DocResult, Document, Wait, WriteResult};
+use crate::shard::{DocResult, Document, Shard, Wait, WriteResult};
 use crate::store::Store;
 use crate::update::UpdateRequest;
 
@@ -40,10 +40,11 @@ pub struct BulkItemResult {
     pub source: Option<Vec<u8>>,
 }
 
-/// A shard a bulk wrote to, and the highest seq_no it wrote there.
+/// A shard a bulk wrote to, and the highest seq_no it wrote there. The shard itself, not its
+/// number: the sync must be the one of the shard that took the writes, even if a reopen
+/// replaced it in its index since (`Index::reopen_shard`).
 struct Touched {
-    index: Arc<Index>,
-    shard: u32,
+    shard: Arc<Shard>,
     last: SeqNo,
 }
 
@@ -60,8 +61,10 @@ impl Store {
     /// Elasticsearch's `action.auto_create_index`; delete items do not.
     pub fn bulk(&self, items: &[BulkItem]) -> Vec<BulkItemResult> {
         let mut results = Vec::with_capacity(items.len());
-        // Per (index, shard): the index and the highest seq_no written there (few entries).
+        // Per shard written to, the highest seq_no written there (few entries)...
         let mut touched: Vec<Touched> = Vec::new();
+        // ...and for each result, which of them took it.
+        let mut written_to: Vec<Option<usize>> = Vec::with_capacity(items.len());
         // The last item's index: the items of a bulk mostly go to one.
         let mut last: Option<Arc<Index>> = None;
         for item in items {
@@ -81,6 +84,7 @@ impl Store {
                         result: Err(e),
                         source: None,
                     });
+                    written_to.push(None);
                     continue;
                 }
             };
@@ -90,7 +94,7 @@ impl Store {
                 BulkAction::Update(r) => &r.id,
             };
             let n = index.shard_id(id, item.routing.as_deref());
-            let shard = &index.shards()[n as usize];
+            let shard = index.shard(n);
             let (result, source) = match &item.action {
                 BulkAction::Index(r) => (shard.index_with(r, Wait::Later), None),
                 BulkAction::Delete(r) => (shard.delete_with(r, Wait::Later), None),
@@ -99,35 +103,36 @@ impl Store {
                     Err(e) => (Err(e), None),
                 },
             };
+            let mut took = None;
             if let Ok(w) = &result
                 && w.result != DocResult::Noop
             {
-                match touched
-                    .iter_mut()
-                    .find(|t| t.shard == n && t.index.name() == item.index)
-                {
-                    Some(t) => t.last = t.last.max(w.seq_no),
-                    None => touched.push(Touched {
-                        index: index.clone(),
-                        shard: n,
-                        last: w.seq_no,
-                    }),
+                match touched.iter().position(|t| Arc::ptr_eq(&t.shard, &shard)) {
+                    Some(t) => {
+                        touched[t].last = touched[t].last.max(w.seq_no);
+                        took = Some(t);
+                    }
+                    None => {
+                        took = Some(touched.len());
+                        touched.push(Touched {
+                            shard,
+                            last: w.seq_no,
+                        });
+                    }
                 }
             }
+            written_to.push(took);
             results.push(BulkItemResult {
                 shard: Some(n),
                 result,
                 source,
             });
         }
-        for Touched { index, shard, last } in touched {
-            if let Err(e) = index.shards()[shard as usize].wait_durable(last) {
-                // Written but not durable: none of this shard's items is acknowledged.
-                for (item, result) in items.iter().zip(results.iter_mut()) {
-                    if item.index == index.name()
-                        && result.shard == Some(shard)
-                        && result.result.is_ok()
-                    {
+        for (t, Touched { shard, last }) in touched.iter().enumerate() {
+            if let Err(e) = shard.wait_durable(*last) {
+                // Written but not durable: none of this shard's writes is acknowledged.
+                for (result, took) in results.iter_mut().zip(&written_to) {
+                    if *took == Some(t) {
                         result.result = Err(e.clone());
                     }
                 }

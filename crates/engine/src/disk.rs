@@ -4,11 +4,14 @@
 //! writes are refused with 429 `cluster_block_exception`, before the disk is full; when it is
 //! back under the high watermark (90%, or 150 GB free) the block lifts itself, as
 //! Elasticsearch 8 lifts it. Reads, and deleting whole indices (which frees space), go on.
-//! The store's maintenance thread looks every `maintain_every`.
+//! The store's maintenance thread looks every `maintain_every` (between shards too, when a
+//! round takes longer), and a shard looks at once when preparing a segment met a full disk.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use wal::Space;
+use wal::{Space, Storage};
 
 const GB: u64 = 1 << 30;
 
@@ -26,11 +29,56 @@ fn high(total: u64) -> u64 {
 #[derive(Debug, Default)]
 pub struct DiskBlock {
     blocked: AtomicBool,
+    /// When `check` last read the file system.
+    checked_at: Mutex<Option<Instant>>,
 }
 
 impl DiskBlock {
     pub fn is_blocked(&self) -> bool {
         self.blocked.load(Ordering::Relaxed)
+    }
+
+    /// `check`, unless it ran less than `every` ago.
+    pub(crate) fn check_if_due(&self, storage: &dyn Storage, every: Duration) {
+        let due = self
+            .checked_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none_or(|at| at.elapsed() >= every);
+        if due {
+            self.check(storage);
+        }
+    }
+
+    /// Reads the free space of `storage`'s file system and updates the block, saying so in
+    /// the log when it changes.
+    pub(crate) fn check(&self, storage: &dyn Storage) {
+        *self
+            .checked_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        let space = match storage.space() {
+            Ok(Some(space)) => space,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the data directory's free space");
+                return;
+            }
+        };
+        match self.update(space) {
+            Some(true) => tracing::warn!(
+                available = space.available,
+                total = space.total,
+                "disk usage exceeded the flood-stage watermark: every index is read-only \
+                 (deletes of indices allowed) until it is back under the high watermark"
+            ),
+            Some(false) => tracing::info!(
+                available = space.available,
+                total = space.total,
+                "disk usage back under the high watermark: writes accepted again"
+            ),
+            None => {}
+        }
     }
 
     /// Looks at `space`: blocks past the flood stage, lifts under the high watermark, keeps

@@ -1,7 +1,9 @@
 //! `Index`: named shards with settings; a document's shard is chosen by Elasticsearch's
-//! routing (`routing` if given, else the `_id`).
+//! routing (`routing` if given, else the `_id`). A shard that failed for a cause that passes
+//! (`ShardFailure::reopens`) is replaced by a reopened one (`reopen_shard`), without
+//! touching the others.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use wal::{ShardId, Storage};
 
@@ -19,9 +21,29 @@ pub struct Index {
     name: String,
     uuid: String,
     settings: IndexSettings,
-    shards: Vec<Shard>,
+    shards: Vec<ShardSlot>,
     /// What opening each shard found (replayed operations, a torn tail cut, files removed).
     recoveries: Vec<ShardRecovery>,
+    /// Set by `retire`: a shard reopened after it is retired at once.
+    retired: OnceLock<Error>,
+}
+
+/// One shard of an index: the `Shard` serving it now, replaced when a failed one reopens.
+/// A caller holds the `Arc` it got for the whole of what it does (a write and the sync that
+/// makes it durable), so no sync of a new shard ever answers for a write to an old one.
+struct ShardSlot {
+    current: RwLock<Arc<Shard>>,
+    /// One reopen at a time: two would open two logs on one directory.
+    reopening: Mutex<()>,
+}
+
+impl ShardSlot {
+    fn get(&self) -> Arc<Shard> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl Index {
@@ -74,7 +96,10 @@ impl Index {
             shard_settings.index_name = name.to_owned();
             shard_settings.disk = Some(disk.clone());
             let (shard, recovery) = Shard::open(storage, ShardId(u64::from(n)), shard_settings)?;
-            shards.push(shard);
+            shards.push(ShardSlot {
+                current: RwLock::new(Arc::new(shard)),
+                reopening: Mutex::new(()),
+            });
             recoveries.push(recovery);
         }
         Ok(Index {
@@ -83,10 +108,11 @@ impl Index {
             settings,
             shards,
             recoveries,
+            retired: OnceLock::new(),
         })
     }
 
-    /// What opening each shard found, by shard number.
+    /// What opening each shard found when the index opened, by shard number.
     pub fn recoveries(&self) -> &[ShardRecovery] {
         &self.recoveries
     }
@@ -104,15 +130,68 @@ impl Index {
         &self.settings
     }
 
-    pub fn shards(&self) -> &[Shard] {
-        &self.shards
+    /// The shards serving now, by shard number.
+    pub fn shards(&self) -> Vec<Arc<Shard>> {
+        self.shards.iter().map(ShardSlot::get).collect()
+    }
+
+    /// Shard `n` as it serves now. Keep the `Arc` for the whole of one piece of work: a
+    /// write with `Wait::Later` is made durable through the same shard (`Shard::sync_group`).
+    ///
+    /// # Panics
+    /// If `n` is not below `number_of_shards`.
+    pub fn shard(&self, n: u32) -> Arc<Shard> {
+        self.shards[n as usize].get()
     }
 
     /// Refuses every read and write through this index's shards from now on (`Shard::retire`).
     pub(crate) fn retire(&self, why: Error) {
-        for shard in &self.shards {
-            shard.retire(why.clone());
+        let _ = self.retired.set(why.clone());
+        for slot in &self.shards {
+            slot.current
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retire(why.clone());
         }
+    }
+
+    /// Stops every shard's files for good (`Shard::halt`), waiting out a reopen under way:
+    /// for an index whose directory is about to go, or a store that closed.
+    pub(crate) fn halt(&self) {
+        for slot in &self.shards {
+            let _one = slot
+                .reopening
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            slot.get().halt();
+        }
+    }
+
+    /// Reopens shard `n` if it failed for a cause that passes (`ShardFailure::reopens`):
+    /// recovers it from its log, as a restart would, and serves the new shard from then on.
+    /// `Ok(None)` when there was nothing to reopen; an error when the open failed, the old
+    /// shard then serving as before (durable reads only). Other shards are not touched.
+    pub fn reopen_shard(&self, n: u32) -> Result<Option<ShardRecovery>> {
+        let slot = &self.shards[n as usize];
+        let _one = slot
+            .reopening
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let failed = slot.get();
+        if self.retired.get().is_some() || !failed.failure().is_some_and(|f| f.reopens) {
+            return Ok(None);
+        }
+        let (shard, recovery) = failed.reopen()?;
+        let mut current = slot.current.write().unwrap_or_else(PoisonError::into_inner);
+        // Retired while it opened (a delete, a close): the new shard serves nothing either,
+        // and touches its files no more.
+        if let Some(why) = self.retired.get() {
+            shard.retire(why.clone());
+            shard.halt();
+            return Ok(None);
+        }
+        *current = Arc::new(shard);
+        Ok(Some(recovery))
     }
 
     /// The shard number a document goes to.
@@ -124,21 +203,21 @@ impl Index {
         )
     }
 
-    fn shard(&self, id: &str, routing: Option<&str>) -> &Shard {
-        &self.shards[self.shard_id(id, routing) as usize]
+    fn shard_for(&self, id: &str, routing: Option<&str>) -> Arc<Shard> {
+        self.shard(self.shard_id(id, routing))
     }
 
     pub fn index(&self, request: &IndexRequest, routing: Option<&str>) -> Result<WriteResult> {
-        self.shard(&request.id, routing).index(request)
+        self.shard_for(&request.id, routing).index(request)
     }
 
     pub fn delete(&self, request: &DeleteRequest, routing: Option<&str>) -> Result<WriteResult> {
-        self.shard(&request.id, routing).delete(request)
+        self.shard_for(&request.id, routing).delete(request)
     }
 
     /// Realtime get, on the shard the routing names.
     pub fn get(&self, id: &str, routing: Option<&str>) -> Result<Option<Document>> {
-        self.shard(id, routing).get(id)
+        self.shard_for(id, routing).get(id)
     }
 
     /// Realtime get with Elasticsearch's read-time version check: with `version`, a document
@@ -158,11 +237,11 @@ impl Index {
 
     /// Live documents over all shards.
     pub fn doc_count(&self) -> u64 {
-        self.shards.iter().map(Shard::doc_count).sum()
+        self.shards.iter().map(|s| s.get().doc_count()).sum()
     }
 
     /// Makes every write durable.
     pub fn sync(&self) -> Result<()> {
-        self.shards.iter().try_for_each(Shard::sync)
+        self.shards.iter().try_for_each(|s| s.get().sync())
     }
 }

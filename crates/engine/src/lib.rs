@@ -18,6 +18,7 @@ mod index_name;
 mod key_dir;
 mod keys_checkpoint;
 pub mod lifecycle;
+mod maintenance;
 mod op;
 mod progress;
 mod request;
@@ -41,8 +42,8 @@ pub use request::{
 };
 pub use settings::IndexSettings;
 pub use shard::{
-    Compaction, DocResult, Document, KeysRecovery, SEALED_SEGMENTS_MAX, Shard, ShardRecovery,
-    ShardSettings, ShardStats, Wait, WriteResult,
+    Compaction, DocResult, Document, KeysRecovery, SEALED_SEGMENTS_MAX, Shard, ShardFailure,
+    ShardRecovery, ShardSettings, ShardStats, Wait, WriteResult,
 };
 pub use store::{FILES_PER_SHARD_MAX, FILES_RESERVED, Store, StoreOptions};
 pub use update::{UpdateRequest, UpdateResult, deep_merge};

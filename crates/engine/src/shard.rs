@@ -10,6 +10,7 @@
 //! first write: a stamp seen before a crash but lost in it can never match a new write.
 
 mod compaction;
+mod failure;
 mod recovery;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wal::{Config, Durability, PrimaryTerm, RecoveryMode, SeqNo, ShardId, Storage, Wal};
 
 pub use compaction::{Compaction, SEALED_SEGMENTS_MAX};
+pub use failure::ShardFailure;
 pub use recovery::KeysRecovery;
 
 use crate::compacted::{CompactedFile, PARTITIONS};
@@ -268,7 +270,7 @@ pub struct Shard {
     writes_since_prune: AtomicU64,
     settings: ShardSettings,
     /// Set when the log failed: from then on the shard answers nothing (fail-stop).
-    failure: OnceLock<String>,
+    failure: OnceLock<ShardFailure>,
     /// Set when the shard's index was deleted or its store closed: from then on every read
     /// and write through a handle kept from before is refused with this error, so nothing is
     /// acknowledged into files that are gone or a log the store no longer looks after.
@@ -281,6 +283,20 @@ impl Shard {
     /// the key-directory checkpoint if they are sound, replays the log after them, then bumps
     /// the primary term durably unless the shard is new.
     pub fn open(
+        storage: Arc<dyn Storage>,
+        shard_id: ShardId,
+        settings: ShardSettings,
+    ) -> Result<(Shard, ShardRecovery)> {
+        let name = format!("[{}][{}]", settings.index_name, shard_id.0);
+        Shard::open_unnamed(storage, shard_id, settings).map_err(|e| match e {
+            Error::ShardFailed(why) => {
+                Error::ShardFailed(format!("shard {name} cannot open: {why}"))
+            }
+            e => e,
+        })
+    }
+
+    fn open_unnamed(
         storage: Arc<dyn Storage>,
         shard_id: ShardId,
         settings: ShardSettings,
@@ -392,10 +408,7 @@ impl Shard {
                 (None, wal::Error::Invalid(why)) => Error::IllegalArgument(why),
                 // The next segment could not be prepared; the log is whole and not poisoned, so
                 // the shard goes on and the next write tries again.
-                (None, wal::Error::Io(io)) => Error::Unavailable(format!(
-                    "shard [{}] cannot take writes now, and nothing was written: {io}",
-                    self.shard_id.0
-                )),
+                (None, wal::Error::Io(io)) => self.refuse_unprepared(&io),
                 (None, e) => self.fail(e),
             })?;
         let (state, result) = match op {
@@ -440,6 +453,26 @@ impl Shard {
         })
     }
 
+    /// The answer to a write refused because the next segment could not be prepared. A full
+    /// disk is looked at at once: past the flood stage, the answer is the watermark's 429
+    /// (and every write's from now on), not a 503 for each until the next look.
+    fn refuse_unprepared(&self, io: &std::io::Error) -> Error {
+        if let Some(disk) = &self.settings.disk
+            && failure::resource_exhausted(io)
+        {
+            disk.check(&*self.storage);
+            if disk.is_blocked() {
+                return Error::ClusterBlock {
+                    index: self.settings.index_name.clone(),
+                };
+            }
+        }
+        Error::Unavailable(format!(
+            "shard [{}][{}] cannot take writes now, and nothing was written: {io}",
+            self.settings.index_name, self.shard_id.0
+        ))
+    }
+
     /// Realtime get: the latest write, synced or not. After a fail-stop, memory may be ahead
     /// of the disk, so only a document whose latest operation is durable is served (from the
     /// files, which still read); any other answers the failure.
@@ -453,7 +486,7 @@ impl Shard {
         if let (Some(why), Some(e)) = (self.failure.get(), &entry)
             && self.wal.durable_seq_no().is_none_or(|d| e.seq_no > d)
         {
-            return Err(Error::ShardFailed(why.clone()));
+            return Err(Error::ShardFailed(why.reason.clone()));
         }
         let Some(Entry {
             version,
@@ -629,7 +662,7 @@ impl Shard {
     /// with `Durability::Request`, at once with `Async`.
     pub fn wait_durable(&self, seq_no: SeqNo) -> Result<()> {
         if self.settings.durability == Durability::Request {
-            self.wal.sync_to(seq_no).map_err(|e| self.fail(e))?;
+            self.wal.sync_to(seq_no).map_err(|e| self.refuse(e))?;
         }
         Ok(())
     }
@@ -639,7 +672,7 @@ impl Shard {
     /// threads' writes to join it (`wal::Wal::sync_group_to`).
     pub fn sync_group(&self, last: SeqNo) -> Result<()> {
         if self.settings.durability == Durability::Request {
-            self.wal.sync_group_to(last).map_err(|e| self.fail(e))?;
+            self.wal.sync_group_to(last).map_err(|e| self.refuse(e))?;
         }
         Ok(())
     }
@@ -680,9 +713,49 @@ impl Shard {
 
     fn check_failed(&self) -> Result<()> {
         match self.failure.get() {
-            Some(why) => Err(Error::ShardFailed(why.clone())),
+            Some(why) => Err(Error::ShardFailed(why.reason.clone())),
             None => Ok(()),
         }
+    }
+
+    /// Why the shard failed, if it did (`fail`): it then answers nothing but reads of what
+    /// is durable, until it is reopened.
+    pub fn failure(&self) -> Option<&ShardFailure> {
+        self.failure.get()
+    }
+
+    /// Opens this shard again from its log, as a restart would (the recovery of `open`, the
+    /// primary term bumped), for an index replacing a failed shard. This one is halted first
+    /// (`wal::Wal::halt`): from then on it writes nothing into the files the new one owns, and
+    /// whoever still holds it gets its failure. Its maintenance lock is held throughout, so
+    /// no compaction of it runs under the new one. A failed open leaves this shard as it was
+    /// (failed, serving durable reads).
+    pub fn reopen(&self) -> Result<(Shard, ShardRecovery)> {
+        self.halt();
+        Shard::open(self.storage.clone(), self.shard_id, self.settings.clone())
+    }
+
+    /// Stops the shard's files for good: waits out a compaction or checkpoint under way and
+    /// halts the log (`wal::Wal::halt`), so nothing more is written, prepared or removed in
+    /// its directory. For a shard whose directory is about to be removed (and may be made
+    /// again, for an index of the same name) or opened by another `Shard`. Reads of what is
+    /// durable go on.
+    pub(crate) fn halt(&self) {
+        let _maintenance = self.lock_maintenance();
+        self.wal.halt();
+    }
+
+    /// Whether the shard's files may still be written by maintenance: not after it failed
+    /// or was halted. Asked under the maintenance lock, which `halt` takes.
+    fn check_files_writable(&self) -> Result<()> {
+        self.check_failed()?;
+        if self.wal.is_poisoned() {
+            return Err(Error::ShardFailed(format!(
+                "shard [{}][{}] was halted: its files are no longer its own",
+                self.settings.index_name, self.shard_id.0
+            )));
+        }
+        Ok(())
     }
 
     /// `check_failed`, and that the shard was not retired: every read and write asks this.
@@ -699,24 +772,44 @@ impl Shard {
         let _ = self.retired.set(why);
     }
 
+    /// The answer to a request the log refused: the retirement (the index was deleted, or the
+    /// store closed, and the log halted under the request) if there was one, else the
+    /// failure. Nothing was acknowledged either way.
+    fn refuse(&self, e: wal::Error) -> Error {
+        match self.retired.get() {
+            Some(why) => why.clone(),
+            None => self.fail(e),
+        }
+    }
+
     /// The log failed: fail-stop. Memory may now be ahead of the disk, so answer nothing more;
-    /// a reopen recovers from the log.
+    /// a reopen recovers from the log (by itself when the cause can pass, `ShardFailure`).
     fn fail(&self, e: wal::Error) -> Error {
-        self.fail_with(e.to_string())
+        self.fail_because(e.to_string(), failure::log_error_reopens(&e))
     }
 
     /// Fail-stop for a reason of the engine's own (a damaged compacted file, a record that is
-    /// not the operation the key directory expects).
+    /// not the operation the key directory expects): an operator's to look at.
     fn fail_with(&self, why: String) -> Error {
-        let _ = self
-            .failure
-            .set(format!("shard failed, reopen to recover: {why}"));
-        Error::ShardFailed(self.failure.get().expect("just set").clone())
+        self.fail_because(why, false)
+    }
+
+    fn fail_because(&self, why: String, reopens: bool) -> Error {
+        let [index, shard] = [&self.settings.index_name, &self.shard_id.0.to_string()];
+        let _ = self.failure.set(ShardFailure {
+            reason: if reopens {
+                format!("shard [{index}][{shard}] failed, and reopens once it can: {why}")
+            } else {
+                format!("shard [{index}][{shard}] failed, restart to recover: {why}")
+            },
+            reopens,
+        });
+        Error::ShardFailed(self.failure.get().expect("just set").reason.clone())
     }
 }
 
 fn open_failed(e: wal::Error) -> Error {
-    Error::ShardFailed(format!("shard cannot open: {e}"))
+    Error::ShardFailed(e.to_string())
 }
 
 fn now_ms() -> u64 {

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::index_name::validate_index_name;
 use crate::lifecycle;
+use crate::maintenance::{self, Stop};
 use crate::settings::IndexSettings;
 
 /// How the store runs its logs.
@@ -62,7 +63,7 @@ impl Default for StoreOptions {
     }
 }
 
-type Indices = Arc<RwLock<BTreeMap<String, Arc<Index>>>>;
+pub(crate) type Indices = Arc<RwLock<BTreeMap<String, Arc<Index>>>>;
 
 /// The default of `StoreOptions::maintain_every`.
 const MAINTAIN_EVERY_DEFAULT: Duration = Duration::from_millis(500);
@@ -79,108 +80,6 @@ pub struct Store {
     closed: std::sync::atomic::AtomicBool,
     /// The disk watermark's state (`disk.rs`), shared with every shard; the store updates it.
     disk: Arc<DiskBlock>,
-}
-
-/// Tells the maintenance thread to stop, waking it.
-#[derive(Default)]
-struct Stop {
-    stopped: Mutex<bool>,
-    wake: Condvar,
-}
-
-impl Stop {
-    fn stop(&self) {
-        *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.wake.notify_all();
-    }
-
-    /// Waits `interval` or until stopped; false once stopped.
-    fn wait(&self, interval: Duration) -> bool {
-        let stopped = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
-        let (stopped, _) = self
-            .wake
-            .wait_timeout_while(stopped, interval, |s| !*s)
-            .unwrap_or_else(|e| e.into_inner());
-        !*stopped
-    }
-}
-
-/// Updates the disk watermark from the data directory's file system (`disk.rs`).
-fn check_disk(root: &dyn Storage, disk: &DiskBlock) {
-    let space = match root.space() {
-        Ok(Some(space)) => space,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the data directory's free space");
-            return;
-        }
-    };
-    match disk.update(space) {
-        Some(true) => tracing::warn!(
-            available = space.available,
-            total = space.total,
-            "disk usage exceeded the flood-stage watermark: every index is read-only (deletes of \
-             indices allowed) until it is back under the high watermark"
-        ),
-        Some(false) => tracing::info!(
-            available = space.available,
-            total = space.total,
-            "disk usage back under the high watermark: writes accepted again"
-        ),
-        None => {}
-    }
-}
-
-/// The indices open now, to work on outside the map's lock.
-fn every_index(indices: &Indices) -> Vec<Arc<Index>> {
-    indices
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .values()
-        .cloned()
-        .collect()
-}
-
-/// Compacts and checkpoints every shard that needs it, at once and then every `interval`,
-/// until stopped. At once: a process that keeps crashing soon after it
-/// starts would otherwise never compact, and every start would replay more. A shard's
-/// failure is its own (it answers nothing until reopened); a compaction that failed (disk
-/// full) is retried at the next round.
-fn maintain(
-    root: Arc<dyn Storage>,
-    disk: Arc<DiskBlock>,
-    indices: Indices,
-    interval: Duration,
-    stop: Arc<Stop>,
-) {
-    loop {
-        check_disk(&*root, &disk);
-        for index in every_index(&indices) {
-            for (n, shard) in index.shards().iter().enumerate() {
-                match shard.maintain() {
-                    Ok(Some(c)) => tracing::info!(
-                        index = index.name(),
-                        shard = n,
-                        live = c.live,
-                        tombstones_dropped = c.tombstones_dropped,
-                        bytes_before = c.bytes_before,
-                        bytes_after = c.bytes_after,
-                        "compacted"
-                    ),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(
-                        index = index.name(),
-                        shard = n,
-                        error = %e.reason(),
-                        "maintenance failed"
-                    ),
-                }
-            }
-        }
-        if !stop.wait(interval) {
-            return;
-        }
-    }
 }
 
 impl Store {
@@ -230,14 +129,14 @@ impl Store {
             root.sync_dir().map_err(io)?;
         }
         let indices: Indices = Arc::new(RwLock::new(indices));
-        check_disk(&*root, &disk);
+        disk.check(&*root);
         let maintenance = options.background.then(|| {
             let stop = Arc::new(Stop::default());
             let (i, s, every) = (indices.clone(), stop.clone(), options.maintain_every);
             let (r, d) = (root.clone(), disk.clone());
             let thread = std::thread::Builder::new()
                 .name("optimist-maintenance".into())
-                .spawn(move || maintain(r, d, i, every, s))
+                .spawn(move || maintenance::run(r, d, i, every, s))
                 .expect("a thread for maintenance");
             (stop, thread)
         });
@@ -270,6 +169,9 @@ impl Store {
                     failed.push(format!("[{}][{n}]: {}", index.name(), e.reason()));
                 }
             }
+            // Handles kept after the close write nothing more (no background sync or
+            // preparation): the next store of this directory owns its files alone.
+            index.halt();
         }
         if failed.is_empty() {
             Ok(())
@@ -424,6 +326,9 @@ impl Store {
         index.retire(Error::IndexNotFound {
             index: name.to_owned(),
         });
+        // Before its files go: a handle kept from before must not write into a directory
+        // of the same name created after (the storage is by path).
+        index.halt();
         let pending = lifecycle::PendingDelete {
             index: name.to_owned(),
             uuid: index.uuid().to_owned(),
@@ -437,7 +342,7 @@ impl Store {
     /// Looks at the data directory's free space now and updates the disk watermark (the
     /// maintenance thread does it every `maintain_every`); whether writes are blocked.
     pub fn check_disk(&self) -> bool {
-        check_disk(&*self.root, &self.disk);
+        self.disk.check(&*self.root);
         self.disk.is_blocked()
     }
 

@@ -247,8 +247,9 @@ impl Writer {
                     .take()
                     .expect("queued jobs come with their index")
             };
-            let shard = &index.shards()[shard as usize];
-            written.extend(jobs.drain(..).filter_map(|job| job(shard)));
+            // One shard for the writes and their sync, even if a reopen replaces it meanwhile.
+            let shard = index.shard(shard);
+            written.extend(jobs.drain(..).filter_map(|job| job(&shard)));
             let Some(last) = written.iter().map(|w| w.seq_no).max() else {
                 continue;
             };

@@ -64,8 +64,9 @@ impl Shard {
     /// Compacts everything written so far: the active segment is sealed first, so every
     /// operation is a candidate. `None` if there was nothing new to compact.
     pub fn compact(&self) -> Result<Option<Compaction>> {
-        self.check_failed()?;
+        self.check_serving()?;
         let mut m = self.lock_maintenance();
+        self.check_files_writable()?;
         if self.wal.next_seq_no() <= self.read_files().covers_below() {
             return Ok(None); // nothing written since: no segment to seal
         }
@@ -81,8 +82,9 @@ impl Shard {
     /// log written since the last checkpoint reaches four times its size (at least two
     /// segments), so that a restart replays a bounded amount.
     pub fn maintain(&self) -> Result<Option<Compaction>> {
-        self.check_failed()?;
+        self.check_serving()?;
         let mut m = self.lock_maintenance();
+        self.check_files_writable()?;
         let segments = self.wal.segments();
         let (covers_below, compacted_len) = {
             let files = self.read_files();
@@ -288,6 +290,7 @@ impl Shard {
     pub fn checkpoint_keys(&self) -> Result<()> {
         self.check_failed()?;
         let mut m = self.lock_maintenance();
+        self.check_files_writable()?;
         self.checkpoint_keys_locked(&mut m)
     }
 

@@ -30,7 +30,7 @@ pub enum KeysRecovery {
 }
 
 fn corrupt(what: String) -> Error {
-    Error::ShardFailed(format!("shard cannot open: {what}"))
+    Error::ShardFailed(what)
 }
 
 impl Shard {

@@ -72,7 +72,7 @@ fn a_source_over_the_bound_is_refused_before_anything_is_decided_and_the_shard_s
             None,
         )
         .unwrap();
-    let shard = &index.shards()[index.shard_id("near", None) as usize];
+    let shard = index.shard(index.shard_id("near", None));
     let err = shard.update(&update).unwrap_err();
     assert!(
         matches!(err, Error::DocumentTooLarge { len, .. } if len == SOURCE_LEN_MAX + 1),
@@ -92,7 +92,7 @@ fn a_source_over_the_bound_is_refused_before_anything_is_decided_and_the_shard_s
         json!("")
     );
     index.index(&doc("after", "{}"), None).unwrap();
-    drop(index);
+    drop((shard, index));
     store.close().unwrap();
     drop(store);
     let store = Store::open_dir(dir.path(), fs_options()).unwrap();

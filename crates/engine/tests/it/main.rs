@@ -25,6 +25,9 @@ mod lifecycle;
 /// Oversized documents, restarts that must not grow the disk, a kept handle's lock.
 mod faults;
 
+/// Shards that failed for a cause that passes reopen themselves; others stay failed.
+mod reopen;
+
 /// Update, bulk and mget.
 mod update;
 

@@ -1,0 +1,169 @@
+//! The store's background work, one round at once and then every `maintain_every` until the
+//! store stops: the disk watermark (`disk.rs`), compaction and key-directory checkpoints of
+//! every shard that needs them, and reopening shards that failed for a cause that passes
+//! (`ShardFailure::reopens`), each on its own backoff.
+//!
+//! At once: a process that keeps crashing soon after it starts would otherwise never
+//! compact, and every start would replay more. A shard's failure is its own; a compaction
+//! that failed (disk full) is retried at the next round.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use wal::Storage;
+
+use crate::disk::DiskBlock;
+use crate::index::Index;
+use crate::shard::Shard;
+use crate::store::Indices;
+
+/// The first wait after a reopen failed; it doubles after each failure, up to the most.
+const REOPEN_WAIT_FIRST: Duration = Duration::from_secs(1);
+const REOPEN_WAIT_MOST: Duration = Duration::from_secs(60);
+
+/// Tells the maintenance thread to stop, waking it.
+#[derive(Default)]
+pub(crate) struct Stop {
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Stop {
+    pub(crate) fn stop(&self) {
+        *self.stopped.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.wake.notify_all();
+    }
+
+    /// Waits `interval` or until stopped; false once stopped.
+    fn wait(&self, interval: Duration) -> bool {
+        let stopped = self.stopped.lock().unwrap_or_else(PoisonError::into_inner);
+        let (stopped, _) = self
+            .wake
+            .wait_timeout_while(stopped, interval, |s| !*s)
+            .unwrap_or_else(PoisonError::into_inner);
+        !*stopped
+    }
+}
+
+/// A failed shard, by its index's uuid and its number: when to try reopening it next.
+type Failed = HashMap<(String, u32), Backoff>;
+
+struct Backoff {
+    next_at: Instant,
+    wait: Duration,
+}
+
+/// The maintenance thread's body.
+pub(crate) fn run(
+    root: Arc<dyn Storage>,
+    disk: Arc<DiskBlock>,
+    indices: Indices,
+    interval: Duration,
+    stop: Arc<Stop>,
+) {
+    let mut failed = Failed::new();
+    loop {
+        disk.check(&*root);
+        let open = every_index(&indices);
+        failed.retain(|(uuid, _), _| open.iter().any(|i| i.uuid() == uuid));
+        for index in open {
+            for n in 0..index.settings().number_of_shards {
+                // A round of compactions can be long: the watermark is read between them.
+                disk.check_if_due(&*root, interval);
+                let shard = index.shard(n);
+                if shard.failure().is_some() {
+                    reopen_when_due(&index, n, &shard, &mut failed);
+                } else {
+                    maintain(&index, n, &shard);
+                }
+            }
+        }
+        if !stop.wait(interval) {
+            return;
+        }
+    }
+}
+
+/// The indices open now, to work on outside the map's lock.
+fn every_index(indices: &Indices) -> Vec<Arc<Index>> {
+    indices
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .values()
+        .cloned()
+        .collect()
+}
+
+fn maintain(index: &Index, n: u32, shard: &Shard) {
+    match shard.maintain() {
+        Ok(Some(c)) => tracing::info!(
+            index = index.name(),
+            shard = n,
+            live = c.live,
+            tombstones_dropped = c.tombstones_dropped,
+            bytes_before = c.bytes_before,
+            bytes_after = c.bytes_after,
+            "compacted"
+        ),
+        Ok(None) => {}
+        // Failed under the compaction: the next round sees it.
+        Err(_) if shard.failure().is_some() => {}
+        Err(e) => tracing::warn!(
+            index = index.name(),
+            shard = n,
+            error = %e.reason(),
+            "maintenance failed"
+        ),
+    }
+}
+
+/// Says once that `shard` failed; if its cause passes, tries to reopen it now and then
+/// after each backoff, until an open succeeds.
+fn reopen_when_due(index: &Index, n: u32, shard: &Shard, failed: &mut Failed) {
+    let Some(failure) = shard.failure() else {
+        return;
+    };
+    let key = (index.uuid().to_owned(), n);
+    let now = Instant::now();
+    let backoff = failed.entry(key.clone()).or_insert_with(|| {
+        tracing::error!(
+            index = index.name(),
+            shard = n,
+            reopens = failure.reopens,
+            reason = failure.reason,
+            "shard failed"
+        );
+        Backoff {
+            next_at: now,
+            wait: REOPEN_WAIT_FIRST,
+        }
+    });
+    if !failure.reopens || now < backoff.next_at {
+        return;
+    }
+    match index.reopen_shard(n) {
+        Ok(Some(recovery)) => {
+            tracing::info!(
+                index = index.name(),
+                shard = n,
+                replayed = recovery.replayed,
+                primary_term = recovery.primary_term.0,
+                "shard reopened from its log"
+            );
+            failed.remove(&key);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(
+                index = index.name(),
+                shard = n,
+                error = %e.reason(),
+                retry_in_ms = backoff.wait.as_millis() as u64,
+                "shard cannot reopen yet"
+            );
+            backoff.next_at = now + backoff.wait;
+            backoff.wait = (backoff.wait * 2).min(REOPEN_WAIT_MOST);
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! A shard that failed because a resource ran out (a full disk, no descriptor left) reopens
+//! itself from its log once the resource is back, without a restart and without touching the
+//! other shards; one that failed for any other cause (EIO) stays failed and says where.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use engine::{Error, IndexSettings, Store, StoreOptions};
+use wal::sim::{Damage, Fault, SimStorage};
+
+use crate::support::doc;
+
+fn options(background: bool) -> StoreOptions {
+    StoreOptions {
+        segment_size: 16 << 10,
+        background,
+        maintain_every: Duration::from_millis(5),
+        ..StoreOptions::default()
+    }
+}
+
+/// Writes `doc{i}` to shard 0 of `index` until one write fails, `sim` failing every call
+/// from `fault` on; returns the ids acknowledged and the error.
+fn write_until_failed(
+    index: &engine::Index,
+    sim: &SimStorage,
+    fault: Fault,
+) -> (Vec<String>, Error) {
+    let mut acked = Vec::new();
+    for i in 0..10 {
+        let id = format!("doc{i}");
+        index.index(&doc(&id, r#"{"n":1}"#), Some("0")).unwrap();
+        acked.push(id);
+    }
+    sim.fail_at(1, fault, true);
+    let err = index
+        .index(&doc("refused", r#"{"n":2}"#), Some("0"))
+        .unwrap_err();
+    (acked, err)
+}
+
+#[test]
+fn a_shard_failed_by_a_full_disk_reopens_from_its_log_once_space_returns() {
+    let sim = SimStorage::new(31);
+    let store = Store::open(Arc::new(sim.clone()), options(false)).unwrap();
+    let index = store
+        .create_index("full", IndexSettings::with_shards(2))
+        .unwrap();
+    let n = index.shard_id("x", Some("0"));
+    let other = index.shard(1 - n);
+    index.index(&doc("elsewhere", "{}"), None).unwrap();
+    let before = index.shard(n);
+    let term_before = before.primary_term();
+
+    let (acked, err) = write_until_failed(&index, &sim, Fault::Enospc);
+    assert_eq!(err.es_type(), "shard_failed_exception", "{err}");
+    let failure = before.failure().expect("the shard failed").clone();
+    assert!(failure.reopens, "{failure:?}");
+    assert!(
+        failure.reason.contains(&format!("[full][{n}]")) && failure.reason.contains(".wal"),
+        "names the index, the shard and the file: {}",
+        failure.reason
+    );
+
+    // Still full: the reopen fails, and the failed shard serves what was durable as before.
+    let still = index.reopen_shard(n).unwrap_err();
+    assert!(still.reason().contains(&format!("[full][{n}]")), "{still}");
+    assert!(Arc::ptr_eq(&index.shard(n), &before));
+    for id in &acked {
+        assert!(index.get(id, Some("0")).unwrap().is_some(), "{id}");
+    }
+
+    // Space is back: reopened from the log, with a new primary term, every acknowledged
+    // document there with its stamp, and writes taken again.
+    sim.heal();
+    let recovery = index.reopen_shard(n).unwrap().expect("reopened");
+    let after = index.shard(n);
+    assert!(!Arc::ptr_eq(&after, &before));
+    assert!(after.failure().is_none());
+    assert!(recovery.primary_term > term_before, "{recovery:?}");
+    for id in &acked {
+        let d = index.get(id, Some("0")).unwrap().expect(id);
+        assert!(d.primary_term < recovery.primary_term, "{id}: {d:?}");
+    }
+    let w = index.index(&doc("later", "{}"), Some("0")).unwrap();
+    assert_eq!(w.primary_term, recovery.primary_term);
+    // The other shard was never touched.
+    assert!(Arc::ptr_eq(&index.shard(1 - n), &other));
+    assert!(index.get("elsewhere", None).unwrap().is_some());
+    // Nothing to do the second time.
+    assert!(index.reopen_shard(n).unwrap().is_none());
+
+    // A handle to the failed shard writes nothing into the files the new one owns.
+    let io = sim.io_count();
+    assert!(before.index(&doc("stale", "{}")).is_err());
+    assert!(before.sync().is_err());
+    assert!(before.maintain().is_err());
+    assert_eq!(sim.io_count(), io, "the halted shard did I/O");
+
+    // And what the reopened shard acknowledged survives a power cut.
+    drop((before, after, other, index));
+    store.close().unwrap();
+    drop(store);
+    let store = Store::open(Arc::new(sim.crash(Damage::DropUnsynced)), options(false)).unwrap();
+    let index = store.index("full").unwrap();
+    for id in acked.iter().chain([&"later".to_owned()]) {
+        assert!(index.get(id, Some("0")).unwrap().is_some(), "{id}");
+    }
+    assert!(index.get("refused", Some("0")).unwrap().is_none());
+}
+
+#[test]
+fn a_shard_failed_by_eio_stays_failed_and_names_its_file() {
+    let sim = SimStorage::new(32);
+    let store = Store::open(Arc::new(sim.clone()), options(false)).unwrap();
+    let index = store
+        .create_index("broken", IndexSettings::default())
+        .unwrap();
+    let (acked, err) = write_until_failed(&index, &sim, Fault::Eio);
+    assert_eq!(err.es_type(), "shard_failed_exception", "{err}");
+    let shard = index.shard(0);
+    let failure = shard.failure().expect("failed").clone();
+    assert!(!failure.reopens, "{failure:?}");
+    assert!(
+        failure.reason.contains("[broken][0]") && failure.reason.contains(".wal"),
+        "{}",
+        failure.reason
+    );
+    sim.heal();
+    // Never retried: an fsync that failed with EIO may have lost pages a reopen would read.
+    assert!(index.reopen_shard(0).unwrap().is_none());
+    assert!(Arc::ptr_eq(&index.shard(0), &shard));
+    assert!(index.get(&acked[0], None).unwrap().is_some());
+}
+
+#[test]
+fn the_maintenance_thread_reopens_a_shard_by_itself() {
+    let sim = SimStorage::new(33);
+    let store = Store::open(Arc::new(sim.clone()), options(true)).unwrap();
+    let index = store
+        .create_index("auto", IndexSettings::default())
+        .unwrap();
+    let (acked, _) = write_until_failed(&index, &sim, Fault::Enospc);
+    let failed = index.shard(0);
+    assert!(failed.failure().is_some_and(|f| f.reopens));
+    sim.heal();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let w = loop {
+        match index.index(&doc("resumed", "{}"), None) {
+            Ok(w) => break w,
+            Err(e) if Instant::now() < deadline => {
+                assert_eq!(e.es_type(), "shard_failed_exception", "{e}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("not reopened within 20 s: {e}"),
+        }
+    };
+    assert!(w.primary_term > failed.primary_term());
+    for id in &acked {
+        assert!(index.get(id, None).unwrap().is_some(), "{id}");
+    }
+}
+
+#[test]
+fn a_delete_during_a_failure_leaves_nothing_to_reopen() {
+    let sim = SimStorage::new(34);
+    let store = Store::open(Arc::new(sim.clone()), options(false)).unwrap();
+    let index = store
+        .create_index("doomed", IndexSettings::default())
+        .unwrap();
+    write_until_failed(&index, &sim, Fault::Enospc);
+    sim.heal();
+    store.delete_index("doomed").unwrap();
+    // The handle kept reopens nothing into the files that are gone.
+    assert!(index.reopen_shard(0).unwrap().is_none());
+    assert!(matches!(
+        index.get("doc0", None),
+        Err(Error::IndexNotFound { .. })
+    ));
+    let again = store
+        .create_index("doomed", IndexSettings::default())
+        .unwrap();
+    assert!(again.get("doc0", None).unwrap().is_none());
+}
