@@ -85,9 +85,14 @@ impl Index {
         let mut shards = Vec::with_capacity(settings.number_of_shards as usize);
         let mut recoveries = Vec::with_capacity(shards.capacity());
         for n in 0..settings.number_of_shards {
-            let storage = dir
-                .sub(&n.to_string())
-                .map_err(|e| Error::ShardFailed(format!("cannot open shard [{name}][{n}]: {e}")))?;
+            let storage = dir.sub(&n.to_string()).map_err(|e| {
+                let why = format!("cannot open shard [{name}][{n}]: {e}");
+                if crate::shard::resource_exhausted(&e) {
+                    Error::Unavailable(why)
+                } else {
+                    Error::ShardFailed(why)
+                }
+            })?;
             let mut shard_settings = ShardSettings::new(settings.durability);
             shard_settings.gc_deletes = settings.gc_deletes;
             shard_settings.segment_size = options.segment_size;
@@ -243,5 +248,15 @@ impl Index {
     /// Makes every write durable.
     pub fn sync(&self) -> Result<()> {
         self.shards.iter().try_for_each(|s| s.get().sync())
+    }
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("name", &self.name)
+            .field("uuid", &self.uuid)
+            .field("number_of_shards", &self.settings.number_of_shards)
+            .finish_non_exhaustive()
     }
 }

@@ -7,6 +7,7 @@
 //! [`Shard`] (one log and its key directory; the write decision lives in `version.rs`).
 
 mod bulk;
+mod catalog;
 mod compacted;
 pub mod disk;
 mod durable_file;

@@ -1,7 +1,8 @@
 //! The store's background work, one round at once and then every `maintain_every` until the
 //! store stops: the disk watermark (`disk.rs`), compaction and key-directory checkpoints of
-//! every shard that needs them, and reopening shards that failed for a cause that passes
-//! (`ShardFailure::reopens`), each on its own backoff.
+//! every shard that needs them, reopening shards that failed for a cause that passes
+//! (`ShardFailure::reopens`), each on its own backoff, and opening the indices a start could
+//! not open for such a cause (`catalog.rs`).
 //!
 //! At once: a process that keeps crashing soon after it starts would otherwise never
 //! compact, and every start would replay more. A shard's failure is its own; a compaction
@@ -13,10 +14,12 @@ use std::time::{Duration, Instant};
 
 use wal::Storage;
 
+use crate::catalog::Unopened;
 use crate::disk::DiskBlock;
+use crate::error::Error;
 use crate::index::Index;
 use crate::shard::Shard;
-use crate::store::Indices;
+use crate::store::{Indices, StoreOptions};
 
 /// The first wait after a reopen failed; it doubles after each failure, up to the most.
 const REOPEN_WAIT_FIRST: Duration = Duration::from_secs(1);
@@ -46,7 +49,8 @@ impl Stop {
     }
 }
 
-/// A failed shard, by its index's uuid and its number: when to try reopening it next.
+/// A failed shard, by its index's uuid and its number (`u32::MAX`: an unopened index), and
+/// when to try opening it next.
 type Failed = HashMap<(String, u32), Backoff>;
 
 struct Backoff {
@@ -54,19 +58,45 @@ struct Backoff {
     wait: Duration,
 }
 
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff {
+            next_at: Instant::now(),
+            wait: REOPEN_WAIT_FIRST,
+        }
+    }
+
+    fn is_due(&self) -> bool {
+        Instant::now() >= self.next_at
+    }
+
+    fn failed(&mut self) {
+        self.next_at = Instant::now() + self.wait;
+        self.wait = (self.wait * 2).min(REOPEN_WAIT_MOST);
+    }
+}
+
+/// The key of an unopened index in `Failed`.
+const WHOLE_INDEX: u32 = u32::MAX;
+
 /// The maintenance thread's body.
 pub(crate) fn run(
     root: Arc<dyn Storage>,
     disk: Arc<DiskBlock>,
     indices: Indices,
-    interval: Duration,
+    options: StoreOptions,
     stop: Arc<Stop>,
 ) {
+    let interval = options.maintain_every;
     let mut failed = Failed::new();
     loop {
         disk.check(&*root);
+        open_unopened(&root, &disk, &indices, &options, &mut failed);
         let open = every_index(&indices);
-        failed.retain(|(uuid, _), _| open.iter().any(|i| i.uuid() == uuid));
+        let unopened = unopened(&indices);
+        failed.retain(|(uuid, _), _| {
+            open.iter().any(|i| i.uuid() == uuid) || unopened.iter().any(|(_, u)| &u.uuid == uuid)
+        });
         for index in open {
             for n in 0..index.settings().number_of_shards {
                 // A round of compactions can be long: the watermark is read between them.
@@ -90,9 +120,63 @@ fn every_index(indices: &Indices) -> Vec<Arc<Index>> {
     indices
         .read()
         .unwrap_or_else(PoisonError::into_inner)
+        .open
         .values()
         .cloned()
         .collect()
+}
+
+fn unopened(indices: &Indices) -> Vec<(String, Unopened)> {
+    let catalog = indices.read().unwrap_or_else(PoisonError::into_inner);
+    let unopened = catalog.unopened.iter();
+    unopened.map(|(n, u)| (n.clone(), u.clone())).collect()
+}
+
+/// Tries to open each index a start could not, when its backoff is due; one that opens is
+/// served from then on, unless it was deleted meanwhile.
+fn open_unopened(
+    root: &Arc<dyn Storage>,
+    disk: &Arc<DiskBlock>,
+    indices: &Indices,
+    options: &StoreOptions,
+    failed: &mut Failed,
+) {
+    for (name, u) in unopened(indices) {
+        let backoff = failed
+            .entry((u.uuid.clone(), WHOLE_INDEX))
+            .or_insert_with(Backoff::new);
+        if !backoff.is_due() {
+            continue;
+        }
+        let opened = root
+            .sub(&name)
+            .map_err(|e| Error::Unavailable(format!("index [{name}]: {e}")))
+            .and_then(|dir| {
+                let (uuid, settings) = (u.uuid.clone(), u.settings.clone());
+                Index::open_existing(&dir, &name, uuid, settings, options, disk)
+            });
+        let index = match opened {
+            Ok(index) => index,
+            Err(e) => {
+                tracing::warn!(index = name, error = %e.reason(), "index cannot open yet");
+                backoff.failed();
+                continue;
+            }
+        };
+        let mut catalog = indices.write().unwrap_or_else(PoisonError::into_inner);
+        if catalog
+            .unopened
+            .get(&name)
+            .is_some_and(|now| now.uuid == u.uuid)
+        {
+            catalog.unopened.remove(&name);
+            tracing::info!(index = name, "index opened");
+            catalog.open.insert(name, Arc::new(index));
+        } else {
+            // Deleted while it opened: it serves nothing and touches its files no more.
+            index.halt();
+        }
+    }
 }
 
 fn maintain(index: &Index, n: u32, shard: &Shard) {
@@ -125,7 +209,6 @@ fn reopen_when_due(index: &Index, n: u32, shard: &Shard, failed: &mut Failed) {
         return;
     };
     let key = (index.uuid().to_owned(), n);
-    let now = Instant::now();
     let backoff = failed.entry(key.clone()).or_insert_with(|| {
         tracing::error!(
             index = index.name(),
@@ -134,12 +217,9 @@ fn reopen_when_due(index: &Index, n: u32, shard: &Shard, failed: &mut Failed) {
             reason = failure.reason,
             "shard failed"
         );
-        Backoff {
-            next_at: now,
-            wait: REOPEN_WAIT_FIRST,
-        }
+        Backoff::new()
     });
-    if !failure.reopens || now < backoff.next_at {
+    if !failure.reopens || !backoff.is_due() {
         return;
     }
     match index.reopen_shard(n) {
@@ -162,8 +242,7 @@ fn reopen_when_due(index: &Index, n: u32, shard: &Shard, failed: &mut Failed) {
                 retry_in_ms = backoff.wait.as_millis() as u64,
                 "shard cannot reopen yet"
             );
-            backoff.next_at = now + backoff.wait;
-            backoff.wait = (backoff.wait * 2).min(REOPEN_WAIT_MOST);
+            backoff.failed();
         }
     }
 }

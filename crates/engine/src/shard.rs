@@ -21,6 +21,7 @@ use wal::{Config, Durability, PrimaryTerm, RecoveryMode, SeqNo, ShardId, Storage
 
 pub use compaction::{Compaction, SEALED_SEGMENTS_MAX};
 pub use failure::ShardFailure;
+pub(crate) use failure::resource_exhausted;
 pub use recovery::KeysRecovery;
 
 use crate::compacted::{CompactedFile, PARTITIONS};
@@ -291,6 +292,9 @@ impl Shard {
         Shard::open_unnamed(storage, shard_id, settings).map_err(|e| match e {
             Error::ShardFailed(why) => {
                 Error::ShardFailed(format!("shard {name} cannot open: {why}"))
+            }
+            Error::Unavailable(why) => {
+                Error::Unavailable(format!("shard {name} cannot open now: {why}"))
             }
             e => e,
         })
@@ -808,8 +812,14 @@ impl Shard {
     }
 }
 
+/// An open's failure: `Unavailable` (503, tried again later) when a resource ran out,
+/// else the damage or I/O error, for an operator.
 fn open_failed(e: wal::Error) -> Error {
-    Error::ShardFailed(e.to_string())
+    if failure::log_error_reopens(&e) {
+        Error::Unavailable(e.to_string())
+    } else {
+        Error::ShardFailed(e.to_string())
+    }
 }
 
 fn now_ms() -> u64 {

@@ -5,7 +5,6 @@
 //! (`lifecycle.rs`): a directory without a settings file is a creation that never completed,
 //! removed on open; a delete is decided by a durable marker, and an open finishes it.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -13,6 +12,7 @@ use std::time::Duration;
 
 use wal::{Config, FsStorage, LogUuid, Storage};
 
+use crate::catalog::{Catalog, Unopened};
 use crate::disk::DiskBlock;
 use crate::error::{Error, Result};
 use crate::index::Index;
@@ -63,7 +63,7 @@ impl Default for StoreOptions {
     }
 }
 
-pub(crate) type Indices = Arc<RwLock<BTreeMap<String, Arc<Index>>>>;
+pub(crate) type Indices = Arc<RwLock<Catalog>>;
 
 /// The default of `StoreOptions::maintain_every`.
 const MAINTAIN_EVERY_DEFAULT: Duration = Duration::from_millis(500);
@@ -106,7 +106,7 @@ impl Store {
             );
         }
         let disk = Arc::new(DiskBlock::default());
-        let mut indices = BTreeMap::new();
+        let mut indices = Catalog::default();
         let mut removed = false;
         for name in root.list_dirs().map_err(io)? {
             if validate_index_name(&name).is_err() {
@@ -116,8 +116,31 @@ impl Store {
             let dir = root.sub(&name).map_err(io)?;
             match IndexSettings::load(&dir)? {
                 Some((settings, uuid)) => {
-                    let index = Index::open_existing(&dir, &name, uuid, settings, &options, &disk)?;
-                    indices.insert(name, Arc::new(index));
+                    let opened = Index::open_existing(
+                        &dir,
+                        &name,
+                        uuid.clone(),
+                        settings.clone(),
+                        &options,
+                        &disk,
+                    );
+                    match opened {
+                        Ok(index) => {
+                            indices.open.insert(name, Arc::new(index));
+                        }
+                        // A resource ran out: the other indices open and serve; this one
+                        // answers 503 until the maintenance thread can open it.
+                        Err(error @ Error::Unavailable(_)) => {
+                            tracing::warn!(index = name, error = %error.reason(), "index cannot open yet");
+                            let unopened = Unopened {
+                                uuid,
+                                settings,
+                                error,
+                            };
+                            indices.unopened.insert(name, unopened);
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 None => {
                     root.remove_dir(&name).map_err(io)?;
@@ -132,11 +155,11 @@ impl Store {
         disk.check(&*root);
         let maintenance = options.background.then(|| {
             let stop = Arc::new(Stop::default());
-            let (i, s, every) = (indices.clone(), stop.clone(), options.maintain_every);
+            let (i, s, o) = (indices.clone(), stop.clone(), options.clone());
             let (r, d) = (root.clone(), disk.clone());
             let thread = std::thread::Builder::new()
                 .name("optimist-maintenance".into())
-                .spawn(move || maintenance::run(r, d, i, every, s))
+                .spawn(move || maintenance::run(r, d, i, o, s))
                 .expect("a thread for maintenance");
             (stop, thread)
         });
@@ -162,7 +185,7 @@ impl Store {
         self.closed
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let mut failed = Vec::new();
-        for index in indices.values() {
+        for index in indices.open.values() {
             index.retire(Error::StoreClosed);
             for (n, shard) in index.shards().iter().enumerate() {
                 if let Err(e) = shard.checkpoint_keys() {
@@ -205,10 +228,10 @@ impl Store {
         settings.validate()?;
         let mut indices = self.indices.write().unwrap_or_else(|e| e.into_inner());
         self.check_open()?;
-        if let Some(existing) = indices.get(name) {
+        if let Some(uuid) = indices.uuid(name) {
             return Err(Error::IndexAlreadyExists {
                 index: name.to_owned(),
-                uuid: existing.uuid().to_owned(),
+                uuid: uuid.to_owned(),
             });
         }
         self.check_shard_limits(&indices, &settings)?;
@@ -232,21 +255,17 @@ impl Store {
         )?;
         settings.store(&dir, &uuid)?;
         let index = Arc::new(index);
-        indices.insert(name.to_owned(), index.clone());
+        indices.open.insert(name.to_owned(), index.clone());
         Ok(index)
     }
 
     /// `cluster.max_shards_per_node`, as Elasticsearch's `ShardLimitValidator` checks it, and
     /// the descriptors every shard would need at the next open.
-    fn check_shard_limits(
-        &self,
-        indices: &BTreeMap<String, Arc<Index>>,
-        settings: &IndexSettings,
-    ) -> Result<()> {
+    fn check_shard_limits(&self, indices: &Catalog, settings: &IndexSettings) -> Result<()> {
         let copies = |s: &IndexSettings| {
             u64::from(s.number_of_shards) * (1 + u64::from(s.number_of_replicas))
         };
-        let current: u64 = indices.values().map(|i| copies(i.settings())).sum();
+        let current: u64 = indices.all_settings().map(copies).sum();
         let adding = copies(settings);
         let max = u64::from(self.options.max_shards_per_node);
         if current + adding > max {
@@ -258,8 +277,8 @@ impl Store {
         }
         if let Some(limit) = self.options.open_files_limit {
             let primaries: u64 = indices
-                .values()
-                .map(|i| u64::from(i.settings().number_of_shards))
+                .all_settings()
+                .map(|s| u64::from(s.number_of_shards))
                 .sum::<u64>()
                 + u64::from(settings.number_of_shards);
             let needed = primaries * FILES_PER_SHARD_MAX + FILES_RESERVED;
@@ -279,12 +298,7 @@ impl Store {
     pub fn index(&self, name: &str) -> Result<Arc<Index>> {
         let indices = self.indices.read().unwrap_or_else(|e| e.into_inner());
         self.check_open()?;
-        indices
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::IndexNotFound {
-                index: name.to_owned(),
-            })
+        indices.get(name)
     }
 
     /// The index, created with default settings if absent: Elasticsearch's default
@@ -311,27 +325,29 @@ impl Store {
     pub fn delete_index(&self, name: &str) -> Result<()> {
         let mut indices = self.indices.write().unwrap_or_else(|e| e.into_inner());
         self.check_open()?;
-        let Some(index) = indices.get(name).cloned() else {
+        let Some(uuid) = indices.uuid(name).map(str::to_owned) else {
             return Err(Error::IndexNotFound {
                 index: name.to_owned(),
             });
         };
-        lifecycle::mark_deleting(&self.root, name, index.uuid()).map_err(|e| {
+        lifecycle::mark_deleting(&self.root, name, &uuid).map_err(|e| {
             Error::ShardFailed(format!(
                 "cannot delete index [{name}]: the delete could not be recorded, the index is \
                  unchanged: {e}"
             ))
         })?;
-        indices.remove(name);
-        index.retire(Error::IndexNotFound {
-            index: name.to_owned(),
-        });
-        // Before its files go: a handle kept from before must not write into a directory
-        // of the same name created after (the storage is by path).
-        index.halt();
+        indices.unopened.remove(name);
+        if let Some(index) = indices.open.remove(name) {
+            index.retire(Error::IndexNotFound {
+                index: name.to_owned(),
+            });
+            // Before its files go: a handle kept from before must not write into a
+            // directory of the same name created after (the storage is by path).
+            index.halt();
+        }
         let pending = lifecycle::PendingDelete {
             index: name.to_owned(),
-            uuid: index.uuid().to_owned(),
+            uuid,
         };
         if let Err(e) = lifecycle::finish_delete(&self.root, &pending) {
             tracing::warn!(index = name, error = %e, "the deleted index's files stay until the next open");
@@ -346,11 +362,14 @@ impl Store {
         self.disk.is_blocked()
     }
 
-    /// Names of all indices, sorted.
+    /// Names of the open indices, sorted. An index found on disk that could not open yet (a
+    /// full disk, no descriptor left) is not among them until the maintenance thread opens
+    /// it; `Store::index` answers its 503 meanwhile.
     pub fn index_names(&self) -> Vec<String> {
         self.indices
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .open
             .keys()
             .cloned()
             .collect()

@@ -182,3 +182,86 @@ fn a_delete_during_a_failure_leaves_nothing_to_reopen() {
         .unwrap();
     assert!(again.get("doc0", None).unwrap().is_none());
 }
+
+#[test]
+fn an_index_that_cannot_open_at_start_answers_503_keeps_its_name_and_opens_later() {
+    let sim = SimStorage::new(35);
+    {
+        let store = Store::open(Arc::new(sim.clone()), options(false)).unwrap();
+        for name in ["a", "b"] {
+            let index = store
+                .create_index(name, IndexSettings::with_shards(2))
+                .unwrap();
+            for i in 0..20 {
+                index
+                    .index(&doc(&format!("{name}{i}"), "{}"), None)
+                    .unwrap();
+            }
+        }
+        store.close().unwrap();
+    }
+    // The first I/O of the start, in [a]'s open, finds the disk full.
+    sim.fail_at(1, Fault::Enospc, false);
+    let store = Store::open(Arc::new(sim.clone()), options(true)).unwrap();
+    assert_eq!(store.index_names(), ["b"]);
+    assert!(store.index("b").unwrap().get("b3", None).unwrap().is_some());
+    let err = store.index("a").unwrap_err();
+    assert_eq!(
+        (err.status(), err.es_type()),
+        (503, "unavailable_shards_exception"),
+        "{err}"
+    );
+    assert!(err.reason().contains("[a]["), "names the shard: {err}");
+    // Its name stays taken: no empty twin over its files.
+    assert_eq!(
+        store.index_or_create("a").unwrap_err().es_type(),
+        "unavailable_shards_exception"
+    );
+    assert!(matches!(
+        store.create_index("a", IndexSettings::default()),
+        Err(Error::IndexAlreadyExists { .. })
+    ));
+    // The maintenance thread opens it: every document there.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let a = loop {
+        match store.index("a") {
+            Ok(a) => break a,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => panic!("[a] not opened within 20 s: {e}"),
+        }
+    };
+    for i in 0..20 {
+        assert!(a.get(&format!("a{i}"), None).unwrap().is_some(), "a{i}");
+    }
+    assert_eq!(store.index_names(), ["a", "b"]);
+}
+
+#[test]
+fn an_index_that_cannot_open_can_be_deleted() {
+    let sim = SimStorage::new(36);
+    {
+        let store = Store::open(Arc::new(sim.clone()), options(false)).unwrap();
+        let index = store.create_index("a", IndexSettings::default()).unwrap();
+        index.index(&doc("old", "{}"), None).unwrap();
+        store.close().unwrap();
+    }
+    sim.fail_at(1, Fault::Enospc, false);
+    let store = Store::open(Arc::new(sim.clone()), options(false)).unwrap();
+    assert!(store.index("a").is_err());
+    store.delete_index("a").unwrap();
+    assert!(matches!(store.index("a"), Err(Error::IndexNotFound { .. })));
+    let fresh = store.create_index("a", IndexSettings::default()).unwrap();
+    assert!(fresh.get("old", None).unwrap().is_none());
+    drop(fresh);
+    store.close().unwrap();
+    drop(store);
+    let store = Store::open(Arc::new(sim.clone()), options(false)).unwrap();
+    assert!(
+        store
+            .index("a")
+            .unwrap()
+            .get("old", None)
+            .unwrap()
+            .is_none()
+    );
+}
