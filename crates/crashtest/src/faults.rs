@@ -6,7 +6,10 @@
 //! a restart and again after a power cut: the store opens; an index whose creation was
 //! acknowledged (and its delete not) is whole, every acknowledged document with its
 //! `_seq_no`; an index whose delete was acknowledged is gone; one whose creation or delete
-//! failed is whole or gone.
+//! failed is whole or gone. Before those reopens, with ENOSPC or EMFILE (causes that pass),
+//! the running store recovers by itself once the fault is gone: every shard that failed is
+//! reopened in the process (`Index::reopen_shard`), the store agrees with the answers, and
+//! every index takes writes again, which the restart and the power cut then keep.
 //!
 //! **Against the real server**: oversized documents through `_doc`, `_bulk` and `_update`
 //! are refused and the index goes on serving; slow, stalled and idle clients (and more
@@ -36,6 +39,8 @@ pub struct Figures {
     pub faulted_runs: u64,
     /// Of those, runs where some step failed.
     pub runs_with_refusals: u64,
+    /// Shards failed by ENOSPC or EMFILE and reopened in the running process.
+    pub shards_reopened: u64,
     /// Acknowledged documents checked after the reopens.
     pub documents_checked: u64,
     /// Oversized documents refused by the real server, with the index serving after.
@@ -187,6 +192,37 @@ fn check(store: &Store, ledger: &Ledger, what: &str) -> Result<u64, String> {
     Ok(checked)
 }
 
+/// The fault gone, a running store whose shards failed for a cause that passes recovers
+/// without a restart: each failed shard reopens, the store agrees with the answers, and every
+/// index takes a write again. Returns the shards reopened.
+fn recover_in_process(store: &Store, ledger: &mut Ledger, what: &str) -> Result<u64, String> {
+    let mut reopened = 0;
+    for name in store.index_names() {
+        let index = store.index(&name).map_err(|e| e.to_string())?;
+        for n in 0..index.settings().number_of_shards {
+            match index.reopen_shard(n) {
+                Ok(Some(_)) => reopened += 1,
+                Ok(None) => {}
+                Err(e) => return Err(format!("{what}: [{name}][{n}] does not reopen: {e}")),
+            }
+            if let Some(f) = index.shard(n).failure() {
+                return Err(format!("{what}: [{name}][{n}] still failed: {}", f.reason));
+            }
+        }
+    }
+    check(store, ledger, &format!("{what}, recovered in process"))?;
+    for name in store.index_names() {
+        let before = ledger.refusals;
+        write(store, ledger, &name, 2);
+        if ledger.refusals > before {
+            return Err(format!(
+                "{what}: [{name}] refuses writes after recovering in process"
+            ));
+        }
+    }
+    Ok(reopened)
+}
+
 /// Runs the workload with every fault at every I/O call; `Err` names the first violation.
 pub fn run_sim(seed: u64, figures: &mut Figures) -> Result<(), String> {
     let probe = SimStorage::new(seed);
@@ -211,12 +247,15 @@ pub fn run_sim(seed: u64, figures: &mut Figures) -> Result<(), String> {
                 let store =
                     Store::open(Arc::new(sim.clone()), options()).map_err(|e| e.to_string())?;
                 sim.fail_at(point, fault, persistent);
-                let ledger = workload(&store);
-                drop(store);
+                let mut ledger = workload(&store);
                 sim.heal();
                 if ledger.refusals > 0 {
                     figures.runs_with_refusals += 1;
                 }
+                if fault != Fault::Eio {
+                    figures.shards_reopened += recover_in_process(&store, &mut ledger, &what)?;
+                }
+                drop(store);
                 // A restart (the page cache kept), then a power cut.
                 let store = Store::open(Arc::new(sim.clone()), options())
                     .map_err(|e| format!("{what}: the store does not reopen: {e}"))?;

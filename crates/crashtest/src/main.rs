@@ -196,8 +196,10 @@ fn main() -> ExitCode {
                 .map(|()| {
                     format!(
                         "ok: {} I/O points x ENOSPC, EMFILE, EIO (once, and from then on): {} \
-                         faulted runs ({} with refusals), each reopened after a restart and a \
-                         power cut, {} acknowledged documents checked; the real server refused \
+                         faulted runs ({} with refusals; {} shards failed by ENOSPC or EMFILE \
+                         reopened in the running store, which then took writes), each reopened \
+                         after a restart and a power cut, {} acknowledged documents checked; \
+                         the real server refused \
                          {} oversized documents and went on serving, closed {} slow, stalled or \
                          idle connections while acknowledging {} writes, all found after a \
                          SIGKILL; {} writes acknowledged on a small file system filled up, all \
@@ -205,6 +207,7 @@ fn main() -> ExitCode {
                         f.io_points,
                         f.faulted_runs,
                         f.runs_with_refusals,
+                        f.shards_reopened,
                         f.documents_checked,
                         f.oversized_refused,
                         f.stalled_closed,
