@@ -1202,15 +1202,40 @@ fn capacity_after_open(sealed: &[SealedSegment], config: &Config) -> u64 {
 /// renamed to its final name, and the directory synced. Its header is written at the roll.
 fn prepare(storage: &dyn Storage, generation: Generation, capacity: u64) -> io::Result<Prepared> {
     prepare_file(storage, generation, capacity).map_err(|e| {
-        // Named, so that a refusal (disk full, no descriptor left) says which file.
+        // Named, so that a refusal (disk full, no descriptor left) says which file; the
+        // error itself is kept as the source, with its errno.
+        let kind = e.kind();
+        let file = segment::file_name(generation);
         io::Error::new(
-            e.kind(),
-            format!(
-                "preparing segment {} ({capacity} bytes): {e}",
-                segment::file_name(generation)
-            ),
+            kind,
+            Preparing {
+                file,
+                capacity,
+                error: e,
+            },
         )
     })
+}
+
+/// A segment preparation that failed: which file, how large, and the error.
+#[derive(Debug)]
+struct Preparing {
+    file: String,
+    capacity: u64,
+    error: io::Error,
+}
+
+impl std::fmt::Display for Preparing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (file, capacity, error) = (&self.file, self.capacity, &self.error);
+        write!(f, "preparing segment {file} ({capacity} bytes): {error}")
+    }
+}
+
+impl std::error::Error for Preparing {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
 }
 
 fn prepare_file(
