@@ -713,6 +713,15 @@ impl Shared {
             let term = log.primary_term;
             self.roll_locked(&mut log, term, frames_len)?;
         }
+        // The first records of a segment: from now on the next one is worth preparing.
+        if log.pending.is_empty()
+            && log
+                .active
+                .as_ref()
+                .is_some_and(|a| a.write_offset == SEGMENT_HEADER_LEN as u64)
+        {
+            self.wake_background();
+        }
         let durable_hint = SeqNo(self.durable_end.load(Ordering::Acquire));
         let Log {
             active,
@@ -1048,6 +1057,16 @@ impl Shared {
         };
     }
 
+    /// Whether the background should prepare the next segment: once the active one holds a
+    /// record. A log nobody writes to (an idle shard, restarted again and again) keeps one
+    /// segment preallocated, not two; its next roll prepares one inline.
+    fn next_segment_wanted(&self) -> bool {
+        let log = self.lock_log();
+        let header = SEGMENT_HEADER_LEN as u64;
+        let written = |a: &Active| a.write_offset > header || !log.pending.is_empty();
+        log.active.as_ref().is_none_or(written)
+    }
+
     /// Prepares the next segment if none is ready (the background thread, or a caller of
     /// `Wal::prepare_next_segment`, who waits on the lock while the other prepares).
     fn prepare_ahead(&self) -> io::Result<()> {
@@ -1179,7 +1198,9 @@ impl Shared {
                 last_sync = Instant::now();
             }
             // A failure here surfaces again, to an appender, when a roll prepares inline.
-            let _ = self.prepare_ahead();
+            if self.next_segment_wanted() {
+                let _ = self.prepare_ahead();
+            }
             if last_checkpoint.elapsed() >= self.config.checkpoint_interval {
                 self.refresh_checkpoint();
                 last_checkpoint = Instant::now();
