@@ -25,6 +25,9 @@ pub(crate) struct Plan {
     pub(crate) not_found_or_deleted: bool,
 }
 
+/// The highest `_version`: Elasticsearch's is a Java `long`.
+const VERSION_MAX: u64 = i64::MAX as u64;
+
 pub(crate) fn plan(
     id: &str,
     op_type: OpType,
@@ -61,7 +64,21 @@ pub(crate) fn plan(
                     format!("document already exists (current version [{v}])"),
                 ));
             }
-            current_version.map_or(1, |v| v + 1)
+            match current_version {
+                None => 1,
+                // Elasticsearch adds one to a Java long and wraps to -2^63, a version no
+                // client can use; refused instead, before anything is decided.
+                Some(v) if v >= VERSION_MAX => {
+                    return Err(Error::conflict(
+                        id,
+                        format!(
+                            "current version [{v}] is the highest a version can be; only an \
+                             external version of [{v}] (version_type=external_gte) can follow it"
+                        ),
+                    ));
+                }
+                Some(v) => v + 1,
+            }
         }
         VersionType::External | VersionType::ExternalGte => {
             let given = u64::try_from(c.version.expect("validated: external needs a version"))

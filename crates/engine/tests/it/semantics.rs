@@ -224,6 +224,36 @@ fn external_versions_follow_elasticsearch_including_tombstones() {
 }
 
 #[test]
+fn no_internal_write_follows_the_highest_version() {
+    let (_, shard) = support::new_shard();
+    let top = with(doc("1", "{}"), external(i64::MAX, VersionType::External));
+    assert_eq!(shard.index(&top).unwrap().version, i64::MAX as u64);
+    let before = shard.max_seq_no();
+    let err = shard.index(&doc("1", r#"{"next":1}"#)).unwrap_err();
+    assert_eq!(
+        (err.status(), err.es_type()),
+        (409, "version_conflict_engine_exception")
+    );
+    assert!(
+        reason(err).contains("current version [9223372036854775807] is the highest"),
+        "says why"
+    );
+    assert!(shard.delete(&delete("1")).is_err(), "a delete neither");
+    assert_eq!(shard.max_seq_no(), before, "nothing was decided");
+    let kept = shard.get("1").unwrap().unwrap();
+    assert_eq!(
+        (kept.version, kept.source),
+        (i64::MAX as u64, b"{}".to_vec())
+    );
+    // external_gte at the same version still may.
+    let same = with(
+        doc("1", r#"{"gte":1}"#),
+        external(i64::MAX, VersionType::ExternalGte),
+    );
+    assert_eq!(shard.index(&same).unwrap().version, i64::MAX as u64);
+}
+
+#[test]
 fn requests_are_validated_with_elasticsearchs_messages() {
     let (_, shard) = support::new_shard();
     let check = |request: IndexRequest, expected: &str| {
