@@ -90,9 +90,12 @@ pub async fn serve_plain(
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout);
+            .header_read_timeout(limits.header_timeout)
+            .max_buf_size(crate::http_refusals::HEAD_MAX);
         let service = TowerToHyperService::new(api.clone());
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
+        // Hyper's own refusals of a head get Elasticsearch's JSON body (`http_refusals.rs`).
+        let io = TokioIo::new(crate::http_refusals::EsRefusals::new(tcp));
+        let connection = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
             let _ = connection.await;
             drop(permit);

@@ -13,6 +13,7 @@ mod duplicate_fields;
 pub mod es;
 pub mod export;
 pub mod fuzz;
+mod http_refusals;
 pub mod import;
 pub mod in_flight;
 mod indices;

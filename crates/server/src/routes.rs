@@ -163,6 +163,21 @@ impl Api {
             let compatible = compatible_of(request);
             elasticsearch_layer(reply, request.method(), request.uri(), compatible)
         };
+        let target_len = request
+            .uri()
+            .path_and_query()
+            .map_or(1, |p| p.as_str().len());
+        if let Some((status, es_type, reason)) =
+            crate::http_refusals::line_too_long(request.method().as_str(), target_len)
+        {
+            let mut reply = es::exception(status, es_type, &reason, &[], false);
+            // As Elasticsearch's decoder, which cannot go on after it, the connection closes.
+            reply.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            return refusal(reply, &request);
+        }
         let declared = declared_length(&request);
         if declared.is_some_and(|len| len > MAX_CONTENT_LENGTH as u64) {
             // At once, from the head alone: no `100 Continue`, no byte of the body read.

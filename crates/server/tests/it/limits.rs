@@ -502,3 +502,73 @@ fn bad_timeout_and_wait_for_active_shards_values_are_refused_before_any_write() 
     );
     assert_eq!(status, 201);
 }
+
+/// Sends `head` raw and reads the answer until the server closes: status and JSON body.
+fn raw_answer(server: &Server, head: &[u8]) -> (u16, serde_json::Value, String) {
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    // The server may answer and close before the whole head is read: a failed write is fine.
+    let _ = stream.write_all(head);
+    let (raw, closed) = read_until_closed(&mut stream);
+    assert!(
+        closed,
+        "the connection stays open: {:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text:?}"));
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+    (status, json, text)
+}
+
+#[test]
+fn requests_refused_from_their_head_answer_elasticsearch_s_json() {
+    let server = Server::start_fresh();
+    let expect = |head: Vec<u8>, es_type: &str| {
+        let (status, json, text) = raw_answer(&server, &head);
+        assert_eq!(status, 400, "{text}");
+        assert_eq!(json["status"], 400, "{text}");
+        assert_eq!(json["error"]["type"], es_type, "{text}");
+        assert_eq!(json["error"]["root_cause"][0]["type"], es_type, "{text}");
+        assert!(
+            text.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{text}"
+        );
+        json["error"]["reason"].as_str().unwrap().to_owned()
+    };
+    let get = |target: &str| format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
+    // A request line over Elasticsearch's 4 KiB: a routing value of 5,000 bytes, then one
+    // of 70,000 (over hyper's own bound, which it refuses itself).
+    for len in [5_000, 70_000] {
+        let target = format!("/i/_doc/1?routing={}", "r".repeat(len));
+        let reason = expect(get(&target), "too_long_http_line_exception");
+        assert_eq!(reason, "An HTTP line is larger than 4096 bytes.");
+    }
+    // Just under it: served (404, no such index).
+    let target = format!("/i/_doc/1?routing={}", "r".repeat(4096 - 40));
+    let (status, _, text) = {
+        let mut stream = TcpStream::connect(server.addr).unwrap();
+        let head = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(head.as_bytes()).unwrap();
+        let (raw, _) = read_until_closed(&mut stream);
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        (text[9..12].parse::<u16>().unwrap(), (), text)
+    };
+    assert_eq!(status, 404, "{text}");
+    // A raw NUL in the path, and a head over the bound.
+    let mut nul = b"GET /i/_doc/a".to_vec();
+    nul.push(0);
+    nul.extend_from_slice(b"b HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect(nul, "illegal_argument_exception");
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "h".repeat(300_000)
+    );
+    expect(big.into_bytes(), "too_long_http_header_exception");
+    // And the server goes on.
+    assert_eq!(server.json("GET", "/", None).0, 200);
+}
