@@ -1,6 +1,6 @@
 //! What a client can hold of the server: connections, and the time it may take over them.
-//! Plain HTTP is served by this accept loop (hyper's HTTP/1 connection, driven here) rather
-//! than by `axum::serve`, which sets none of these limits:
+//! HTTP and HTTPS are served by this accept loop (hyper's HTTP/1 connection, driven here, over
+//! a TLS stream for HTTPS) rather than by `axum::serve`, which sets none of these limits:
 //!
 //! - **Headers, and idle connections.** A connection must send a whole request head within
 //!   `header_timeout` of the server being ready for one: a request trickled a byte at a time,
@@ -12,17 +12,23 @@
 //!   accepted, so a crowd of idle clients cannot take every descriptor the shards need.
 //! - **Descriptors.** An accept that fails (no descriptor left) waits a little and goes on;
 //!   it never stops the server.
+//! - **TLS.** A handshake must finish within `header_timeout` too.
+//!
+//! Hyper's own refusals of a head get Elasticsearch's JSON body (`http_refusals.rs`).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
+use crate::http_refusals::EsRefusals;
 use crate::routes::Api;
 
 /// The limits, with their defaults (`ServeOptions`).
@@ -56,16 +62,18 @@ impl Default for Limits {
 /// connection to close, short enough that clients barely notice.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
-/// Serves plain HTTP on `listener` until `shutdown` resolves, then lets every connection
-/// finish its request in flight.
-pub async fn serve_plain(
+/// Serves HTTP on `listener` (HTTPS with `tls`) until `shutdown` resolves, then lets every
+/// connection finish its request in flight.
+pub async fn serve(
     listener: TcpListener,
     api: Api,
     limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let tls = tls.map(TlsAcceptor::from);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -87,21 +95,46 @@ pub async fn serve_plain(
         // Answers go out at once: a client waiting on one request per connection must not
         // wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .max_buf_size(crate::http_refusals::HEAD_MAX);
-        let service = TowerToHyperService::new(api.clone());
-        // Hyper's own refusals of a head get Elasticsearch's JSON body (`http_refusals.rs`).
-        let io = TokioIo::new(crate::http_refusals::EsRefusals::new(tcp));
-        let connection = graceful.watch(builder.serve_connection(io, service));
-        tokio::spawn(async move {
-            let _ = connection.await;
-            drop(permit);
-        });
+        let (api, watcher) = (api.clone(), graceful.watcher());
+        match &tls {
+            None => {
+                tokio::spawn(serve_one(tcp, api, limits, watcher, permit));
+            }
+            Some(acceptor) => {
+                let handshake = acceptor.accept(tcp);
+                tokio::spawn(async move {
+                    match tokio::time::timeout(limits.header_timeout, handshake).await {
+                        Ok(Ok(stream)) => serve_one(stream, api, limits, watcher, permit).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                });
+            }
+        }
     }
     drop(listener);
+    // Waits for every connection watched, and for every handshake's watcher to go.
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Serves one connection over `io` (a TCP or a TLS stream), holding its `permit`.
+async fn serve_one<IO>(
+    io: IO,
+    api: Api,
+    limits: Limits,
+    watcher: Watcher,
+    permit: OwnedSemaphorePermit,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(crate::http_refusals::HEAD_MAX);
+    let service = TowerToHyperService::new(api);
+    let io = TokioIo::new(EsRefusals::new(io));
+    let _ = watcher.watch(builder.serve_connection(io, service)).await;
+    drop(permit);
 }

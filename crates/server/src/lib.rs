@@ -34,9 +34,6 @@ mod writer;
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::ServiceExt;
-use axum::extract::Request;
-use axum_server::tls_rustls::RustlsConfig;
 use engine::{IdGenerator, Store};
 use tokio::net::TcpListener;
 
@@ -116,27 +113,7 @@ pub async fn serve_with(
     state.body_timeout = options.limits.body_timeout;
     state.in_flight = in_flight::InFlight::new(options.limits.in_flight_bytes);
     let api = api(state);
-    match options.tls {
-        None => connections::serve_plain(listener, api, options.limits, shutdown).await?,
-        Some(config) => {
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                stopper.graceful_shutdown(None);
-            });
-            let listener = listener.into_std()?;
-            let app = ServiceExt::<Request>::into_make_service(api);
-            let mut server =
-                axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(config))?;
-            server
-                .http_builder()
-                .http1()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(options.limits.header_timeout);
-            server.handle(handle).serve(app).await?
-        }
-    }
+    connections::serve(listener, api, options.limits, options.tls, shutdown).await?;
     let sync = tokio::task::spawn_blocking(move || {
         store
             .close()

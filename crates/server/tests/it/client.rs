@@ -205,3 +205,58 @@ fn the_official_client_over_https_with_basic_auth() {
         String::from_utf8_lossy(&raw)
     );
 }
+
+#[test]
+fn over_https_a_stalled_handshake_is_closed_and_connections_are_limited() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let options = ServeOptions {
+        tls: Some(server::tls::server_config(&cert, &key).unwrap()),
+        limits: server::connections::Limits {
+            header_timeout: Duration::from_secs(1),
+            max_connections: 2,
+            ..server::connections::Limits::default()
+        },
+        ..ServeOptions::default()
+    };
+    let server = Server::start_with(&dir.path().join("data"), options);
+    let closed_within = |stream: &mut std::net::TcpStream, limit: Duration| {
+        stream.set_read_timeout(Some(limit)).unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 64];
+        let timed_out = |e: &std::io::Error| {
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )
+        };
+        let closed = match stream.read(&mut buf) {
+            Ok(n) => n == 0,
+            Err(e) => !timed_out(&e),
+        };
+        closed && started.elapsed() < limit
+    };
+    // Two clients that never start a handshake take both places...
+    let mut stalled: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(server.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // ...so a third is closed at once...
+    let mut third = std::net::TcpStream::connect(server.addr).unwrap();
+    assert!(
+        closed_within(&mut third, Duration::from_millis(900)),
+        "over the limit, kept"
+    );
+    // ...and the stalled ones go after the header timeout.
+    for stream in &mut stalled {
+        assert!(
+            closed_within(stream, Duration::from_secs(10)),
+            "stalled handshake kept"
+        );
+    }
+}
