@@ -181,41 +181,47 @@ impl Storage for FsStorage {
     }
 
     fn create(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
+        let path = self.path_of(name)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
-            .open(self.path_of(name)?)?;
-        Ok(Arc::new(FsFile { file }))
+            .open(&path)
+            .map_err(|e| at(&path, e))?;
+        Ok(Arc::new(FsFile { file, path }))
     }
 
     fn open(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
+        let path = self.path_of(name)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .open(self.path_of(name)?)?;
-        Ok(Arc::new(FsFile { file }))
+            .open(&path)
+            .map_err(|e| at(&path, e))?;
+        Ok(Arc::new(FsFile { file, path }))
     }
 
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
-        fs::rename(self.path_of(from)?, self.path_of(to)?)
+        let from = self.path_of(from)?;
+        fs::rename(&from, self.path_of(to)?).map_err(|e| at(&from, e))
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
-        fs::remove_file(self.path_of(name)?)
+        let path = self.path_of(name)?;
+        fs::remove_file(&path).map_err(|e| at(&path, e))
     }
 
     fn sync_dir(&self) -> io::Result<()> {
-        self.dir_handle.sync_all()
+        self.dir_handle.sync_all().map_err(|e| at(&self.dir, e))
     }
 
     fn sub(&self, name: &str) -> io::Result<Arc<dyn Storage>> {
         let dir = self.path_of(name)?;
         if !dir.is_dir() {
-            fs::create_dir(&dir)?;
+            fs::create_dir(&dir).map_err(|e| at(&dir, e))?;
             self.sync_dir()?;
         }
-        let dir_handle = File::open(&dir)?;
+        let dir_handle = File::open(&dir).map_err(|e| at(&dir, e))?;
         Ok(Arc::new(FsStorage {
             dir,
             dir_handle,
@@ -228,11 +234,12 @@ impl Storage for FsStorage {
     }
 
     fn remove_dir(&self, name: &str) -> io::Result<()> {
-        fs::remove_dir_all(self.path_of(name)?)
+        let path = self.path_of(name)?;
+        fs::remove_dir_all(&path).map_err(|e| at(&path, e))
     }
 
     fn space(&self) -> io::Result<Option<Space>> {
-        let stat = rustix::fs::fstatvfs(&self.dir_handle)?;
+        let stat = rustix::fs::fstatvfs(&self.dir_handle).map_err(|e| at(&self.dir, e.into()))?;
         Ok(Some(Space {
             available: stat.f_bavail.saturating_mul(stat.f_frsize),
             total: stat.f_blocks.saturating_mul(stat.f_frsize),
@@ -244,9 +251,10 @@ impl FsStorage {
     /// Files (or directories) in the directory, sorted; the lock file is not listed.
     fn entries(&self, dirs: bool) -> io::Result<Vec<String>> {
         let mut names = Vec::new();
-        for entry in fs::read_dir(&self.dir)? {
-            let entry = entry?;
-            if entry.file_type()?.is_dir() != dirs {
+        let listing = |e| at(&self.dir, e);
+        for entry in fs::read_dir(&self.dir).map_err(listing)? {
+            let entry = entry.map_err(listing)?;
+            if entry.file_type().map_err(listing)?.is_dir() != dirs {
                 continue;
             }
             if let Some(name) = entry.file_name().to_str()
@@ -263,6 +271,34 @@ impl FsStorage {
 #[derive(Debug)]
 struct FsFile {
     file: File,
+    /// For errors: every one names the file it happened to.
+    path: PathBuf,
+}
+
+/// `error`, with the path it happened to in its message; its kind kept, and the error itself
+/// as the source (so its errno can still be read: a full disk told from EIO).
+fn at(path: &Path, error: io::Error) -> io::Error {
+    let path = path.to_path_buf();
+    io::Error::new(error.kind(), AtPath { path, error })
+}
+
+/// An I/O error and the file it happened to.
+#[derive(Debug)]
+struct AtPath {
+    path: PathBuf,
+    error: io::Error,
+}
+
+impl std::fmt::Display for AtPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.error)
+    }
+}
+
+impl std::error::Error for AtPath {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
 }
 
 /// A read-only memory map of a sealed segment (memmap2; the pages are the page cache's, so a
@@ -278,15 +314,17 @@ impl ReadOnlyMap {
 
 impl StorageFile for FsFile {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        self.file.read_at(buf, offset)
+        self.file.read_at(buf, offset).map_err(|e| self.at(e))
     }
 
     fn write_all_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all_at(bytes, offset)
+        self.file
+            .write_all_at(bytes, offset)
+            .map_err(|e| self.at(e))
     }
 
     fn len(&self) -> io::Result<u64> {
-        Ok(self.file.metadata()?.len())
+        Ok(self.file.metadata().map_err(|e| self.at(e))?.len())
     }
 
     #[allow(unsafe_code)]
@@ -300,19 +338,50 @@ impl StorageFile for FsFile {
         // which leaves the mapped inode alive). The data directory's LOCK keeps other optimist
         // processes out; a process outside it that truncates the file would make reads past
         // the new end fault (SIGBUS), as with any mmap-based store.
-        let map = unsafe { memmap2::Mmap::map(&self.file)? };
+        let map = unsafe { memmap2::Mmap::map(&self.file).map_err(|e| self.at(e))? };
         Ok(Some(ReadOnlyMap(map)))
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.file.set_len(len)
+        self.file.set_len(len).map_err(|e| self.at(e))
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        self.file.sync_data()
+        self.file.sync_data().map_err(|e| self.at(e))
     }
 
     fn sync_all(&self) -> io::Result<()> {
-        self.file.sync_all()
+        self.file.sync_all().map_err(|e| self.at(e))
+    }
+}
+
+impl FsFile {
+    fn at(&self, e: io::Error) -> io::Error {
+        at(&self.path, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_system_error_names_its_file_and_keeps_its_errno() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FsStorage::open(dir.path()).unwrap();
+        let e = storage.open("absent.wal").err().expect("no such file");
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        let text = e.to_string();
+        assert!(
+            text.contains(&dir.path().join("absent.wal").display().to_string()),
+            "{text}"
+        );
+        let source = std::error::Error::source(e.get_ref().expect("wrapped")).expect("kept");
+        let errno = source
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error);
+        assert_eq!(errno, Some(2), "ENOENT");
+        let e = storage.rename("absent.wal", "b.wal").unwrap_err();
+        assert!(e.to_string().contains("absent.wal"), "{e}");
     }
 }
