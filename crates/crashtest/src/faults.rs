@@ -500,6 +500,19 @@ fn disk_full_on(
         "  the disk refused write {} with {status} {kind}",
         acked.len()
     );
+    // While blocked, the index says so, as Elasticsearch's settings do.
+    if status == 429 {
+        let blocks = request(server.addr, "GET", "/fill", None)
+            .map(|(_, index)| index["fill"]["settings"]["index"]["blocks"].clone());
+        let blocked = blocks
+            .as_ref()
+            .is_some_and(|b| b["read_only_allow_delete"] == "true");
+        if !blocked {
+            return Err(format!(
+                "refused with 429, yet [fill] shows no read_only_allow_delete block: {blocks:?}"
+            ));
+        }
+    }
     let check_all = |server: &Server, acked: &BTreeMap<String, u64>, when: &str| {
         for (id, seq_no) in acked {
             match request(

@@ -362,6 +362,11 @@ impl Store {
         self.disk.is_blocked()
     }
 
+    /// Whether the disk watermark blocks document writes now (`disk.rs`), as last looked.
+    pub fn writes_blocked(&self) -> bool {
+        self.disk.is_blocked()
+    }
+
     /// Names of the open indices, sorted. An index found on disk that could not open yet (a
     /// full disk, no descriptor left) is not among them until the maintenance thread opens
     /// it; `Store::index` answers its 503 meanwhile.

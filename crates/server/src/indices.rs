@@ -145,15 +145,20 @@ pub(crate) async fn get_index(
     match state.store.index(&index) {
         Ok(idx) => {
             let s = idx.settings();
+            let mut settings = json!({
+                "number_of_shards": s.number_of_shards.to_string(),
+                "number_of_replicas": s.number_of_replicas.to_string(),
+                "uuid": idx.uuid(),
+                "provided_name": index,
+            });
+            // The flood stage's block, as Elasticsearch puts it on every index.
+            if state.store.writes_blocked() {
+                settings["blocks"] = json!({"read_only_allow_delete": "true"});
+            }
             let body = json!({ index.clone(): {
                 "aliases": {},
                 "mappings": {},
-                "settings": {"index": {
-                    "number_of_shards": s.number_of_shards.to_string(),
-                    "number_of_replicas": s.number_of_replicas.to_string(),
-                    "uuid": idx.uuid(),
-                    "provided_name": index,
-                }}
+                "settings": {"index": settings}
             }});
             es::json_response(StatusCode::OK, &body, pretty)
         }

@@ -40,6 +40,12 @@ enum Command {
         security: Security,
         #[command(flatten)]
         http: Http,
+        /// The largest a shard's log segment grows to, in bytes (Elasticsearch's
+        /// `index.translog.generation_threshold_size`): the most a shard preallocates ahead.
+        /// A new log starts at 1 MiB and doubles while its segments fill.
+        #[arg(long, value_name = "BYTES", default_value_t = wal::Config::SEGMENT_SIZE_DEFAULT,
+              value_parser = clap::value_parser!(u64).range(1 << 20..=1 << 30))]
+        segment_size: u64,
     },
     /// Write an index as Elasticsearch _bulk NDJSON (with external versions) to stdout.
     Export {
@@ -180,9 +186,10 @@ fn main() -> ExitCode {
             listen,
             security,
             http,
+            segment_size,
         } => match security.options().and_then(|mut o| {
             o.limits = http.limits();
-            serve(data_dir, listen, o)
+            serve(data_dir, listen, o, segment_size)
         }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
@@ -289,6 +296,7 @@ fn serve(
     data_dir: PathBuf,
     listen: SocketAddr,
     options: server::ServeOptions,
+    segment_size: u64,
 ) -> Result<(), String> {
     if !listen.ip().is_loopback() && options.users.is_none() {
         // Never expose the data on a network to anyone who connects.
@@ -318,6 +326,7 @@ fn serve(
     let options_store = StoreOptions {
         progress: Some(server::progress::for_engine()),
         open_files_limit,
+        segment_size,
         ..StoreOptions::default()
     };
     let store = Store::open_dir(&data_dir, options_store)

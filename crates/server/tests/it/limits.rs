@@ -111,6 +111,16 @@ fn serve_limited(
     log: &std::path::Path,
     limit: u32,
 ) -> (Process, std::net::SocketAddr) {
+    serve_process(dir, log, limit, &[])
+}
+
+/// `serve_limited`, with more arguments for `optimist serve`.
+fn serve_process(
+    dir: &std::path::Path,
+    log: &std::path::Path,
+    limit: u32,
+    more: &[&str],
+) -> (Process, std::net::SocketAddr) {
     // The log is the test's own file, not storage under test.
     #[allow(clippy::disallowed_types)]
     let err = std::fs::File::create(log).unwrap();
@@ -121,6 +131,7 @@ fn serve_limited(
             .arg(env!("CARGO_BIN_EXE_optimist"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
+            .args(more)
             .stderr(err)
             .spawn()
             .unwrap(),
@@ -571,4 +582,46 @@ fn requests_refused_from_their_head_answer_elasticsearch_s_json() {
     expect(big.into_bytes(), "too_long_http_header_exception");
     // And the server goes on.
     assert_eq!(server.json("GET", "/", None).0, 200);
+}
+
+#[test]
+fn segment_size_bounds_what_a_shard_preallocates() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("serve.log");
+    let mib = 1 << 20;
+    let (process, addr) = serve_process(&data, &log, 4096, &["--segment-size", "1048576"]);
+    let settings = r#"{"settings":{"number_of_shards":1}}"#;
+    let created = crate::support::send_to(addr, "PUT", "/seg", &[], Some(settings.as_bytes()));
+    assert_eq!(created.status, 200);
+    let body = format!("{{\"pad\":\"{}\"}}", "p".repeat(100 << 10));
+    let json = [("Content-Type", "application/json")];
+    for i in 0..40 {
+        let r = crate::support::send_to(
+            addr,
+            "PUT",
+            &format!("/seg/_doc/{i}"),
+            &json,
+            Some(body.as_bytes()),
+        );
+        assert_eq!(r.status, 201);
+    }
+    assert!(stop(process).success());
+    let shard = data.join("seg").join("0");
+    let segments: Vec<u64> = std::fs::read_dir(&shard)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".wal"))
+        .map(|e| e.metadata().unwrap().len())
+        .collect();
+    // 4 MB written: several segments, none over the bound.
+    assert!(segments.len() >= 3, "{segments:?}");
+    assert!(segments.iter().all(|&len| len <= mib), "{segments:?}");
+    // A bound under 1 MiB is refused.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_optimist"))
+        .args(["serve", "--segment-size", "4096", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
 }
