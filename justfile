@@ -46,8 +46,8 @@ fuzz target seconds="60":
 soak: soak-models soak-kill soak-power soak-power-async soak-lifecycle soak-sim soak-fuzz
 
 soak-models:
-    WAL_CRASH_WORKLOADS=400 WAL_MODEL_CASES=100000 cargo test --release -p wal --test it -- crash model
-    ENGINE_MODEL_CASES=100000 cargo test --release -p engine --test it -- model
+    WAL_CRASH_WORKLOADS=400 WAL_MODEL_CASES=100000 cargo test --release -p optimist-wal --test it -- crash model
+    ENGINE_MODEL_CASES=100000 cargo test --release -p optimist-engine --test it -- model
 
 # The request and async runs side by side: each server picks its own port, and a harness
 # waits on its server's restarts most of the time.

@@ -281,7 +281,7 @@ fn wait_for_segment_preparation(store: &Store, index: &str) {
 fn warm_up(store: &Store, index: &str, doc: &str, segment_size: u64) {
     for batch in 0.. {
         embedded_batch(store, index, doc, |i| format!("warm-up-b{batch}i{i}"));
-        let grown = |shard: &engine::Shard| {
+        let grown = |shard: &engine::internals::Shard| {
             let segments = shard.segments();
             segments.iter().any(|s| s.active && s.len >= segment_size)
         };
@@ -538,7 +538,12 @@ fn embedded_batch(store: &Store, index: &str, doc: &str, id: impl Fn(usize) -> S
             action: BulkAction::Index(IndexRequest::new(id(i), doc.as_bytes().to_vec())),
         })
         .collect();
-    for result in store.bulk(&items) {
+    for result in store.bulk(
+        &items,
+        engine::BulkOptions {
+            create_indices: true,
+        },
+    ) {
         result.result.expect("an acknowledged write");
     }
 }

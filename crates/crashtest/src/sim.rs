@@ -21,9 +21,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use engine::{
-    Conditions, DeleteRequest, IndexRequest, OpType, Shard, ShardId, ShardSettings, UpdateRequest,
-};
+use engine::internals::{Shard, ShardSettings};
+use engine::{Conditions, DeleteRequest, IndexRequest, OpType, ShardId, UpdateRequest};
 use wal::sim::{Damage, Fault, Rng, SimStorage, is_sync};
 use wal::{Durability, PrimaryTerm, SeqNo};
 

@@ -3,7 +3,9 @@
 //! between, retrying on `version_conflict_engine_exception`. No lock is held between the read
 //! and the write, yet no increment is lost.
 //!
-//! Run: `cargo run -p engine --example counter [DATA_DIR]` (a temporary directory by default).
+//! Run: `cargo run -p optimist-engine --example counter [DATA_DIR]` (a temporary directory by default).
+
+extern crate optimist_engine as engine;
 
 use std::sync::Arc;
 

@@ -10,11 +10,12 @@ use wal::{ShardId, Storage};
 use crate::disk::DiskBlock;
 use crate::error::{Error, Result};
 use crate::lifecycle::{missing_shards, shard_dirs};
-use crate::request::{DeleteRequest, IndexRequest};
+use crate::request::{DeleteRequest, IndexRequest, OpType};
 use crate::routing;
 use crate::settings::IndexSettings;
 use crate::shard::{Document, Shard, ShardRecovery, ShardSettings, WriteResult};
 use crate::store::StoreOptions;
+use crate::update::{UpdateRequest, UpdateResult};
 
 /// One index: its settings and its shards.
 pub struct Index {
@@ -216,8 +217,40 @@ impl Index {
         self.shard_for(&request.id, routing).index(request)
     }
 
+    /// Indexes a document that must not exist yet (`op_type=create`): a 409 conflict,
+    /// `document already exists`, if it does.
+    pub fn create(&self, request: &IndexRequest, routing: Option<&str>) -> Result<WriteResult> {
+        let mut create = request.clone();
+        create.op_type = OpType::Create;
+        self.index(&create, routing)
+    }
+
     pub fn delete(&self, request: &DeleteRequest, routing: Option<&str>) -> Result<WriteResult> {
         self.shard_for(&request.id, routing).delete(request)
+    }
+
+    /// The update API on the shard the routing names: a partial `doc` merged into the
+    /// current source, `upsert` or `doc_as_upsert` when there is none, a noop when nothing
+    /// changes, the read-modify-write re-run up to `retry_on_conflict` times.
+    pub fn update(&self, request: &UpdateRequest, routing: Option<&str>) -> Result<UpdateResult> {
+        self.shard_for(&request.id, routing).update(request)
+    }
+
+    /// Every live document of every shard, shard by shard, each shard's in seq_no order;
+    /// `visit` returns false to stop. A document written during the scan may or may not be
+    /// seen; each one seen is as its latest durable-or-not write left it.
+    pub fn scan(&self, mut visit: impl FnMut(Document) -> bool) -> Result<()> {
+        let mut going = true;
+        for shard in self.shards() {
+            shard.scan(|doc| {
+                going = visit(doc);
+                going
+            })?;
+            if !going {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Realtime get, on the shard the routing names.

@@ -30,7 +30,7 @@ mod store;
 mod update;
 mod version;
 
-pub use bulk::{BulkAction, BulkItem, BulkItemResult, GetItem};
+pub use bulk::{BulkAction, BulkItem, BulkItemResult, BulkOptions, GetItem};
 /// The type of a request's document source, for callers that build one without the crate.
 pub use bytes::Bytes;
 pub use error::{Error, Result};
@@ -42,10 +42,18 @@ pub use request::{
     Conditions, DeleteRequest, ID_LEN_MAX, IndexRequest, OpType, SOURCE_LEN_MAX, VersionType,
 };
 pub use settings::IndexSettings;
-pub use shard::{
-    Compaction, DocResult, Document, KeysRecovery, SEALED_SEGMENTS_MAX, Shard, ShardFailure,
-    ShardRecovery, ShardSettings, ShardStats, Wait, WriteResult,
-};
+pub use shard::{DocResult, Document, ShardFailure, WriteResult};
+
+/// One shard and what opening, compacting and syncing it reports: for the server, the tools
+/// and the tests that work below an index. An application works on [`Index`], which routes
+/// every document to its shard; a write made on the wrong shard of an index is invisible to
+/// [`Index::get`] and counted twice.
+pub mod internals {
+    pub use crate::shard::{
+        Compaction, KeysRecovery, SEALED_SEGMENTS_MAX, Shard, ShardRecovery, ShardSettings,
+        ShardStats, Verified, Wait,
+    };
+}
 pub use store::{FILES_PER_SHARD_MAX, FILES_RESERVED, Store, StoreOptions};
 pub use update::{UpdateRequest, UpdateResult, deep_merge};
 pub use wal::{Durability, PrimaryTerm, SeqNo, ShardId};

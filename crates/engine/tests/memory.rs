@@ -5,11 +5,14 @@
 //! allocates while it counts. It also reports how fast the full log replays on reopen, and
 //! how long a restart from the key-directory checkpoint takes beside it.
 
+extern crate optimist_engine as engine;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
-use engine::{IdGenerator, IndexRequest, KeysRecovery, Shard, ShardId, ShardSettings};
+use engine::internals::{KeysRecovery, Shard, ShardSettings};
+use engine::{IdGenerator, IndexRequest, ShardId};
 use wal::{Durability, FsStorage};
 
 struct Counting;

@@ -386,7 +386,10 @@ fn execute(store: &Store, parsed: &mut [Parsed]) -> Vec<Option<BulkItemResult>> 
             })
         })
         .collect();
-    let mut results = store.bulk(&batch).into_iter();
+    let auto_create = engine::BulkOptions {
+        create_indices: true,
+    };
+    let mut results = store.bulk(&batch, auto_create).into_iter();
     let taken = parsed.iter_mut().filter(|p| p.action.is_ok());
     for (p, item) in taken.zip(&mut batch) {
         p.index = std::mem::take(&mut item.index);

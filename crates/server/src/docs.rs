@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use std::sync::Arc;
 
-use engine::{DeleteRequest, Index, IndexRequest, OpType, Store, UpdateRequest, Wait};
+use engine::internals::Wait;
+use engine::{DeleteRequest, Index, IndexRequest, OpType, Store, UpdateRequest};
 use serde_json::Value;
 
 use crate::duplicate_fields::{self, CheckedValue};

@@ -368,7 +368,7 @@ struct Figures {
 }
 
 impl Figures {
-    fn add(&mut self, s: &engine::ShardStats) {
+    fn add(&mut self, s: &engine::internals::ShardStats) {
         self.docs += s.docs_live;
         self.deleted += s.docs_deleted;
         self.bytes += s.bytes_on_disk;

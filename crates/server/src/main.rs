@@ -367,7 +367,7 @@ fn log_recoveries(store: &Store) {
                 keys = ?r.keys,
                 "shard recovered"
             );
-            if let engine::KeysRecovery::Rebuilt {
+            if let engine::internals::KeysRecovery::Rebuilt {
                 discarded: Some(why),
                 ..
             } = &r.keys

@@ -9,8 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use engine::internals::{KeysRecovery, Shard, ShardSettings};
 use engine::lifecycle::{self, IndexDirState};
-use engine::{KeysRecovery, Shard, ShardSettings, validate_index_name};
+use engine::validate_index_name;
 use wal::{
     Durability, FsStorage, Generation, OverlayStorage, RecoveryMode, SeqNo, ShardId, Storage,
 };

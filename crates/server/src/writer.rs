@@ -16,7 +16,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use engine::{Index, SeqNo, Shard, UpdateResult, WriteResult};
+use engine::internals::Shard;
+use engine::{Index, SeqNo, UpdateResult, WriteResult};
 use tokio::sync::oneshot;
 
 /// How long a writer thread without work waits for more before it ends.
@@ -267,7 +268,8 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engine::{IndexRequest, Store, StoreOptions, Wait};
+    use engine::internals::Wait;
+    use engine::{IndexRequest, Store, StoreOptions};
     use std::io;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Instant;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use engine::{Conditions, KeysRecovery, PrimaryTerm, SeqNo, Shard, ShardSettings};
+use engine::internals::{KeysRecovery, Shard, ShardSettings};
+use engine::{Conditions, PrimaryTerm, SeqNo};
 use wal::Durability;
 use wal::sim::{Damage, SimStorage};
 
@@ -39,7 +40,7 @@ fn overwrites_keep_disk_use_under_twice_the_live_data() {
             shard
                 .index_with(
                     &doc(&format!("doc-{i:04}"), &source(round)),
-                    engine::Wait::Later,
+                    engine::internals::Wait::Later,
                 )
                 .unwrap();
             if i % 100 == 99 {
@@ -409,7 +410,7 @@ fn a_shard_restarted_again_and_again_keeps_few_segments_and_a_short_replay() {
         let got = shard.get(id).unwrap().expect("every document survives");
         assert_eq!((got.seq_no, got.primary_term), (*seq_no, *term), "{id}");
     }
-    let bound = engine::SEALED_SEGMENTS_MAX + 2;
+    let bound = engine::internals::SEALED_SEGMENTS_MAX + 2;
     assert!(
         most_segments <= bound,
         "{most_segments} segments at once (bound {bound})"

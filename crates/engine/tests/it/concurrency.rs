@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use engine::{Conditions, Shard, ShardId};
+use engine::internals::Shard;
+use engine::{Conditions, ShardId};
 use wal::Durability;
 use wal::sim::SimStorage;
 

@@ -164,7 +164,7 @@ fn an_idle_store_restarted_a_hundred_times_holds_what_it_held_after_its_first_st
     // SEALED_SEGMENTS_MAX header-only segments of one block each may stay per shard until
     // a compaction releases them, and a key-directory checkpoint each: nothing that grows
     // with the count of restarts.
-    let allowance = u64::from(shards) * (engine::SEALED_SEGMENTS_MAX as u64 + 2) * 4096;
+    let allowance = u64::from(shards) * (engine::internals::SEALED_SEGMENTS_MAX as u64 + 2) * 4096;
     assert!(
         most <= first + allowance,
         "first start {first} bytes, then up to {most} (allowed {})",
@@ -200,7 +200,7 @@ fn a_handle_kept_after_its_store_is_dropped_keeps_the_directory_locked() {
 
 /// The index of the first write (of `doc{i}`, 300-byte sources) that rolls to a new segment
 /// (not the first write, which puts the log's first segment in service).
-fn first_rolling_write(settings: &engine::ShardSettings) -> usize {
+fn first_rolling_write(settings: &engine::internals::ShardSettings) -> usize {
     let sim = wal::sim::SimStorage::new(21);
     let shard = crate::support::open(&sim, settings);
     let body = format!("{{\"pad\":\"{}\"}}", "p".repeat(300));

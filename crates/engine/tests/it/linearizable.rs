@@ -13,7 +13,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use engine::{Conditions, PrimaryTerm, SeqNo, Shard, ShardId};
+use engine::internals::Shard;
+use engine::{Conditions, PrimaryTerm, SeqNo, ShardId};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
 use wal::Durability;
 use wal::sim::{Rng, SimStorage};

@@ -1,6 +1,9 @@
 //! Integration tests of the `engine` crate, one binary.
 #![allow(unreachable_pub)]
 
+// The package is published as optimist-*; its tests keep the short name.
+extern crate optimist_engine as engine;
+
 /// Helpers: shards on simulated storage.
 mod support;
 
@@ -27,6 +30,9 @@ mod faults;
 
 /// Shards that failed for a cause that passes reopen themselves; others stay failed.
 mod reopen;
+
+/// Every document operation on an `Index`, routed inside it.
+mod index_api;
 
 /// Update, bulk and mget.
 mod update;

@@ -204,7 +204,7 @@ fn a_group_synced_by_its_writer_survives_a_power_loss() {
             shard
                 .index_with(
                     &doc(&format!("d{n}"), &format!("{{\"n\":{n}}}")),
-                    engine::Wait::Later,
+                    engine::internals::Wait::Later,
                 )
                 .unwrap()
         })
@@ -219,7 +219,7 @@ fn a_group_synced_by_its_writer_survives_a_power_loss() {
     assert_eq!(shard.persisted_local_checkpoint(), Some(last));
     // Written after the sync: not covered by it.
     shard
-        .index_with(&doc("late", "{}"), engine::Wait::Later)
+        .index_with(&doc("late", "{}"), engine::internals::Wait::Later)
         .unwrap();
     drop(shard);
 

@@ -1,7 +1,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::{Conditions, DeleteRequest, IndexRequest, Shard, ShardId, ShardSettings};
+use engine::internals::{Shard, ShardSettings};
+use engine::{Conditions, DeleteRequest, IndexRequest, ShardId};
 use wal::Durability;
 use wal::sim::SimStorage;
 

@@ -120,7 +120,7 @@ fn concurrent_updates_with_retry_on_conflict_lose_nothing() {
     let sim = SimStorage::new(8);
     let mut settings = support::settings(wal::Durability::Request);
     settings.background = true;
-    let shard = engine::Shard::open(Arc::new(sim), engine::ShardId(0), settings)
+    let shard = engine::internals::Shard::open(Arc::new(sim), engine::ShardId(0), settings)
         .unwrap()
         .0;
     shard.index(&doc("d", "{}")).unwrap();
@@ -177,7 +177,12 @@ fn bulk_answers_per_item_and_shares_one_fsync_per_shard() {
         .map(|i| item(BulkAction::Index(doc(&i.to_string(), "{}"))))
         .collect();
     let before = sim.io_count();
-    let results = store.bulk(&items);
+    let results = store.bulk(
+        &items,
+        engine::BulkOptions {
+            create_indices: true,
+        },
+    );
     let ios = sim.io_count() - before;
     assert!(results.iter().all(|r| r.result.is_ok()));
     // 100 frame writes and one fsync (plus a segment roll at most): not 100 fsyncs.
@@ -202,7 +207,12 @@ fn bulk_answers_per_item_and_shares_one_fsync_per_shard() {
         routing: None,
         action: BulkAction::Index(doc("1", "{}")),
     });
-    let results = store.bulk(&items);
+    let results = store.bulk(
+        &items,
+        engine::BulkOptions {
+            create_indices: true,
+        },
+    );
     assert_eq!(results[0].result.as_ref().unwrap_err().status(), 409);
     assert_eq!(
         results[1].result.as_ref().unwrap().result,

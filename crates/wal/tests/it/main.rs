@@ -1,6 +1,9 @@
 #![allow(unreachable_pub)]
 //! Integration tests of the `wal` crate, one binary (so it links once).
 
+// The package is published as optimist-*; its tests keep the short name.
+extern crate optimist_wal as wal;
+
 /// Helpers: seeds, simulated logs, workloads, the recovery check.
 mod support;
 

@@ -1,0 +1,119 @@
+//! Every document operation at the index level, routed inside it (issue 29, point 2).
+
+use engine::{
+    BulkAction, BulkItem, BulkOptions, DeleteRequest, DocResult, Error, IndexRequest,
+    IndexSettings, Store, StoreOptions, UpdateRequest,
+};
+use serde_json::{Map, Value, json};
+
+fn object(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        background: false,
+        ..StoreOptions::default()
+    };
+    let store = Store::open_dir(dir.path(), options).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn an_index_creates_updates_bulks_mgets_and_scans_with_routing_inside() {
+    let (_dir, store) = store();
+    let index = store
+        .create_index("docs", IndexSettings::with_shards(3))
+        .unwrap();
+    let doc = |id: &str, v: Value| IndexRequest::new(id, v.to_string().into_bytes());
+
+    let w = index.create(&doc("a", json!({"n": 1})), None).unwrap();
+    assert_eq!(w.result, DocResult::Created);
+    let again = index.create(&doc("a", json!({"n": 2})), None).unwrap_err();
+    assert_eq!(
+        again.es_type(),
+        "version_conflict_engine_exception",
+        "{again}"
+    );
+
+    // An update finds the document on the shard its id routes to, as a get does.
+    let mut update = UpdateRequest::new("a", object(json!({"m": 2})));
+    update.retry_on_conflict = 3;
+    let u = index.update(&update, None).unwrap();
+    assert_eq!(u.write.version, 2);
+    let got = index.get("a", None).unwrap().unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&got.source).unwrap(),
+        json!({"n": 1, "m": 2})
+    );
+    // With a routing value, the same routing reads it back.
+    let upsert = UpdateRequest {
+        doc_as_upsert: true,
+        ..UpdateRequest::new("r", object(json!({"k": 1})))
+    };
+    index.update(&upsert, Some("tenant-7")).unwrap();
+    assert!(index.get("r", Some("tenant-7")).unwrap().is_some());
+
+    // A bulk on the index: one group commit per shard, results in order.
+    let actions: Vec<BulkAction> = (0..30)
+        .map(|i| BulkAction::Index(doc(&format!("b{i}"), json!({"i": i}))))
+        .chain([BulkAction::Delete(DeleteRequest::new("b0"))])
+        .collect();
+    let results = index.bulk(&actions);
+    assert_eq!(results.len(), 31);
+    assert!(results.iter().all(|r| r.result.is_ok()));
+    assert_eq!(
+        results[30].result.as_ref().unwrap().result,
+        DocResult::Deleted
+    );
+
+    let got = index.mget(&["a", "b1", "b0", "none"]);
+    let found: Vec<bool> = got.iter().map(|r| r.as_ref().unwrap().is_some()).collect();
+    assert_eq!(found, [true, true, false, false]);
+
+    // A scan sees every live document once, over every shard.
+    let mut seen = Vec::new();
+    index
+        .scan(|d| {
+            seen.push(d.id);
+            true
+        })
+        .unwrap();
+    seen.sort();
+    assert_eq!(seen.len(), 1 + 1 + 29, "{seen:?}");
+    assert_eq!(u64::try_from(seen.len()).unwrap(), index.doc_count());
+    // And stops when asked.
+    let mut visits = 0;
+    index
+        .scan(|_| {
+            visits += 1;
+            visits < 5
+        })
+        .unwrap();
+    assert_eq!(visits, 5);
+}
+
+#[test]
+fn a_store_bulk_creates_indices_only_when_asked() {
+    let (_dir, store) = store();
+    let items = [BulkItem {
+        index: "misspelt".into(),
+        routing: None,
+        action: BulkAction::Index(IndexRequest::new("1", b"{}".to_vec())),
+    }];
+    let refused = store.bulk(&items, BulkOptions::default());
+    assert!(matches!(
+        refused[0].result,
+        Err(Error::IndexNotFound { .. })
+    ));
+    assert!(store.index_names().is_empty());
+    let created = store.bulk(
+        &items,
+        BulkOptions {
+            create_indices: true,
+        },
+    );
+    assert!(created[0].result.is_ok());
+    assert_eq!(store.index_names(), ["misspelt"]);
+}
