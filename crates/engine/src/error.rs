@@ -7,9 +7,11 @@ use wal::{PrimaryTerm, SeqNo};
 
 /// An engine failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
-    /// 409 `version_conflict_engine_exception`: the condition of a write did not hold.
-    VersionConflict { id: String, explanation: String },
+    /// 409 `version_conflict_engine_exception`: the condition of a write (or of a read with a
+    /// version) did not hold; what was required and what the document has.
+    VersionConflict(Box<Conflict>),
     /// 404 `document_missing_exception`.
     DocumentMissing { id: String },
     /// 400 `action_request_validation_exception`: each message, in Elasticsearch's order.
@@ -43,45 +45,133 @@ pub enum Error {
     StoreClosed,
 }
 
+/// A document's stamp: where its latest operation is in its shard's history, and its version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub seq_no: SeqNo,
+    pub primary_term: PrimaryTerm,
+    pub version: u64,
+}
+
+/// The evidence of a version conflict, for a program to act on; `Display` prints
+/// Elasticsearch's reason to the letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Conflict {
+    /// The document's id.
+    pub id: String,
+    /// What the request required.
+    pub required: Required,
+    /// What the decision found: `None` when there is no document (never written, or deleted
+    /// and its tombstone forgotten); a tombstone's stamp when `deleted`.
+    pub current: Option<Stamp>,
+    /// `current` is a tombstone: the document was deleted, and its version still counts.
+    pub deleted: bool,
+}
+
+/// What a conditional request required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Required {
+    /// `if_seq_no` and `if_primary_term`: the live document has exactly this stamp.
+    Stamp {
+        seq_no: SeqNo,
+        primary_term: PrimaryTerm,
+    },
+    /// `op_type=create`: no live document.
+    Absent,
+    /// `version_type=external`: a version above the current one.
+    VersionAbove(u64),
+    /// `version_type=external_gte`: a version at least the current one.
+    VersionAtLeast(u64),
+    /// A read with `version`: exactly that version.
+    Version(i64),
+    /// An internal write: a version after the current one, which is the highest there is
+    /// (2^63−1).
+    NextVersion,
+}
+
+impl Conflict {
+    /// Elasticsearch's explanation, after `[id]: version conflict, `.
+    pub fn explanation(&self) -> String {
+        let version = self.current.map_or(0, |c| c.version);
+        let live = self.current.filter(|_| !self.deleted);
+        match (self.required, live) {
+            (
+                Required::Stamp {
+                    seq_no,
+                    primary_term,
+                },
+                Some(c),
+            ) => format!(
+                "required seqNo [{seq_no}], primary term [{primary_term}]. current document has \
+                 seqNo [{}] and primary term [{}]",
+                c.seq_no, c.primary_term
+            ),
+            // NB: Elasticsearch appends " but no document was found" after the final ".".
+            (
+                Required::Stamp {
+                    seq_no,
+                    primary_term,
+                },
+                None,
+            ) => format!(
+                "required seqNo [{seq_no}], primary term [{primary_term}]. but no document was found"
+            ),
+            (Required::Absent, _) => {
+                format!("document already exists (current version [{version}])")
+            }
+            (Required::VersionAbove(given), _) => format!(
+                "current version [{version}] is higher or equal to the one provided [{given}]"
+            ),
+            (Required::VersionAtLeast(given), _) => {
+                format!("current version [{version}] is higher than the one provided [{given}]")
+            }
+            (Required::Version(given), _) => {
+                format!("current version [{version}] is different than the one provided [{given}]")
+            }
+            (Required::NextVersion, _) => format!(
+                "current version [{version}] is the highest a version can be; only an external \
+                 version of [{version}] (version_type=external_gte) can follow it"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}]: version conflict, {}", self.id, self.explanation())
+    }
+}
+
 impl Error {
-    /// The condition named a stamp, and the document has another one.
-    pub(crate) fn stamp_mismatch(
+    /// A version conflict on `id`: `required` did not hold for `current`.
+    pub(crate) fn conflict(
         id: &str,
-        want: (SeqNo, PrimaryTerm),
-        have: (SeqNo, PrimaryTerm),
+        required: Required,
+        current: Option<Stamp>,
+        deleted: bool,
     ) -> Error {
-        Error::VersionConflict {
+        Error::VersionConflict(Box::new(Conflict {
             id: id.to_owned(),
-            explanation: format!(
-                "required seqNo [{}], primary term [{}]. current document has seqNo [{}] and primary term [{}]",
-                want.0, want.1, have.0, have.1
-            ),
-        }
+            required,
+            current,
+            deleted,
+        }))
     }
 
-    /// The condition named a stamp, and there is no document (or only a tombstone).
-    pub(crate) fn stamp_but_missing(id: &str, want: (SeqNo, PrimaryTerm)) -> Error {
-        // NB: Elasticsearch appends " but no document was found" after the final ".".
-        Error::VersionConflict {
-            id: id.to_owned(),
-            explanation: format!(
-                "required seqNo [{}], primary term [{}]. but no document was found",
-                want.0, want.1
-            ),
-        }
-    }
-
-    pub(crate) fn conflict(id: &str, explanation: String) -> Error {
-        Error::VersionConflict {
-            id: id.to_owned(),
-            explanation,
+    /// The conflict's evidence, if this is one.
+    pub fn conflict_evidence(&self) -> Option<&Conflict> {
+        match self {
+            Error::VersionConflict(c) => Some(c),
+            _ => None,
         }
     }
 
     /// Elasticsearch's error `type`.
     pub fn es_type(&self) -> &'static str {
         match self {
-            Error::VersionConflict { .. } => "version_conflict_engine_exception",
+            Error::VersionConflict(_) => "version_conflict_engine_exception",
             Error::DocumentMissing { .. } => "document_missing_exception",
             Error::Validation(_) => "action_request_validation_exception",
             Error::IllegalArgument(_) => "illegal_argument_exception",
@@ -100,7 +190,7 @@ impl Error {
     /// The HTTP status Elasticsearch answers with.
     pub fn status(&self) -> u16 {
         match self {
-            Error::VersionConflict { .. } => 409,
+            Error::VersionConflict(_) => 409,
             Error::DocumentMissing { .. } => 404,
             Error::Validation(_)
             | Error::IllegalArgument(_)
@@ -117,9 +207,7 @@ impl Error {
     /// Elasticsearch's `reason`, to the letter.
     pub fn reason(&self) -> String {
         match self {
-            Error::VersionConflict { id, explanation } => {
-                format!("[{id}]: version conflict, {explanation}")
-            }
+            Error::VersionConflict(conflict) => conflict.to_string(),
             Error::DocumentMissing { id } => format!("[{id}]: document missing"),
             Error::Validation(messages) => {
                 let mut reason = String::from("Validation Failed: ");

@@ -66,6 +66,14 @@ impl Backoff {
         }
     }
 
+    /// For what failed just now (an index the start could not open): first try after the
+    /// first wait, not at once.
+    fn after_a_failure() -> Backoff {
+        let mut backoff = Backoff::new();
+        backoff.failed();
+        backoff
+    }
+
     fn is_due(&self) -> bool {
         Instant::now() >= self.next_at
     }
@@ -144,7 +152,7 @@ fn open_unopened(
     for (name, u) in unopened(indices) {
         let backoff = failed
             .entry((u.uuid.clone(), WHOLE_INDEX))
-            .or_insert_with(Backoff::new);
+            .or_insert_with(Backoff::after_a_failure);
         if !backoff.is_due() {
             continue;
         }

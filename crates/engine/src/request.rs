@@ -194,6 +194,11 @@ fn validate_conditions(c: &Conditions, messages: &mut Vec<String>) {
 }
 
 fn validate_id(id: &str, messages: &mut Vec<String>) {
+    // The server refuses it before (Elasticsearch's words are the same); an application
+    // calling the engine must not store a document no GET could name.
+    if id.is_empty() {
+        messages.push("if _id is specified it must not be empty".to_owned());
+    }
     if id.len() > ID_LEN_MAX {
         messages.push(format!(
             "id [{id}] is too long, must be no longer than {ID_LEN_MAX} bytes but was: {}",

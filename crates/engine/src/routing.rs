@@ -8,7 +8,10 @@
 /// Elasticsearch's default `index.number_of_routing_shards` for indices created since 7.0:
 /// the shard count doubled until near 1024, and at least once, so the index could be split.
 pub fn routing_num_shards(number_of_shards: u32) -> u32 {
-    assert!(number_of_shards > 0);
+    if number_of_shards == 0 {
+        // No index has it: creating one refuses it (`must be >= 1`); nothing panics first.
+        return 0;
+    }
     let log2_num_shards = 32 - (number_of_shards - 1).leading_zeros();
     let splits = 10i64 - i64::from(log2_num_shards);
     number_of_shards << splits.max(1)

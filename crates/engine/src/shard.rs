@@ -118,13 +118,13 @@ impl Document {
         if version == self.version as i64 {
             Ok(())
         } else {
-            Err(Error::conflict(
-                &self.id,
-                format!(
-                    "current version [{}] is different than the one provided [{version}]",
-                    self.version
-                ),
-            ))
+            let stamp = crate::error::Stamp {
+                seq_no: self.seq_no,
+                primary_term: self.primary_term,
+                version: self.version,
+            };
+            let required = crate::error::Required::Version(version);
+            Err(Error::conflict(&self.id, required, Some(stamp), false))
         }
     }
 }

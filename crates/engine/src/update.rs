@@ -101,7 +101,7 @@ impl Shard {
         let mut attempt = 0;
         loop {
             match self.update_once(request, wait) {
-                Err(Error::VersionConflict { .. }) if attempt < request.retry_on_conflict => {
+                Err(Error::VersionConflict(_)) if attempt < request.retry_on_conflict => {
                     attempt += 1
                 }
                 other => return other,
@@ -131,11 +131,16 @@ impl Shard {
         if let (Some(seq_no), Some(term)) = (request.if_seq_no, request.if_primary_term)
             && (current.seq_no, current.primary_term) != (seq_no, term)
         {
-            return Err(Error::stamp_mismatch(
-                id,
-                (seq_no, term),
-                (current.seq_no, current.primary_term),
-            ));
+            let stamp = crate::error::Stamp {
+                seq_no: current.seq_no,
+                primary_term: current.primary_term,
+                version: current.version,
+            };
+            let required = crate::error::Required::Stamp {
+                seq_no,
+                primary_term: term,
+            };
+            return Err(Error::conflict(id, required, Some(stamp), false));
         }
         let mut source: Map<String, Value> = match serde_json::from_slice(&current.source) {
             Ok(Value::Object(map)) => map,

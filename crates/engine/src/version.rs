@@ -5,7 +5,7 @@
 
 use wal::{PrimaryTerm, SeqNo};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Required, Result, Stamp};
 use crate::request::{Conditions, OpType, VersionType};
 
 /// What the key directory holds for an id. Expired tombstones are already `None`.
@@ -35,22 +35,23 @@ pub(crate) fn plan(
     current: Option<Current>,
 ) -> Result<Plan> {
     let not_found_or_deleted = current.is_none_or(|c| c.deleted);
-    if let Some(if_seq_no) = c.if_seq_no {
-        let want = (
-            if_seq_no,
-            c.if_primary_term.expect("validated: both or neither"),
-        );
-        match current {
-            Some(cur) if !cur.deleted => {
-                if (cur.seq_no, cur.primary_term) != want {
-                    return Err(Error::stamp_mismatch(
-                        id,
-                        want,
-                        (cur.seq_no, cur.primary_term),
-                    ));
-                }
-            }
-            _ => return Err(Error::stamp_but_missing(id, want)),
+    let stamp = current.map(|c| Stamp {
+        seq_no: c.seq_no,
+        primary_term: c.primary_term,
+        version: c.version,
+    });
+    let deleted = current.is_some_and(|c| c.deleted);
+    let refuse = |required| Err(Error::conflict(id, required, stamp, deleted));
+    if let Some(seq_no) = c.if_seq_no {
+        let primary_term = c.if_primary_term.expect("validated: both or neither");
+        let holds = current.is_some_and(|cur| {
+            !cur.deleted && (cur.seq_no, cur.primary_term) == (seq_no, primary_term)
+        });
+        if !holds {
+            return refuse(Required::Stamp {
+                seq_no,
+                primary_term,
+            });
         }
     }
     // A tombstone's version counts, for every version type, while the tombstone lives.
@@ -58,25 +59,13 @@ pub(crate) fn plan(
     let version = match c.version_type {
         VersionType::Internal => {
             if op_type == OpType::Create && !not_found_or_deleted {
-                let v = current_version.expect("live document");
-                return Err(Error::conflict(
-                    id,
-                    format!("document already exists (current version [{v}])"),
-                ));
+                return refuse(Required::Absent);
             }
             match current_version {
                 None => 1,
                 // Elasticsearch adds one to a Java long and wraps to -2^63, a version no
                 // client can use; refused instead, before anything is decided.
-                Some(v) if v >= VERSION_MAX => {
-                    return Err(Error::conflict(
-                        id,
-                        format!(
-                            "current version [{v}] is the highest a version can be; only an \
-                             external version of [{v}] (version_type=external_gte) can follow it"
-                        ),
-                    ));
-                }
+                Some(v) if v >= VERSION_MAX => return refuse(Required::NextVersion),
                 Some(v) => v + 1,
             }
         }
@@ -85,18 +74,10 @@ pub(crate) fn plan(
                 .expect("validated: non-negative");
             match (c.version_type, current_version) {
                 (VersionType::External, Some(v)) if v >= given => {
-                    return Err(Error::conflict(
-                        id,
-                        format!(
-                            "current version [{v}] is higher or equal to the one provided [{given}]"
-                        ),
-                    ));
+                    return refuse(Required::VersionAbove(given));
                 }
                 (VersionType::ExternalGte, Some(v)) if v > given => {
-                    return Err(Error::conflict(
-                        id,
-                        format!("current version [{v}] is higher than the one provided [{given}]"),
-                    ));
+                    return refuse(Required::VersionAtLeast(given));
                 }
                 _ => given,
             }

@@ -302,7 +302,8 @@ fn parse(body: &Bytes, defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Par
         };
         // Request validation is whole-bulk; what the engine checks per item stays per item.
         let checked = match &action {
-            Ok(BulkAction::Index(r)) => r.validate(),
+            // An empty `_id` is the item's own refusal (below), as Elasticsearch's.
+            Ok(BulkAction::Index(r)) if !r.id.is_empty() => r.validate(),
             Ok(BulkAction::Delete(r)) if !r.id.is_empty() => r.validate(),
             Ok(BulkAction::Update(r)) if !r.id.is_empty() => r.validate(),
             _ => Ok(()),

@@ -117,3 +117,29 @@ fn a_store_bulk_creates_indices_only_when_asked() {
     assert!(created[0].result.is_ok());
     assert_eq!(store.index_names(), ["misspelt"]);
 }
+
+#[test]
+fn bad_settings_are_refused_not_panicked_on() {
+    let (_dir, store) = store();
+    let zero = IndexSettings::with_shards(0);
+    let err = store.create_index("zero", zero).unwrap_err();
+    assert_eq!(err.es_type(), "illegal_argument_exception", "{err}");
+    assert!(err.reason().contains("must be >= 1"), "{err}");
+    assert!(store.index_names().is_empty());
+}
+
+#[test]
+fn an_empty_id_is_refused_by_the_engine_too() {
+    let (_dir, store) = store();
+    let index = store.create_index("ids", IndexSettings::default()).unwrap();
+    let err = index
+        .index(&IndexRequest::new("", b"{}".to_vec()), None)
+        .unwrap_err();
+    assert_eq!(
+        err.es_type(),
+        "action_request_validation_exception",
+        "{err}"
+    );
+    assert!(err.reason().contains("must not be empty"), "{err}");
+    assert_eq!(index.doc_count(), 0);
+}

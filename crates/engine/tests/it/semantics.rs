@@ -326,3 +326,58 @@ fn requests_are_validated_with_elasticsearchs_messages() {
         "No version type match [force]"
     );
 }
+
+#[test]
+fn a_conflict_carries_what_was_required_and_what_the_document_has() {
+    use engine::{Required, Stamp};
+    let (_, shard) = support::new_shard();
+    let w = shard.index(&doc("1", "{}")).unwrap();
+    let have = Stamp {
+        seq_no: w.seq_no,
+        primary_term: w.primary_term,
+        version: w.version,
+    };
+    let stale = Conditions {
+        if_seq_no: Some(engine::SeqNo(w.seq_no.0 + 5)),
+        if_primary_term: Some(w.primary_term),
+        ..Conditions::default()
+    };
+    let err = shard.index(&with(doc("1", "{}"), stale)).unwrap_err();
+    let c = err.conflict_evidence().expect("a conflict");
+    assert_eq!(c.id, "1");
+    assert_eq!(
+        c.required,
+        Required::Stamp {
+            seq_no: engine::SeqNo(w.seq_no.0 + 5),
+            primary_term: w.primary_term
+        }
+    );
+    assert_eq!((c.current, c.deleted), (Some(have), false));
+    // Display is still Elasticsearch's text.
+    assert_eq!(
+        reason(err.clone()),
+        format!(
+            "[1]: version conflict, required seqNo [{}], primary term [1]. current document has seqNo [{}] and primary term [1]",
+            w.seq_no.0 + 5,
+            w.seq_no.0
+        )
+    );
+    // create on a live document; a stamp on a deleted one.
+    let mut create = doc("1", "{}");
+    create.op_type = engine::OpType::Create;
+    let err = shard.index(&create).unwrap_err();
+    assert_eq!(err.conflict_evidence().unwrap().required, Required::Absent);
+    let d = shard.delete(&delete("1")).unwrap();
+    let on_deleted = Conditions {
+        if_seq_no: Some(d.seq_no),
+        if_primary_term: Some(d.primary_term),
+        ..Conditions::default()
+    };
+    let err = shard.index(&with(doc("1", "{}"), on_deleted)).unwrap_err();
+    let c = err.conflict_evidence().unwrap();
+    assert!(c.deleted, "{c:?}");
+    assert_eq!(c.current.map(|s| s.version), Some(d.version));
+    assert!(reason(err.clone()).ends_with("but no document was found"));
+    // Not a conflict: no evidence.
+    assert!(engine::Error::StoreClosed.conflict_evidence().is_none());
+}
