@@ -27,6 +27,7 @@ pub mod routing;
 mod settings;
 mod shard;
 mod store;
+mod typed;
 mod update;
 mod version;
 
@@ -55,5 +56,6 @@ pub mod internals {
     };
 }
 pub use store::{FILES_PER_SHARD_MAX, FILES_RESERVED, Store, StoreOptions};
+pub use typed::{UPDATE_WITH_ATTEMPTS, Versioned};
 pub use update::{UpdateRequest, UpdateResult, deep_merge};
 pub use wal::{Durability, PrimaryTerm, SeqNo, ShardId};

@@ -34,6 +34,9 @@ mod reopen;
 /// Every document operation on an `Index`, routed inside it.
 mod index_api;
 
+/// Typed documents: put, get_as, put_if, update_with.
+mod typed;
+
 /// Update, bulk and mget.
 mod update;
 
