@@ -18,15 +18,20 @@ use crate::update::UpdateRequest;
 pub enum BulkAction {
     /// `index` or `create` (by the request's `op_type`).
     Index(IndexRequest),
+    /// Delete a document.
     Delete(DeleteRequest),
+    /// A partial update, with or without upsert.
     Update(UpdateRequest),
 }
 
 /// One bulk item: an action on an index, with optional routing.
 #[derive(Clone, Debug)]
 pub struct BulkItem {
+    /// The index the item goes to.
     pub index: String,
+    /// Elasticsearch's `routing`: the shard is chosen by it instead of by the id.
     pub routing: Option<String>,
+    /// What the item does.
     pub action: BulkAction,
 }
 
@@ -35,6 +40,7 @@ pub struct BulkItem {
 pub struct BulkItemResult {
     /// The shard the item went to, when its index existed or was created.
     pub shard: Option<u32>,
+    /// The write, or why it was refused.
     pub result: Result<WriteResult>,
     /// For updates: the resulting source.
     pub source: Option<Vec<u8>>,
@@ -51,8 +57,11 @@ struct Touched {
 /// One `_mget` lookup.
 #[derive(Clone, Debug)]
 pub struct GetItem {
+    /// The index to read from.
     pub index: String,
+    /// The document's id.
     pub id: String,
+    /// The routing it was written with, if any.
     pub routing: Option<String>,
 }
 

@@ -34,6 +34,7 @@ pub struct DiskBlock {
 }
 
 impl DiskBlock {
+    /// Whether document writes are refused now (past the flood stage).
     pub fn is_blocked(&self) -> bool {
         self.blocked.load(Ordering::Relaxed)
     }

@@ -13,7 +13,10 @@ pub enum Error {
     /// version) did not hold; what was required and what the document has.
     VersionConflict(Box<Conflict>),
     /// 404 `document_missing_exception`.
-    DocumentMissing { id: String },
+    DocumentMissing {
+        /// The document's id.
+        id: String,
+    },
     /// 400 `action_request_validation_exception`: each message, in Elasticsearch's order.
     Validation(Vec<String>),
     /// 400 `illegal_argument_exception`.
@@ -21,21 +24,51 @@ pub enum Error {
     /// 500: the log failed; the shard accepts nothing more until it is reopened.
     ShardFailed(String),
     /// 404 `index_not_found_exception`.
-    IndexNotFound { index: String },
+    IndexNotFound {
+        /// The name asked for.
+        index: String,
+    },
     /// 400 `resource_already_exists_exception`.
-    IndexAlreadyExists { index: String, uuid: String },
+    IndexAlreadyExists {
+        /// The name.
+        index: String,
+        /// The existing index's uuid.
+        uuid: String,
+    },
     /// 400 `invalid_index_name_exception`.
-    InvalidIndexName { index: String, why: String },
+    InvalidIndexName {
+        /// The name refused.
+        index: String,
+        /// Which rule it breaks, in Elasticsearch's words.
+        why: String,
+    },
     /// 400 `illegal_argument_exception`: a source (given, or made by an update's merge) over
     /// `SOURCE_LEN_MAX`, which is `http.max_content_length`: what could never be sent to or
     /// back from a server in one body is never stored. Refused before anything is decided.
-    DocumentTooLarge { id: String, len: usize, max: usize },
+    DocumentTooLarge {
+        /// The document's id.
+        id: String,
+        /// Its source's length in bytes.
+        len: usize,
+        /// The bound (`SOURCE_LEN_MAX`).
+        max: usize,
+    },
     /// 400 `validation_exception`: `cluster.max_shards_per_node` would be exceeded, counted
     /// as Elasticsearch counts (every primary with its replicas).
-    ShardLimit { adding: u64, current: u64, max: u64 },
+    ShardLimit {
+        /// Shards the request would add.
+        adding: u64,
+        /// Shards open now.
+        current: u64,
+        /// `cluster.max_shards_per_node`.
+        max: u64,
+    },
     /// 429 `cluster_block_exception`: the disk passed the flood-stage watermark and the
     /// index has the `read_only_allow_delete` block (`disk.rs`); it lifts itself.
-    ClusterBlock { index: String },
+    ClusterBlock {
+        /// The index written to.
+        index: String,
+    },
     /// 503 `unavailable_shards_exception`: the shard could not take the write now (its next
     /// segment could not be prepared: a full disk, no file descriptor left) and nothing was
     /// written, so the shard stays healthy and a retry is safe.
@@ -48,8 +81,11 @@ pub enum Error {
 /// A document's stamp: where its latest operation is in its shard's history, and its version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
+    /// The seq_no of the document's latest operation.
     pub seq_no: SeqNo,
+    /// The primary term that operation was written under.
     pub primary_term: PrimaryTerm,
+    /// The document's `_version`.
     pub version: u64,
 }
 
@@ -75,7 +111,9 @@ pub struct Conflict {
 pub enum Required {
     /// `if_seq_no` and `if_primary_term`: the live document has exactly this stamp.
     Stamp {
+        /// `if_seq_no`.
         seq_no: SeqNo,
+        /// `if_primary_term`.
         primary_term: PrimaryTerm,
     },
     /// `op_type=create`: no live document.
@@ -255,4 +293,5 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// An engine call's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -55,24 +55,36 @@ pub const IDS: [&str; 4] = ["a", "b", "c", "d"];
 /// The condition a write carries.
 #[derive(Clone, Copy, Debug)]
 pub enum Cond {
+    /// No condition.
     None,
+    /// `if_seq_no`/`if_primary_term` of the current document (or a fresh stamp if none).
     Current,
+    /// A stamp the document does not have.
     Stale,
+    /// `op_type=create`.
     Create,
+    /// `version_type=external` with this version.
     External(u64),
+    /// `version_type=external_gte` with this version.
     ExternalGte(u64),
 }
 
 /// One step of a run.
 #[derive(Clone, Debug)]
 pub enum Step {
+    /// Index document `n` (modulo the ids) under a condition, with a source byte.
     Index(usize, Cond, u8),
+    /// Delete document `n` under a condition.
     Delete(usize, Cond),
+    /// Sync the log.
     Sync,
     /// Compacts everything (which ends in a synced key-directory checkpoint).
     Compact,
+    /// Write a key-directory checkpoint.
     Checkpoint,
+    /// Cut the power, with this damage to what was not synced.
     PowerLoss(Damage),
+    /// Close and reopen (the page cache kept).
     Restart,
 }
 

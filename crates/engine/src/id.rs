@@ -19,6 +19,7 @@ impl Default for IdGenerator {
 }
 
 impl IdGenerator {
+    /// A generator seeded from the clock and the process.
     pub fn new() -> IdGenerator {
         let random = wal::LogUuid::random().0;
         let seq = u32::from_le_bytes(random[..4].try_into().unwrap()) & 0xff_ffff;
@@ -29,6 +30,7 @@ impl IdGenerator {
         }
     }
 
+    /// The next id: 20 characters of URL-safe base64, as Elasticsearch's.
     pub fn next_id(&self) -> String {
         let (ts, seq) = {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());

@@ -123,6 +123,7 @@ impl Index {
         &self.recoveries
     }
 
+    /// The index's name.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -132,6 +133,7 @@ impl Index {
         &self.uuid
     }
 
+    /// Its settings, as created.
     pub fn settings(&self) -> &IndexSettings {
         &self.settings
     }
@@ -213,6 +215,7 @@ impl Index {
         self.shard(self.shard_id(id, routing))
     }
 
+    /// Indexes (creates or replaces) a document, on the shard the routing (else the id) names.
     pub fn index(&self, request: &IndexRequest, routing: Option<&str>) -> Result<WriteResult> {
         self.shard_for(&request.id, routing).index(request)
     }
@@ -225,6 +228,7 @@ impl Index {
         self.index(&create, routing)
     }
 
+    /// Deletes a document, leaving a tombstone that keeps its version counting.
     pub fn delete(&self, request: &DeleteRequest, routing: Option<&str>) -> Result<WriteResult> {
         self.shard_for(&request.id, routing).delete(request)
     }

@@ -10,6 +10,7 @@ pub const INDEX_NAME_LEN_MAX: usize = 255;
 /// Elasticsearch 8.19's rendering of the characters it refuses.
 const INVALID_CHARS: &str = r#"[' ','"','*',',','/','<','>','?','\','|']"#;
 
+/// Elasticsearch's rules for an index name, in its words (`invalid_index_name_exception`).
 pub fn validate_index_name(name: &str) -> Result<()> {
     let invalid = |why: String| {
         Err(Error::InvalidIndexName {

@@ -4,7 +4,10 @@
 //! `version_conflict_engine_exception` Elasticsearch gives.
 //!
 //! Start with [`Store`] (a data directory of indices), [`Index`] (shards and routing) and
-//! [`Shard`] (one log and its key directory; the write decision lives in `version.rs`).
+//! [`internals::Shard`] (one log and its key directory; the write decision lives in
+//! `version.rs`).
+
+#![warn(missing_docs)]
 
 mod bulk;
 mod catalog;

@@ -32,7 +32,9 @@ fn marker_name(uuid: &str) -> String {
 /// A decided delete found on disk: the index's name and uuid.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingDelete {
+    /// The index being deleted.
     pub index: String,
+    /// Its uuid: only the directory with this uuid is removed.
     pub uuid: String,
 }
 
@@ -119,12 +121,22 @@ pub fn shard_dirs(index_dir: &Arc<dyn Storage>) -> io::Result<Vec<u32>> {
 pub enum IndexDirState {
     /// A settings file naming `shards` shards, each with its directory (`extra`: directories
     /// of shard numbers the settings do not name, which no open reads).
-    Whole { shards: u32, extra: Vec<u32> },
+    Whole {
+        /// Shards its settings name.
+        shards: u32,
+        /// Shard directories beyond them.
+        extra: Vec<u32>,
+    },
     /// No settings file: a creation that never completed; the next open removes it.
     HalfCreated,
     /// The settings name shards that have no directory, or no log in it: damage an open
     /// refuses.
-    MissingShards { shards: u32, missing: Vec<u32> },
+    MissingShards {
+        /// Shards its settings name.
+        shards: u32,
+        /// Those without a directory or a log.
+        missing: Vec<u32>,
+    },
 }
 
 /// The shards of `0..shards` that have no directory among `found` (`shard_dirs`), or no log

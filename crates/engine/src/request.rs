@@ -23,7 +23,9 @@ pub(crate) const RECORD_LEN_MAX: u32 = (SOURCE_LEN_MAX + ID_LEN_MAX + 4096) as u
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum OpType {
     #[default]
+    /// Create or replace.
     Index,
+    /// Create only: a conflict if the document exists.
     Create,
 }
 
@@ -31,6 +33,7 @@ pub enum OpType {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum VersionType {
     #[default]
+    /// The store counts versions itself (1, 2, 3, ...).
     Internal,
     /// `external` (alias `external_gt`): the given version must be above the current one.
     External,
@@ -64,32 +67,41 @@ impl VersionType {
 /// What a write is conditional on. `None` is Elasticsearch's "unassigned".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Conditions {
+    /// Write only if the document's latest operation has this seq_no...
     pub if_seq_no: Option<SeqNo>,
+    /// ...and this primary term.
     pub if_primary_term: Option<PrimaryTerm>,
     /// The `version` parameter; negative values are kept so they can be refused in words.
     pub version: Option<i64>,
+    /// How `version` is compared.
     pub version_type: VersionType,
 }
 
 /// Index or create one document.
 #[derive(Clone, Debug, Default)]
 pub struct IndexRequest {
+    /// The document's id.
     pub id: String,
     /// The document's JSON. Shared, not owned: a server hands each document of a `_bulk`
     /// body over as a slice of that body, without copying it.
     pub source: Bytes,
+    /// Index or create.
     pub op_type: OpType,
+    /// What must hold for the write to happen.
     pub conditions: Conditions,
 }
 
 /// Delete one document.
 #[derive(Clone, Debug, Default)]
 pub struct DeleteRequest {
+    /// The document's id.
     pub id: String,
+    /// What must hold for the delete to happen.
     pub conditions: Conditions,
 }
 
 impl IndexRequest {
+    /// Index `source` as document `id`, unconditionally.
     pub fn new(id: impl Into<String>, source: impl Into<Bytes>) -> IndexRequest {
         IndexRequest {
             id: id.into(),
@@ -133,6 +145,7 @@ impl IndexRequest {
 }
 
 impl DeleteRequest {
+    /// Delete document `id`, unconditionally.
     pub fn new(id: impl Into<String>) -> DeleteRequest {
         DeleteRequest {
             id: id.into(),

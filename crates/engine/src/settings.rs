@@ -35,6 +35,7 @@ impl Default for IndexSettings {
 }
 
 impl IndexSettings {
+    /// The defaults with `number_of_shards` shards (an index of 0 is refused when created).
     pub fn with_shards(number_of_shards: u32) -> IndexSettings {
         IndexSettings {
             number_of_shards,

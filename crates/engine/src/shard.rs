@@ -53,8 +53,10 @@ pub struct ShardSettings {
 }
 
 impl ShardSettings {
+    /// Elasticsearch's `index.gc_deletes`: how long a tombstone's version counts.
     pub const GC_DELETES_DEFAULT: Duration = Duration::from_secs(60);
 
+    /// The defaults, with `durability`.
     pub fn new(durability: Durability) -> ShardSettings {
         ShardSettings {
             durability,
@@ -72,14 +74,20 @@ impl ShardSettings {
 /// `result` of a write, as Elasticsearch names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DocResult {
+    /// The document did not exist (or was deleted) and now does.
     Created,
+    /// The document existed and was replaced.
     Updated,
+    /// The document existed and is deleted.
     Deleted,
+    /// A delete of a document that was not there (it still took a seq_no).
     NotFound,
+    /// An update that changed nothing: no seq_no taken.
     Noop,
 }
 
 impl DocResult {
+    /// Elasticsearch's `result` text.
     pub fn as_str(self) -> &'static str {
         match self {
             DocResult::Created => "created",
@@ -94,20 +102,30 @@ impl DocResult {
 /// What a write answers: `_version`, `_seq_no`, `_primary_term`, `result`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WriteResult {
+    /// The document's id.
     pub id: String,
+    /// The document's `_version` after the write.
     pub version: u64,
+    /// The write's `_seq_no`.
     pub seq_no: SeqNo,
+    /// The write's `_primary_term`.
     pub primary_term: PrimaryTerm,
+    /// What the write did.
     pub result: DocResult,
 }
 
 /// A document as a realtime get returns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Document {
+    /// The document's id.
     pub id: String,
+    /// Its `_version`.
     pub version: u64,
+    /// The `_seq_no` of its latest write.
     pub seq_no: SeqNo,
+    /// The `_primary_term` of its latest write.
     pub primary_term: PrimaryTerm,
+    /// Its `_source`, as written.
     pub source: Vec<u8>,
 }
 
@@ -132,6 +150,7 @@ impl Document {
 /// Per-shard figures, as `_stats` reports them (`seq_no` per shard copy, docs, store size).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShardStats {
+    /// The term new writes carry.
     pub primary_term: PrimaryTerm,
     /// Highest seq_no issued (`None` is Elasticsearch's -1).
     pub max_seq_no: Option<SeqNo>,
@@ -140,12 +159,14 @@ pub struct ShardStats {
     pub local_checkpoint: Option<SeqNo>,
     /// Every seq_no up to this is durable; with one copy, also the global checkpoint.
     pub persisted_local_checkpoint: Option<SeqNo>,
+    /// Live documents.
     pub docs_live: u64,
     /// Tombstones still held (deleted documents within `gc_deletes`).
     pub docs_deleted: u64,
     /// Bytes on disk: the log (preallocated space included), the compacted file and the
     /// key-directory checkpoint.
     pub bytes_on_disk: u64,
+    /// Log segments on disk.
     pub segments: usize,
     /// Group-commit fsyncs since the shard was opened.
     pub syncs: u64,
@@ -156,8 +177,11 @@ pub struct ShardStats {
 /// What `Shard::verify` read, every byte of it checked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Verified {
+    /// Log records read and checked.
     pub log_records: u64,
+    /// Compacted-file records read and checked.
     pub compacted_records: u64,
+    /// Live documents read back whole.
     pub documents: u64,
 }
 
@@ -179,7 +203,9 @@ pub struct ShardRecovery {
 /// with `Later` and then waits once per shard, so the batch shares one fsync.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wait {
+    /// Return once the write is as durable as the shard's durability promises.
     Durable,
+    /// Return once written; the caller makes it durable (`Shard::sync_group`).
     Later,
 }
 
@@ -345,6 +371,7 @@ impl Shard {
         self.index_with(request, Wait::Durable)
     }
 
+    /// `index`, waiting as `wait` says.
     pub fn index_with(&self, request: &IndexRequest, wait: Wait) -> Result<WriteResult> {
         request.validate()?;
         self.write(
@@ -367,6 +394,7 @@ impl Shard {
         self.delete_with(request, Wait::Durable)
     }
 
+    /// `delete`, waiting as `wait` says.
     pub fn delete_with(&self, request: &DeleteRequest, wait: Wait) -> Result<WriteResult> {
         request.validate()?;
         self.write(
@@ -646,6 +674,7 @@ impl Shard {
         self.keys.counts()
     }
 
+    /// What the shard holds and has done, for `_stats`.
     pub fn stats(&self) -> ShardStats {
         let (docs_live, docs_deleted) = self.count_entries();
         ShardStats {

@@ -13,7 +13,9 @@ use crate::shard::{Document, WriteResult};
 /// A document decoded into `T`, with the stamp its latest write left.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Versioned<T> {
+    /// The document, decoded.
     pub value: T,
+    /// Its stamp.
     pub stamp: Stamp,
 }
 

@@ -13,6 +13,7 @@ use crate::shard::{DocResult, Shard, Wait, WriteResult};
 /// A partial update, with or without upsert.
 #[derive(Clone, Debug, Default)]
 pub struct UpdateRequest {
+    /// The document's id.
     pub id: String,
     /// The partial document merged into the current source.
     pub doc: Option<Map<String, Value>>,
@@ -22,19 +23,25 @@ pub struct UpdateRequest {
     pub doc_as_upsert: bool,
     /// Skip the write when the merge changes nothing (Elasticsearch's default: true).
     pub detect_noop: bool,
+    /// How many times the read-modify-write is run again after a conflict.
     pub retry_on_conflict: u32,
+    /// Update only if the document's latest operation has this seq_no...
     pub if_seq_no: Option<SeqNo>,
+    /// ...and this primary term.
     pub if_primary_term: Option<PrimaryTerm>,
 }
 
 /// What an update answers: the write, and the resulting source (for `get._source`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpdateResult {
+    /// The write.
     pub write: WriteResult,
+    /// The resulting source.
     pub source: Vec<u8>,
 }
 
 impl UpdateRequest {
+    /// Merge `doc` into document `id`.
     pub fn new(id: impl Into<String>, doc: Map<String, Value>) -> UpdateRequest {
         UpdateRequest {
             id: id.into(),
@@ -96,6 +103,7 @@ impl Shard {
         self.update_with(request, Wait::Durable)
     }
 
+    /// `update`, waiting as `wait` says.
     pub fn update_with(&self, request: &UpdateRequest, wait: Wait) -> Result<UpdateResult> {
         request.validate()?;
         let mut attempt = 0;

@@ -18,6 +18,7 @@ use crate::error::{Corruption, Error, Result};
 use crate::ids::{Generation, LogUuid, PrimaryTerm, SeqNo, ShardId};
 use crate::storage::{Storage, StorageFile};
 
+/// The checkpoint's file name in a log directory.
 pub const FILE_NAME: &str = "checkpoint.ckp";
 const TEMP_FILE_NAME: &str = "checkpoint.ckp.tmp";
 const MAGIC: [u8; 8] = *b"OPTCKP\r\n";

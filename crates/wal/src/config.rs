@@ -17,7 +17,10 @@ pub enum Durability {
     Request,
     /// `append` returns once the record is written; a background sync runs every
     /// `sync_interval`. A crash can lose up to one interval of acknowledged records.
-    Async { sync_interval: Duration },
+    Async {
+        /// How often the background syncs.
+        sync_interval: Duration,
+    },
 }
 
 impl Durability {
@@ -61,7 +64,9 @@ pub enum RecoveryMode {
 /// How to open a log.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The shard the log belongs to, written in every segment header.
     pub shard_id: ShardId,
+    /// When a write is durable.
     pub durability: Durability,
     /// Bytes preallocated per segment file, at most; a segment rolls when the next record does
     /// not fit. A new log's first segment is smaller (`SEGMENT_SIZE_FIRST`); the size doubles
@@ -71,6 +76,7 @@ pub struct Config {
     /// The largest record body accepted. A bound, so that a corrupt length can never make
     /// recovery allocate or skip an absurd amount.
     pub record_len_max: u32,
+    /// What an open does with damage it finds (`RecoveryMode`).
     pub recovery_mode: RecoveryMode,
     /// Run the background thread that prepares the next segment ahead of time, syncs for
     /// `Durability::Async` and refreshes the checkpoint. Deterministic simulations turn it off
@@ -83,13 +89,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// The largest a segment grows to (Elasticsearch's `index.translog.generation_threshold_size`).
     pub const SEGMENT_SIZE_DEFAULT: u64 = 64 << 20;
     /// The preallocation of generation 1: an index that holds a few documents costs its
     /// shards 1 MiB (and 2 MiB prepared ahead) each rather than twice 64 MiB of zeros, on
     /// disk and written at its creation.
     pub const SEGMENT_SIZE_FIRST: u64 = 1 << 20;
+    /// The default bound on one record's payload.
     pub const RECORD_LEN_MAX_DEFAULT: u32 = 16 << 20;
 
+    /// The defaults, for `shard_id` with `durability`.
     pub fn new(shard_id: ShardId, durability: Durability) -> Config {
         Config {
             shard_id,

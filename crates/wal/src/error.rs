@@ -30,6 +30,7 @@ pub struct Poison {
     pub action: &'static str,
     /// The file's name in the shard's directory.
     pub file: String,
+    /// What the file system answered.
     pub error: io::Error,
 }
 
@@ -93,4 +94,5 @@ impl From<io::Error> for Error {
     }
 }
 
+/// A WAL call's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -90,6 +90,8 @@ impl fmt::Display for LogUuid {
 /// Where a record's frame starts: enough to read it back without a scan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Location {
+    /// The segment holding the record.
     pub generation: Generation,
+    /// Byte offset of the record's frame in that segment.
     pub offset: u64,
 }

@@ -11,8 +11,11 @@ use crate::storage::{Storage, read_to_end};
 /// The valid records at the start of one segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentScan {
+    /// The segment's generation, from its header.
     pub generation: Generation,
+    /// The primary term its header carries.
     pub primary_term: PrimaryTerm,
+    /// The seq_no of its first record.
     pub first_seq_no: SeqNo,
     /// Valid records from the header on, up to the first frame that is not one.
     pub records: u64,

@@ -9,6 +9,7 @@
 //! [`Storage`] seam, so [`sim::SimStorage`] can crash it at any point.
 //!
 //! On-disk format: docs/format.md.
+#![warn(missing_docs)]
 
 mod checkpoint;
 mod config;

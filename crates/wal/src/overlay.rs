@@ -41,6 +41,7 @@ impl fmt::Debug for OverlayStorage {
 }
 
 impl OverlayStorage {
+    /// An overlay over `base`, which it reads and never changes.
     pub fn new(base: Arc<dyn Storage>) -> OverlayStorage {
         OverlayStorage {
             base,

@@ -34,10 +34,13 @@ pub(crate) const KIND_OP: u8 = 1;
 /// One record as read back from the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
+    /// The record's seq_no.
     pub seq_no: SeqNo,
+    /// The primary term it was written under.
     pub primary_term: PrimaryTerm,
     /// Where the frame is, for `Wal::read`.
     pub location: Location,
+    /// What the caller appended.
     pub payload: Vec<u8>,
 }
 

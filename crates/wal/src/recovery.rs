@@ -41,6 +41,7 @@ pub struct Recovery {
 /// A cut-off partial write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TornTail {
+    /// The segment whose tail was torn.
     pub generation: Generation,
     /// Where the valid records end and the cut was made.
     pub offset: u64,

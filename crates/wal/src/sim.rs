@@ -36,6 +36,7 @@ pub enum Damage {
 }
 
 impl Damage {
+    /// Every kind of damage, for tests that try each.
     pub const ALL: [Damage; 4] = [
         Damage::DropUnsynced,
         Damage::KeepRandomSubset,
@@ -47,7 +48,9 @@ impl Damage {
 /// An injected I/O error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
+    /// An I/O error (`EIO`).
     Eio,
+    /// No space left on the device (`ENOSPC`).
     Enospc,
     /// No descriptor left (`ulimit -n` reached): only calls that open a file can meet it.
     Emfile,
@@ -166,6 +169,7 @@ enum Pending {
 }
 
 impl SimStorage {
+    /// An empty simulated directory, its randomness from `seed`.
     pub fn new(seed: u64) -> SimStorage {
         SimStorage {
             state: Arc::new(Mutex::new(State {
@@ -376,6 +380,7 @@ impl SimStorage {
             .sum()
     }
 
+    /// The names of every file stored, for tests.
     pub fn names(&self) -> Vec<String> {
         let state = self.lock();
         state
@@ -707,6 +712,7 @@ impl StorageFile for SimFile {
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator whose sequence is a function of `seed`.
     pub fn new(seed: u64) -> Rng {
         // splitmix64 of the seed, so that seeds 0, 1, 2 start far apart (and never at 0).
         let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -715,6 +721,7 @@ impl Rng {
         Rng((z ^ (z >> 31)) | 1)
     }
 
+    /// The next number of the sequence.
     pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
@@ -729,6 +736,7 @@ impl Rng {
         self.next_u64() % n
     }
 
+    /// True or false, even odds.
     pub fn coin(&mut self) -> bool {
         self.next_u64() & 1 == 1
     }

@@ -45,6 +45,7 @@ pub trait Storage: Send + Sync + fmt::Debug {
 pub struct Space {
     /// Bytes an unprivileged writer can still allocate (`f_bavail`).
     pub available: u64,
+    /// Bytes the file system holds in all.
     pub total: u64,
 }
 
@@ -56,6 +57,7 @@ pub trait StorageFile: Send + Sync + fmt::Debug {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
     /// Writes all of `bytes` at `offset`, extending the file if needed.
     fn write_all_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()>;
+    /// The file's length in bytes.
     fn len(&self) -> io::Result<u64>;
     /// A read-only map of the file as it is now, where the storage has one (`FsStorage`);
     /// `None` where it has not (`SimStorage`), and reads go through `read_at`. Only for files
@@ -141,6 +143,7 @@ impl FsStorage {
         })
     }
 
+    /// The directory this storage is.
     pub fn path(&self) -> &Path {
         &self.dir
     }
@@ -307,6 +310,7 @@ impl std::error::Error for AtPath {
 pub struct ReadOnlyMap(memmap2::Mmap);
 
 impl ReadOnlyMap {
+    /// The mapped bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.0
     }

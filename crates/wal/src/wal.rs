@@ -52,8 +52,11 @@ const PENDING_MAX: usize = 512 << 10;
 /// What an append was given: its seq_no, the term it was written under, and where it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Appended {
+    /// The seq_no the log gave the record.
     pub seq_no: SeqNo,
+    /// The primary term it carries.
     pub primary_term: PrimaryTerm,
+    /// Where it is, to read it back.
     pub location: Location,
 }
 
@@ -83,13 +86,17 @@ impl SegmentReader {
 /// One segment, as `Wal::segments` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentInfo {
+    /// The segment's generation.
     pub generation: Generation,
+    /// The primary term of its header.
     pub primary_term: PrimaryTerm,
+    /// The seq_no of its first record.
     pub first_seq_no: SeqNo,
     /// One past the last seq_no in the segment.
     pub end_seq_no: SeqNo,
     /// Bytes on disk (the preallocated size for the active segment).
     pub len: u64,
+    /// The segment appends go to now.
     pub active: bool,
     /// Whether reads of it go through a read-only memory map (sealed, on `FsStorage`).
     pub mapped: bool,
@@ -421,14 +428,17 @@ impl Wal {
         self.shared.lock_log().next_seq_no
     }
 
+    /// The term new records carry.
     pub fn primary_term(&self) -> PrimaryTerm {
         self.shared.lock_log().primary_term
     }
 
+    /// The log's identity, in every segment header and the checkpoint.
     pub fn log_uuid(&self) -> LogUuid {
         self.shared.log_uuid
     }
 
+    /// How the log was opened.
     pub fn config(&self) -> &Config {
         &self.shared.config
     }

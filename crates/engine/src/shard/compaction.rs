@@ -45,18 +45,22 @@ pub const SEALED_SEGMENTS_MAX: usize = 32;
 pub struct Compaction {
     /// The compacted file's generation and the seq_no it covers up to (exclusive).
     pub generation: u64,
+    /// The compacted file covers every operation below this seq_no.
     pub covers_below: SeqNo,
     /// Live documents copied.
     pub live: u64,
     /// Tombstones copied (still within `gc_deletes`) and dropped (past it).
     pub tombstones_kept: u64,
+    /// Tombstones past `gc_deletes`, left out.
     pub tombstones_dropped: u64,
     /// Log segments removed.
     pub segments_released: usize,
     /// Bytes on disk before, at the peak (the new file written, nothing yet removed), and
     /// after.
     pub bytes_before: u64,
+    /// The most bytes on disk during the compaction.
     pub bytes_peak: u64,
+    /// Bytes on disk after it.
     pub bytes_after: u64,
 }
 

@@ -19,12 +19,19 @@ use crate::progress;
 pub enum KeysRecovery {
     /// Loaded from a checkpoint covering every operation below `covers_below`; only the log
     /// from there was replayed.
-    Checkpoint { covers_below: SeqNo, entries: u64 },
+    Checkpoint {
+        /// The checkpoint covers every operation below this seq_no.
+        covers_below: SeqNo,
+        /// Entries it held.
+        entries: u64,
+    },
     /// Rebuilt from the compacted file (`compacted_records` operations) and the log after it.
     /// `discarded` says why a checkpoint found was not used (damaged, or older than the
     /// compacted file).
     Rebuilt {
+        /// Operations read from the compacted file.
         compacted_records: u64,
+        /// Why a checkpoint found was not used, if one was.
         discarded: Option<String>,
     },
 }
