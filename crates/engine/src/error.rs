@@ -2,6 +2,7 @@
 //! its reason text and its HTTP status. The server renders these; it never rewords them.
 
 use std::fmt;
+use std::sync::Arc;
 
 use wal::{PrimaryTerm, SeqNo};
 
@@ -21,8 +22,10 @@ pub enum Error {
     Validation(Vec<String>),
     /// 400 `illegal_argument_exception`.
     IllegalArgument(String),
-    /// 500: the log failed; the shard accepts nothing more until it is reopened.
-    ShardFailed(String),
+    /// 500 `shard_failed_exception`: the log failed (the shard accepts nothing more until
+    /// it is reopened), or a file of the store could not be read or written; the I/O error
+    /// is the `source()`.
+    ShardFailed(Failed),
     /// 404 `index_not_found_exception`.
     IndexNotFound {
         /// The name asked for.
@@ -77,6 +80,44 @@ pub enum Error {
     /// answers nothing more.
     StoreClosed,
 }
+
+/// The reason of a `ShardFailed`, and the error beneath it, if any.
+#[derive(Clone, Debug)]
+pub struct Failed {
+    reason: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Failed {
+    /// Elasticsearch's `reason`: names the index, the shard and the file where known.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl From<String> for Failed {
+    fn from(reason: String) -> Failed {
+        Failed {
+            reason,
+            source: None,
+        }
+    }
+}
+
+impl From<&str> for Failed {
+    fn from(reason: &str) -> Failed {
+        reason.to_owned().into()
+    }
+}
+
+/// Two failures are the same when they say the same; the sources are evidence, not identity.
+impl PartialEq for Failed {
+    fn eq(&self, other: &Failed) -> bool {
+        self.reason == other.reason
+    }
+}
+
+impl Eq for Failed {}
 
 /// A document's stamp: where its latest operation is in its shard's history, and its version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +224,36 @@ impl fmt::Display for Conflict {
 }
 
 impl Error {
+    /// `ShardFailed` for `reason`, with no error beneath it.
+    pub(crate) fn shard_failed(reason: impl Into<String>) -> Error {
+        Error::ShardFailed(Failed {
+            reason: reason.into(),
+            source: None,
+        })
+    }
+
+    /// `ShardFailed` for `reason`, caused by `source`.
+    pub(crate) fn shard_failed_by(
+        reason: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::ShardFailed(Failed {
+            reason: reason.into(),
+            source: Some(Arc::new(source)),
+        })
+    }
+
+    /// `self` with `prefix` before its reason, if it is a `ShardFailed` (its source kept).
+    pub(crate) fn prefixed(self, prefix: &str) -> Error {
+        match self {
+            Error::ShardFailed(Failed { reason, source }) => Error::ShardFailed(Failed {
+                reason: format!("{prefix}{reason}"),
+                source,
+            }),
+            e => e,
+        }
+    }
+
     /// A version conflict on `id`: `required` did not hold for `current`.
     pub(crate) fn conflict(
         id: &str,
@@ -254,9 +325,8 @@ impl Error {
                 }
                 reason
             }
-            Error::IllegalArgument(reason)
-            | Error::ShardFailed(reason)
-            | Error::Unavailable(reason) => reason.clone(),
+            Error::IllegalArgument(reason) | Error::Unavailable(reason) => reason.clone(),
+            Error::ShardFailed(failed) => failed.reason.clone(),
             Error::IndexNotFound { index } => format!("no such index [{index}]"),
             Error::IndexAlreadyExists { index, uuid } => {
                 format!("index [{index}/{uuid}] already exists")
@@ -291,7 +361,18 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    /// The I/O (or log) error beneath a `ShardFailed`.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::ShardFailed(Failed {
+                source: Some(source),
+                ..
+            }) => Some(&**source),
+            _ => None,
+        }
+    }
+}
 
 /// An engine call's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -63,10 +63,10 @@ impl Index {
         let missing = shard_dirs(dir)
             .and_then(|found| missing_shards(dir, shards, &found))
             .map_err(|e| {
-                Error::ShardFailed(format!("cannot list the shards of index [{name}]: {e}"))
+                Error::shard_failed_by(format!("cannot list the shards of index [{name}]: {e}"), e)
             })?;
         if !missing.is_empty() {
-            return Err(Error::ShardFailed(format!(
+            return Err(Error::shard_failed(format!(
                 "index [{name}] is damaged: its settings name {shards} shards, but shards \
                  {missing:?} have no directory or no log in it; `optimist check` reports it"
             )));
@@ -91,7 +91,7 @@ impl Index {
                 if crate::shard::resource_exhausted(&e) {
                     Error::Unavailable(why)
                 } else {
-                    Error::ShardFailed(why)
+                    Error::shard_failed_by(why, e)
                 }
             })?;
             let mut shard_settings = ShardSettings::new(settings.durability);

@@ -37,7 +37,7 @@ mod version;
 pub use bulk::{BulkAction, BulkItem, BulkItemResult, BulkOptions, GetItem};
 /// The type of a request's document source, for callers that build one without the crate.
 pub use bytes::Bytes;
-pub use error::{Conflict, Error, Required, Result, Stamp};
+pub use error::{Conflict, Error, Failed, Required, Result, Stamp};
 pub use id::IdGenerator;
 pub use index::Index;
 pub use index_name::{INDEX_NAME_LEN_MAX, validate_index_name};

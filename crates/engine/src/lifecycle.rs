@@ -167,11 +167,13 @@ pub fn index_dir_state(index_dir: &Arc<dyn Storage>) -> crate::Result<IndexDirSt
         return Ok(IndexDirState::HalfCreated);
     };
     let found = shard_dirs(index_dir).map_err(|e| {
-        crate::Error::ShardFailed(format!("cannot list the index's shard directories: {e}"))
+        let why = format!("cannot list the index's shard directories: {e}");
+        crate::Error::shard_failed_by(why, e)
     })?;
     let shards = settings.number_of_shards;
-    let missing = missing_shards(index_dir, shards, &found)
-        .map_err(|e| crate::Error::ShardFailed(format!("cannot list the index's shards: {e}")))?;
+    let missing = missing_shards(index_dir, shards, &found).map_err(|e| {
+        crate::Error::shard_failed_by(format!("cannot list the index's shards: {e}"), e)
+    })?;
     if !missing.is_empty() {
         return Ok(IndexDirState::MissingShards { shards, missing });
     }

@@ -112,8 +112,9 @@ impl IndexSettings {
 
     /// Writes the settings file durably: complete under its final name, or absent.
     pub(crate) fn store(&self, dir: &Arc<dyn Storage>, uuid: &str) -> Result<()> {
-        let io =
-            |e: std::io::Error| Error::ShardFailed(format!("cannot write index settings: {e}"));
+        let io = |e: std::io::Error| {
+            Error::shard_failed_by(format!("cannot write index settings: {e}"), e)
+        };
         let _ = dir.remove(TEMP_FILE_NAME);
         let file = dir.create(TEMP_FILE_NAME).map_err(io)?;
         file.write_all_at(0, self.encode(uuid).as_bytes())
@@ -135,10 +136,10 @@ impl IndexSettings {
             return Ok(None);
         };
         let bytes = wal::read_to_end(&*file)
-            .map_err(|e| Error::ShardFailed(format!("cannot read index settings: {e}")))?;
+            .map_err(|e| Error::shard_failed_by(format!("cannot read index settings: {e}"), e))?;
         let text = String::from_utf8_lossy(&bytes);
         IndexSettings::decode(&text)
             .map(Some)
-            .ok_or_else(|| Error::ShardFailed("the index settings file is damaged".into()))
+            .ok_or_else(|| Error::shard_failed("the index settings file is damaged"))
     }
 }

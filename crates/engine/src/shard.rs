@@ -316,9 +316,7 @@ impl Shard {
     ) -> Result<(Shard, ShardRecovery)> {
         let name = format!("[{}][{}]", settings.index_name, shard_id.0);
         Shard::open_unnamed(storage, shard_id, settings).map_err(|e| match e {
-            Error::ShardFailed(why) => {
-                Error::ShardFailed(format!("shard {name} cannot open: {why}"))
-            }
+            e @ Error::ShardFailed(_) => e.prefixed(&format!("shard {name} cannot open: ")),
             Error::Unavailable(why) => {
                 Error::Unavailable(format!("shard {name} cannot open now: {why}"))
             }
@@ -518,7 +516,7 @@ impl Shard {
         if let (Some(why), Some(e)) = (self.failure.get(), &entry)
             && self.wal.durable_seq_no().is_none_or(|d| e.seq_no > d)
         {
-            return Err(Error::ShardFailed(why.reason.clone()));
+            return Err(Error::shard_failed(why.reason.clone()));
         }
         let Some(Entry {
             version,
@@ -722,7 +720,7 @@ impl Shard {
         self.checkpoint_keys()?;
         self.wal
             .close()
-            .map_err(|e| Error::ShardFailed(e.to_string()))
+            .map_err(|e| Error::shard_failed_by(e.to_string(), e))
     }
 
     /// The entry as the planner should see it: a tombstone past `gc_deletes` is forgotten.
@@ -746,7 +744,7 @@ impl Shard {
 
     fn check_failed(&self) -> Result<()> {
         match self.failure.get() {
-            Some(why) => Err(Error::ShardFailed(why.reason.clone())),
+            Some(why) => Err(Error::shard_failed(why.reason.clone())),
             None => Ok(()),
         }
     }
@@ -783,7 +781,7 @@ impl Shard {
     fn check_files_writable(&self) -> Result<()> {
         self.check_failed()?;
         if self.wal.is_poisoned() {
-            return Err(Error::ShardFailed(format!(
+            return Err(Error::shard_failed(format!(
                 "shard [{}][{}] was halted: its files are no longer its own",
                 self.settings.index_name, self.shard_id.0
             )));
@@ -818,7 +816,8 @@ impl Shard {
     /// The log failed: fail-stop. Memory may now be ahead of the disk, so answer nothing more;
     /// a reopen recovers from the log (by itself when the cause can pass, `ShardFailure`).
     fn fail(&self, e: wal::Error) -> Error {
-        self.fail_because(e.to_string(), failure::log_error_reopens(&e))
+        let failed = self.fail_because(e.to_string(), failure::log_error_reopens(&e));
+        Error::shard_failed_by(failed.reason(), e)
     }
 
     /// Fail-stop for a reason of the engine's own (a damaged compacted file, a record that is
@@ -837,7 +836,7 @@ impl Shard {
             },
             reopens,
         });
-        Error::ShardFailed(self.failure.get().expect("just set").reason.clone())
+        Error::shard_failed(self.failure.get().expect("just set").reason.clone())
     }
 }
 
@@ -847,7 +846,7 @@ fn open_failed(e: wal::Error) -> Error {
     if failure::log_error_reopens(&e) {
         Error::Unavailable(e.to_string())
     } else {
-        Error::ShardFailed(e.to_string())
+        Error::shard_failed_by(e.to_string(), e)
     }
 }
 

@@ -86,7 +86,7 @@ impl Store {
     /// Opens the data directory at `path` (created if absent), locked against other processes.
     pub fn open_dir(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let storage = FsStorage::open(path.as_ref()).map_err(|e| {
-            Error::ShardFailed(format!(
+            Error::shard_failed(format!(
                 "cannot open data directory {}: {e}",
                 path.as_ref().display()
             ))
@@ -96,8 +96,9 @@ impl Store {
 
     /// Opens every index found in `root`, replaying each shard's log.
     pub fn open(root: Arc<dyn Storage>, options: StoreOptions) -> Result<Store> {
-        let io =
-            |e: std::io::Error| Error::ShardFailed(format!("cannot read the data directory: {e}"));
+        let io = |e: std::io::Error| {
+            Error::shard_failed_by(format!("cannot read the data directory: {e}"), e)
+        };
         for done in lifecycle::finish_pending_deletes(&root).map_err(io)? {
             tracing::info!(
                 index = done.index,
@@ -199,7 +200,7 @@ impl Store {
         if failed.is_empty() {
             Ok(())
         } else {
-            Err(Error::ShardFailed(format!(
+            Err(Error::shard_failed(format!(
                 "{} shards could not be synced at close: {}",
                 failed.len(),
                 failed.join("; ")
@@ -235,8 +236,9 @@ impl Store {
             });
         }
         self.check_shard_limits(&indices, &settings)?;
-        let io =
-            |e: std::io::Error| Error::ShardFailed(format!("cannot create index [{name}]: {e}"));
+        let io = |e: std::io::Error| {
+            Error::shard_failed_by(format!("cannot create index [{name}]: {e}"), e)
+        };
         // A leftover of a creation that failed half way, or of a decided delete whose
         // removal failed (its marker stays, and names the old uuid only).
         if self.root.list_dirs().map_err(io)?.iter().any(|d| d == name) {
@@ -331,7 +333,7 @@ impl Store {
             });
         };
         lifecycle::mark_deleting(&self.root, name, &uuid).map_err(|e| {
-            Error::ShardFailed(format!(
+            Error::shard_failed(format!(
                 "cannot delete index [{name}]: the delete could not be recorded, the index is \
                  unchanged: {e}"
             ))

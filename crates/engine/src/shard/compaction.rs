@@ -74,7 +74,13 @@ impl Shard {
         if self.wal.next_seq_no() <= self.read_files().covers_below() {
             return Ok(None); // nothing written since: no segment to seal
         }
-        self.wal.roll().map_err(|e| self.fail(e))?;
+        self.wal.roll().map_err(|e| match e {
+            // The next segment could not be prepared: nothing was sealed, the log is whole.
+            wal::Error::Io(io) => Error::Unavailable(format!(
+                "compaction could not seal the log, nothing changed: {io}"
+            )),
+            e => self.fail(e),
+        })?;
         self.compact_sealed(&mut m)
     }
 
@@ -213,9 +219,9 @@ impl Shard {
         let now = now_ms();
         let gc_deletes = self.settings.gc_deletes.as_millis() as u64;
         // Writing the file changes nothing the shard serves: an I/O error here (disk full)
-        // fails the compaction, not the shard.
+        // fails the compaction (503, tried again at the next round), not the shard.
         let write_failed = |e: io::Error| {
-            Error::ShardFailed(format!(
+            Error::Unavailable(format!(
                 "compaction to {} failed, nothing changed: {e}",
                 compacted::file_name(generation)
             ))
@@ -314,8 +320,11 @@ impl Shard {
             covers_below,
             count: 0,
         };
+        // Nothing the shard serves changed: the checkpoint is tried again later (503).
         let failed = |e: io::Error| {
-            Error::ShardFailed(format!("key-directory checkpoint {generation} failed: {e}"))
+            Error::Unavailable(format!(
+                "key-directory checkpoint {generation} failed, nothing changed: {e}"
+            ))
         };
         let len = keys_checkpoint::write(&self.storage, header, &body).map_err(failed)?;
         let older = self.storage.list().map_err(failed)?;

@@ -37,7 +37,7 @@ pub enum KeysRecovery {
 }
 
 fn corrupt(what: String) -> Error {
-    Error::ShardFailed(what)
+    Error::shard_failed(what)
 }
 
 impl Shard {

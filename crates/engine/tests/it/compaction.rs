@@ -421,3 +421,31 @@ fn a_shard_restarted_again_and_again_keeps_few_segments_and_a_short_replay() {
         "a restart replayed {most_replayed} operations"
     );
 }
+
+#[test]
+fn a_compaction_the_disk_refuses_fails_alone_and_the_shard_serves_on() {
+    use wal::sim::Fault;
+    let sim = SimStorage::new(51);
+    let shard = support::open(&sim, &support::settings(Durability::Request));
+    for i in 0..200 {
+        shard
+            .index(&doc(
+                &format!("d{i}"),
+                r#"{"pad":"xxxxxxxxxxxxxxxxxxxxxxxx"}"#,
+            ))
+            .unwrap();
+    }
+    // Every file the compaction would create is refused.
+    sim.fail_at(1, Fault::Emfile, true);
+    let err = shard.compact().unwrap_err();
+    assert_eq!(err.es_type(), "unavailable_shards_exception", "{err}");
+    assert!(err.reason().contains("nothing changed"), "{err}");
+    sim.heal();
+    assert!(shard.failure().is_none());
+    assert!(shard.get("d7").unwrap().is_some());
+    shard.index(&doc("after", "{}")).unwrap();
+    assert!(
+        shard.compact().unwrap().is_some(),
+        "the next compaction runs"
+    );
+}

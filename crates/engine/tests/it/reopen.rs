@@ -118,6 +118,15 @@ fn a_shard_failed_by_eio_stays_failed_and_names_its_file() {
         .unwrap();
     let (acked, err) = write_until_failed(&index, &sim, Fault::Eio);
     assert_eq!(err.es_type(), "shard_failed_exception", "{err}");
+    // The log's error is the source, down to the errno.
+    let source = std::error::Error::source(&err).expect("a source");
+    let log = source
+        .downcast_ref::<wal::Error>()
+        .expect("the log's error");
+    assert!(
+        matches!(log, wal::Error::Poisoned(p) if p.error.raw_os_error() == Some(5)),
+        "{log:?}"
+    );
     let shard = index.shard(0);
     let failure = shard.failure().expect("failed").clone();
     assert!(!failure.reopens, "{failure:?}");
