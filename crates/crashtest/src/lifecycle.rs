@@ -51,6 +51,8 @@ struct Known {
     shards: u64,
     acked: BTreeMap<String, u64>,
     unanswered: u64,
+    /// The answer that ended a fill early (a status and its error), to say why.
+    refused: Option<String>,
 }
 
 /// Writes `DOCS` documents into `index` one at a time, until one gets no answer.
@@ -66,8 +68,12 @@ fn fill(addr: SocketAddr, index: &str, known: &mut Known, stop: Option<&AtomicBo
                 let seq_no = answer["_seq_no"].as_u64().unwrap_or(u64::MAX);
                 known.acked.insert(id, seq_no);
             }
-            _ => {
+            other => {
                 known.unanswered += 1;
+                known.refused = Some(match other {
+                    Some((status, e)) => format!("{status} {}", e["error"]),
+                    None => "no answer".to_owned(),
+                });
                 return;
             }
         }
@@ -114,7 +120,11 @@ pub(crate) fn run_with(
         }
         fill(server.addr, &doomed, &mut doomed_known, None);
         if doomed_known.acked.len() as u64 != DOCS {
-            return Err(at(format!("filling [{doomed}] before the cut failed")));
+            let why = doomed_known.refused.as_deref().unwrap_or("?");
+            return Err(at(format!(
+                "filling [{doomed}] before the cut failed: {why} (a disk over its flood stage \
+                 answers 429 cluster_block_exception)"
+            )));
         }
         // The window: the delete, and a creation with writes into the new index.
         let made = format!("c{round}");
