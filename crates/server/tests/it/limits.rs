@@ -625,3 +625,39 @@ fn segment_size_bounds_what_a_shard_preallocates() {
         .unwrap();
     assert!(!refused.status.success());
 }
+
+#[test]
+fn a_malformed_chunked_body_answers_elasticsearch_s_json() {
+    let server = Server::start_fresh();
+    let head = b"PUT /chunky/_doc/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                 Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n";
+    let (status, json, text) = raw_answer(&server, head);
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(json["status"], 400, "{text}");
+    assert_eq!(
+        json["error"]["type"], "illegal_argument_exception",
+        "{text}"
+    );
+    // Nothing was written.
+    assert_eq!(server.json("GET", "/chunky/_doc/1", None).0, 404);
+}
+
+#[test]
+fn a_clean_restart_logs_no_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (first, addr) = serve_process(&data, &dir.path().join("first.log"), 4096, &[]);
+    let settings = r#"{"settings":{"number_of_shards":8}}"#;
+    let created = crate::support::send_to(addr, "PUT", "/calm", &[], Some(settings.as_bytes()));
+    assert_eq!(created.status, 200);
+    assert!(stop(first).success());
+    let log = dir.path().join("second.log");
+    let (second, _) = serve_process(&data, &log, 4096, &[]);
+    assert!(stop(second).success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect();
+    assert!(warnings.is_empty(), "a clean restart warned: {warnings:#?}");
+}
