@@ -9,6 +9,8 @@ use wal::{ShardId, Storage};
 
 use crate::disk::DiskBlock;
 use crate::error::{Error, Result};
+use crate::iter::{Iter, Position};
+use crate::key_dir::Order;
 use crate::lifecycle::{missing_shards, shard_dirs};
 use crate::request::{DeleteRequest, IndexRequest, OpType};
 use crate::routing;
@@ -255,6 +257,37 @@ impl Index {
             }
         }
         Ok(())
+    }
+
+    /// The live documents of every shard at one point in time, merged in `order`: a
+    /// document written after this returns is not seen, one updated or deleted during the
+    /// walk is seen as it was (iter.rs). Lazy: each shard is read a batch at a time. While
+    /// the walk is held, the index's shards do not compact.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// use optimist_engine::{IndexRequest, IndexSettings, Order, Store};
+    /// let store = Store::open_dir(dir.path(), Default::default())?;
+    /// let books = store.create_index("books", IndexSettings::default())?;
+    /// for id in ["b", "c", "a"] {
+    ///     books.index(&IndexRequest::new(id, br#"{"title":"..."}"#.to_vec()), None)?;
+    /// }
+    /// let ids: Vec<String> = books
+    ///     .iter(Order::Id)?
+    ///     .map(|doc| doc.map(|d| d.id))
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(ids, ["a", "b", "c"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn iter(&self, order: Order) -> Result<Iter<'_>> {
+        Iter::new(self, order, None)
+    }
+
+    /// A walk as `iter` makes, in the position's order, starting after `position` (the last
+    /// document an earlier walk yielded, `Iter::position`), from a new point in time.
+    pub fn iter_after(&self, position: &Position) -> Result<Iter<'_>> {
+        Iter::new(self, position.order(), Some(position))
     }
 
     /// Realtime get, on the shard the routing names.

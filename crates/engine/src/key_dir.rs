@@ -23,6 +23,12 @@ use std::sync::{Mutex, MutexGuard};
 use hashbrown::HashTable;
 use wal::{Generation, Location, PrimaryTerm, SeqNo};
 
+mod point;
+
+pub use point::Order;
+use point::Points;
+pub(crate) use point::{After, Key, Preimages, Walked};
+
 /// Enough stripes that writers of different documents rarely share a lock.
 const STRIPES: usize = 64;
 
@@ -235,12 +241,18 @@ pub(crate) struct KeyDir {
     /// Seeded at random per key directory (above); foldhash, hashbrown's own default, costs a
     /// few nanoseconds for an id where SipHash took a good part of a lookup.
     hasher: foldhash::fast::RandomState,
+    /// The points in time walks hold (point.rs).
+    points: Points,
 }
+
+/// Every stripe of a key directory, locked (`KeyDir::lock_all`).
+pub(crate) struct AllLocked<'a>(Vec<MutexGuard<'a, Map>>);
 
 /// One locked stripe: the per-document lock of every id in it.
 pub(crate) struct Locked<'a> {
     map: MutexGuard<'a, Map>,
     hasher: &'a foldhash::fast::RandomState,
+    points: &'a Points,
 }
 
 impl Locked<'_> {
@@ -255,7 +267,15 @@ impl Locked<'_> {
         let hasher = self.hasher;
         let hash = hasher.hash_one(id);
         let map = &mut *self.map;
-        if let Some(n) = map.find(hash, id) {
+        let found = map.find(hash, id);
+        if self.points.any() {
+            let before = found.map(|n| map.slot(n).packed.unpack());
+            // A new operation, not the same one moved (a compaction's relocation).
+            if before.is_none_or(|b| b.seq_no != entry.seq_no) {
+                self.points.record(id, before);
+            }
+        }
+        if let Some(n) = found {
             map.slot_mut(n).packed = packed;
             return;
         }
@@ -282,6 +302,7 @@ impl KeyDir {
         KeyDir {
             stripes: (0..STRIPES).map(|_| Mutex::new(Map::default())).collect(),
             hasher: foldhash::fast::RandomState::default(),
+            points: Points::default(),
         }
     }
 
@@ -291,7 +312,18 @@ impl KeyDir {
         Locked {
             map: stripe.lock().unwrap_or_else(|e| e.into_inner()),
             hasher: &self.hasher,
+            points: &self.points,
         }
+    }
+
+    /// Every stripe, locked: no write is between taking its seq_no and updating its entry.
+    pub(crate) fn lock_all(&self) -> AllLocked<'_> {
+        AllLocked(
+            self.stripes
+                .iter()
+                .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()))
+                .collect(),
+        )
     }
 
     fn each_stripe(&self, mut visit: impl FnMut(&mut Map)) {
@@ -350,13 +382,9 @@ impl KeyDir {
         at: impl FnOnce() -> T,
         mut visit: impl FnMut(&str, Entry),
     ) -> T {
-        let guards: Vec<_> = self
-            .stripes
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()))
-            .collect();
+        let guards = self.lock_all();
         let moment = at();
-        for map in &guards {
+        for map in &guards.0 {
             for &n in map.table.iter() {
                 let slot = map.slot(n);
                 visit(map.id_of(slot), slot.packed.unpack());

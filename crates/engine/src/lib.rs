@@ -19,6 +19,7 @@ pub mod fuzz;
 mod id;
 mod index;
 mod index_name;
+mod iter;
 mod key_dir;
 mod keys_checkpoint;
 pub mod lifecycle;
@@ -41,6 +42,8 @@ pub use error::{Conflict, Error, Failed, Required, Result, Stamp};
 pub use id::IdGenerator;
 pub use index::Index;
 pub use index_name::{INDEX_NAME_LEN_MAX, validate_index_name};
+pub use iter::{Iter, Position};
+pub use key_dir::Order;
 pub use progress::Progress;
 pub use request::{
     Conditions, DeleteRequest, ID_LEN_MAX, IndexRequest, OpType, SOURCE_LEN_MAX, VersionType,

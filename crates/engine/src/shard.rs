@@ -12,6 +12,7 @@
 mod compaction;
 mod failure;
 mod recovery;
+mod walk;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard};
@@ -23,6 +24,7 @@ pub use compaction::{Compaction, SEALED_SEGMENTS_MAX};
 pub use failure::ShardFailure;
 pub(crate) use failure::resource_exhausted;
 pub use recovery::KeysRecovery;
+pub(crate) use walk::ShardPoint;
 
 use crate::compacted::{CompactedFile, PARTITIONS};
 use crate::error::{Error, Result};
@@ -518,24 +520,27 @@ impl Shard {
         {
             return Err(Error::shard_failed(why.reason.clone()));
         }
-        let Some(Entry {
-            version,
-            seq_no,
-            primary_term,
-            state: EntryState::Live(location),
-        }) = entry
-        else {
+        match entry {
+            Some(entry) => self.document_at(&files, id, entry),
+            None => Ok(None),
+        }
+    }
+
+    /// The document `entry` places, read from the log or a compacted file: `None` for a
+    /// tombstone.
+    fn document_at(&self, files: &Files, id: &str, entry: Entry) -> Result<Option<Document>> {
+        let EntryState::Live(location) = entry.state else {
             return Ok(None);
         };
-        let payload = self.read_payload(&files, location)?;
+        let payload = self.read_payload(files, location)?;
         match Op::decode(&payload) {
             Ok(Op::Index {
                 id: found, source, ..
             }) if found == id => Ok(Some(Document {
                 id: id.to_owned(),
-                version,
-                seq_no,
-                primary_term,
+                version: entry.version,
+                seq_no: entry.seq_no,
+                primary_term: entry.primary_term,
                 source: source.to_vec(),
             })),
             _ => Err(self.fail_with(format!("{location:?} holds no document [{id}]"))),

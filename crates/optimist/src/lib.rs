@@ -53,9 +53,9 @@
 pub use engine::{
     BulkAction, BulkItem, BulkItemResult, BulkOptions, Conditions, Conflict, DeleteRequest,
     DocResult, Document, Durability, Error, GetItem, IdGenerator, Index, IndexRequest,
-    IndexSettings, OpType, PrimaryTerm, Required, Result, SOURCE_LEN_MAX, SeqNo, ShardFailure,
-    Stamp, Store, StoreOptions, UPDATE_WITH_ATTEMPTS, UpdateRequest, UpdateResult, VersionType,
-    Versioned, WriteResult,
+    IndexSettings, Iter, OpType, Order, Position, PrimaryTerm, Required, Result, SOURCE_LEN_MAX,
+    SeqNo, ShardFailure, Stamp, Store, StoreOptions, UPDATE_WITH_ATTEMPTS, UpdateRequest,
+    UpdateResult, VersionType, Versioned, WriteResult,
 };
 
 /// One shard, and the storage seam below it: for tools and tests that work below an index.

@@ -9,7 +9,7 @@
 
 use std::io::Write;
 
-use engine::Store;
+use engine::{Order, Store};
 use serde_json::json;
 
 /// What an export wrote.
@@ -19,8 +19,9 @@ pub struct Exported {
     pub bytes: u64,
 }
 
-/// Streams every live document of `index`, shard by shard in seq_no order, to `out`;
-/// `progress` is called after each document.
+/// Streams every live document of `index`, as it was when the export began (one point in
+/// time across its shards, `Index::iter`), in seq_no order, to `out`; `progress` is called
+/// after each document.
 pub fn export(
     store: &Store,
     index: &str,
@@ -29,34 +30,22 @@ pub fn export(
 ) -> Result<Exported, String> {
     let idx = store.index(index).map_err(|e| e.reason())?;
     let mut done = Exported::default();
-    let mut failure = None;
-    for shard in idx.shards() {
-        shard
-            .scan(|doc| {
-                let action = json!({"index": {
-                    "_index": index,
-                    "_id": doc.id,
-                    "version": doc.version,
-                    "version_type": "external",
-                }});
-                let line = format!("{action}\n");
-                let written = out
-                    .write_all(line.as_bytes())
-                    .and_then(|()| out.write_all(&doc.source))
-                    .and_then(|()| out.write_all(b"\n"));
-                if let Err(e) = written {
-                    failure = Some(format!("cannot write the export: {e}"));
-                    return false;
-                }
-                done.documents += 1;
-                done.bytes += (line.len() + doc.source.len() + 1) as u64;
-                progress(&done);
-                true
-            })
-            .map_err(|e| e.reason())?;
-        if let Some(failure) = failure.take() {
-            return Err(failure);
-        }
+    for doc in idx.iter(Order::SeqNo).map_err(|e| e.reason())? {
+        let doc = doc.map_err(|e| e.reason())?;
+        let action = json!({"index": {
+            "_index": index,
+            "_id": doc.id,
+            "version": doc.version,
+            "version_type": "external",
+        }});
+        let line = format!("{action}\n");
+        out.write_all(line.as_bytes())
+            .and_then(|()| out.write_all(&doc.source))
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(|e| format!("cannot write the export: {e}"))?;
+        done.documents += 1;
+        done.bytes += (line.len() + doc.source.len() + 1) as u64;
+        progress(&done);
     }
     out.flush()
         .map_err(|e| format!("cannot write the export: {e}"))?;

@@ -66,12 +66,13 @@ pub struct Compaction {
 
 impl Shard {
     /// Compacts everything written so far: the active segment is sealed first, so every
-    /// operation is a candidate. `None` if there was nothing new to compact.
+    /// operation is a candidate. `None` if there was nothing new to compact, or while a walk
+    /// (`Index::iter`) holds a point of the shard, whose documents must stay where they are.
     pub fn compact(&self) -> Result<Option<Compaction>> {
         self.check_serving()?;
         let mut m = self.lock_maintenance();
         self.check_files_writable()?;
-        if self.wal.next_seq_no() <= self.read_files().covers_below() {
+        if self.points_held() || self.wal.next_seq_no() <= self.read_files().covers_below() {
             return Ok(None); // nothing written since: no segment to seal
         }
         self.wal.roll().map_err(|e| match e {
@@ -124,6 +125,9 @@ impl Shard {
     }
 
     fn compact_sealed(&self, m: &mut Maintenance) -> Result<Option<Compaction>> {
+        if self.points_held() {
+            return Ok(None); // a walk reads documents where they are: later
+        }
         let bytes_before = self.wal.disk_usage() + self.files_len();
         let Some(below) = self
             .wal

@@ -34,6 +34,9 @@ mod reopen;
 /// Every document operation on an `Index`, routed inside it.
 mod index_api;
 
+/// Walks of an index: id and seq_no order, one point in time, resumable.
+mod iter;
+
 /// Typed documents: put, get_as, put_if, update_with.
 mod typed;
 
