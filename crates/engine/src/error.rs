@@ -22,6 +22,9 @@ pub enum Error {
     Validation(Vec<String>),
     /// 400 `illegal_argument_exception`.
     IllegalArgument(String),
+    /// 400 `document_parsing_exception`: a source that is not one JSON object (source.rs),
+    /// with Elasticsearch's reason, the position included.
+    DocumentParsing(String),
     /// 500 `shard_failed_exception`: the log failed (the shard accepts nothing more until
     /// it is reopened), or a file of the store could not be read or written; the I/O error
     /// is the `source()`.
@@ -284,6 +287,7 @@ impl Error {
             Error::DocumentMissing { .. } => "document_missing_exception",
             Error::Validation(_) => "action_request_validation_exception",
             Error::IllegalArgument(_) => "illegal_argument_exception",
+            Error::DocumentParsing(_) => "document_parsing_exception",
             Error::ShardFailed(_) => "shard_failed_exception",
             Error::IndexNotFound { .. } => "index_not_found_exception",
             Error::IndexAlreadyExists { .. } => "resource_already_exists_exception",
@@ -303,6 +307,7 @@ impl Error {
             Error::DocumentMissing { .. } => 404,
             Error::Validation(_)
             | Error::IllegalArgument(_)
+            | Error::DocumentParsing(_)
             | Error::DocumentTooLarge { .. }
             | Error::ShardLimit { .. } => 400,
             Error::StoreClosed | Error::Unavailable(_) => 503,
@@ -325,7 +330,9 @@ impl Error {
                 }
                 reason
             }
-            Error::IllegalArgument(reason) | Error::Unavailable(reason) => reason.clone(),
+            Error::IllegalArgument(reason)
+            | Error::DocumentParsing(reason)
+            | Error::Unavailable(reason) => reason.clone(),
             Error::ShardFailed(failed) => failed.reason.clone(),
             Error::IndexNotFound { index } => format!("no such index [{index}]"),
             Error::IndexAlreadyExists { index, uuid } => {

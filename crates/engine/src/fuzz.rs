@@ -228,12 +228,9 @@ pub fn run(steps: &[Step]) -> Result<(), String> {
                         id: IDS[id].into(),
                         conditions: c,
                     }),
-                    Some(source) => shard.index(&IndexRequest {
-                        id: IDS[id].into(),
-                        source: source.clone().into(),
-                        op_type,
-                        conditions: c,
-                    }),
+                    Some(source) => {
+                        shard.index(&IndexRequest::with(IDS[id], source.clone(), op_type, c))
+                    }
                 };
                 match (decide(&state, id, cond, body.is_none(), term), got) {
                     (None, Err(e)) => ensure_eq!(e.status(), 409, "{}", e),

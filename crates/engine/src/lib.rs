@@ -30,6 +30,7 @@ mod request;
 pub mod routing;
 mod settings;
 mod shard;
+pub mod source;
 mod store;
 mod typed;
 mod update;

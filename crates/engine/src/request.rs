@@ -89,6 +89,33 @@ pub struct IndexRequest {
     pub op_type: OpType,
     /// What must hold for the write to happen.
     pub conditions: Conditions,
+    /// The source as `check_source` found it sound, if it did.
+    checked: Checked,
+}
+
+/// The bytes `IndexRequest::check_source` checked, kept alive, so that the write it reaches
+/// knows the source it has is still those bytes (same buffer, same length: a `Bytes` buffer
+/// never changes, and this one cannot be freed and its address reused) and checks nothing
+/// twice. A request whose `source` was replaced since is checked again.
+#[derive(Clone, Default)]
+struct Checked(Option<Bytes>);
+
+impl Checked {
+    fn holds(&self, source: &Bytes) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|c| c.as_ptr() == source.as_ptr() && c.len() == source.len())
+    }
+}
+
+impl std::fmt::Debug for Checked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "checked"
+        } else {
+            "unchecked"
+        })
+    }
 }
 
 /// Delete one document.
@@ -108,6 +135,40 @@ impl IndexRequest {
             source: source.into(),
             ..IndexRequest::default()
         }
+    }
+
+    /// Index `source` as document `id` with this op type and these conditions.
+    pub fn with(
+        id: impl Into<String>,
+        source: impl Into<Bytes>,
+        op_type: OpType,
+        conditions: Conditions,
+    ) -> IndexRequest {
+        IndexRequest {
+            op_type,
+            conditions,
+            ..IndexRequest::new(id, source)
+        }
+    }
+
+    /// Checks the source is a document (`source::check`: one JSON object, UTF-8, no field
+    /// named twice, not too deep), as every write does; a write of this request then does
+    /// not check it again unless `source` was replaced since. For a caller that must refuse
+    /// a bad document before it does anything else (a server, before it creates an index).
+    pub fn check_source(&mut self) -> Result<()> {
+        if !self.checked.holds(&self.source) {
+            crate::source::check(&self.source)?;
+            self.checked = Checked(Some(self.source.clone()));
+        }
+        Ok(())
+    }
+
+    /// `check_source` for a request that is not to be changed: the write's own check.
+    pub(crate) fn ensure_source_checked(&self) -> Result<()> {
+        if self.checked.holds(&self.source) {
+            return Ok(());
+        }
+        crate::source::check(&self.source)
     }
 
     /// `IndexRequest.validate`: the create checks return alone; the others accumulate.

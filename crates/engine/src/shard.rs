@@ -374,6 +374,7 @@ impl Shard {
     /// `index`, waiting as `wait` says.
     pub fn index_with(&self, request: &IndexRequest, wait: Wait) -> Result<WriteResult> {
         request.validate()?;
+        request.ensure_source_checked()?;
         self.write(
             &request.id,
             request.op_type,

@@ -242,7 +242,7 @@ fn parse(body: &Bytes, defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Par
         // Whether `_id` was given, and given empty, before the id moves into the action.
         let (has_id, empty_id) = (explicit_id.is_some(), explicit_id.as_deref() == Some(""));
         let id = explicit_id.unwrap_or_default();
-        let (op, action, source_filter) = match op {
+        let (op, mut action, source_filter) = match op {
             "delete" => (
                 "delete",
                 Ok(BulkAction::Delete(DeleteRequest {
@@ -285,13 +285,13 @@ fn parse(body: &Bytes, defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Par
                         )));
                     }
                 };
-                let request = IndexRequest {
-                    id: if has_id { id.clone() } else { ids.next_id() },
+                let request = IndexRequest::with(
+                    if has_id { id.clone() } else { ids.next_id() },
                     // A slice of the body, not a copy: the engine only reads it.
-                    source: doc.map_or_else(Bytes::new, |doc| body.slice_ref(doc)),
+                    doc.map_or_else(Bytes::new, |doc| body.slice_ref(doc)),
                     op_type,
                     conditions,
-                };
+                );
                 let op = if op_type == OpType::Create {
                     "create"
                 } else {
@@ -311,8 +311,9 @@ fn parse(body: &Bytes, defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Par
         if let Err(engine::Error::Validation(messages)) = checked {
             validation.extend(messages);
         }
-        let malformed = match &action {
-            Ok(BulkAction::Index(r)) => crate::routes::document_error(&r.source),
+        // The document's own check, marked on the request so that the write does not repeat it.
+        let malformed = match &mut action {
+            Ok(BulkAction::Index(r)) => r.check_source().err(),
             _ => None,
         };
         let pipeline = meta.pipeline.as_deref().or(defaults.pipeline.as_deref());
@@ -320,8 +321,8 @@ fn parse(body: &Bytes, defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Par
             "delete" => None,
             _ => write_target_refusal(&index, pipeline, require_alias),
         };
-        let action = if let Some((es_type, reason)) = malformed {
-            Err(ItemRefusal(400, es_type, reason))
+        let action = if let Some(e) = malformed {
+            Err(ItemRefusal(e.status(), e.es_type(), e.reason()))
         } else if let Some((status, es_type, reason)) = target {
             Err(ItemRefusal(status, es_type, reason))
         } else if empty_id {

@@ -9,14 +9,13 @@ use engine::internals::Wait;
 use engine::{DeleteRequest, Index, IndexRequest, OpType, Store, UpdateRequest};
 use serde_json::Value;
 
-use crate::duplicate_fields::{self, CheckedValue};
 use crate::es;
-use crate::nesting::{self, MAX_NESTING_DEPTH};
 use crate::params::{Params, Read};
 use crate::routes::{
     AppState, ContentType, Reply, blocking, content_type_refusal, document_refusal,
 };
 use crate::source_filter::SourceFilter;
+use engine::source::{self, CheckedValue, MAX_NESTING_DEPTH};
 
 pub(crate) async fn index_doc(
     State(state): State<AppState>,
@@ -123,14 +122,10 @@ async fn write_doc(
     }
     let id = id.unwrap_or_else(|| state.ids.next_id());
     let routing = params.routing().map(str::to_owned);
-    let request = IndexRequest {
-        id,
-        source: body,
-        op_type,
-        conditions,
-    };
-    // Validation comes before the index is resolved, so a refused request creates nothing.
-    if let Err(e) = request.validate() {
+    let mut request = IndexRequest::with(id, body, op_type, conditions);
+    // Validation, and then the document's own check, come before the index is resolved, so
+    // a refused request creates nothing.
+    if let Err(e) = request.validate().and_then(|()| request.check_source()) {
         return es::engine_error(&e, &index, None, pretty);
     }
     let idx = match index_for_write(state, &index, true).await {
@@ -380,14 +375,14 @@ pub(crate) fn update_body(
     body: &[u8],
 ) -> Result<(UpdateRequest, Option<SourceFilter>), String> {
     // `doc` and `upsert` sit one level down: each may nest as deep as a document may, and no
-    // merge of them into a stored document nests deeper than either (crate::nesting). Measured
+    // merge of them into a stored document nests deeper than either (engine::source). Measured
     // first, so that a body too deep for the parser gets this reason too.
-    if let Some(deep) = nesting::too_deep(body, MAX_NESTING_DEPTH + 1) {
+    if let Some(deep) = source::too_deep(body, MAX_NESTING_DEPTH + 1) {
         return Err(deep.reason(MAX_NESTING_DEPTH + 1));
     }
     // Built as a `Value`, with a field named twice refused (a `Value` alone keeps the last).
     let CheckedValue(value) = serde_json::from_slice(body).map_err(|e| {
-        let message = duplicate_fields::duplicate_message(&e).unwrap_or_else(|| e.to_string());
+        let message = source::duplicate_message(&e).unwrap_or_else(|| e.to_string());
         format!("[{}:{}] {message}", e.line(), e.column())
     })?;
     let Value::Object(fields) = value else {

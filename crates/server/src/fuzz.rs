@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::params::Params;
 use crate::source_filter::SourceFilter;
-use crate::{bulk, docs, mget, routes};
+use crate::{bulk, docs, mget};
 
 pub fn http_request(data: &[u8]) {
     let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
@@ -58,13 +58,13 @@ pub fn http_request(data: &[u8]) {
     }
     let _ = mget::parse(body, Some("index"), &params);
     let _ = docs::update_body("id", body);
-    let _ = routes::document_error(body);
+    let _ = engine::source::check(body);
     // The document check's quick walk accepts exactly what its walk value by value accepts
     // (within the depth the check allows, which bounds both walks).
-    if crate::nesting::too_deep(body, crate::nesting::MAX_NESTING_DEPTH).is_none() {
+    if engine::source::too_deep(body, engine::source::MAX_NESTING_DEPTH).is_none() {
         assert_eq!(
-            routes::is_one_object(body),
-            routes::why_not_one_object(body).is_none(),
+            engine::source::is_one_object(body),
+            engine::source::why_not_one_object(body).is_none(),
             "the document check's two walks disagree"
         );
     }

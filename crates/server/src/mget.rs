@@ -209,7 +209,7 @@ fn lookup(store: &Store, l: &Lookup) -> Value {
                 l.routing.as_deref(),
                 &l.filter,
             );
-            // Only a source stored nested deeper than a `Value` reads (crate::nesting), by an
+            // Only a source stored nested deeper than a `Value` reads (engine::source), by an
             // embedding application or an older version, fails here: that item says so.
             serde_json::from_str(&text).unwrap_or_else(|e| {
                 let reason = format!("the stored source of [{}] cannot be read back: {e}", l.id);

@@ -21,8 +21,6 @@ use engine::{IdGenerator, Store};
 use tower_service::Service;
 
 use crate::auth::Users;
-use crate::duplicate_fields::{self, Checked};
-use crate::nesting::{self, MAX_NESTING_DEPTH};
 use crate::params::Params;
 use crate::percent_escapes::Escapes;
 use crate::{bulk, cluster, docs, es, indices, mget};
@@ -525,6 +523,7 @@ impl ContentType {
 }
 
 /// Why the body of a document write is refused, if it is: no JSON content type, absent.
+/// (What the document itself must be, the engine checks: `IndexRequest::check_source`.)
 pub(crate) fn document_refusal(
     content_type: &ContentType,
     body: &Bytes,
@@ -542,101 +541,7 @@ pub(crate) fn document_refusal(
             pretty,
         ));
     }
-    document_error(body).map(|(es_type, reason)| es::exception(400, es_type, &reason, &[], pretty))
-}
-
-/// Why a document source is not one, as Elasticsearch's `DocumentParser` says it: it must be
-/// one JSON object.
-pub(crate) fn document_error(source: &[u8]) -> Option<(&'static str, String)> {
-    if source.is_empty() {
-        return Some((
-            "document_parsing_exception",
-            "[0:0] failed to parse, document is empty".into(),
-        ));
-    }
-    // First the depth, which bounds the walk below (crate::nesting).
-    if let Some(deep) = nesting::too_deep(source, MAX_NESTING_DEPTH) {
-        return Some(("document_parsing_exception", deep.reason(MAX_NESTING_DEPTH)));
-    }
-    // Then the document walked, not built: only its shape matters here. A source is almost
-    // always one well-formed object, which one walk to its end settles; anything else is
-    // walked again, value by value, to say what is wrong with it.
-    if is_one_object(source) {
-        return None;
-    }
-    why_not_one_object(source)
-}
-
-/// Whether `source` is one JSON object and nothing else (whitespace aside), every field named
-/// once in each of its objects.
-pub(crate) fn is_one_object(source: &[u8]) -> bool {
-    let first = source.iter().find(|b| !b.is_ascii_whitespace());
-    let mut whole = serde_json::Deserializer::from_slice(source);
-    first == Some(&b'{')
-        && <Checked as serde::Deserialize>::deserialize(&mut whole)
-            .and_then(|_| whole.end())
-            .is_ok()
-}
-
-/// What is wrong with a source that is not one object ([`is_one_object`]), walked value by
-/// value as Elasticsearch's parser reads it; `None` if nothing is.
-pub(crate) fn why_not_one_object(source: &[u8]) -> Option<(&'static str, String)> {
-    let first = source.iter().find(|b| !b.is_ascii_whitespace());
-    let mut values = serde_json::Deserializer::from_slice(source).into_iter::<Checked>();
-    match values.next() {
-        Some(Ok(_)) if first != Some(&b'{') => Some((
-            "document_parsing_exception",
-            "Malformed content, must start with an object".into(),
-        )),
-        Some(Ok(_)) => match values.next() {
-            None => None,
-            Some(Ok(_)) => Some((
-                "illegal_argument_exception",
-                "Malformed content, found extra data after parsing: START_OBJECT".into(),
-            )),
-            Some(Err(e)) => Some(parse_failure(source, &e)),
-        },
-        Some(Err(e)) => Some(parse_failure(source, &e)),
-        None => Some((
-            "document_parsing_exception",
-            "[0:0] failed to parse, document is empty".into(),
-        )),
-    }
-}
-
-/// Where a source is not UTF-8, in the words of Elasticsearch's parser (Jackson), which
-/// `serde_json` words differently (`invalid unicode code point`).
-fn utf8_error(source: &[u8]) -> Option<String> {
-    let e = std::str::from_utf8(source).err()?;
-    let at = e.valid_up_to();
-    let line = 1 + source[..at].iter().filter(|&&b| b == b'\n').count();
-    let column = at
-        - source[..at]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |n| n + 1)
-        + 1;
-    let lead = source[at];
-    // A valid lead byte followed by a bad continuation is the "middle" byte's fault.
-    let what = match (lead, source.get(at + 1)) {
-        (0xc2..=0xf4, Some(&next)) if e.error_len().is_some() && next & 0xc0 != 0x80 => {
-            format!("Invalid UTF-8 middle byte 0x{next:x}")
-        }
-        _ => format!("Invalid UTF-8 start byte 0x{lead:x}"),
-    };
-    Some(format!("[{line}:{column}] failed to parse: {what}"))
-}
-
-/// Why a source did not parse, a duplicate field or bytes that are not UTF-8 included.
-fn parse_failure(source: &[u8], e: &serde_json::Error) -> (&'static str, String) {
-    let reason = match (utf8_error(source), duplicate_fields::duplicate_message(e)) {
-        (Some(reason), _) => reason,
-        (None, Some(message)) => {
-            format!("[{}:{}] failed to parse: {message}", e.line(), e.column())
-        }
-        (None, None) => format!("[{}:{}] failed to parse: {e}", e.line(), e.column()),
-    };
-    ("document_parsing_exception", reason)
+    None
 }
 
 /// JSON and NDJSON, including the `vnd.elasticsearch+json; compatible-with=N` forms.

@@ -8,7 +8,7 @@ use engine::{Conditions, ShardId};
 use wal::Durability;
 use wal::sim::SimStorage;
 
-use crate::support::{self, doc, with};
+use crate::support::{self, count_of, counter, with};
 
 const THREADS: usize = 8;
 const INCREMENTS: usize = 40;
@@ -21,7 +21,7 @@ fn concurrent_cas_increments_lose_no_update() {
     let shard = Shard::open(Arc::new(sim.clone()), ShardId(0), settings.clone())
         .unwrap()
         .0;
-    shard.index(&doc("counter", "0")).unwrap();
+    shard.index(&counter("counter", 0)).unwrap();
     let (acked, conflicts) = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..THREADS)
             .map(|_| {
@@ -30,16 +30,13 @@ fn concurrent_cas_increments_lose_no_update() {
                     let (mut acked, mut conflicts) = (0, 0);
                     while acked < INCREMENTS {
                         let current = shard.get("counter").unwrap().unwrap();
-                        let n: u64 = std::str::from_utf8(&current.source)
-                            .unwrap()
-                            .parse()
-                            .unwrap();
+                        let n = count_of(&current.source);
                         let condition = Conditions {
                             if_seq_no: Some(current.seq_no),
                             if_primary_term: Some(current.primary_term),
                             ..Conditions::default()
                         };
-                        match shard.index(&with(doc("counter", &(n + 1).to_string()), condition)) {
+                        match shard.index(&with(counter("counter", n + 1), condition)) {
                             Ok(_) => acked += 1,
                             Err(e) if e.status() == 409 => conflicts += 1,
                             Err(e) => panic!("{e}"),
@@ -55,10 +52,7 @@ fn concurrent_cas_increments_lose_no_update() {
             .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     });
     let value = shard.get("counter").unwrap().unwrap();
-    assert_eq!(
-        std::str::from_utf8(&value.source).unwrap(),
-        acked.to_string()
-    );
+    assert_eq!(count_of(&value.source), acked as u64);
     assert_eq!(value.version, acked as u64 + 1);
     eprintln!("{acked} increments, {conflicts} conflicts retried");
     // And all of it is durable.
@@ -66,7 +60,7 @@ fn concurrent_cas_increments_lose_no_update() {
     let after = sim.crash(wal::sim::Damage::DropUnsynced);
     let shard = support::open(&after, &settings);
     assert_eq!(
-        shard.get("counter").unwrap().unwrap().source,
-        acked.to_string().into_bytes()
+        count_of(&shard.get("counter").unwrap().unwrap().source),
+        acked as u64
     );
 }

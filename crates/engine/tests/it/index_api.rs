@@ -143,3 +143,94 @@ fn an_empty_id_is_refused_by_the_engine_too() {
     assert!(err.reason().contains("must not be empty"), "{err}");
     assert_eq!(index.doc_count(), 0);
 }
+
+/// What the server refuses, the engine refuses, on every path a library caller has: no
+/// source that is not one JSON object is ever stored (issue 29, point 4).
+#[test]
+fn a_source_that_is_not_one_json_object_is_refused_on_every_path() {
+    let (_dir, store) = store();
+    let index = store.create_index("src", IndexSettings::default()).unwrap();
+    let deep = format!("{}1{}", r#"{"a":"#.repeat(150), "}".repeat(150));
+    let bad: [(&[u8], &str, &str); 7] = [
+        (b"", "document_parsing_exception", "document is empty"),
+        (
+            b"[1,2]",
+            "document_parsing_exception",
+            "must start with an object",
+        ),
+        (
+            b"42",
+            "document_parsing_exception",
+            "must start with an object",
+        ),
+        (
+            br#"{"a":1,"a":2}"#,
+            "document_parsing_exception",
+            "Duplicate field 'a'",
+        ),
+        (
+            b"{\"a\":\"\xff\"}",
+            "document_parsing_exception",
+            "Invalid UTF-8",
+        ),
+        (b"{} {}", "illegal_argument_exception", "found extra data"),
+        (
+            deep.as_bytes(),
+            "document_parsing_exception",
+            "nesting depth",
+        ),
+    ];
+    for (source, es_type, says) in bad {
+        let shown = String::from_utf8_lossy(source);
+        let err = index
+            .index(&IndexRequest::new("d", source.to_vec()), None)
+            .unwrap_err();
+        assert_eq!(
+            (err.es_type(), err.status()),
+            (es_type, 400),
+            "{shown}: {err}"
+        );
+        assert!(err.reason().contains(says), "{shown}: {err}");
+        let item = &index.bulk(&[BulkAction::Index(IndexRequest::new("d", source.to_vec()))])[0];
+        let err = item.result.as_ref().unwrap_err();
+        assert_eq!(err.es_type(), es_type, "bulk {shown}: {err}");
+    }
+    // The typed layer: a value that is not an object.
+    let err = index.put("n", &42).unwrap_err();
+    assert_eq!(err.es_type(), "document_parsing_exception", "{err}");
+    // An update whose merge would nest deeper than any reader could read it back.
+    index
+        .index(&IndexRequest::new("u", b"{}".to_vec()), None)
+        .unwrap();
+    let mut doc = json!(1);
+    for _ in 0..150 {
+        doc = json!({ "a": doc });
+    }
+    let err = index
+        .update(&UpdateRequest::new("u", object(doc)), None)
+        .unwrap_err();
+    assert_eq!(err.es_type(), "document_parsing_exception", "{err}");
+    // Nothing refused took a seq_no or a document.
+    assert_eq!(index.doc_count(), 1);
+    assert_eq!(index.shard(0).max_seq_no(), Some(engine::SeqNo(0)));
+}
+
+#[test]
+fn a_checked_source_is_checked_again_once_it_is_replaced() {
+    let (_dir, store) = store();
+    let index = store
+        .create_index("mark", IndexSettings::default())
+        .unwrap();
+    let mut request = IndexRequest::new("m", br#"{"ok":true}"#.to_vec());
+    request.check_source().unwrap();
+    // The mark names the bytes it checked: a replaced source is not trusted on it.
+    request.source = b"not json".to_vec().into();
+    let err = index.index(&request, None).unwrap_err();
+    assert_eq!(err.es_type(), "document_parsing_exception", "{err}");
+    let err = request.check_source().unwrap_err();
+    assert_eq!(err.es_type(), "document_parsing_exception", "{err}");
+    request.source = br#"{"ok":1}"#.to_vec().into();
+    request.check_source().unwrap();
+    assert_eq!(index.index(&request, None).unwrap().version, 1);
+    assert_eq!(index.doc_count(), 1);
+}

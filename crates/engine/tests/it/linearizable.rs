@@ -19,7 +19,7 @@ use stateright::semantics::{ConsistencyTester, LinearizabilityTester, Sequential
 use wal::Durability;
 use wal::sim::{Rng, SimStorage};
 
-use crate::support::{self, doc, with};
+use crate::support::{self, count_of, counter, with};
 
 #[derive(Clone, Debug, PartialEq)]
 enum Op {
@@ -167,11 +167,11 @@ fn histories(
 fn run(shard: &Shard, op: &Op) -> Ret {
     match *op {
         Op::Read => Ret::Read(shard.get("k").unwrap().map(|d| {
-            let value = std::str::from_utf8(&d.source).unwrap().parse().unwrap();
+            let value = count_of(&d.source);
             (value, d.seq_no.0, d.version)
         })),
         Op::Write(value) => {
-            let w = shard.index(&doc("k", &value.to_string())).unwrap();
+            let w = shard.index(&counter("k", value)).unwrap();
             Ret::Written {
                 seq_no: w.seq_no.0,
                 version: w.version,
@@ -186,7 +186,7 @@ fn run(shard: &Shard, op: &Op) -> Ret {
                 if_primary_term: Some(PrimaryTerm(1)),
                 ..Conditions::default()
             };
-            match shard.index(&with(doc("k", &value.to_string()), condition)) {
+            match shard.index(&with(counter("k", value), condition)) {
                 Ok(w) => Ret::Written {
                     seq_no: w.seq_no.0,
                     version: w.version,

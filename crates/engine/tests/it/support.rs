@@ -29,6 +29,17 @@ pub fn doc(id: &str, body: &str) -> IndexRequest {
     IndexRequest::new(id, body.as_bytes().to_vec())
 }
 
+/// A counter document, `{"n":N}`: a source must be one JSON object.
+pub fn counter(id: &str, n: u64) -> IndexRequest {
+    doc(id, &format!(r#"{{"n":{n}}}"#))
+}
+
+/// The `n` of a counter document.
+pub fn count_of(source: &[u8]) -> u64 {
+    let value: serde_json::Value = serde_json::from_slice(source).unwrap();
+    value["n"].as_u64().unwrap()
+}
+
 pub fn with(mut request: IndexRequest, conditions: Conditions) -> IndexRequest {
     request.conditions = conditions;
     request

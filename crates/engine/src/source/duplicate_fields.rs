@@ -15,7 +15,7 @@ const LINEAR_UP_TO: usize = 16;
 
 /// One JSON value, walked rather than built, refused (as a data error, with the line and
 /// column of the place) if an object in it names a field twice.
-pub(crate) struct Checked;
+pub struct Checked;
 
 impl<'de> Deserialize<'de> for Checked {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Checked, D::Error> {
@@ -26,7 +26,7 @@ impl<'de> Deserialize<'de> for Checked {
 /// One JSON value, built as a `serde_json::Value` is, and refused as [`Checked`] refuses one: a
 /// `Value` alone would keep the last of a field named twice. For a body that is read into a
 /// `Value` anyway (an update's), this reads it once instead of twice.
-pub(crate) struct CheckedValue(pub(crate) serde_json::Value);
+pub struct CheckedValue(pub serde_json::Value);
 
 impl<'de> Deserialize<'de> for CheckedValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<CheckedValue, D::Error> {
@@ -36,7 +36,7 @@ impl<'de> Deserialize<'de> for CheckedValue {
 
 /// The message of a duplicate field's error without its position, which the caller words as
 /// Elasticsearch does; `None` for any other error.
-pub(crate) fn duplicate_message(e: &serde_json::Error) -> Option<String> {
+pub fn duplicate_message(e: &serde_json::Error) -> Option<String> {
     if !e.is_data() {
         return None;
     }

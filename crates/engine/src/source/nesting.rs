@@ -8,20 +8,22 @@
 //! path, never half-served or filtered wrongly.
 
 /// The deepest nesting of objects and arrays a document may have (docs/api.md).
-pub(crate) const MAX_NESTING_DEPTH: usize = 100;
+pub const MAX_NESTING_DEPTH: usize = 100;
 
 /// Where a JSON text first nests deeper than its limit.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct TooDeep {
-    pub(crate) depth: usize,
-    /// 1-based, as the parser's errors give them.
-    pub(crate) line: usize,
-    pub(crate) column: usize,
+pub struct TooDeep {
+    /// How deep the first container over the limit is.
+    pub depth: usize,
+    /// Its line, 1-based as the parser's errors give them.
+    pub line: usize,
+    /// Its column, 1-based.
+    pub column: usize,
 }
 
 impl TooDeep {
     /// The reason, in the shape of Elasticsearch's parse failures.
-    pub(crate) fn reason(&self, limit: usize) -> String {
+    pub fn reason(&self, limit: usize) -> String {
         format!(
             "[{}:{}] failed to parse: Document nesting depth ({}) exceeds the maximum allowed ({limit})",
             self.line, self.column, self.depth
@@ -30,7 +32,7 @@ impl TooDeep {
 }
 
 /// The first object or array of `json` (valid JSON) opened deeper than `limit`, if any.
-pub(crate) fn too_deep(json: &[u8], limit: usize) -> Option<TooDeep> {
+pub fn too_deep(json: &[u8], limit: usize) -> Option<TooDeep> {
     // Most documents open far fewer containers than the limit in all: then none can be too
     // deep, and a count (which the compiler vectorises) settles it without the scan below.
     let openers: usize = json
