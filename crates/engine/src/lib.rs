@@ -64,5 +64,5 @@ pub mod internals {
 }
 pub use store::{FILES_PER_SHARD_MAX, FILES_RESERVED, Store, StoreOptions};
 pub use typed::{UPDATE_WITH_ATTEMPTS, Versioned};
-pub use update::{UpdateRequest, UpdateResult, deep_merge};
+pub use update::{UpdateRequest, UpdateResult};
 pub use wal::{Durability, PrimaryTerm, SeqNo, ShardId};

@@ -1,7 +1,10 @@
 //! The update API, as Elasticsearch's `UpdateHelper` and `TransportUpdateAction`: read the
-//! document in real time, deep-merge the partial `doc` into its source, write it back
+//! document in real time, deep-merge the partial `doc` into its source (its fields' order
+//! kept, `ordered.rs`), write it back
 //! conditionally on the stamp just read, and re-run the whole read-modify-write on a conflict
 //! up to `retry_on_conflict` times. An unchanged result is a `noop` and consumes no seq_no.
+
+mod ordered;
 
 use serde_json::{Map, Value};
 use wal::{PrimaryTerm, SeqNo};
@@ -150,15 +153,15 @@ impl Shard {
             };
             return Err(Error::conflict(id, required, Some(stamp), false));
         }
-        let mut source: Map<String, Value> = match serde_json::from_slice(&current.source) {
-            Ok(Value::Object(map)) => map,
+        let mut source = match serde_json::from_slice(&current.source) {
+            Ok(ordered::Node::Object(fields)) => fields,
             _ => {
                 return Err(Error::IllegalArgument(format!(
                     "[{id}]: the current source is not a JSON object"
                 )));
             }
         };
-        let changed = deep_merge(&mut source, doc);
+        let changed = ordered::merge(&mut source, doc);
         if !changed && request.detect_noop {
             let write = WriteResult {
                 id: id.clone(),
@@ -172,7 +175,8 @@ impl Shard {
                 source: current.source,
             });
         }
-        let source = serde_json::to_vec(&source).expect("a JSON map serialises");
+        let source =
+            serde_json::to_vec(&ordered::Node::Object(source)).expect("a JSON map serialises");
         let mut index = IndexRequest::new(id.clone(), source.clone());
         index.conditions = Conditions {
             if_seq_no: Some(current.seq_no),
@@ -181,63 +185,5 @@ impl Shard {
         };
         let write = self.index_with(&index, wait)?;
         Ok(UpdateResult { write, source })
-    }
-}
-
-/// Merges `changes` into `source` as Elasticsearch's `XContentHelper.update` does: objects
-/// merge recursively, anything else is replaced. Returns whether anything changed.
-pub fn deep_merge(source: &mut Map<String, Value>, changes: &Map<String, Value>) -> bool {
-    let mut changed = false;
-    for (key, new) in changes {
-        match (source.get_mut(key), new) {
-            (Some(Value::Object(old)), Value::Object(new)) => changed |= deep_merge(old, new),
-            (Some(old), new) => {
-                if old != new {
-                    *old = new.clone();
-                    changed = true;
-                }
-            }
-            (None, new) => {
-                source.insert(key.clone(), new.clone());
-                changed = true;
-            }
-        }
-    }
-    changed
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn map(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => unreachable!(),
-        }
-    }
-
-    #[test]
-    fn merges_objects_recursively_and_replaces_the_rest() {
-        let mut source = map(json!({"a": 1, "o": {"x": 1, "y": [1]}, "z": "keep"}));
-        assert!(deep_merge(
-            &mut source,
-            &map(json!({"o": {"y": [2], "w": null}, "b": true}))
-        ));
-        assert_eq!(
-            Value::Object(source.clone()),
-            json!({"a": 1, "o": {"x": 1, "y": [2], "w": null}, "z": "keep", "b": true})
-        );
-        assert!(!deep_merge(
-            &mut source,
-            &map(json!({"a": 1, "o": {"x": 1}}))
-        ));
-        // Field order is kept: the document reads back as written.
-        assert_eq!(
-            serde_json::to_string(&source).unwrap().find("\"a\""),
-            Some(1)
-        );
     }
 }

@@ -58,6 +58,11 @@ pub use engine::{
     UpdateResult, VersionType, Versioned, WriteResult,
 };
 
+/// The `serde_json` the API speaks (`UpdateRequest`'s `Map` and `Value`), so an application
+/// needs no dependency of its own on it. It is built with no feature of optimist's choosing:
+/// a document's field order is the engine's to keep, not `preserve_order`'s.
+pub use serde_json;
+
 /// One shard, and the storage seam below it: for tools and tests that work below an index.
 pub mod internals {
     pub use engine::internals::*;
