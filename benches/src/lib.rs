@@ -107,6 +107,14 @@ pub fn raw_rate(raw: &mut RawLog, n: usize) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The rounds a ratio binary runs: `ROUNDS` from the environment, else `default`.
+pub fn rounds(default: usize) -> usize {
+    std::env::var("ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The middle value (the upper one of an even count).
 pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(|a, b| a.partial_cmp(b).unwrap());

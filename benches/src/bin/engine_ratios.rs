@@ -20,10 +20,7 @@ use engine::{Conditions, Index, IndexRequest, IndexSettings, Store, StoreOptions
 const IDS: u64 = 100_000;
 
 fn main() {
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let rounds = benches::rounds(5);
     let dir = scratch_dir("engine-ratios");
     let mut raw = RawLog::create(&dir);
     let store = Store::open_dir(dir.join("data"), StoreOptions::default()).unwrap();

@@ -9,10 +9,7 @@
 use benches::{RawLog, open_wal, raw_rate, scratch_dir, wal_rate};
 
 fn main() {
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(7);
+    let rounds = benches::rounds(7);
     let dir = scratch_dir("ratios");
     let mut raw = RawLog::create(&dir);
     let wal_dir = dir.join("wal");

@@ -39,10 +39,7 @@ const BATCH: usize = 1_000;
 const BULK_CLIENTS: usize = 2;
 
 fn main() {
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let rounds = benches::rounds(5);
     let dir = benches::scratch_dir("server-ratios");
     // One runtime for the load generator and both servers, built as `optimist serve` builds
     // its own; WORKERS=n overrides its worker count (to compare).
