@@ -2,27 +2,19 @@
 
 use engine::{
     BulkAction, BulkItem, BulkOptions, DeleteRequest, DocResult, Error, IndexRequest,
-    IndexSettings, Store, StoreOptions, UpdateRequest,
+    IndexSettings, UpdateRequest,
 };
 use serde_json::{Map, Value, json};
+
+use crate::support::dir_store;
 
 fn object(v: Value) -> Map<String, Value> {
     v.as_object().unwrap().clone()
 }
 
-fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let options = StoreOptions {
-        background: false,
-        ..StoreOptions::default()
-    };
-    let store = Store::open_dir(dir.path(), options).unwrap();
-    (dir, store)
-}
-
 #[test]
 fn an_index_creates_updates_bulks_mgets_and_scans_with_routing_inside() {
-    let (_dir, store) = store();
+    let (_dir, store) = dir_store();
     let index = store
         .create_index("docs", IndexSettings::with_shards(3))
         .unwrap();
@@ -96,7 +88,7 @@ fn an_index_creates_updates_bulks_mgets_and_scans_with_routing_inside() {
 
 #[test]
 fn a_store_bulk_creates_indices_only_when_asked() {
-    let (_dir, store) = store();
+    let (_dir, store) = dir_store();
     let items = [BulkItem {
         index: "misspelt".into(),
         routing: None,
@@ -120,7 +112,7 @@ fn a_store_bulk_creates_indices_only_when_asked() {
 
 #[test]
 fn bad_settings_are_refused_not_panicked_on() {
-    let (_dir, store) = store();
+    let (_dir, store) = dir_store();
     let zero = IndexSettings::with_shards(0);
     let err = store.create_index("zero", zero).unwrap_err();
     assert_eq!(err.es_type(), "illegal_argument_exception", "{err}");
@@ -130,7 +122,7 @@ fn bad_settings_are_refused_not_panicked_on() {
 
 #[test]
 fn an_empty_id_is_refused_by_the_engine_too() {
-    let (_dir, store) = store();
+    let (_dir, store) = dir_store();
     let index = store.create_index("ids", IndexSettings::default()).unwrap();
     let err = index
         .index(&IndexRequest::new("", b"{}".to_vec()), None)
@@ -148,7 +140,7 @@ fn an_empty_id_is_refused_by_the_engine_too() {
 /// source that is not one JSON object is ever stored (issue 29, point 4).
 #[test]
 fn a_source_that_is_not_one_json_object_is_refused_on_every_path() {
-    let (_dir, store) = store();
+    let (_dir, store) = dir_store();
     let index = store.create_index("src", IndexSettings::default()).unwrap();
     let deep = format!("{}1{}", r#"{"a":"#.repeat(150), "}".repeat(150));
     let bad: [(&[u8], &str, &str); 7] = [
@@ -217,7 +209,7 @@ fn a_source_that_is_not_one_json_object_is_refused_on_every_path() {
 
 #[test]
 fn a_checked_source_is_checked_again_once_it_is_replaced() {
-    let (_dir, store) = store();
+    let (_dir, store) = dir_store();
     let index = store
         .create_index("mark", IndexSettings::default())
         .unwrap();

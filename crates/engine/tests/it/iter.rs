@@ -7,18 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use engine::{
     DeleteRequest, Document, Error, Index, IndexRequest, IndexSettings, Order, Position, SeqNo,
-    Store, StoreOptions,
 };
 
-fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let options = StoreOptions {
-        background: false,
-        ..StoreOptions::default()
-    };
-    let store = Store::open_dir(dir.path(), options).unwrap();
-    (dir, store)
-}
+use crate::support::dir_store;
 
 fn put(index: &Index, id: &str, n: u64, routing: Option<&str>) {
     let source = format!(r#"{{"n":{n}}}"#).into_bytes();
@@ -45,7 +36,7 @@ fn ids(docs: &[Document]) -> Vec<&str> {
 
 #[test]
 fn a_walk_merges_every_shard_in_id_order_and_in_seq_no_order() {
-    let (_dir, store) = store();
+    let (_dir, store) = dir_store();
     let index = store
         .create_index("walk", IndexSettings::with_shards(3))
         .unwrap();
@@ -92,7 +83,7 @@ fn a_walk_merges_every_shard_in_id_order_and_in_seq_no_order() {
 fn a_walk_over_many_batches_yields_each_document_once_in_order() {
     // More documents than one batch (1,024) on each shard: the walk goes on from batch to
     // batch, never skipping or repeating the ids at a batch's edge.
-    let (_dir, store) = store();
+    let (_dir, store) = dir_store();
     let index = store
         .create_index("many", IndexSettings::with_shards(2))
         .unwrap();
@@ -119,7 +110,7 @@ fn a_walk_over_many_batches_yields_each_document_once_in_order() {
 
 #[test]
 fn a_walk_sees_the_index_as_it_was_when_it_started() {
-    let (_dir, store) = store();
+    let (_dir, store) = dir_store();
     let index = store
         .create_index("point", IndexSettings::with_shards(2))
         .unwrap();
@@ -167,7 +158,7 @@ fn walk_ids(index: &Index) -> Vec<String> {
 
 #[test]
 fn a_walk_resumes_after_its_last_position_in_both_orders() {
-    let (_dir, store) = store();
+    let (_dir, store) = dir_store();
     let index = store
         .create_index("resume", IndexSettings::with_shards(3))
         .unwrap();
@@ -191,7 +182,7 @@ fn a_walk_resumes_after_its_last_position_in_both_orders() {
 
 #[test]
 fn a_walk_through_a_deleted_index_or_a_closed_store_returns_the_error_and_ends() {
-    let (_dir, store) = store();
+    let (_dir, store) = dir_store();
     let index = store
         .create_index("gone", IndexSettings::with_shards(2))
         .unwrap();
@@ -220,7 +211,7 @@ fn a_walk_through_a_deleted_index_or_a_closed_store_returns_the_error_and_ends()
 
 #[test]
 fn a_held_walk_defers_compaction_and_reads_what_it_pinned() {
-    let (_dir, store) = store();
+    let (_dir, store) = dir_store();
     let index = store
         .create_index("pinned", IndexSettings::with_shards(1))
         .unwrap();
@@ -260,7 +251,7 @@ fn a_held_walk_defers_compaction_and_reads_what_it_pinned() {
 fn random_writes_during_walks_never_change_what_they_yield() {
     let seed = crate::support::seed("walk model");
     let mut rng = wal::sim::Rng::new(seed);
-    let (_dir, store) = store();
+    let (_dir, store) = dir_store();
     // Async durability: many writes, and what is walked does not depend on the fsync. Ids
     // over several batches per shard, so walks go on past batch edges with writes between.
     let settings = IndexSettings {
@@ -327,7 +318,7 @@ fn random_writes_during_walks_never_change_what_they_yield() {
 /// write without an earlier one.
 #[test]
 fn a_walk_is_one_cut_across_shards_under_concurrent_writers() {
-    let (_dir, store) = store();
+    let (_dir, store) = dir_store();
     let index = store
         .create_index("cut", IndexSettings::with_shards(4))
         .unwrap();

@@ -66,3 +66,15 @@ pub fn seed(test: &str) -> u64 {
     eprintln!("{test}: seed {seed} (replay with ENGINE_SEED={seed})");
     seed
 }
+
+/// A store in a temporary directory on the real file system, without the background thread
+/// (a test drives maintenance itself).
+pub fn dir_store() -> (tempfile::TempDir, engine::Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = engine::StoreOptions {
+        background: false,
+        ..engine::StoreOptions::default()
+    };
+    let store = engine::Store::open_dir(dir.path(), options).unwrap();
+    (dir, store)
+}

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use engine::{Error, IndexSettings, Store, StoreOptions, Versioned};
+use engine::{Error, IndexSettings, Versioned};
 use serde::{Deserialize, Serialize};
+
+use crate::support::dir_store;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Account {
@@ -11,15 +13,9 @@ struct Account {
     balance: i64,
 }
 
-fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_dir(dir.path(), StoreOptions::default()).unwrap();
-    (dir, store)
-}
-
 #[test]
 fn a_typed_document_round_trips_with_its_stamp_and_conflicts_carry_evidence() {
-    let (_dir, store) = store();
+    let (_dir, store) = dir_store();
     let accounts = store
         .create_index("accounts", IndexSettings::with_shards(2))
         .unwrap();
@@ -57,7 +53,7 @@ fn a_typed_document_round_trips_with_its_stamp_and_conflicts_carry_evidence() {
 
 #[test]
 fn update_with_retries_on_conflict_and_loses_no_change() {
-    let (_dir, store) = store();
+    let (_dir, store) = dir_store();
     let accounts = store
         .create_index("bank", IndexSettings::default())
         .unwrap();
