@@ -54,7 +54,7 @@ soak-models:
 soak-kill rounds="10000" seed="20261126":
     #!/usr/bin/env bash
     set -euo pipefail
-    cargo build --release -p server -p crashtest --bins
+    cargo build --release -p optimist-cli -p crashtest --bins
     ./target/release/crashtest kill --rounds {{rounds}} --seed {{seed}} --binary ./target/release/optimist &
     request=$!
     ./target/release/crashtest kill --rounds 2000 --async --seed {{seed}} --binary ./target/release/optimist
@@ -66,7 +66,7 @@ soak-kill rounds="10000" seed="20261126":
 soak-power chunks="10" rounds="1000" seed="20261126" lanes="3":
     #!/usr/bin/env bash
     set -euo pipefail
-    cargo build --release -p server -p crashtest --bins
+    cargo build --release -p optimist-cli -p crashtest --bins
     rm -f target/soak-power-*.log
     seq 0 $(({{chunks}} - 1)) | xargs -P {{lanes}} -I{} sh -c \
       './target/release/crashtest power --rounds {{rounds}} --seed $(({{seed}} + {})) --binary ./target/release/optimist > target/soak-power-{}.log 2>&1 || { tail -n 3 target/soak-power-{}.log; exit 255; }'
@@ -75,12 +75,12 @@ soak-power chunks="10" rounds="1000" seed="20261126" lanes="3":
 # Async durability under power cuts: acknowledged writes may be lost, never out of order
 # (no hole in the log), and a stamp lost with them gets 409.
 soak-power-async rounds="2000" seed="20261126":
-    cargo build --release -p server -p crashtest --bins
+    cargo build --release -p optimist-cli -p crashtest --bins
     ./target/release/crashtest power --async --rounds {{rounds}} --seed {{seed}} --binary ./target/release/optimist
 
 # Indices deleted and created across SIGKILL and power cuts: each whole or gone.
 soak-lifecycle rounds="5000" seed="20261126":
-    cargo build --release -p server -p crashtest --bins
+    cargo build --release -p optimist-cli -p crashtest --bins
     ./target/release/crashtest lifecycle --rounds {{rounds}} --seed {{seed}} --binary ./target/release/optimist
     ./target/release/crashtest lifecycle --power --rounds {{rounds}} --seed {{seed}} --binary ./target/release/optimist
     for s in $(seq {{seed}} $(({{seed}} + 99))); do ./target/release/crashtest faults --seed $s --disk-full --binary ./target/release/optimist || exit 1; done

@@ -101,12 +101,12 @@ fn index_settings(body: &Value) -> Result<IndexSettings, String> {
     }
     let interval = match get("translog.sync_interval") {
         Some(v) => parse_time(&v).ok_or_else(|| format!("failed to parse setting [index.translog.sync_interval] with value [{v}] as a time value"))?,
-        None => wal::Durability::SYNC_INTERVAL_DEFAULT,
+        None => engine::Durability::SYNC_INTERVAL_DEFAULT,
     };
     match get("translog.durability").as_deref() {
         None | Some("request") | Some("REQUEST") => {}
         Some("async") | Some("ASYNC") => {
-            settings.durability = wal::Durability::Async {
+            settings.durability = engine::Durability::Async {
                 sync_interval: interval,
             }
         }

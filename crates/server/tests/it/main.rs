@@ -3,11 +3,8 @@
 mod api;
 mod client;
 mod conformance;
-mod crash;
 mod fuzz_corpus;
 mod limits;
-mod offline;
 mod quickstart;
 mod security;
 mod support;
-mod tools;

@@ -1,3 +1,3 @@
 //! The live server and the HTTP client of `testkit`, under the names these tests use.
 
-pub(crate) use testkit::{Response, Server, send_to};
+pub(crate) use testkit::{Response, Server};

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::support::Server;
+use testkit::Server;
 
 fn optimist(args: &[&str], dir: &Path, stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_optimist"))

@@ -1,106 +1,39 @@
-//! `optimist`: run the server.
+//! `optimist serve`: the Elasticsearch-compatible HTTP API on a data directory.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
 use engine::{Store, StoreOptions};
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
-#[global_allocator]
-static ALLOCATOR: server::Allocator = server::Allocator {};
-
-#[derive(Parser)]
-#[command(
-    name = "optimist",
-    version,
-    about = "A durable document store that speaks Elasticsearch's document API"
-)]
-struct Cli {
-    /// Log level (or set RUST_LOG).
-    #[arg(long, global = true, default_value = "info")]
-    log_level: String,
-    #[command(subcommand)]
-    command: Command,
+/// Serve the Elasticsearch-compatible HTTP API.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Where the data lives.
+    #[arg(long, default_value = "./data")]
+    data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9200")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    security: Security,
+    #[command(flatten)]
+    http: Http,
+    /// The largest a shard's log segment grows to, in bytes (Elasticsearch's
+    /// `index.translog.generation_threshold_size`): the most a shard preallocates ahead.
+    /// A new log starts at 1 MiB and doubles while its segments fill.
+    #[arg(long, value_name = "BYTES", default_value_t = wal::Config::SEGMENT_SIZE_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(1 << 20..=1 << 30))]
+    segment_size: u64,
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Serve the Elasticsearch-compatible HTTP API.
-    Serve {
-        /// Where the data lives.
-        #[arg(long, default_value = "./data")]
-        data_dir: PathBuf,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:9200")]
-        listen: SocketAddr,
-        #[command(flatten)]
-        security: Security,
-        #[command(flatten)]
-        http: Http,
-        /// The largest a shard's log segment grows to, in bytes (Elasticsearch's
-        /// `index.translog.generation_threshold_size`): the most a shard preallocates ahead.
-        /// A new log starts at 1 MiB and doubles while its segments fill.
-        #[arg(long, value_name = "BYTES", default_value_t = wal::Config::SEGMENT_SIZE_DEFAULT,
-              value_parser = clap::value_parser!(u64).range(1 << 20..=1 << 30))]
-        segment_size: u64,
-    },
-    /// Write an index as Elasticsearch _bulk NDJSON (with external versions) to stdout.
-    Export {
-        /// The data directory (not being served).
-        #[arg(long, default_value = "./data")]
-        data_dir: PathBuf,
-        /// The index to export.
-        #[arg(long)]
-        index: String,
-    },
-    /// Verify a data directory that is not being served, changing nothing: every segment,
-    /// record checksum, compacted file and key-directory checkpoint. Exits 1 on corruption.
-    Check {
-        /// The data directory (refused while a server holds it).
-        #[arg(long, default_value = "./data")]
-        data_dir: PathBuf,
-        /// Check only this index.
-        #[arg(long)]
-        index: Option<String>,
-    },
-    /// Cut a shard's log at its first corruption, dropping everything after it (as
-    /// Elasticsearch's `elasticsearch-shard remove-corrupted-data`). Offline; keeps a backup.
-    Repair {
-        /// The data directory (refused while a server holds it).
-        #[arg(long, default_value = "./data")]
-        data_dir: PathBuf,
-        #[arg(long)]
-        index: String,
-        #[arg(long)]
-        shard: u32,
-        /// The repair to make (required: the only one there is, named so nobody runs it by
-        /// accident).
-        #[arg(long, required = true)]
-        truncate_after_corruption: bool,
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        yes: bool,
-    },
-    /// Send a _bulk NDJSON file to an Elasticsearch-compatible endpoint, in batches.
-    Import {
-        /// Where to send it, e.g. http://127.0.0.1:9200.
-        #[arg(long)]
-        url: String,
-        /// Put every document in this index (else each action's own `_index`).
-        #[arg(long)]
-        index: Option<String>,
-        /// NAME:PASSWORD for basic authentication.
-        #[arg(long)]
-        user: Option<String>,
-        /// Actions per _bulk request.
-        #[arg(long, default_value_t = 1000)]
-        batch: usize,
-        /// The NDJSON file.
-        file: PathBuf,
-    },
+impl Args {
+    pub(crate) fn run(self) -> Result<(), String> {
+        let mut options = self.security.options()?;
+        options.limits = self.http.limits();
+        serve(self.data_dir, self.listen, options, self.segment_size)
+    }
 }
 
 /// Who may call, and over what.
@@ -168,130 +101,6 @@ impl Security {
     }
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        // Colours only for a person at a terminal: a log file (or a harness reading it)
-        // gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
-    match cli.command {
-        Command::Serve {
-            data_dir,
-            listen,
-            security,
-            http,
-            segment_size,
-        } => match security.options().and_then(|mut o| {
-            o.limits = http.limits();
-            serve(data_dir, listen, o, segment_size)
-        }) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                error!("{message}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Export { data_dir, index } => finish(export(&data_dir, &index)),
-        Command::Check { data_dir, index } => finish(server::offline::check(
-            &data_dir,
-            index.as_deref(),
-            &mut std::io::stdout(),
-        )),
-        Command::Repair {
-            data_dir,
-            index,
-            shard,
-            truncate_after_corruption: _,
-            yes,
-        } => finish(server::offline::repair(
-            &data_dir,
-            &index,
-            shard,
-            yes,
-            &mut std::io::stdin().lock(),
-            &mut std::io::stdout(),
-        )),
-        Command::Import {
-            url,
-            index,
-            user,
-            batch,
-            file,
-        } => {
-            let target = server::import::Target {
-                url: url.trim_end_matches('/').to_owned(),
-                index,
-                user,
-                batch: batch.max(1),
-                retries: 8,
-            };
-            finish(import(&target, &file))
-        }
-    }
-}
-
-fn finish(result: Result<(), String>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            error!("{message}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn export(data_dir: &std::path::Path, index: &str) -> Result<(), String> {
-    let store = Store::open_dir(data_dir, StoreOptions::default())
-        .map_err(|e| format!("cannot open {}: {}", data_dir.display(), e.reason()))?;
-    let total = store
-        .index(index)
-        .map(|i| i.doc_count())
-        .map_err(|e| e.reason())?;
-    let mut progress = server::progress::Progress::new("export", Some(total));
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let done = server::export::export(&store, index, &mut out, |d| progress.update(d.documents))?;
-    progress.finish(done.documents);
-    info!(
-        index,
-        documents = done.documents,
-        bytes = done.bytes,
-        "exported"
-    );
-    Ok(())
-}
-
-// The file to import is input, not storage: it is read, never written.
-#[allow(clippy::disallowed_types)]
-fn import(target: &server::import::Target, file: &std::path::Path) -> Result<(), String> {
-    let input = std::fs::File::open(file)
-        .map(std::io::BufReader::new)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let mut progress = server::progress::Progress::new("import", None);
-    let done = server::import::import(target, input, |d| progress.update(d.sent))?;
-    progress.finish(done.sent);
-    for failure in &done.failures {
-        error!("failed: {failure}");
-    }
-    info!(
-        sent = done.sent,
-        succeeded = done.succeeded,
-        failed = done.failed,
-        retried = done.retried,
-        "imported"
-    );
-    if done.failed > 0 {
-        return Err(format!("{} of {} documents failed", done.failed, done.sent));
-    }
-    Ok(())
-}
-
 fn serve(
     data_dir: PathBuf,
     listen: SocketAddr,
@@ -324,7 +133,7 @@ fn serve(
         }
     };
     let options_store = StoreOptions {
-        progress: Some(server::progress::for_engine()),
+        progress: Some(crate::progress::for_engine()),
         open_files_limit,
         segment_size,
         ..StoreOptions::default()

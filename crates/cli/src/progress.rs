@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tracing::info;
 
 /// Reports how far a task has come.
-pub struct Progress {
+pub(crate) struct Progress {
     what: &'static str,
     bar: Option<ProgressBar>,
     last_log: Instant,
@@ -16,7 +16,7 @@ pub struct Progress {
 
 impl Progress {
     /// `total` when it is known (a bar), else a counter.
-    pub fn new(what: &'static str, total: Option<u64>) -> Progress {
+    pub(crate) fn new(what: &'static str, total: Option<u64>) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = match total {
                 Some(total) => ProgressBar::new(total).with_style(
@@ -41,7 +41,7 @@ impl Progress {
         }
     }
 
-    pub fn update(&mut self, done: u64) {
+    pub(crate) fn update(&mut self, done: u64) {
         match &self.bar {
             Some(bar) => bar.set_position(done),
             None if self.last_log.elapsed() >= Duration::from_secs(5) => {
@@ -52,7 +52,7 @@ impl Progress {
         }
     }
 
-    pub fn finish(self, done: u64) {
+    pub(crate) fn finish(self, done: u64) {
         match self.bar {
             Some(bar) => bar.finish_with_message(format!("{} done", self.what)),
             None => info!(task = self.what, done, "finished"),
@@ -65,7 +65,7 @@ const ENGINE_TASK_MIN: u64 = 1 << 16;
 
 /// The engine's progress reports (replay when a shard opens, compaction) shown as `Progress`:
 /// one task at a time, a bar on a terminal, log lines otherwise.
-pub fn for_engine() -> engine::Progress {
+pub(crate) fn for_engine() -> engine::Progress {
     let current: std::sync::Mutex<Option<(&'static str, Progress)>> = std::sync::Mutex::new(None);
     engine::Progress(std::sync::Arc::new(move |task, done, total| {
         if total < ENGINE_TASK_MIN {

@@ -4,33 +4,35 @@
 //! reported with its id, type and reason and counted.
 
 use std::io::BufRead;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
+use tracing::{error, info};
 
 /// Where to send and how.
-pub struct Target {
+pub(crate) struct Target {
     /// `http(s)://host:port`, without a trailing slash.
-    pub url: String,
+    pub(crate) url: String,
     /// Sets `_index` on every action (the URL's default index).
-    pub index: Option<String>,
+    pub(crate) index: Option<String>,
     /// `NAME:PASSWORD` for basic authentication.
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Actions per `_bulk` request.
-    pub batch: usize,
+    pub(crate) batch: usize,
     /// How many times a 429 is retried before the item counts as failed.
-    pub retries: u32,
+    pub(crate) retries: u32,
 }
 
 /// What an import did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Imported {
-    pub sent: u64,
-    pub succeeded: u64,
-    pub failed: u64,
-    pub retried: u64,
+pub(crate) struct Imported {
+    pub(crate) sent: u64,
+    pub(crate) succeeded: u64,
+    pub(crate) failed: u64,
+    pub(crate) retried: u64,
     /// `id: type: reason` of the first failures (at most 100).
-    pub failures: Vec<String>,
+    pub(crate) failures: Vec<String>,
 }
 
 /// One action: its lines as they were in the file.
@@ -39,7 +41,7 @@ struct Action {
 }
 
 /// Reads `input` action by action and sends it in batches; `progress` after each batch.
-pub fn import(
+pub(crate) fn import(
     target: &Target,
     input: impl BufRead,
     mut progress: impl FnMut(&Imported),
@@ -162,6 +164,63 @@ fn send(
         actions = again;
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_secs(10));
+    }
+    Ok(())
+}
+
+/// Send a _bulk NDJSON file to an Elasticsearch-compatible endpoint, in batches.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Where to send it, e.g. http://127.0.0.1:9200.
+    #[arg(long)]
+    url: String,
+    /// Put every document in this index (else each action's own `_index`).
+    #[arg(long)]
+    index: Option<String>,
+    /// NAME:PASSWORD for basic authentication.
+    #[arg(long)]
+    user: Option<String>,
+    /// Actions per _bulk request.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// The NDJSON file.
+    file: PathBuf,
+}
+
+impl Args {
+    pub(crate) fn run(self) -> Result<(), String> {
+        let target = Target {
+            url: self.url.trim_end_matches('/').to_owned(),
+            index: self.index,
+            user: self.user,
+            batch: self.batch.max(1),
+            retries: 8,
+        };
+        run(&target, &self.file)
+    }
+}
+
+// The file to import is input, not storage: it is read, never written.
+#[allow(clippy::disallowed_types)]
+fn run(target: &Target, file: &std::path::Path) -> Result<(), String> {
+    let input = std::fs::File::open(file)
+        .map(std::io::BufReader::new)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let mut progress = crate::progress::Progress::new("import", None);
+    let done = import(target, input, |d| progress.update(d.sent))?;
+    progress.finish(done.sent);
+    for failure in &done.failures {
+        error!("failed: {failure}");
+    }
+    info!(
+        sent = done.sent,
+        succeeded = done.succeeded,
+        failed = done.failed,
+        retried = done.retried,
+        "imported"
+    );
+    if done.failed > 0 {
+        return Err(format!("{} of {} documents failed", done.failed, done.sent));
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ use wal::{
 
 /// The data directory, locked. Refused if it does not exist (nothing is created) or if a
 /// server holds it.
-pub fn lock_data_dir(dir: &Path) -> Result<Arc<dyn Storage>, String> {
+pub(crate) fn lock_data_dir(dir: &Path) -> Result<Arc<dyn Storage>, String> {
     if !dir.is_dir() {
         return Err(format!("{} is not a data directory", dir.display()));
     }
@@ -33,14 +33,17 @@ pub fn lock_data_dir(dir: &Path) -> Result<Arc<dyn Storage>, String> {
 }
 
 /// One shard directory of the data directory.
-pub struct ShardDir {
-    pub index: String,
-    pub shard: u32,
-    pub storage: Arc<dyn Storage>,
+pub(crate) struct ShardDir {
+    pub(crate) index: String,
+    pub(crate) shard: u32,
+    pub(crate) storage: Arc<dyn Storage>,
 }
 
 /// The shard directories under `root`, of one index or of all, in order.
-pub fn shard_dirs(root: &Arc<dyn Storage>, index: Option<&str>) -> Result<Vec<ShardDir>, String> {
+pub(crate) fn shard_dirs(
+    root: &Arc<dyn Storage>,
+    index: Option<&str>,
+) -> Result<Vec<ShardDir>, String> {
     let io = |e: std::io::Error| format!("cannot list the data directory: {e}");
     let mut names: Vec<String> = root
         .list_dirs()
@@ -91,18 +94,18 @@ fn settings(recovery: RecoveryMode) -> ShardSettings {
 }
 
 /// What `check` found in one shard.
-pub struct ShardCheck {
-    pub index: String,
-    pub shard: u32,
+pub(crate) struct ShardCheck {
+    pub(crate) index: String,
+    pub(crate) shard: u32,
     /// Lines describing what was found.
-    pub lines: Vec<String>,
+    pub(crate) lines: Vec<String>,
     /// The first damage, if any: what an open would refuse.
-    pub corruption: Option<String>,
+    pub(crate) corruption: Option<String>,
 }
 
 /// Checks one shard: runs the recovery an open would run, on an overlay, then reads and
 /// checks every record and document. Nothing on disk changes.
-pub fn check_shard(dir: &ShardDir) -> ShardCheck {
+pub(crate) fn check_shard(dir: &ShardDir) -> ShardCheck {
     let mut check = ShardCheck {
         index: dir.index.clone(),
         shard: dir.shard,
@@ -280,7 +283,11 @@ fn index_findings(root: &Arc<dyn Storage>, only: Option<&str>) -> Result<IndexFi
 
 /// `optimist check`: prints what each index and shard holds; `Err` names the indices and
 /// shards that are damaged.
-pub fn check(data_dir: &Path, index: Option<&str>, out: &mut impl Write) -> Result<(), String> {
+pub(crate) fn check(
+    data_dir: &Path,
+    index: Option<&str>,
+    out: &mut impl Write,
+) -> Result<(), String> {
     let root = lock_data_dir(data_dir)?;
     let findings = index_findings(&root, index)?;
     for line in &findings.lines {
@@ -323,22 +330,22 @@ pub fn check(data_dir: &Path, index: Option<&str>, out: &mut impl Write) -> Resu
 }
 
 /// What `repair --truncate-after-corruption` will do to one shard.
-pub struct RepairPlan {
+pub(crate) struct RepairPlan {
     /// Where the damage is, as strict recovery reports it.
-    pub corruption: wal::Corruption,
+    pub(crate) corruption: wal::Corruption,
     /// The log continues from here: everything at and after it is dropped.
-    pub keep_below: SeqNo,
+    pub(crate) keep_below: SeqNo,
     /// Valid records found past the damage: in the rest of its segment and in later ones.
-    pub later_records: u64,
+    pub(crate) later_records: u64,
     /// The highest seq_no known on disk past the damage, if any.
-    pub last_seq_no_dropped: Option<SeqNo>,
+    pub(crate) last_seq_no_dropped: Option<SeqNo>,
     /// Files a salvage changes (cut) or removes.
-    pub files: Vec<(String, &'static str)>,
+    pub(crate) files: Vec<(String, &'static str)>,
 }
 
 /// Works out what a truncation would drop, on an overlay: `Ok(None)` if the log has no
 /// corruption to cut.
-pub fn plan_repair(dir: &ShardDir) -> Result<Option<RepairPlan>, String> {
+pub(crate) fn plan_repair(dir: &ShardDir) -> Result<Option<RepairPlan>, String> {
     let shard_id = ShardId(u64::from(dir.shard));
     let config = |mode| {
         let mut config = wal::Config::new(shard_id, Durability::Request);
@@ -396,7 +403,7 @@ pub fn plan_repair(dir: &ShardDir) -> Result<Option<RepairPlan>, String> {
 /// `optimist repair --truncate-after-corruption`: shows what will be dropped, asks unless
 /// `yes`, copies every file it changes into a backup directory beside the indices, cuts the
 /// log at the damage, and opens the shard to prove it opens.
-pub fn repair(
+pub(crate) fn repair(
     data_dir: &Path,
     index: &str,
     shard: u32,

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::support::Server;
+use testkit::Server;
 
 #[test]
 fn export_then_import_reproduces_every_document_and_version() {

@@ -1,0 +1,6 @@
+//! The `optimist` binary's tests: each runs it as its own process.
+
+mod crash;
+mod offline;
+mod serve;
+mod tools;
