@@ -3,7 +3,6 @@
 mod check;
 mod export;
 mod import;
-mod offline;
 mod progress;
 mod repair;
 mod serve;

@@ -24,6 +24,7 @@ mod key_dir;
 mod keys_checkpoint;
 pub mod lifecycle;
 mod maintenance;
+pub mod offline;
 mod op;
 mod progress;
 mod request;
