@@ -36,6 +36,7 @@ mod store;
 mod typed;
 mod update;
 mod version;
+mod writer;
 
 pub use bulk::{BulkAction, BulkItem, BulkItemResult, BulkOptions, GetItem};
 /// The type of a request's document source, for callers that build one without the crate.
@@ -62,6 +63,7 @@ pub mod internals {
         Compaction, KeysRecovery, SEALED_SEGMENTS_MAX, Shard, ShardRecovery, ShardSettings,
         ShardStats, Verified, Wait,
     };
+    pub use crate::writer::{OnThreadStart, Stamped, Writers};
 }
 pub use store::{FILES_PER_SHARD_MAX, FILES_RESERVED, Store, StoreOptions};
 pub use typed::{UPDATE_WITH_ATTEMPTS, Versioned};

@@ -133,10 +133,10 @@ async fn write_doc(
         Err(e) => return es::engine_error(&e, &index, None, pretty),
     };
     let shard = idx.shard_id(&request.id, routing.as_deref());
-    let written = state
-        .writers
-        .write(&idx, shard, move |s| s.index_with(&request, Wait::Later))
-        .await;
+    let written = crate::writer::durable(&state.writers, &idx, shard, move |s| {
+        s.index_with(&request, Wait::Later)
+    })
+    .await;
     match written {
         Ok(w) => {
             let status = es::write_status(w.result);
@@ -283,10 +283,10 @@ pub(crate) async fn delete_doc(
     };
     let shard = idx.shard_id(&id, routing.as_deref());
     let request = DeleteRequest { id, conditions };
-    match state
-        .writers
-        .write(&idx, shard, move |s| s.delete_with(&request, Wait::Later))
-        .await
+    match crate::writer::durable(&state.writers, &idx, shard, move |s| {
+        s.delete_with(&request, Wait::Later)
+    })
+    .await
     {
         Ok(w) => es::write_response(
             es::write_status(w.result),
@@ -347,10 +347,10 @@ pub(crate) async fn update_doc(
         Err(e) => return es::engine_error(&e, &index, None, pretty),
     };
     let shard = idx.shard_id(&request.id, routing.as_deref());
-    match state
-        .writers
-        .write(&idx, shard, move |s| s.update_with(&request, Wait::Later))
-        .await
+    match crate::writer::durable(&state.writers, &idx, shard, move |s| {
+        s.update_with(&request, Wait::Later)
+    })
+    .await
     {
         Ok(u) => {
             let status = es::write_status(u.write.result);

@@ -39,7 +39,7 @@ pub fn state(store: Arc<Store>, users: Option<Users>) -> AppState {
     AppState {
         store,
         users: users.map(Arc::new),
-        writers: Arc::default(),
+        writers: Arc::new(writer::writers()),
         ids: Arc::new(IdGenerator::new()),
         node_name: "optimist".into(),
         cluster_uuid: format!("{}AA", &IdGenerator::new().next_id()[..20]).into(),

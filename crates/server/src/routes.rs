@@ -42,7 +42,7 @@ pub struct AppState {
     /// Who may call; `None` when authentication is off.
     pub users: Option<Arc<Users>>,
     /// The shards' writer threads, which run single-document writes (`writer.rs`).
-    pub(crate) writers: Arc<crate::writer::Writers>,
+    pub(crate) writers: Arc<engine::internals::Writers>,
     /// The longest gap between two frames of a request body (`connections.rs`).
     pub body_timeout: std::time::Duration,
     /// The bytes of request bodies in flight, and their limit (`in_flight.rs`).

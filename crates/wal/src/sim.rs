@@ -20,6 +20,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::storage::{Storage, StorageFile};
 
+pub mod gate;
+
 /// What happens to unsynced writes at a crash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Damage {

@@ -37,6 +37,9 @@ mod index_api;
 /// Walks of an index: id and seq_no order, one point in time, resumable.
 mod iter;
 
+/// The group-commit writers: a thread per shard, answers by callback.
+mod writer;
+
 /// Typed documents: put, get_as, put_if, update_with.
 mod typed;
 
