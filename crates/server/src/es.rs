@@ -5,7 +5,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, Response, StatusCode, header};
 use engine::{DocResult, Document, Error, Index, WriteResult};
 
-use crate::source_filter::SourceFilter;
+use crate::input::source_filter::SourceFilter;
 use serde_json::{Value, json};
 
 /// The version `GET /` reports: clients check for 8.x.

@@ -11,9 +11,9 @@
 use engine::IdGenerator;
 use serde_json::Value;
 
-use crate::params::Params;
-use crate::source_filter::SourceFilter;
-use crate::{bulk, docs, mget};
+use crate::api::{bulk, docs, mget};
+use crate::input::params::Params;
+use crate::input::source_filter::SourceFilter;
 
 pub fn http_request(data: &[u8]) {
     let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());

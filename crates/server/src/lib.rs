@@ -1,29 +1,20 @@
 //! The `optimist` server: Elasticsearch's document REST API over `engine::Store`.
 //!
-//! `routes.rs` maps requests to handlers; `es.rs` holds every wire shape; `params.rs` parses
-//! the query string. Storage logic lives in the engine, never here.
+//! In layers whose imports point one way (a test, `tidy`, holds them to it): `http/` (the
+//! request pipeline: the route table, the layer every answer passes, authentication, TLS,
+//! connections and their limits, percent-escapes, unknown parameters) → `api/` (handlers:
+//! parse, call the engine, render) → `input/` (pure reading of what a request carries: query
+//! parameters, source filters, content types) and `es.rs` (every wire shape) → `state.rs`
+//! (what handlers share). Storage logic lives in the engine, never here.
 
-pub mod auth;
-mod bulk;
-mod cluster;
-pub mod connections;
+pub mod api;
 pub mod descriptors;
-mod docs;
 pub mod es;
 pub mod fuzz;
-mod http_refusals;
-pub mod in_flight;
-mod indices;
-mod mget;
-mod param_values;
-mod params;
-mod percent_escapes;
-pub mod routes;
+pub mod http;
+pub mod input;
 pub mod sched;
-pub mod source_filter;
-pub mod tls;
-mod unrecognized;
-mod writer;
+pub mod state;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,20 +22,20 @@ use std::sync::Arc;
 use engine::{IdGenerator, Store};
 use tokio::net::TcpListener;
 
-pub use auth::Users;
-pub use routes::{Api, AppState, MAX_CONTENT_LENGTH, api};
+pub use http::auth::Users;
+pub use http::routes::{Api, HttpState, api};
+pub use http::{auth, connections, in_flight, tls};
+pub use input::source_filter;
+pub use state::{AppState, MAX_CONTENT_LENGTH};
 
-/// Shared state for a store; `users` turns on basic authentication.
-pub fn state(store: Arc<Store>, users: Option<Users>) -> AppState {
+/// Shared state for a store.
+pub fn state(store: Arc<Store>) -> AppState {
     AppState {
         store,
-        users: users.map(Arc::new),
-        writers: Arc::new(writer::writers()),
+        writers: Arc::new(api::writer::writers()),
         ids: Arc::new(IdGenerator::new()),
         node_name: "optimist".into(),
         cluster_uuid: format!("{}AA", &IdGenerator::new().next_id()[..20]).into(),
-        body_timeout: connections::Limits::default().body_timeout,
-        in_flight: in_flight::InFlight::new(in_flight::BUDGET_DEFAULT),
     }
 }
 
@@ -71,7 +62,7 @@ pub struct ServeOptions {
 pub type Allocator = mimalloc::MiMalloc;
 
 /// The runtime to serve on: one async worker per core and one more. No worker ever waits on
-/// the disk (writes and their fsyncs run on the shards' writer threads, `writer.rs`; bulk
+/// the disk (writes and their fsyncs run on the shards' writer threads, `api/writer.rs`; bulk
 /// and index work on blocking threads), but those threads compete with the workers for the
 /// cores; with the spare worker, durable writes from many connections went faster in
 /// alternating runs (docs/performance.md). Its threads ask for a short scheduler slice, so a
@@ -103,10 +94,12 @@ pub async fn serve_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut state = state(store.clone(), options.users);
-    state.body_timeout = options.limits.body_timeout;
-    state.in_flight = in_flight::InFlight::new(options.limits.in_flight_bytes);
-    let api = api(state);
+    let http = HttpState {
+        users: options.users.map(Arc::new),
+        body_timeout: options.limits.body_timeout,
+        in_flight: in_flight::InFlight::new(options.limits.in_flight_bytes),
+    };
+    let api = api(state(store.clone()), http);
     connections::serve(listener, api, options.limits, options.tls, shutdown).await?;
     let sync = tokio::task::spawn_blocking(move || {
         store

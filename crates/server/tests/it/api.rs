@@ -351,7 +351,7 @@ fn the_http_layer_answers_as_elasticsearch() {
     assert_eq!(server.request("HEAD", "/m/_doc/1", None).status, 404);
     assert_eq!(server.request("HEAD", "/m/_source/1", None).status, 404);
     // The table of allowed methods agrees with the router, path by path and method by method.
-    for (pattern, methods) in server::routes::ALLOWED {
+    for (pattern, methods) in server::http::routes::ALLOWED {
         let path = pattern.replace("{index}", "m").replace("{id}", "1");
         let r = server.request("OPTIONS", &path, None);
         assert_eq!(

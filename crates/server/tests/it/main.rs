@@ -8,3 +8,4 @@ mod limits;
 mod quickstart;
 mod security;
 mod support;
+mod tidy;

@@ -8,7 +8,7 @@ use engine::{Conditions, PrimaryTerm, SeqNo, VersionType};
 use serde_json::{Map, Value};
 
 use super::Refusal;
-use crate::params::Params;
+use crate::input::params::Params;
 
 /// The action/metadata fields Elasticsearch 8 knows; anything else (`_type`, `_version`,
 /// `_routing`) is refused.

@@ -4,7 +4,7 @@
 //! Elasticsearch's words before anything is written, as `TimeValue.parseTimeValue` and
 //! `ActiveShardCount.parseString` refuse it.
 
-use crate::params::Params;
+use crate::input::params::Params;
 
 /// The first bad value: (Elasticsearch's error type, its reason). Both parsers throw
 /// `IllegalArgumentException`.

@@ -13,50 +13,38 @@ use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri, header};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::routing::{get, post, put};
-use engine::{IdGenerator, Store};
 use tower_service::Service;
 
-use crate::auth::Users;
-use crate::params::Params;
-use crate::percent_escapes::Escapes;
-use crate::{bulk, cluster, docs, es, indices, mget};
+use crate::api::{bulk, cluster, docs, indices, mget};
+use crate::es;
+use crate::http::auth::Users;
+use crate::http::in_flight::InFlight;
+use crate::http::percent_escapes::Escapes;
+use crate::input::content::ContentType;
+use crate::input::params::Params;
+use crate::state::{AppState, MAX_CONTENT_LENGTH, Reply};
 use tower_http::timeout::TimeoutBody;
 
-/// `http.max_content_length`'s default (100 MiB). It is the engine's bound on a document's
-/// source too, so every body the server accepts holds only documents the log can store, and
-/// only a merge (`_update`) can make one too large (refused with 400, the shard untouched).
-pub const MAX_CONTENT_LENGTH: usize = engine::SOURCE_LEN_MAX;
-
-/// What every handler shares. Cloned for every request (axum hands each handler its own):
-/// reference counts only.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<Store>,
-    pub ids: Arc<IdGenerator>,
-    pub node_name: Arc<str>,
-    pub cluster_uuid: Arc<str>,
+/// What the HTTP layer holds for itself, beside what it hands the handlers.
+pub struct HttpState {
     /// Who may call; `None` when authentication is off.
     pub users: Option<Arc<Users>>,
-    /// The shards' writer threads, which run single-document writes (`writer.rs`).
-    pub(crate) writers: Arc<engine::internals::Writers>,
     /// The longest gap between two frames of a request body (`connections.rs`).
     pub body_timeout: std::time::Duration,
     /// The bytes of request bodies in flight, and their limit (`in_flight.rs`).
-    pub in_flight: Arc<crate::in_flight::InFlight>,
+    pub in_flight: Arc<InFlight>,
 }
-
-pub(crate) type Reply = Response<Body>;
 
 /// The Elasticsearch API: the routes inside Elasticsearch's HTTP layer and authentication,
 /// served as one service.
-pub fn api(state: AppState) -> Api {
+pub fn api(state: AppState, http: HttpState) -> Api {
     Api(Arc::new(ApiParts {
         routes: routes(state.clone()),
         state,
+        http,
     }))
 }
 
@@ -128,6 +116,7 @@ struct ApiParts {
     routes: Router,
     /// What the directly dispatched route's handler is given (`Api::answer`).
     state: AppState,
+    http: HttpState,
 }
 
 /// Over any body: hyper's own (plain HTTP) or the TLS server's.
@@ -146,7 +135,7 @@ where
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
         let api = self.clone();
-        let timeout = self.0.state.body_timeout;
+        let timeout = self.0.http.body_timeout;
         let request = request.map(|body| Body::new(TimeoutBody::new(timeout, body)));
         Box::pin(async move { Ok(api.answer(request).await) })
     }
@@ -166,7 +155,7 @@ impl Api {
             .path_and_query()
             .map_or(1, |p| p.as_str().len());
         if let Some((status, es_type, reason)) =
-            crate::http_refusals::line_too_long(request.method().as_str(), target_len)
+            crate::http::refusals::line_too_long(request.method().as_str(), target_len)
         {
             let mut reply = es::exception(status, es_type, &reason, &[], false);
             // As Elasticsearch's decoder, which cannot go on after it, the connection closes.
@@ -181,7 +170,7 @@ impl Api {
             // At once, from the head alone: no `100 Continue`, no byte of the body read.
             return refusal(es::empty(StatusCode::PAYLOAD_TOO_LARGE), &request);
         }
-        let reservation = self.0.state.in_flight.reservation();
+        let reservation = self.0.http.in_flight.reservation();
         let request = match declared {
             Some(len) => match reservation.reserve(len) {
                 Ok(()) => request,
@@ -189,7 +178,7 @@ impl Api {
             },
             None => {
                 let counted = reservation.clone();
-                request.map(|body| Body::new(crate::in_flight::Counted::new(body, counted)))
+                request.map(|body| Body::new(crate::http::in_flight::Counted::new(body, counted)))
             }
         };
         let reply = self.handle(request).await;
@@ -203,22 +192,23 @@ impl Api {
         // A clone shares the URI's bytes: nothing is copied unless a message needs it.
         let uri = request.uri().clone();
         let compatible = compatible_of(&request);
-        let state = &self.0.state;
-        let refused = state
+        let refused = self
+            .0
+            .http
             .users
             .as_deref()
-            .and_then(|users| crate::auth::refusal(users, &request));
+            .and_then(|users| crate::http::auth::refusal(users, &request));
         // A document API's unknown query parameter is refused before its handler runs
-        // (crate::unrecognized); only a request with a query string can have one.
+        // (crate::http::unrecognized); only a request with a query string can have one.
         let unknown_parameters = || {
             let params = Params::parse(uri.query()?);
-            crate::unrecognized::refusal(&method, uri.path(), &params)
+            crate::http::unrecognized::refusal(&method, uri.path(), &params)
                 .map(|reason| es::illegal_argument(&reason, params.pretty()))
                 .or_else(|| bad_value(&params))
         };
         let escapes = match refused {
             Some(_) => Escapes::Fine,
-            None => crate::percent_escapes::check(uri.path(), uri.query()),
+            None => crate::http::percent_escapes::check(uri.path(), uri.query()),
         };
         let escapes = match escapes {
             Escapes::Rewritten(path) => {
@@ -240,7 +230,8 @@ impl Api {
             (Some(refusal), _) => refusal,
             (None, Some((index, id))) => 'index: {
                 let params = Params::parse(request.uri().query().unwrap_or(""));
-                if let Some(reason) = crate::unrecognized::index_refusal(uri.path(), &params) {
+                if let Some(reason) = crate::http::unrecognized::index_refusal(uri.path(), &params)
+                {
                     break 'index es::illegal_argument(&reason, params.pretty());
                 }
                 if let Some(refusal) = bad_value(&params) {
@@ -249,7 +240,8 @@ impl Api {
                 let content_type = ContentType::of(request.headers());
                 match axum::body::to_bytes(request.into_body(), MAX_CONTENT_LENGTH).await {
                     Ok(body) => {
-                        docs::index_document(state, index, id, params, content_type, body).await
+                        docs::index_document(&self.0.state, index, id, params, content_type, body)
+                            .await
                     }
                     Err(e) => unreadable_body(&e),
                 }
@@ -266,7 +258,7 @@ impl Api {
 
 /// A `timeout` or `wait_for_active_shards` Elasticsearch would not parse (`param_values.rs`).
 fn bad_value(params: &Params) -> Option<Reply> {
-    let (es_type, reason) = crate::param_values::refusal(params)?;
+    let (es_type, reason) = crate::input::param_values::refusal(params)?;
     Some(es::exception(400, es_type, &reason, &[], params.pretty()))
 }
 
@@ -290,7 +282,7 @@ fn compatible_of(request: &Request) -> Option<String> {
 }
 
 /// 429 `circuit_breaking_exception`, as Elasticsearch's in-flight requests breaker answers.
-fn breaker_refusal(tripped: &crate::in_flight::Tripped) -> Reply {
+fn breaker_refusal(tripped: &crate::http::in_flight::Tripped) -> Reply {
     es::exception(
         429,
         "circuit_breaking_exception",
@@ -332,7 +324,9 @@ fn unreadable_body(e: &axum::Error) -> Reply {
     if over_limit {
         return es::empty(StatusCode::PAYLOAD_TOO_LARGE);
     }
-    if let Some(tripped) = causes().find_map(|c| c.downcast_ref::<crate::in_flight::Tripped>()) {
+    if let Some(tripped) =
+        causes().find_map(|c| c.downcast_ref::<crate::http::in_flight::Tripped>())
+    {
         return breaker_refusal(tripped);
     }
     let mut reply = if stalled {
@@ -495,79 +489,4 @@ async fn main_info(State(state): State<AppState>, params: Params) -> Reply {
         &es::main_body(&state.node_name, &state.cluster_uuid),
         params.pretty(),
     )
-}
-
-/// Runs engine work off the async workers.
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f)
-        .await
-        .expect("engine calls do not panic")
-}
-
-/// The request's `Content-Type`, the one header handlers read. (axum's `HeaderMap`
-/// extractor would copy every header of every request.)
-pub(crate) struct ContentType(Option<HeaderValue>);
-
-impl<S: Sync> FromRequestParts<S> for ContentType {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ContentType, Infallible> {
-        Ok(ContentType::of(&parts.headers))
-    }
-}
-
-impl ContentType {
-    pub(crate) fn of(headers: &HeaderMap) -> ContentType {
-        ContentType(headers.get(header::CONTENT_TYPE).cloned())
-    }
-}
-
-/// Why the body of a document write is refused, if it is: no JSON content type, absent.
-/// (What the document itself must be, the engine checks: `IndexRequest::check_source`.)
-pub(crate) fn document_refusal(
-    content_type: &ContentType,
-    body: &Bytes,
-    pretty: bool,
-) -> Option<Reply> {
-    if let Some(refusal) = content_type_refusal(content_type) {
-        return Some(refusal);
-    }
-    if body.is_empty() {
-        return Some(es::exception(
-            400,
-            "parse_exception",
-            "request body is required",
-            &[],
-            pretty,
-        ));
-    }
-    None
-}
-
-/// JSON and NDJSON, including the `vnd.elasticsearch+json; compatible-with=N` forms.
-pub(crate) fn content_type_refusal(content_type: &ContentType) -> Option<Reply> {
-    let Some(value) = &content_type.0 else {
-        return Some(es::simple_error(
-            StatusCode::NOT_ACCEPTABLE,
-            "Content-Type header is missing",
-        ));
-    };
-    let text = value.to_str().unwrap_or("");
-    let media = text.split(';').next().unwrap_or("").trim();
-    let accepted = [
-        "application/json",
-        "application/x-ndjson",
-        "application/vnd.elasticsearch+json",
-        "application/vnd.elasticsearch+x-ndjson",
-    ]
-    .iter()
-    .any(|accepted| media.eq_ignore_ascii_case(accepted));
-    if accepted {
-        None
-    } else {
-        Some(es::simple_error(
-            StatusCode::NOT_ACCEPTABLE,
-            &format!("Content-Type header [{text}] is not supported"),
-        ))
-    }
 }

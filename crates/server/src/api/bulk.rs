@@ -15,11 +15,12 @@ use engine::{
 };
 use serde_json::{Value, json};
 
-use crate::docs::update_body;
+use crate::api::docs::update_body;
 use crate::es;
-use crate::params::{Params, write_target_refusal};
-use crate::routes::{AppState, ContentType, Reply, blocking, content_type_refusal};
-use crate::source_filter::SourceFilter;
+use crate::input::content::{ContentType, content_type_refusal};
+use crate::input::params::{Params, write_target_refusal};
+use crate::input::source_filter::SourceFilter;
+use crate::state::{AppState, Reply, blocking};
 
 mod action_line;
 

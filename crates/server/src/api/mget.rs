@@ -8,9 +8,10 @@ use engine::{Error, Store};
 use serde_json::{Map, Value, json};
 
 use crate::es;
-use crate::params::Params;
-use crate::routes::{AppState, ContentType, Reply, blocking, content_type_refusal};
-use crate::source_filter::SourceFilter;
+use crate::input::content::{ContentType, content_type_refusal};
+use crate::input::params::Params;
+use crate::input::source_filter::SourceFilter;
+use crate::state::{AppState, Reply, blocking};
 
 pub(crate) async fn mget(
     state: State<AppState>,

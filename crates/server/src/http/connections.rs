@@ -28,8 +28,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-use crate::http_refusals::EsRefusals;
-use crate::routes::Api;
+use crate::http::refusals::EsRefusals;
+use crate::http::routes::Api;
 
 /// The limits, with their defaults (`ServeOptions`).
 #[derive(Clone, Copy, Debug)]
@@ -53,7 +53,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(60),
             max_connections: 10_000,
-            in_flight_bytes: crate::in_flight::BUDGET_DEFAULT,
+            in_flight_bytes: crate::http::in_flight::BUDGET_DEFAULT,
         }
     }
 }
@@ -132,7 +132,7 @@ async fn serve_one<IO>(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_buf_size(crate::http_refusals::HEAD_MAX);
+        .max_buf_size(crate::http::refusals::HEAD_MAX);
     let service = TowerToHyperService::new(api);
     let io = TokioIo::new(EsRefusals::new(io));
     let _ = watcher.watch(builder.serve_connection(io, service)).await;

@@ -6,9 +6,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::params::Params;
-use crate::routes::{AppState, Reply};
-use crate::{es, indices};
+use crate::api::indices;
+use crate::es;
+use crate::input::params::Params;
+use crate::state::{AppState, Reply};
 
 pub(crate) async fn health(state: State<AppState>, params: Params) -> Reply {
     report(state, None, params)

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use crate::source_filter::SourceFilter;
+use crate::input::source_filter::SourceFilter;
 use engine::{Conditions, OpType, PrimaryTerm, SeqNo, VersionType};
 
 /// The query string of one request, or the metadata of one bulk item's action line.

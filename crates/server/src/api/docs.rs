@@ -10,11 +10,10 @@ use engine::{DeleteRequest, Index, IndexRequest, OpType, Store, UpdateRequest};
 use serde_json::Value;
 
 use crate::es;
-use crate::params::{Params, Read};
-use crate::routes::{
-    AppState, ContentType, Reply, blocking, content_type_refusal, document_refusal,
-};
-use crate::source_filter::SourceFilter;
+use crate::input::content::{ContentType, content_type_refusal, document_refusal};
+use crate::input::params::{Params, Read};
+use crate::input::source_filter::SourceFilter;
+use crate::state::{AppState, Reply, blocking};
 use engine::source::{self, CheckedValue, MAX_NESTING_DEPTH};
 
 pub(crate) async fn index_doc(
@@ -133,7 +132,7 @@ async fn write_doc(
         Err(e) => return es::engine_error(&e, &index, None, pretty),
     };
     let shard = idx.shard_id(&request.id, routing.as_deref());
-    let written = crate::writer::durable(&state.writers, &idx, shard, move |s| {
+    let written = crate::api::writer::durable(&state.writers, &idx, shard, move |s| {
         s.index_with(&request, Wait::Later)
     })
     .await;
@@ -283,7 +282,7 @@ pub(crate) async fn delete_doc(
     };
     let shard = idx.shard_id(&id, routing.as_deref());
     let request = DeleteRequest { id, conditions };
-    match crate::writer::durable(&state.writers, &idx, shard, move |s| {
+    match crate::api::writer::durable(&state.writers, &idx, shard, move |s| {
         s.delete_with(&request, Wait::Later)
     })
     .await
@@ -347,7 +346,7 @@ pub(crate) async fn update_doc(
         Err(e) => return es::engine_error(&e, &index, None, pretty),
     };
     let shard = idx.shard_id(&request.id, routing.as_deref());
-    match crate::writer::durable(&state.writers, &idx, shard, move |s| {
+    match crate::api::writer::durable(&state.writers, &idx, shard, move |s| {
         s.update_with(&request, Wait::Later)
     })
     .await

@@ -11,7 +11,8 @@ use base64::Engine as _;
 use serde_json::json;
 
 use crate::es;
-use crate::routes::{Reply, request_uri};
+use crate::http::routes::request_uri;
+use crate::state::Reply;
 
 /// The challenge Elasticsearch 8.15+ sends for its native realm.
 pub const CHALLENGE: &str = "Basic realm=\"security\", charset=\"UTF-8\"";

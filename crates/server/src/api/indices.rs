@@ -10,8 +10,9 @@ use engine::{Index, IndexSettings, Store};
 use serde_json::{Map, Value, json};
 
 use crate::es;
-use crate::params::Params;
-use crate::routes::{AppState, ContentType, Reply, blocking, content_type_refusal};
+use crate::input::content::{ContentType, content_type_refusal};
+use crate::input::params::Params;
+use crate::state::{AppState, Reply, blocking};
 
 pub(crate) async fn create_index(
     State(state): State<AppState>,

@@ -12,7 +12,7 @@
 
 use axum::http::Method;
 
-use crate::params::Params;
+use crate::input::params::Params;
 
 /// What every endpoint takes (the specification's `_common.json`).
 const COMMON: &[&str] = &["error_trace", "filter_path", "human", "pretty", "source"];
@@ -139,7 +139,7 @@ pub(crate) fn refusal(method: &Method, path: &str, params: &Params) -> Option<St
 }
 
 /// [`refusal`] for `PUT|POST /{index}/_doc/{id}`, the route the server takes before its router
-/// (crate::routes), which need not read the path to know its endpoint.
+/// (crate::http::routes), which need not read the path to know its endpoint.
 pub(crate) fn index_refusal(path: &str, params: &Params) -> Option<String> {
     unknown(INDEX, path, params)
 }

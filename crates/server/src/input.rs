@@ -1,0 +1,7 @@
+//! Pure reading of what a request carries, below the handlers: query parameters and their
+//! values, `_source` filters, the body's content type.
+
+pub(crate) mod content;
+pub(crate) mod param_values;
+pub(crate) mod params;
+pub mod source_filter;

@@ -1,0 +1,80 @@
+//! What a request's body must come with: a JSON (or NDJSON) content type, and a body at all.
+//! (What a document itself must be, the engine checks: `IndexRequest::check_source`.)
+
+use std::convert::Infallible;
+
+use axum::body::Bytes;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use crate::es;
+use crate::state::Reply;
+
+/// The request's `Content-Type`, the one header handlers read. (axum's `HeaderMap`
+/// extractor would copy every header of every request.)
+pub(crate) struct ContentType(Option<HeaderValue>);
+
+impl<S: Sync> FromRequestParts<S> for ContentType {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ContentType, Infallible> {
+        Ok(ContentType::of(&parts.headers))
+    }
+}
+
+impl ContentType {
+    pub(crate) fn of(headers: &HeaderMap) -> ContentType {
+        ContentType(headers.get(header::CONTENT_TYPE).cloned())
+    }
+}
+
+/// Why the body of a document write is refused, if it is: no JSON content type, absent.
+/// (What the document itself must be, the engine checks: `IndexRequest::check_source`.)
+pub(crate) fn document_refusal(
+    content_type: &ContentType,
+    body: &Bytes,
+    pretty: bool,
+) -> Option<Reply> {
+    if let Some(refusal) = content_type_refusal(content_type) {
+        return Some(refusal);
+    }
+    if body.is_empty() {
+        return Some(es::exception(
+            400,
+            "parse_exception",
+            "request body is required",
+            &[],
+            pretty,
+        ));
+    }
+    None
+}
+
+/// JSON and NDJSON, including the `vnd.elasticsearch+json; compatible-with=N` forms.
+pub(crate) fn content_type_refusal(content_type: &ContentType) -> Option<Reply> {
+    let Some(value) = &content_type.0 else {
+        return Some(es::simple_error(
+            StatusCode::NOT_ACCEPTABLE,
+            "Content-Type header is missing",
+        ));
+    };
+    let text = value.to_str().unwrap_or("");
+    let media = text.split(';').next().unwrap_or("").trim();
+    let accepted = [
+        "application/json",
+        "application/x-ndjson",
+        "application/vnd.elasticsearch+json",
+        "application/vnd.elasticsearch+x-ndjson",
+    ]
+    .iter()
+    .any(|accepted| media.eq_ignore_ascii_case(accepted));
+    if accepted {
+        None
+    } else {
+        Some(es::simple_error(
+            StatusCode::NOT_ACCEPTABLE,
+            &format!("Content-Type header [{text}] is not supported"),
+        ))
+    }
+}
