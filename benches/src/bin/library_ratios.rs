@@ -1,4 +1,4 @@
-//! The library's ratios for docs/performance.md (issue 29), each measured within one run:
+//! The library's ratios for docs/performance.md, each measured within one run:
 //! - typed `Index::put` of a serde struct against `Index::index` of the same JSON bytes,
 //!   durable, at 1 and at 64 writers (target: the typed path at least 0.90 of the bytes);
 //! - typed `Index::get_as` against `Index::get` with the caller's own decode skipped;

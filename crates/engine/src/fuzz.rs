@@ -6,7 +6,8 @@
 //! Method: operations on a handful of ids: index with every condition kind (none, the current
 //! stamp, a stale stamp, create, external, external_gte), delete (none, current stamp, stale
 //! stamp), sync, compaction, key-directory checkpoint, power loss under each damage variant,
-//! clean restart. The model restates the rules of reference section 3.1 independently of
+//! clean restart. The model restates Elasticsearch's write rules (conditions, create, internal and external
+//! versions, tombstones) independently of
 //! `version.rs`. The shard runs with `Durability::Async` and no background thread, so only a
 //! sync (or a compaction or checkpoint, which sync) makes writes durable: after a power loss
 //! the shard must hold the synced state plus some prefix of the writes since, and every open

@@ -1,6 +1,6 @@
 //! The key directory: every id of a shard to the stamp, version and log location of its
 //! latest operation. It is all the engine keeps in memory per document (the documents live in
-//! the log), so it is laid out for size (issue 3, item 18: at most 96 bytes plus the id's
+//! the log), so it is laid out for size (at most 96 bytes plus the id's
 //! length; measured by `tests/memory.rs`):
 //! - an entry is packed into 32 bytes, plus 8 for where its id is;
 //! - entries live in fixed-size chunks and ids in a byte arena of fixed-size blocks, so growth

@@ -1,6 +1,6 @@
 //! A checkpoint of the key directory: every entry as of one seq_no (`covers_below`), so that
 //! opening a shard loads it and replays only the log from there, and a restart costs what was
-//! written since the checkpoint rather than the size of the data (issue 3, item 11).
+//! written since the checkpoint rather than the size of the data.
 //!
 //! A checkpoint is only trusted when everything it points at is still there: it names the
 //! compacted file generation it was taken with (a compaction moves documents, so a checkpoint

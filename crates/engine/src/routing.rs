@@ -3,7 +3,7 @@
 //!
 //! `shard = floorMod(murmur3_x86_32(routing as UTF-16 code units, little-endian, seed 0),
 //! routing_num_shards) / (routing_num_shards / number_of_shards)`, where routing is the
-//! `routing` parameter or else the `_id` (reference section 3.9).
+//! `routing` parameter or else the `_id`.
 
 /// Elasticsearch's default `index.number_of_routing_shards` for indices created since 7.0:
 /// the shard count doubled until near 1024, and at least once, so the index could be split.

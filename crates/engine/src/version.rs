@@ -1,5 +1,5 @@
 //! The decision of a write, as Elasticsearch's `IndexingStrategyPlanner` and
-//! `DeletionStrategyPlanner` make it (reference section 3.1): given what the key directory
+//! `DeletionStrategyPlanner` make it: given what the key directory
 //! holds for the id, either refuse with the exact conflict, or say the new `_version` and
 //! whether the document is created. Pure: no I/O, no seq_no. A refusal consumes nothing.
 

@@ -1,4 +1,4 @@
-//! What the key directory costs in memory per document (issue 3, item 18: at most 96 bytes
+//! What the key directory costs in memory per document (at most 96 bytes
 //! plus the id's length), measured over 1,000,000 documents with Elasticsearch-style 20-byte
 //! generated ids, by an allocator that charges each allocation what glibc's malloc takes for
 //! it (header included, rounded to its 16-byte chunks). Its own test binary, so no other test

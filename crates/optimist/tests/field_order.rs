@@ -1,5 +1,5 @@
 //! An update keeps the stored document's field order whatever features the application
-//! builds `serde_json` with (issue 29, point 5). CI also runs this with the `optimist` crate
+//! builds `serde_json` with. CI also runs this with the `optimist` crate
 //! built alone, where nothing turns on `serde_json`'s `preserve_order` (`cargo tree` checks
 //! that there), so a `serde_json::Map` sorts its keys and the order kept is the engine's own.
 

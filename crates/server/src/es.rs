@@ -1,5 +1,5 @@
 //! Elasticsearch's wire shapes: response bodies, error bodies, headers. The only place they
-//! are written, so they are right in one place (reference section 1).
+//! are written, so they are right in one place.
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, Response, StatusCode, header};

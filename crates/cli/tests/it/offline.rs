@@ -1,4 +1,4 @@
-//! `optimist check` and `optimist repair` on real data directories (issue 6, items 1 and 2).
+//! `optimist check` and `optimist repair` on real data directories.
 
 use std::collections::BTreeMap;
 use std::io::Write;

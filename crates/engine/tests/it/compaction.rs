@@ -1,4 +1,4 @@
-//! Compaction and the key-directory checkpoint (issue 3, items 5, 10, 11 and 16).
+//! Compaction and the key-directory checkpoint.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -89,7 +89,7 @@ fn overwrites_keep_disk_use_under_twice_the_live_data() {
 /// Each live document's stamp: version, seq_no, primary term.
 type Stamps = BTreeMap<String, (u64, SeqNo, PrimaryTerm)>;
 
-/// Builds the workload of item 16: documents written, some overwritten, some deleted (and
+/// Builds the crash workload of compaction: documents written, some overwritten, some deleted (and
 /// the deletes past `gc_deletes` by the time of the compaction), one deleted and re-created.
 /// Returns what must be live, with stamps, and what must stay deleted.
 fn deletes_then_compaction(shard: &Shard) -> (Stamps, Vec<String>) {

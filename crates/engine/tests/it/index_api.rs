@@ -1,4 +1,4 @@
-//! Every document operation at the index level, routed inside it (issue 29, point 2).
+//! Every document operation at the index level, routed inside it.
 
 use engine::{
     BulkAction, BulkItem, BulkOptions, DeleteRequest, DocResult, Error, IndexRequest,
@@ -137,7 +137,7 @@ fn an_empty_id_is_refused_by_the_engine_too() {
 }
 
 /// What the server refuses, the engine refuses, on every path a library caller has: no
-/// source that is not one JSON object is ever stored (issue 29, point 4).
+/// source that is not one JSON object is ever stored.
 #[test]
 fn a_source_that_is_not_one_json_object_is_refused_on_every_path() {
     let (_dir, store) = dir_store();

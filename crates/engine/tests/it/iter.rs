@@ -1,5 +1,5 @@
 //! `Index::iter`: every live document of every shard, in id or seq_no order, from one point
-//! in time, lazily, resumable, its errors returned (issue 29, point 3).
+//! in time, lazily, resumable, its errors returned.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -7,7 +7,7 @@ extern crate optimist_engine as engine;
 /// Helpers: shards on simulated storage.
 mod support;
 
-/// Elasticsearch's write semantics, point by point (reference sections 2 and 3).
+/// Elasticsearch's write semantics, point by point.
 mod semantics;
 
 /// Restarts and crashes: replay, the primary-term bump, lost stamps, tombstones.
@@ -16,7 +16,7 @@ mod restart;
 /// Concurrent read-modify-write loses no update.
 mod concurrency;
 
-/// The engine against a model of Elasticsearch's rules, through power losses (item 13).
+/// The engine against a model of Elasticsearch's rules, through power losses.
 mod model;
 
 /// Indices in a data directory, and routing.
@@ -46,7 +46,7 @@ mod typed;
 /// Update, bulk and mget.
 mod update;
 
-/// Concurrent CAS histories checked linearizable with stateright (item 15).
+/// Concurrent CAS histories checked linearizable with stateright.
 mod linearizable;
 
 /// Compaction and the key-directory checkpoint, with crashes at every I/O point (items 10,

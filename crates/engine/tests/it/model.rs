@@ -1,5 +1,5 @@
 //! The engine against a plain model of Elasticsearch's rules, through compactions,
-//! checkpoints, power losses and restarts (item 13). The model and its runner are
+//! checkpoints, power losses and restarts. The model and its runner are
 //! `engine::fuzz` (shared with the `engine_model` fuzz target); here proptest generates the
 //! steps, and shrinks a failure to a minimal sequence. The seed is printed; `ENGINE_SEED`
 //! replays.

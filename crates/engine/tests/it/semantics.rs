@@ -1,4 +1,5 @@
-//! Each test pins one rule of reference sections 2 and 3, with Elasticsearch's exact words.
+//! Each test pins one rule of Elasticsearch's write semantics (when seq_no and version move,
+//! conditions, create, delete, external versions), with Elasticsearch's exact words.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Typed documents through `serde` (issue 29, point 5).
+//! Typed documents through `serde`.
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! Update, bulk and mget (reference sections 3.2, 1.3, 1.4).
+//! Update, bulk and mget.
 
 use std::sync::Arc;
 

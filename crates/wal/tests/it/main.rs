@@ -10,22 +10,22 @@ mod support;
 /// The log's contract, one behaviour per test.
 mod basic;
 
-/// Power loss at every I/O point of seeded workloads (issue 2, item 12).
+/// Power loss at every I/O point of seeded workloads.
 mod crash;
 
-/// One test per row of the recovery decision table (item 9).
+/// One test per row of the recovery decision table.
 mod recovery;
 
-/// Every bit flip and truncation of a last segment (item 13).
+/// Every bit flip and truncation of a last segment.
 mod damage;
 
-/// EIO and ENOSPC at every N-th I/O (item 14).
+/// EIO and ENOSPC at every N-th I/O.
 mod faults;
 
-/// Concurrent appenders and group commit (item 16).
+/// Concurrent appenders and group commit.
 mod threads;
 
-/// The log against a model, under proptest (item 15).
+/// The log against a model, under proptest.
 mod model;
 
 /// The fuzz targets' bodies over the committed corpus.
