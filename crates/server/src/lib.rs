@@ -53,12 +53,10 @@ pub struct ServeOptions {
 /// The allocator `optimist` runs with (its `#[global_allocator]`, and the benchmark's, which
 /// must measure the server as it runs). A durable write's buffers are allocated on an async
 /// worker and freed on the shard's writer thread, or the other way round; glibc's malloc
-/// makes such frees slow (in a profile of the durable CAS load, 7.1 µs of `malloc` and `free`
-/// per request against 3.5 for a noop handler). With mimalloc the load generator and server
-/// spent 54.8 µs of CPU per durable request instead of 59.1, and 39.2 against 40.0 per noop
-/// request. It is built without transparent huge pages (`no_thp`): with them, each fresh
-/// 2 MiB of a growing key directory or `_bulk` buffer was zeroed at its first touch, 13% of
-/// the `_bulk` load's CPU (docs/performance.md, session 16).
+/// makes such frees slow; mimalloc spends less CPU per durable request. It is built without
+/// transparent huge pages (`no_thp`): with them, each fresh 2 MiB of a growing key directory
+/// or `_bulk` buffer was zeroed at its first touch. Both measured in docs/performance.md,
+/// session 16.
 pub type Allocator = mimalloc::MiMalloc;
 
 /// The runtime to serve on: one async worker per core and one more. No worker ever waits on

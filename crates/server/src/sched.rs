@@ -8,9 +8,9 @@
 //! requests. Since Linux 6.12 a thread may ask for a shorter slice (`sched_setattr` with
 //! `sched_runtime` under `SCHED_OTHER`); a woken thread with a short slice gets an earlier
 //! deadline and runs sooner. The runtime's threads and the writer threads ask for the shortest
-//! the kernel grants, [`SLICE`]: 0.1 ms. Measured on 2 cores (docs/performance.md, session
-//! 13): 8% more durable conditional writes per second from 64 connections, their fsyncs 349 →
-//! 300 µs on average under that load, a handler that does nothing 2% faster.
+//! the kernel grants, [`SLICE`]: 0.1 ms. It made durable conditional writes from many
+//! connections faster and their fsyncs shorter under that load (measured in
+//! docs/performance.md, session 13).
 //!
 //! A thread started by one of them inherits the slice (a shard log's background thread, which
 //! zero-fills the next segment, is started by the request that opens the index): it then gives

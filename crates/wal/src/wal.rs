@@ -371,8 +371,8 @@ impl Wal {
     /// record of it without waiting (as `optimist`'s per-shard writer thread does). A leader of
     /// `sync_to` yields first so that the writers the last sync woke can join this one; here
     /// there are none to wait for, and on a busy machine the yield hands the core to another
-    /// thread for the rest of its slice: 150 to 200 µs under the server benchmark's load, half
-    /// as long as the fsync it delayed (docs/performance.md, session 20).
+    /// thread for the rest of its slice, a good part of the fsync it delays (measured in
+    /// docs/performance.md, session 20).
     pub fn sync_group_to(&self, seq_no: SeqNo) -> Result<()> {
         self.shared.sync_to(seq_no, Gather::No)
     }

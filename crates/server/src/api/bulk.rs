@@ -162,8 +162,8 @@ pub(crate) fn parse_request(
 }
 
 /// The lines of `text`, split at each `\n` (a `\r` before it dropped), found with `memchr`:
-/// a 1,000-document body is about 360 KB, and a byte-at-a-time split was 5% of a `_bulk`
-/// request's CPU.
+/// a bulk body is large, and a byte-at-a-time split was a visible part of a `_bulk`
+/// request's CPU (docs/performance.md, session 14).
 fn lines(text: &[u8]) -> Vec<&[u8]> {
     let mut lines = Vec::with_capacity(memchr::memchr_iter(b'\n', text).count() + 1);
     let mut start = 0;
