@@ -175,7 +175,43 @@ fn lines(text: &[u8]) -> Vec<&[u8]> {
     lines
 }
 
+/// Reads a `_bulk` body into its items: the line structure first, then each item's action
+/// line and document, refusing the whole request (`Refusal`) for what Elasticsearch refuses
+/// whole, and keeping a per-item refusal (`ItemRefusal`) with the item otherwise.
 fn parse(body: &Bytes, defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Parsed>, Refusal> {
+    let lines = lines(terminated(body)?);
+    // Most items are two lines (a delete is one).
+    let mut items = Vec::with_capacity(lines.len().div_ceil(2));
+    let mut validation = Vec::new();
+    let mut n = 0;
+    while n < lines.len() {
+        let line_no = n + 1;
+        let line = lines[n];
+        n += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let (op, meta) = read_action_line(line, line_no)?;
+        // Every action but delete is followed by its document line; one without it is dropped.
+        let doc = if op == "delete" {
+            None
+        } else {
+            let Some(doc) = lines.get(n) else { break };
+            n += 1;
+            Some(*doc)
+        };
+        let item = Item::of(op, meta, defaults);
+        let Some(index) = item.index.clone() else {
+            validation.push("index is missing".to_owned());
+            continue;
+        };
+        items.push(item.parse(index, doc, body, defaults, ids, &mut validation)?);
+    }
+    finish(items, validation)
+}
+
+/// The body up to its last newline: a body must end with one (whitespace after it aside).
+fn terminated(body: &Bytes) -> Result<&[u8], Refusal> {
     if body.is_empty() {
         return Err(Refusal {
             status: 400,
@@ -192,135 +228,81 @@ fn parse(body: &Bytes, defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Par
     {
         return Err(not_terminated());
     }
-    let lines = lines(&body[..last_newline]);
-    // Most items are two lines (a delete is one).
-    let mut items = Vec::with_capacity(lines.len().div_ceil(2));
-    let mut validation = Vec::new();
-    let mut n = 0;
-    while n < lines.len() {
-        let line_no = n + 1;
-        let line = lines[n];
-        n += 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
+    Ok(&body[..last_newline])
+}
+
+/// An action line: by the fast scanner if it is a plain one, else by the general reader,
+/// whose simple values are read as URL parameters are, with the same checks.
+fn read_action_line(line: &[u8], line_no: usize) -> Result<(&'static str, Metadata<'_>), Refusal> {
+    if let Some(read) = plain_action_line(line) {
+        return Ok(read);
+    }
+    let (op, raw) = action_line(line, line_no)?;
+    let params = action_params(&raw, line_no)?;
+    let meta = Metadata::from_params(&params, raw.get("_source").cloned())?;
+    Ok((op, meta))
+}
+
+/// One item's action line, with the URL's defaults filled in.
+struct Item<'a> {
+    op: &'static str,
+    index: Option<String>,
+    explicit_id: Option<String>,
+    routing: Option<String>,
+    require_alias: bool,
+    meta: Metadata<'a>,
+}
+
+impl<'a> Item<'a> {
+    fn of(op: &'static str, mut meta: Metadata<'a>, defaults: &Defaults) -> Item<'a> {
+        Item {
+            op,
+            index: meta
+                .index
+                .take()
+                .map(Cow::into_owned)
+                .or_else(|| defaults.index.clone()),
+            explicit_id: meta.id.take().map(Cow::into_owned),
+            routing: meta
+                .routing
+                .take()
+                .map(Cow::into_owned)
+                .or_else(|| defaults.routing.clone()),
+            require_alias: meta.require_alias.unwrap_or(defaults.require_alias),
+            meta,
         }
-        let (op, meta) = match plain_action_line(line) {
-            Some(read) => read,
-            None => {
-                // The metadata's simple values are read as URL parameters are, with the same
-                // checks.
-                let (op, raw) = action_line(line, line_no)?;
-                let params = action_params(&raw, line_no)?;
-                (
-                    op,
-                    Metadata::from_params(&params, raw.get("_source").cloned())?,
-                )
-            }
-        };
-        let index = meta
-            .index
-            .map(Cow::into_owned)
-            .or_else(|| defaults.index.clone());
-        let explicit_id = meta.id.map(Cow::into_owned);
-        let routing = meta
-            .routing
-            .map(Cow::into_owned)
-            .or_else(|| defaults.routing.clone());
-        let conditions = meta.conditions;
-        let require_alias = meta.require_alias.unwrap_or(defaults.require_alias);
-        // Every action but delete is followed by its document line; one without it is dropped.
-        let doc = if op == "delete" {
-            None
-        } else {
-            let Some(doc) = lines.get(n) else { break };
-            n += 1;
-            Some(*doc)
-        };
-        let Some(index) = index else {
-            validation.push("index is missing".to_owned());
-            continue;
-        };
+    }
+
+    /// The item as the bulk runs it: its action, or its own refusal; request validation
+    /// messages go to `validation`, which refuses the whole bulk.
+    fn parse(
+        self,
+        index: String,
+        doc: Option<&[u8]>,
+        body: &Bytes,
+        defaults: &Defaults,
+        ids: &IdGenerator,
+        validation: &mut Vec<String>,
+    ) -> Result<Parsed, Refusal> {
         // Whether `_id` was given, and given empty, before the id moves into the action.
-        let (has_id, empty_id) = (explicit_id.is_some(), explicit_id.as_deref() == Some(""));
-        let id = explicit_id.unwrap_or_default();
-        let (op, mut action, source_filter) = match op {
-            "delete" => (
-                "delete",
-                Ok(BulkAction::Delete(DeleteRequest {
-                    id: id.clone(),
-                    conditions,
-                })),
-                None,
-            ),
-            "update" => {
-                if conditions.version.is_some() || conditions.version_type != VersionType::Internal
-                {
-                    return Err(Refusal {
-                        status: 400,
-                        es_type: "action_request_validation_exception",
-                        reason: "Validation Failed: 1: Update requests do not support versioning. Please use `if_seq_no` and `if_primary_term` instead;".into(),
-                    });
-                }
-                let (mut request, body_filter) = update_body(&id, doc.unwrap_or_default())
-                    .map_err(|reason| Refusal {
-                        status: 400,
-                        es_type: "x_content_parse_exception",
-                        reason,
-                    })?;
-                request.retry_on_conflict = meta.retry_on_conflict.map_err(Refusal::illegal)?;
-                request.if_seq_no = conditions.if_seq_no;
-                request.if_primary_term = conditions.if_primary_term;
-                let filter = match &meta.source {
-                    Some(v) => Some(SourceFilter::from_json(v).map_err(Refusal::illegal)?),
-                    None => body_filter.or_else(|| defaults.source_filter.clone()),
-                };
-                ("update", Ok(BulkAction::Update(request)), filter)
-            }
-            _ => {
-                let op_type = match (op, meta.op_type.as_deref()) {
-                    ("create", _) | (_, Some("create")) => OpType::Create,
-                    (_, None | Some("index")) => OpType::Index,
-                    (_, Some(other)) => {
-                        return Err(Refusal::illegal(format!(
-                            "opType must be 'create' or 'index', found: [{other}]"
-                        )));
-                    }
-                };
-                let request = IndexRequest::with(
-                    if has_id { id.clone() } else { ids.next_id() },
-                    // A slice of the body, not a copy: the engine only reads it.
-                    doc.map_or_else(Bytes::new, |doc| body.slice_ref(doc)),
-                    op_type,
-                    conditions,
-                );
-                let op = if op_type == OpType::Create {
-                    "create"
-                } else {
-                    "index"
-                };
-                (op, Ok(BulkAction::Index(request)), None)
-            }
-        };
-        // Request validation is whole-bulk; what the engine checks per item stays per item.
-        let checked = match &action {
-            // An empty `_id` is the item's own refusal (below), as Elasticsearch's.
-            Ok(BulkAction::Index(r)) if !r.id.is_empty() => r.validate(),
-            Ok(BulkAction::Delete(r)) if !r.id.is_empty() => r.validate(),
-            Ok(BulkAction::Update(r)) if !r.id.is_empty() => r.validate(),
-            _ => Ok(()),
-        };
-        if let Err(engine::Error::Validation(messages)) = checked {
-            validation.extend(messages);
-        }
+        let has_id = self.explicit_id.is_some();
+        let empty_id = self.explicit_id.as_deref() == Some("");
+        let id = self.explicit_id.clone().unwrap_or_default();
+        let (op, mut action, source_filter) = self.action(&id, has_id, doc, body, defaults, ids)?;
+        validation.extend(validation_messages(&action));
         // The document's own check, marked on the request so that the write does not repeat it.
         let malformed = match &mut action {
             Ok(BulkAction::Index(r)) => r.check_source().err(),
             _ => None,
         };
-        let pipeline = meta.pipeline.as_deref().or(defaults.pipeline.as_deref());
+        let pipeline = self
+            .meta
+            .pipeline
+            .as_deref()
+            .or(defaults.pipeline.as_deref());
         let target = match op {
             "delete" => None,
-            _ => write_target_refusal(&index, pipeline, require_alias),
+            _ => write_target_refusal(&index, pipeline, self.require_alias),
         };
         let action = if let Some(e) = malformed {
             Err(ItemRefusal(e.status(), e.es_type(), e.reason()))
@@ -340,15 +322,119 @@ fn parse(body: &Bytes, defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Par
             Ok(BulkAction::Index(r)) if !has_id => r.id.clone(),
             _ => id,
         };
-        items.push(Parsed {
+        Ok(Parsed {
             op,
             index,
             id,
-            routing,
+            routing: self.routing,
             action,
             source_filter,
-        });
+        })
     }
+
+    /// The engine's action for the item, the key of its response item, and for an update
+    /// the `_source` filter of its answer.
+    fn action(
+        &self,
+        id: &str,
+        has_id: bool,
+        doc: Option<&[u8]>,
+        body: &Bytes,
+        defaults: &Defaults,
+        ids: &IdGenerator,
+    ) -> Result<Action, Refusal> {
+        let conditions = self.meta.conditions;
+        match self.op {
+            "delete" => Ok((
+                "delete",
+                Ok(BulkAction::Delete(DeleteRequest {
+                    id: id.to_owned(),
+                    conditions,
+                })),
+                None,
+            )),
+            "update" => self.update(id, doc, defaults),
+            op => {
+                let op_type = match (op, self.meta.op_type.as_deref()) {
+                    ("create", _) | (_, Some("create")) => OpType::Create,
+                    (_, None | Some("index")) => OpType::Index,
+                    (_, Some(other)) => {
+                        return Err(Refusal::illegal(format!(
+                            "opType must be 'create' or 'index', found: [{other}]"
+                        )));
+                    }
+                };
+                let request = IndexRequest::with(
+                    if has_id { id.to_owned() } else { ids.next_id() },
+                    // A slice of the body, not a copy: the engine only reads it.
+                    doc.map_or_else(Bytes::new, |doc| body.slice_ref(doc)),
+                    op_type,
+                    conditions,
+                );
+                let op = if op_type == OpType::Create {
+                    "create"
+                } else {
+                    "index"
+                };
+                Ok((op, Ok(BulkAction::Index(request)), None))
+            }
+        }
+    }
+
+    fn update(&self, id: &str, doc: Option<&[u8]>, defaults: &Defaults) -> Result<Action, Refusal> {
+        let conditions = self.meta.conditions;
+        if conditions.version.is_some() || conditions.version_type != VersionType::Internal {
+            return Err(Refusal {
+                status: 400,
+                es_type: "action_request_validation_exception",
+                reason: "Validation Failed: 1: Update requests do not support versioning. Please use `if_seq_no` and `if_primary_term` instead;".into(),
+            });
+        }
+        let (mut request, body_filter) =
+            update_body(id, doc.unwrap_or_default()).map_err(|reason| Refusal {
+                status: 400,
+                es_type: "x_content_parse_exception",
+                reason,
+            })?;
+        request.retry_on_conflict = self
+            .meta
+            .retry_on_conflict
+            .clone()
+            .map_err(Refusal::illegal)?;
+        request.if_seq_no = conditions.if_seq_no;
+        request.if_primary_term = conditions.if_primary_term;
+        let filter = match &self.meta.source {
+            Some(v) => Some(SourceFilter::from_json(v).map_err(Refusal::illegal)?),
+            None => body_filter.or_else(|| defaults.source_filter.clone()),
+        };
+        Ok(("update", Ok(BulkAction::Update(request)), filter))
+    }
+}
+
+/// An item's response key, its action or refusal, and an update's `_source` filter.
+type Action = (
+    &'static str,
+    Result<BulkAction, ItemRefusal>,
+    Option<SourceFilter>,
+);
+
+/// Request validation is whole-bulk; what the engine checks per item stays per item. An
+/// empty `_id` is the item's own refusal, as Elasticsearch's.
+fn validation_messages(action: &Result<BulkAction, ItemRefusal>) -> Vec<String> {
+    let checked = match action {
+        Ok(BulkAction::Index(r)) if !r.id.is_empty() => r.validate(),
+        Ok(BulkAction::Delete(r)) if !r.id.is_empty() => r.validate(),
+        Ok(BulkAction::Update(r)) if !r.id.is_empty() => r.validate(),
+        _ => Ok(()),
+    };
+    match checked {
+        Err(engine::Error::Validation(messages)) => messages,
+        _ => Vec::new(),
+    }
+}
+
+/// The items, unless validation refused the bulk or it has none.
+fn finish(items: Vec<Parsed>, validation: Vec<String>) -> Result<Vec<Parsed>, Refusal> {
     if !validation.is_empty() {
         let error = engine::Error::Validation(validation);
         return Err(Refusal {
