@@ -86,6 +86,8 @@ async fn run(
 
 pub(crate) type Refusal = (&'static str, String);
 
+/// An `_mget` body's lookups: its `docs` or `ids` read as given, then each checked and
+/// given the URL's defaults; what Elasticsearch validates is refused together.
 pub(crate) fn parse(
     body: &[u8],
     path_index: Option<&str>,
@@ -100,35 +102,67 @@ pub(crate) fn parse(
     let Value::Object(fields) = value else {
         return Err(("parse_exception", "request body must be an object".into()));
     };
+    let entries = entries(&fields)?;
     let default_filter = params.source_filter().unwrap_or_else(SourceFilter::all);
     let default_routing = params.routing().map(str::to_owned);
-    let scalar = |v: &Value| match v {
+    let mut messages = Vec::new();
+    let mut lookups = Vec::new();
+    if entries.is_empty() {
+        messages.push("no documents to get".to_owned());
+    }
+    for (index, id, doc) in entries {
+        let index = index.or_else(|| path_index.map(str::to_owned));
+        if index.is_none() {
+            messages.push("index is missing".to_owned());
+        }
+        if id.as_deref().is_none_or(str::is_empty) {
+            messages.push("id is missing".to_owned());
+        }
+        let filter = match doc.get("_source") {
+            Some(v) => SourceFilter::from_json(v).map_err(|r| ("illegal_argument_exception", r))?,
+            None => default_filter.clone(),
+        };
+        let version = version_of(&doc)?;
+        if let (Some(index), Some(id)) = (index, id) {
+            lookups.push(Lookup {
+                index,
+                id,
+                routing: doc
+                    .get("routing")
+                    .and_then(scalar)
+                    .or_else(|| default_routing.clone()),
+                filter,
+                version,
+            });
+        }
+    }
+    if !messages.is_empty() {
+        let e = Error::Validation(messages);
+        return Err((e.es_type(), e.reason()));
+    }
+    Ok(lookups)
+}
+
+/// An id, index or routing value as Elasticsearch takes it: a string or a number.
+fn scalar(v: &Value) -> Option<String> {
+    match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
-    };
-    // (index, id, the whole entry) as given.
-    type Entry = (Option<String>, Option<String>, Map<String, Value>);
+    }
+}
+
+/// (index, id, the whole entry) as given.
+type Entry = (Option<String>, Option<String>, Map<String, Value>);
+
+/// The body's `docs` and `ids`, in order, each entry as given.
+fn entries(fields: &Map<String, Value>) -> Result<Vec<Entry>, Refusal> {
     let mut entries: Vec<Entry> = Vec::new();
-    for (key, value) in &fields {
+    for (key, value) in fields {
         match (key.as_str(), value) {
             ("docs", Value::Array(docs)) => {
                 for doc in docs {
-                    let Value::Object(doc) = doc else {
-                        return Err((
-                            "illegal_argument_exception",
-                            "docs array element should include an object".into(),
-                        ));
-                    };
-                    if let Some(unknown) = doc.keys().find(|k| !DOC_FIELDS.contains(&k.as_str())) {
-                        return Err((
-                            "parsing_exception",
-                            format!("Unknown key for a VALUE_STRING in [{unknown}]."),
-                        ));
-                    }
-                    let index = doc.get("_index").and_then(scalar);
-                    let id = doc.get("_id").and_then(scalar);
-                    entries.push((index, id, doc.clone()));
+                    entries.push(doc_entry(doc)?);
                 }
             }
             ("ids", Value::Array(ids)) => {
@@ -150,50 +184,39 @@ pub(crate) fn parse(
             }
         }
     }
-    let mut messages = Vec::new();
-    let mut lookups = Vec::new();
-    if entries.is_empty() {
-        messages.push("no documents to get".to_owned());
+    Ok(entries)
+}
+
+/// One element of `docs`: an object of known keys.
+fn doc_entry(doc: &Value) -> Result<Entry, Refusal> {
+    let Value::Object(doc) = doc else {
+        return Err((
+            "illegal_argument_exception",
+            "docs array element should include an object".into(),
+        ));
+    };
+    if let Some(unknown) = doc.keys().find(|k| !DOC_FIELDS.contains(&k.as_str())) {
+        return Err((
+            "parsing_exception",
+            format!("Unknown key for a VALUE_STRING in [{unknown}]."),
+        ));
     }
-    for (index, id, doc) in entries {
-        let index = index.or_else(|| path_index.map(str::to_owned));
-        if index.is_none() {
-            messages.push("index is missing".to_owned());
-        }
-        if id.as_deref().is_none_or(str::is_empty) {
-            messages.push("id is missing".to_owned());
-        }
-        let filter = match doc.get("_source") {
-            Some(v) => SourceFilter::from_json(v).map_err(|r| ("illegal_argument_exception", r))?,
-            None => default_filter.clone(),
-        };
-        let version = match doc.get("version") {
-            None => None,
-            Some(v) => Some(v.as_i64().ok_or_else(|| {
-                (
-                    "illegal_argument_exception",
-                    format!("Failed to parse long [{v}]"),
-                )
-            })?),
-        };
-        if let (Some(index), Some(id)) = (index, id) {
-            lookups.push(Lookup {
-                index,
-                id,
-                routing: doc
-                    .get("routing")
-                    .and_then(scalar)
-                    .or_else(|| default_routing.clone()),
-                filter,
-                version,
-            });
-        }
+    let index = doc.get("_index").and_then(scalar);
+    let id = doc.get("_id").and_then(scalar);
+    Ok((index, id, doc.clone()))
+}
+
+/// An entry's `version`, which must be a long.
+fn version_of(doc: &Map<String, Value>) -> Result<Option<i64>, Refusal> {
+    match doc.get("version") {
+        None => Ok(None),
+        Some(v) => v.as_i64().map(Some).ok_or_else(|| {
+            (
+                "illegal_argument_exception",
+                format!("Failed to parse long [{v}]"),
+            )
+        }),
     }
-    if !messages.is_empty() {
-        let e = Error::Validation(messages);
-        return Err((e.es_type(), e.reason()));
-    }
-    Ok(lookups)
 }
 
 /// One item: the GET body, or the failure in full (`root_cause` included, unlike bulk).
