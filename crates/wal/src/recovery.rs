@@ -290,6 +290,8 @@ fn read_headers(
     Ok(opened)
 }
 
+/// Reads every segment in order, deciding each header and each frame by the decision table
+/// (`decision.rs`): the sealed segments and where the log ends, or where it is corrupt.
 fn scan(
     opened: &[Opened],
     cp: &Checkpoint,
@@ -306,17 +308,75 @@ fn scan(
     let mut previous_term = PrimaryTerm(0);
     let mut last_good: Option<SeqNo> = None;
     for (index, segment) in opened.iter().enumerate() {
-        let stop = |offset: u64, header_bad: bool, what: String, last_good: Option<SeqNo>| Stop {
+        let at = At {
             index,
+            segment,
+            last: index + 1 == opened.len(),
+        };
+        let header = at.header(cp, previous_term, scanned.next_seq_no, last_good)?;
+        previous_term = header.primary_term;
+        let bytes = storage::read_to_end(&*segment.file)
+            .map_err(|e| at.stop(0, false, format!("cannot read segment: {e}"), last_good))?;
+        let frames = Frames {
+            at: &at,
+            header,
+            bytes: &bytes,
+            durable: (use_durable && cp.durable_generation == segment.generation)
+                .then_some(cp.durable_offset),
+            record_len_max: config.record_len_max,
+        };
+        let (next, len) = frames.scan(&mut scanned, &mut last_good)?;
+        scanned.sealed.push(SealedSegment {
+            generation: segment.generation,
+            primary_term: header.primary_term,
+            first_seq_no: header.first_seq_no,
+            end_seq_no: next,
+            salt: header.salt,
+            len: len as u64,
+            file: segment.file.clone(),
+            // Mapped once the newest segment has its final length (`recover`).
+            map: None,
+        });
+        scanned.next_seq_no = next;
+    }
+    if use_durable && !opened.is_empty() && scanned.next_seq_no < cp.durable_seq_no_end {
+        return Err(lost_durable(opened.len() - 1, &scanned, cp, last_good));
+    }
+    Ok(scanned)
+}
+
+/// The segment a scan is in.
+struct At<'a> {
+    index: usize,
+    segment: &'a Opened,
+    /// Whether it is the newest.
+    last: bool,
+}
+
+impl At<'_> {
+    fn stop(&self, offset: u64, header_bad: bool, what: String, last_good: Option<SeqNo>) -> Stop {
+        Stop {
+            index: self.index,
             header: header_bad,
             corruption: Corruption {
-                generation: Some(segment.generation),
+                generation: Some(self.segment.generation),
                 offset,
                 last_good_seq_no: last_good,
                 what,
             },
-        };
-        let header = match &segment.header {
+        }
+    }
+
+    /// The segment's header, if it reads and belongs to this log right after the segment
+    /// before (`previous_term`, `next_seq_no`).
+    fn header(
+        &self,
+        cp: &Checkpoint,
+        previous_term: PrimaryTerm,
+        next_seq_no: SeqNo,
+        last_good: Option<SeqNo>,
+    ) -> Result<&SegmentHeader, Stop> {
+        let header = match &self.segment.header {
             Ok(header) => header,
             Err(what) => {
                 let observation = Observation::BadHeader {
@@ -325,58 +385,61 @@ fn scan(
                 let Decision::Corrupt(why) = decide(observation) else {
                     unreachable!()
                 };
-                return Err(stop(0, true, format!("{why}: {what}"), last_good));
+                return Err(self.stop(0, true, format!("{why}: {what}"), last_good));
             }
         };
         let belongs = header.log_uuid == cp.log_uuid
             && header.shard_id == cp.shard_id
-            && header.generation == segment.generation
+            && header.generation == self.segment.generation
             && header.primary_term >= previous_term
-            && (index == 0 || header.first_seq_no == scanned.next_seq_no);
+            && (self.index == 0 || header.first_seq_no == next_seq_no);
         if !belongs {
             let Decision::Corrupt(why) = decide(Observation::ForeignHeader) else {
                 unreachable!()
             };
-            return Err(stop(0, true, why.into(), last_good));
+            return Err(self.stop(0, true, why.into(), last_good));
         }
-        previous_term = header.primary_term;
-        let last = index + 1 == opened.len();
-        let bytes = storage::read_to_end(&*segment.file)
-            .map_err(|e| stop(0, false, format!("cannot read segment: {e}"), last_good))?;
+        Ok(header)
+    }
+}
+
+/// The frames of one segment, read in order.
+struct Frames<'a> {
+    at: &'a At<'a>,
+    header: &'a SegmentHeader,
+    bytes: &'a [u8],
+    /// In the newest segment, the checkpoint's durable offset, if the checkpoint is trusted
+    /// and names this segment: frames below it were acknowledged.
+    durable: Option<u64>,
+    record_len_max: u32,
+}
+
+impl Frames<'_> {
+    /// Reads frames until the segment or the log ends: the next seq_no and the valid length.
+    /// A torn tail and the cut go into `scanned`.
+    fn scan(
+        &self,
+        scanned: &mut Scanned,
+        last_good: &mut Option<SeqNo>,
+    ) -> Result<(SeqNo, usize), Stop> {
         let mut offset = SEGMENT_HEADER_LEN;
-        let mut next = header.first_seq_no;
+        let mut next = self.header.first_seq_no;
         let mut record_term = PrimaryTerm(0);
         loop {
-            let read = segment::read_frame(&bytes, offset, header.salt, config.record_len_max);
-            let kind = match &read {
-                FrameRead::Valid { header: h, .. } => {
-                    let in_order = h.seq_no == next
-                        && h.primary_term <= header.primary_term
-                        && h.primary_term >= record_term;
-                    if in_order {
-                        FrameKind::Valid
-                    } else {
-                        FrameKind::OutOfOrder
-                    }
-                }
-                FrameRead::End => FrameKind::EndOfFile,
-                FrameRead::Zero => FrameKind::Zero,
-                FrameRead::Invalid(_) => FrameKind::Invalid,
-            };
-            let place = if !last {
-                Place::Sealed
-            } else if use_durable
-                && cp.durable_generation == segment.generation
-                && (offset as u64) < cp.durable_offset
-            {
-                Place::LastBelowDurable
-            } else {
-                Place::LastTail
-            };
+            let read =
+                segment::read_frame(self.bytes, offset, self.header.salt, self.record_len_max);
+            let kind = self.kind(&read, next, record_term);
+            let place = self.place(offset);
             let evidence = (place == Place::LastTail
                 && matches!(kind, FrameKind::Zero | FrameKind::Invalid))
             .then(|| {
-                segment::later_evidence(&bytes, offset, header.salt, config.record_len_max, next)
+                segment::later_evidence(
+                    self.bytes,
+                    offset,
+                    self.header.salt,
+                    self.record_len_max,
+                    next,
+                )
             });
             let later_proves_durable = evidence
                 .as_ref()
@@ -391,70 +454,104 @@ fn scan(
                         unreachable!()
                     };
                     record_term = h.primary_term;
-                    last_good = Some(next);
+                    *last_good = Some(next);
                     next = next.next();
                     scanned.records += 1;
                     offset += h.frame_len() as usize;
                 }
-                Decision::EndOfSegment => break,
+                Decision::EndOfSegment => return Ok((next, offset)),
                 Decision::EndOfLog | Decision::TruncateTornTail => {
                     let discarded = evidence.map_or(0, |e| e.nonzero_end.saturating_sub(offset));
                     if discarded > 0 {
                         scanned.torn_tail = Some(TornTail {
-                            generation: segment.generation,
+                            generation: self.at.segment.generation,
                             offset: offset as u64,
                             bytes: discarded as u64,
                         });
                     }
                     scanned.cut_at = Some(offset as u64);
-                    break;
+                    return Ok((next, offset));
                 }
                 Decision::Corrupt(why) => {
-                    let detail = match (&read, evidence.and_then(|e| e.proof_of_durability)) {
-                        (_, Some((at, seq_no))) => {
-                            format!("{why} (seq_no {seq_no} at offset {at})")
-                        }
-                        (FrameRead::Invalid(what), None) => format!("{why}: {what}"),
-                        _ => why.to_owned(),
-                    };
-                    return Err(stop(offset as u64, false, detail, last_good));
+                    let proof = evidence.and_then(|e| e.proof_of_durability);
+                    let detail = corrupt_detail(why, &read, proof);
+                    return Err(self.at.stop(offset as u64, false, detail, *last_good));
                 }
                 Decision::RemoveUnpublished => unreachable!("frames are never unpublished"),
             }
         }
-        scanned.sealed.push(SealedSegment {
-            generation: segment.generation,
-            primary_term: header.primary_term,
-            first_seq_no: header.first_seq_no,
-            end_seq_no: next,
-            salt: header.salt,
-            len: offset as u64,
-            file: segment.file.clone(),
-            // Mapped once the newest segment has its final length (`recover`).
-            map: None,
-        });
-        scanned.next_seq_no = next;
     }
-    if use_durable && !opened.is_empty() && scanned.next_seq_no < cp.durable_seq_no_end {
-        let Decision::Corrupt(why) = decide(Observation::LostDurable) else {
-            unreachable!()
-        };
-        let last = scanned.sealed.last().expect("segments were scanned");
-        return Err(Stop {
-            index: opened.len() - 1,
-            header: false,
-            corruption: Corruption {
-                generation: Some(last.generation),
-                offset: scanned.cut_at.unwrap_or(last.len),
-                last_good_seq_no: last_good,
-                what: format!(
-                    "{why} ({} < {})",
-                    scanned.next_seq_no, cp.durable_seq_no_end
-                ),
-            },
-        });
+
+    /// What the frame read is: valid and next in order, valid but out of order, the end, zeros
+    /// or garbage.
+    fn kind(&self, read: &FrameRead, next: SeqNo, record_term: PrimaryTerm) -> FrameKind {
+        match read {
+            FrameRead::Valid { header: h, .. } => {
+                let in_order = h.seq_no == next
+                    && h.primary_term <= self.header.primary_term
+                    && h.primary_term >= record_term;
+                if in_order {
+                    FrameKind::Valid
+                } else {
+                    FrameKind::OutOfOrder
+                }
+            }
+            FrameRead::End => FrameKind::EndOfFile,
+            FrameRead::Zero => FrameKind::Zero,
+            FrameRead::Invalid(_) => FrameKind::Invalid,
+        }
     }
-    Ok(scanned)
+
+    /// Where a frame at `offset` is: in a sealed segment, below the newest's durable offset,
+    /// or in its tail.
+    fn place(&self, offset: usize) -> Place {
+        if !self.at.last {
+            Place::Sealed
+        } else if self
+            .durable
+            .is_some_and(|durable| (offset as u64) < durable)
+        {
+            Place::LastBelowDurable
+        } else {
+            Place::LastTail
+        }
+    }
+}
+
+/// A corruption's words: the decision's, with the later frame that proves the damaged one
+/// was acknowledged, or what was wrong with the frame.
+fn corrupt_detail(why: &str, read: &FrameRead, proof: Option<(u64, SeqNo)>) -> String {
+    match (read, proof) {
+        (_, Some((at, seq_no))) => format!("{why} (seq_no {seq_no} at offset {at})"),
+        (FrameRead::Invalid(what), None) => format!("{why}: {what}"),
+        _ => why.to_owned(),
+    }
+}
+
+/// The log ends below what the checkpoint says was durable: acknowledged records are gone.
+fn lost_durable(
+    index: usize,
+    scanned: &Scanned,
+    cp: &Checkpoint,
+    last_good: Option<SeqNo>,
+) -> Stop {
+    let Decision::Corrupt(why) = decide(Observation::LostDurable) else {
+        unreachable!()
+    };
+    let last = scanned.sealed.last().expect("segments were scanned");
+    Stop {
+        index,
+        header: false,
+        corruption: Corruption {
+            generation: Some(last.generation),
+            offset: scanned.cut_at.unwrap_or(last.len),
+            last_good_seq_no: last_good,
+            what: format!(
+                "{why} ({} < {})",
+                scanned.next_seq_no, cp.durable_seq_no_end
+            ),
+        },
+    }
 }
 
 /// Writes `[from, to)` of the newest segment again, with the bytes it reads now, sets its
