@@ -98,13 +98,12 @@ struct Scanned {
     cut_at: Option<u64>,
 }
 
+/// Recovers the log in `storage` (docs/recovery.md): the order is the parent's, each step a
+/// function of its own.
 pub(crate) fn recover(storage: &dyn Storage, config: &Config) -> Result<Recovered> {
     let mut report = Recovery::default();
     let names = storage.list()?;
-    for name in names.iter().filter(|n| n.ends_with(".tmp")) {
-        storage.remove(name)?;
-        report.removed_files.push(name.clone());
-    }
+    remove_temporary(storage, &names, &mut report)?;
     let mut generations: Vec<Generation> = names
         .iter()
         .filter_map(|n| segment::parse_file_name(n))
@@ -131,6 +130,60 @@ pub(crate) fn recover(storage: &dyn Storage, config: &Config) -> Result<Recovere
             cp.shard_id.0, config.shard_id.0
         )));
     }
+    remove_released(storage, &mut generations, &cp, &mut report)?;
+    let files = open_synced(storage, &generations)?;
+    let mut opened = read_headers(storage, &cp, files, &mut report)?;
+    let (scanned, use_durable) = scan_or_salvage(storage, &mut opened, &cp, config, &mut report)?;
+    let records = scanned.records;
+    let torn_tail = scanned.torn_tail;
+    let scanned_next = scanned.next_seq_no;
+    let sealed = cut_newest(scanned, &cp, use_durable)?;
+
+    let primary_term = opened
+        .iter()
+        .filter_map(|o| o.header.as_ref().ok().map(|h| h.primary_term))
+        .chain([cp.primary_term])
+        .max()
+        .expect("the checkpoint's term is always there");
+    let next_seq_no = if opened.is_empty() {
+        cp.durable_seq_no_end
+    } else {
+        scanned_next
+    };
+    write_recovered(&mut checkpoint, &cp, &sealed, primary_term, next_seq_no)?;
+
+    report.segments = sealed.len();
+    report.records = records;
+    report.next_seq_no = next_seq_no;
+    report.primary_term = primary_term;
+    report.torn_tail = torn_tail;
+    Ok(Recovered {
+        checkpoint,
+        sealed,
+        next_seq_no,
+        primary_term,
+        next_generation: generation_max.max(cp.current_generation).next(),
+        report,
+    })
+}
+
+/// Removes the `.tmp` files a crash left.
+fn remove_temporary(storage: &dyn Storage, names: &[String], report: &mut Recovery) -> Result<()> {
+    for name in names.iter().filter(|n| n.ends_with(".tmp")) {
+        storage.remove(name)?;
+        report.removed_files.push(name.clone());
+    }
+    Ok(())
+}
+
+/// Removes the segments below the checkpoint's oldest retained one (released, their removal
+/// cut short by a crash).
+fn remove_released(
+    storage: &dyn Storage,
+    generations: &mut Vec<Generation>,
+    cp: &Checkpoint,
+    report: &mut Recovery,
+) -> Result<()> {
     for generation in generations
         .iter()
         .filter(|g| **g < cp.min_retained_generation)
@@ -140,33 +193,52 @@ pub(crate) fn recover(storage: &dyn Storage, config: &Config) -> Result<Recovere
         report.removed_files.push(name);
     }
     generations.retain(|g| *g >= cp.min_retained_generation);
+    Ok(())
+}
 
-    // Before reading anything, make what we will read durable: after a process crash the
-    // page cache may hold writes the disk does not, and we must not build on them.
+/// Opens the segments and syncs them before anything is read: after a process crash the page
+/// cache may hold writes the disk does not, and nothing must be built on them.
+fn open_synced(
+    storage: &dyn Storage,
+    generations: &[Generation],
+) -> Result<Vec<(Generation, Arc<dyn StorageFile>)>> {
     let mut files = Vec::with_capacity(generations.len());
-    for generation in &generations {
+    for generation in generations {
         let file = storage.open(&segment::file_name(*generation))?;
         file.sync_all()?;
         files.push((*generation, file));
     }
     storage.sync_dir()?;
+    Ok(files)
+}
 
-    let mut opened = read_headers(storage, &cp, files, &mut report)?;
+/// The scan, and in salvage mode the salvage of each corruption it stops at until it reads
+/// through; whether the checkpoint's durable point still holds (a salvage gives it up).
+fn scan_or_salvage(
+    storage: &dyn Storage,
+    opened: &mut Vec<Opened>,
+    cp: &Checkpoint,
+    config: &Config,
+    report: &mut Recovery,
+) -> Result<(Scanned, bool)> {
     let mut use_durable = true;
-    let scanned = loop {
-        match scan(&opened, &cp, use_durable, config) {
-            Ok(scanned) => break scanned,
+    loop {
+        match scan(opened, cp, use_durable, config) {
+            Ok(scanned) => return Ok((scanned, use_durable)),
             Err(stop) if config.recovery_mode == RecoveryMode::Salvage => {
-                salvage(storage, &mut opened, &stop)?;
+                salvage(storage, opened, &stop)?;
                 report.salvaged.push(stop.corruption);
                 // What the checkpoint promised is knowingly given up from here on.
                 use_durable = false;
             }
             Err(stop) => return Err(Error::Corrupt(stop.corruption)),
         }
-    };
+    }
+}
 
-    // Cuts a torn tail too (`len` is where the valid records end).
+/// The sealed segments, the newest cut where its valid records end (a torn tail too, its
+/// unproven part written again), then each mapped.
+fn cut_newest(scanned: Scanned, cp: &Checkpoint, use_durable: bool) -> Result<Vec<SealedSegment>> {
     if let Some(last) = scanned.sealed.last() {
         let len = scanned.cut_at.unwrap_or(last.len);
         let proven = if use_durable && cp.durable_generation == last.generation {
@@ -186,18 +258,17 @@ pub(crate) fn recover(storage: &dyn Storage, config: &Config) -> Result<Recovere
         // A map that cannot be made only means reads go through `read_at`.
         segment.map = segment.file.map_read_only().ok().flatten().map(Arc::new);
     }
+    Ok(sealed)
+}
 
-    let primary_term = opened
-        .iter()
-        .filter_map(|o| o.header.as_ref().ok().map(|h| h.primary_term))
-        .chain([cp.primary_term])
-        .max()
-        .expect("the checkpoint's term is always there");
-    let next_seq_no = if opened.is_empty() {
-        cp.durable_seq_no_end
-    } else {
-        scanned.next_seq_no
-    };
+/// The checkpoint of the recovered log: durable to the end of its newest segment.
+fn write_recovered(
+    checkpoint: &mut CheckpointFile,
+    cp: &Checkpoint,
+    sealed: &[SealedSegment],
+    primary_term: PrimaryTerm,
+    next_seq_no: SeqNo,
+) -> Result<()> {
     let (durable_generation, durable_offset) = sealed
         .last()
         .map_or((cp.durable_generation, cp.durable_offset), |s| {
@@ -212,22 +283,9 @@ pub(crate) fn recover(storage: &dyn Storage, config: &Config) -> Result<Recovere
         min_retained_generation: sealed
             .first()
             .map_or(cp.min_retained_generation, |s| s.generation),
-        ..cp
+        ..*cp
     })?;
-
-    report.segments = sealed.len();
-    report.records = scanned.records;
-    report.next_seq_no = next_seq_no;
-    report.primary_term = primary_term;
-    report.torn_tail = scanned.torn_tail;
-    Ok(Recovered {
-        checkpoint,
-        sealed,
-        next_seq_no,
-        primary_term,
-        next_generation: generation_max.max(cp.current_generation).next(),
-        report,
-    })
+    Ok(())
 }
 
 fn create(storage: &dyn Storage, config: &Config, mut report: Recovery) -> Result<Recovered> {
