@@ -40,15 +40,55 @@ fn corrupt(what: String) -> Error {
     Error::shard_failed(what)
 }
 
+/// What became of the newest key-directory checkpoint.
+enum Checkpointed {
+    /// Loaded: how, and the seq_no the log is replayed from.
+    Loaded { how: KeysRecovery, below: SeqNo },
+    /// Not used: why, if there was one.
+    NotUsed { discarded: Option<String> },
+}
+
 impl Shard {
     /// Rebuilds the key directory; returns how, and how many log operations were replayed.
     pub(super) fn recover(&mut self) -> Result<(KeysRecovery, u64)> {
         let io = |e: std::io::Error| corrupt(format!("cannot read the shard directory: {e}"));
         let names = self.storage.list().map_err(io)?;
+        let files = self.open_compacted(&names)?;
+        let covers: [SeqNo; PARTITIONS] = std::array::from_fn(|p| files.covers_below_of(p));
+        let covers_below = files.covers_below();
+        let covers_max = covers.iter().copied().max().unwrap_or(SeqNo(0));
+        let (first, next) = (self.wal.first_seq_no(), self.wal.next_seq_no());
+        if first > covers_below || covers_max > next {
+            return Err(corrupt(format!(
+                "the log holds seq_nos [{first}, {next}) and the compacted files those below \
+                 {covers_below} (some up to {covers_max}): operations are missing"
+            )));
+        }
+        let compacted_generation = files.generation();
+        let in_use: Vec<u64> = files.all().map(|f| f.header.generation).collect();
+        *self.files.get_mut().unwrap_or_else(|e| e.into_inner()) = files;
+        let loaded = self.newest_checkpoint(&names, compacted_generation, &in_use, covers_max)?;
+        let (how, replay_from) = match loaded {
+            Checkpointed::Loaded { how, below } => (how, below),
+            Checkpointed::NotUsed { discarded } => {
+                let how = KeysRecovery::Rebuilt {
+                    compacted_records: self.load_compacted()?,
+                    discarded,
+                };
+                (how, covers_below)
+            }
+        };
+        let replayed = self.replay_from(replay_from, &covers)?;
+        // Segments a finished compaction had not yet released.
+        self.wal.release_below(covers_below).map_err(open_failed)?;
+        Ok((how, replayed))
+    }
 
-        // The newest compacted file of each partition is the one in use; an older one is left
-        // over from a compaction that finished (its successor was durable before anything
-        // was removed).
+    /// The compacted files in use: the newest of each partition. An older one is left over
+    /// from a compaction that finished (its successor was durable before anything was
+    /// removed), and is removed.
+    fn open_compacted(&self, names: &[String]) -> Result<Files> {
+        let io = |e: std::io::Error| corrupt(format!("cannot read the shard directory: {e}"));
         let mut generations: Vec<u64> = names
             .iter()
             .filter_map(|n| compacted::parse_name(n))
@@ -74,38 +114,35 @@ impl Shard {
         for name in stale {
             self.storage.remove(&name).map_err(io)?;
         }
-        let covers: [SeqNo; PARTITIONS] = std::array::from_fn(|p| files.covers_below_of(p));
-        let covers_below = files.covers_below();
-        let covers_max = covers.iter().copied().max().unwrap_or(SeqNo(0));
-        let (first, next) = (self.wal.first_seq_no(), self.wal.next_seq_no());
-        if first > covers_below || covers_max > next {
-            return Err(corrupt(format!(
-                "the log holds seq_nos [{first}, {next}) and the compacted files those below \
-                 {covers_below} (some up to {covers_max}): operations are missing"
-            )));
-        }
-        let compacted_generation = files.generation();
-        let in_use: Vec<u64> = files.all().map(|f| f.header.generation).collect();
-        *self.files.get_mut().unwrap_or_else(|e| e.into_inner()) = files;
+        Ok(files)
+    }
 
-        // The newest checkpoint, if it is sound and matches the compacted file and the log.
+    /// Loads the newest key-directory checkpoint if it is sound and matches the compacted
+    /// files and the log (the key directory left empty if it is not). Older checkpoints are
+    /// removed.
+    fn newest_checkpoint(
+        &mut self,
+        names: &[String],
+        compacted_generation: u64,
+        in_use: &[u64],
+        covers_max: SeqNo,
+    ) -> Result<Checkpointed> {
+        let io = |e: std::io::Error| corrupt(format!("cannot read the shard directory: {e}"));
         let mut checkpoints: Vec<u64> = names
             .iter()
             .filter_map(|n| keys_checkpoint::parse_name(n))
             .collect();
         checkpoints.sort_unstable();
-        let mut how = None;
-        let mut replay_from = covers_below;
-        let mut discarded = None;
+        let mut loaded = Checkpointed::NotUsed { discarded: None };
         if let Some(&generation) = checkpoints.last() {
-            match self.load_checkpoint(generation, compacted_generation, &in_use, covers_max, next)
-            {
+            let next = self.wal.next_seq_no();
+            match self.load_checkpoint(generation, compacted_generation, in_use, covers_max, next) {
                 Ok((below, entries, len)) => {
-                    replay_from = below;
-                    how = Some(KeysRecovery::Checkpoint {
+                    let how = KeysRecovery::Checkpoint {
                         covers_below: below,
                         entries,
-                    });
+                    };
+                    loaded = Checkpointed::Loaded { how, below };
                     self.maintenance
                         .get_mut()
                         .unwrap_or_else(|e| e.into_inner())
@@ -117,7 +154,9 @@ impl Shard {
                 }
                 Err(why) => {
                     self.keys = KeyDir::new();
-                    discarded = Some(why);
+                    loaded = Checkpointed::NotUsed {
+                        discarded: Some(why),
+                    };
                 }
             }
             self.maintenance
@@ -130,17 +169,7 @@ impl Shard {
                 .remove(&keys_checkpoint::file_name(stale))
                 .map_err(io)?;
         }
-        let how = match how {
-            Some(how) => how,
-            None => KeysRecovery::Rebuilt {
-                compacted_records: self.load_compacted()?,
-                discarded,
-            },
-        };
-        let replayed = self.replay_from(replay_from, &covers)?;
-        // Segments a finished compaction had not yet released.
-        self.wal.release_below(covers_below).map_err(open_failed)?;
-        Ok((how, replayed))
+        Ok(loaded)
     }
 
     /// Loads checkpoint `generation` into the key directory; returns what it covers, its
