@@ -77,6 +77,9 @@ pub struct BulkOptions {
 /// The bulk of one store or one index: each item with the index it goes to (or why none),
 /// its routing and its action. Writes every item without waiting, then syncs once per shard
 /// written to.
+///
+/// Over 70 lines: the write pass and the sync pass share the touched shards and the results
+/// by position; apart, each would rebuild that bookkeeping.
 fn run<'a, I: std::ops::Deref<Target = Index>>(
     items: impl Iterator<Item = (Result<I>, Option<&'a str>, &'a BulkAction)>,
 ) -> Vec<BulkItemResult> {

@@ -411,6 +411,11 @@ impl Shard {
         )
     }
 
+    /// The write path: under the id's lock, decide (version.rs), append, update the entry;
+    /// then wait as `wait` says.
+    ///
+    /// Over 70 lines: the refusals of an append (deleted index, over the bound, unprepared
+    /// segment, failure) are each a line of the one sequence that must stay under the lock.
     fn write<'a>(
         &self,
         id: &str,

@@ -95,6 +95,10 @@ impl Store {
     }
 
     /// Opens every index found in `root`, replaying each shard's log.
+    ///
+    /// Over 70 lines: the open's order (decided deletes finished, each index opened, kept
+    /// unopened for a resource that ran out, or removed if its creation never completed, then
+    /// the disk check and the maintenance thread) is the store's recovery, kept in one reading.
     pub fn open(root: Arc<dyn Storage>, options: StoreOptions) -> Result<Store> {
         let io = |e: std::io::Error| {
             Error::shard_failed_by(format!("cannot read the data directory: {e}"), e)

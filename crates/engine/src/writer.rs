@@ -209,6 +209,9 @@ impl Writer {
     }
 
     /// Runs, syncs and answers batches of writes until none comes for `LINGER`.
+    ///
+    /// Over 70 lines: the thread's loop (wait, gather, run, sync, answer) under one queue
+    /// lock discipline, which pieces would each have to restate.
     fn run(&self, shard: u32) {
         // Should a write panic, the queue is left for a new thread and its jobs answered.
         struct Stopped<'a>(&'a Writer);

@@ -272,6 +272,9 @@ impl SimStorage {
 
     /// Power loss: this machine dies, and a new one boots from what the disk holds, after
     /// `damage` decided the fate of unsynced writes.
+    ///
+    /// Over 70 lines: each pending write and length change of each durable file decided by the
+    /// damage in one place, then the new machine's state, field by field.
     pub fn crash(&self, damage: Damage) -> SimStorage {
         let mut state = self.lock();
         state.dead = true;

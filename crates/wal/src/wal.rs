@@ -703,6 +703,13 @@ impl Shared {
         Error::Poisoned(self.poison.get().expect("just set").clone())
     }
 
+    /// Frames a batch of records into the log's pending buffer under the log's lock: the
+    /// bound checked, the segment rolled first if the batch does not fit, each record given
+    /// its seq_no; written at once under async durability or when the buffer is full, else
+    /// by the sync that follows.
+    ///
+    /// Over 70 lines: the roll, the seq_nos and the buffer share the lock and the position in
+    /// the segment; split, each piece would take both.
     fn write_batch(&self, payloads: &[&[u8]]) -> Result<Vec<Appended>> {
         let max = self.config.record_len_max;
         if let Some(p) = payloads.iter().find(|p| p.len() > max as usize) {
