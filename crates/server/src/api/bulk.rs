@@ -200,8 +200,8 @@ fn parse(body: &Bytes, defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Par
             n += 1;
             Some(*doc)
         };
-        let item = Item::of(op, meta, defaults);
-        let Some(index) = item.index.clone() else {
+        let mut item = Item::of(op, meta, defaults);
+        let Some(index) = item.index.take() else {
             validation.push("index is missing".to_owned());
             continue;
         };
@@ -276,7 +276,7 @@ impl<'a> Item<'a> {
     /// The item as the bulk runs it: its action, or its own refusal; request validation
     /// messages go to `validation`, which refuses the whole bulk.
     fn parse(
-        self,
+        mut self,
         index: String,
         doc: Option<&[u8]>,
         body: &Bytes,
@@ -287,7 +287,7 @@ impl<'a> Item<'a> {
         // Whether `_id` was given, and given empty, before the id moves into the action.
         let has_id = self.explicit_id.is_some();
         let empty_id = self.explicit_id.as_deref() == Some("");
-        let id = self.explicit_id.clone().unwrap_or_default();
+        let id = self.explicit_id.take().unwrap_or_default();
         let (op, mut action, source_filter) = self.action(&id, has_id, doc, body, defaults, ids)?;
         validation.extend(validation_messages(&action));
         // The document's own check, marked on the request so that the write does not repeat it.
