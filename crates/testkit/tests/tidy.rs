@@ -2,24 +2,11 @@
 //! in its comment ("Over 70 lines: ..."), as TigerBeetle's style asks. Tests are not
 //! shipped, and the crash harness and benchmarks are tools: their sources are not checked.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const SHIPPED: [&str; 5] = ["wal", "engine", "optimist", "server", "cli"];
 const LINES_MAX: usize = 100;
 const LINES_SAY_WHY: usize = 70;
-
-fn sources(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(sources(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            found.push(path);
-        }
-    }
-    found
-}
 
 /// A function found in a source file.
 #[derive(Debug)]
@@ -111,7 +98,7 @@ fn shipped_functions_fit_a_screen_or_say_why() {
     let mut too_long = Vec::new();
     let mut checked = 0;
     for name in SHIPPED {
-        for file in sources(&crates.join(name).join("src")) {
+        for file in testkit::rust_sources(&crates.join(name).join("src")) {
             let text = std::fs::read_to_string(&file).unwrap();
             for f in functions(&text) {
                 checked += 1;

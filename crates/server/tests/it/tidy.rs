@@ -2,20 +2,7 @@
 //! `es.rs` → `state.rs`. A module that reaches up a layer fails here, naming the file and the
 //! line, as TigerBeetle's `tidy.zig` keeps its tree in shape.
 
-use std::path::{Path, PathBuf};
-
-fn sources(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(sources(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            found.push(path);
-        }
-    }
-    found
-}
+use std::path::Path;
 
 /// The layer a source file is in, by its path under `src/`.
 fn layer(relative: &str) -> &'static str {
@@ -43,7 +30,7 @@ fn forbidden(layer: &str) -> &'static [&'static str] {
 fn every_layer_imports_only_the_layers_below_it() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut reaching_up = Vec::new();
-    let files = sources(&src);
+    let files = testkit::rust_sources(&src);
     assert!(files.len() > 20, "the server's sources: {files:?}");
     for file in &files {
         let relative = file
