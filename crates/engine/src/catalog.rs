@@ -55,3 +55,6 @@ impl Catalog {
         open.chain(self.unopened.values().map(|u| &u.settings))
     }
 }
+
+/// The store's catalog, shared with the maintenance thread.
+pub(crate) type Indices = std::sync::Arc<std::sync::RwLock<Catalog>>;

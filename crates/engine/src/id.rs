@@ -57,8 +57,24 @@ impl IdGenerator {
         b[12] = (ts >> 8) as u8;
         b[13] = (seq >> 8) as u8;
         b[14] = ts as u8;
-        crate::store::base64_url(&b)
+        base64_url(&b)
     }
+}
+
+/// URL-safe base64 without padding, as Elasticsearch's index UUIDs are written.
+pub(crate) fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -80,5 +96,13 @@ mod tests {
             );
             assert!(seen.insert(id));
         }
+    }
+
+    #[test]
+    fn base64_url_matches_rfc_4648() {
+        assert_eq!(super::base64_url(b"foobar"), "Zm9vYmFy");
+        assert_eq!(super::base64_url(b"fooba"), "Zm9vYmE");
+        assert_eq!(super::base64_url(&[0xfb, 0xff]), "-_8");
+        assert_eq!(super::base64_url(&[7; 16]).len(), 22);
     }
 }

@@ -12,11 +12,11 @@ use crate::error::{Error, Result};
 use crate::iter::{Iter, Position};
 use crate::key_dir::Order;
 use crate::lifecycle::{missing_shards, shard_dirs};
+use crate::options::StoreOptions;
 use crate::request::{DeleteRequest, IndexRequest, OpType};
 use crate::routing;
 use crate::settings::IndexSettings;
 use crate::shard::{Document, Shard, ShardRecovery, ShardSettings, WriteResult};
-use crate::store::StoreOptions;
 use crate::update::{UpdateRequest, UpdateResult};
 
 /// One index: its settings and its shards.

@@ -26,6 +26,7 @@ pub mod lifecycle;
 mod maintenance;
 pub mod offline;
 mod op;
+mod options;
 mod progress;
 mod request;
 pub mod routing;
@@ -65,7 +66,8 @@ pub mod internals {
     };
     pub use crate::writer::{OnThreadStart, Stamped, Writers};
 }
-pub use store::{FILES_PER_SHARD_MAX, FILES_RESERVED, Store, StoreOptions};
+pub use options::StoreOptions;
+pub use store::{FILES_PER_SHARD_MAX, FILES_RESERVED, Store};
 pub use typed::{UPDATE_WITH_ATTEMPTS, Versioned};
 pub use update::{UpdateRequest, UpdateResult};
 pub use wal::{Durability, PrimaryTerm, SeqNo, ShardId};

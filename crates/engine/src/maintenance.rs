@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 
 use wal::Storage;
 
+use crate::catalog::Indices;
 use crate::catalog::Unopened;
 use crate::disk::DiskBlock;
 use crate::error::Error;
 use crate::index::Index;
+use crate::options::StoreOptions;
 use crate::shard::Shard;
-use crate::store::{Indices, StoreOptions};
 
 /// The first wait after a reopen failed; it doubles after each failure, up to the most.
 const REOPEN_WAIT_FIRST: Duration = Duration::from_secs(1);

@@ -8,38 +8,18 @@
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
-use wal::{Config, FsStorage, LogUuid, Storage};
+use wal::{FsStorage, LogUuid, Storage};
 
-use crate::catalog::{Catalog, Unopened};
+use crate::catalog::{Catalog, Indices, Unopened};
 use crate::disk::DiskBlock;
 use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::index_name::validate_index_name;
 use crate::lifecycle;
 use crate::maintenance::{self, Stop};
+use crate::options::StoreOptions;
 use crate::settings::IndexSettings;
-
-/// How the store runs its logs.
-#[derive(Clone, Debug)]
-pub struct StoreOptions {
-    /// Segment size of every shard's log.
-    pub segment_size: u64,
-    /// Background threads per log (segment preparation, async syncs).
-    pub background: bool,
-    /// Where opening shards (replay) and compactions report progress.
-    pub progress: Option<crate::Progress>,
-    /// How often the background looks whether a shard needs compacting or a key-directory
-    /// checkpoint (`Shard::maintain`); it also looks once as soon as the store is open.
-    pub maintain_every: Duration,
-    /// Elasticsearch's `cluster.max_shards_per_node` (1,000): shards counted as it counts
-    /// them, every primary with its replicas, of every open index.
-    pub max_shards_per_node: u32,
-    /// The files the process may open (`ulimit -n`), if known: an index is refused when the
-    /// store could not reopen every shard within it (`FILES_PER_SHARD_MAX` each).
-    pub open_files_limit: Option<u64>,
-}
 
 /// Descriptors one shard may hold: its directory, checkpoint, active and prepared segments,
 /// compacted and key files, and up to `SEALED_SEGMENTS_MAX` sealed segments before a
@@ -49,24 +29,6 @@ pub const FILES_PER_SHARD_MAX: u64 = 6 + crate::shard::SEALED_SEGMENTS_MAX as u6
 /// Descriptors kept for everything that is not a shard: connections, the index directories,
 /// the runtime.
 pub const FILES_RESERVED: u64 = 256;
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        StoreOptions {
-            segment_size: Config::SEGMENT_SIZE_DEFAULT,
-            background: true,
-            progress: None,
-            maintain_every: MAINTAIN_EVERY_DEFAULT,
-            max_shards_per_node: 1_000,
-            open_files_limit: None,
-        }
-    }
-}
-
-pub(crate) type Indices = Arc<RwLock<Catalog>>;
-
-/// The default of `StoreOptions::maintain_every`.
-const MAINTAIN_EVERY_DEFAULT: Duration = Duration::from_millis(500);
 
 /// All indices of one data directory.
 pub struct Store {
@@ -250,7 +212,7 @@ impl Store {
             self.root.sync_dir().map_err(io)?;
         }
         let dir = self.root.sub(name).map_err(io)?;
-        let uuid = base64_url(&LogUuid::random().0);
+        let uuid = crate::id::base64_url(&LogUuid::random().0);
         let index = Index::open(
             &dir,
             name,
@@ -393,32 +355,5 @@ impl Drop for Store {
             stop.stop();
             let _ = thread.join();
         }
-    }
-}
-
-/// URL-safe base64 without padding, as Elasticsearch's index UUIDs are written.
-pub(crate) fn base64_url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_url_matches_rfc_4648() {
-        assert_eq!(super::base64_url(b"foobar"), "Zm9vYmFy");
-        assert_eq!(super::base64_url(b"fooba"), "Zm9vYmE");
-        assert_eq!(super::base64_url(&[0xfb, 0xff]), "-_8");
-        assert_eq!(super::base64_url(&[7; 16]).len(), 22);
     }
 }

@@ -1,0 +1,42 @@
+//! `StoreOptions`: how a store runs its logs, read by the store, its indices and the
+//! maintenance thread.
+
+use std::time::Duration;
+
+use wal::Config;
+
+/// How the store runs its logs.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Segment size of every shard's log.
+    pub segment_size: u64,
+    /// Background threads per log (segment preparation, async syncs).
+    pub background: bool,
+    /// Where opening shards (replay) and compactions report progress.
+    pub progress: Option<crate::Progress>,
+    /// How often the background looks whether a shard needs compacting or a key-directory
+    /// checkpoint (`Shard::maintain`); it also looks once as soon as the store is open.
+    pub maintain_every: Duration,
+    /// Elasticsearch's `cluster.max_shards_per_node` (1,000): shards counted as it counts
+    /// them, every primary with its replicas, of every open index.
+    pub max_shards_per_node: u32,
+    /// The files the process may open (`ulimit -n`), if known: an index is refused when the
+    /// store could not reopen every shard within it (`FILES_PER_SHARD_MAX` each).
+    pub open_files_limit: Option<u64>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            segment_size: Config::SEGMENT_SIZE_DEFAULT,
+            background: true,
+            progress: None,
+            maintain_every: MAINTAIN_EVERY_DEFAULT,
+            max_shards_per_node: 1_000,
+            open_files_limit: None,
+        }
+    }
+}
+
+/// The default of `StoreOptions::maintain_every`.
+const MAINTAIN_EVERY_DEFAULT: Duration = Duration::from_millis(500);
