@@ -7,6 +7,7 @@
 //! whose answer never came (allowed: it may or may not have landed).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -263,106 +264,22 @@ fn check(
         ));
     }
     let ids: Vec<String> = h.ids.keys().cloned().collect();
-    // Recovery keeps a prefix of the log: no write the last server acknowledged may be lost
-    // while a later one (by seq_no, any id) survived.
-    let mut newest_survivor: Option<(String, Stamp)> = None;
-    let mut oldest_lost: Option<(String, Stamp)> = None;
+    let mut prefix = Prefix::default();
     for id in ids {
-        let found = match request(addr, "GET", &format!("/{INDEX}/_doc/{id}"), None) {
-            Some((200, d)) => Some((
-                d["_source"]["token"].as_str().unwrap_or("").to_owned(),
-                stamp_of(&d),
-            )),
-            Some((404, _)) => None,
-            other => return Err(format!("GET {id}: {other:?}")),
-        };
+        let found = fetch(addr, &id)?;
         let known = h.ids.get_mut(&id).expect("listed");
         figures.acknowledged += known.acked.len() as u64;
-        let lost: Vec<Stamp> = match &found {
-            Some((token, stamp)) => {
-                match known
-                    .acked
-                    .iter()
-                    .find(|(t, _)| t.as_deref() == Some(token.as_str()))
-                {
-                    Some((_, acked)) if acked != stamp => {
-                        return Err(format!(
-                            "{id}: [{token}] was acknowledged as {acked:?} and is found as {stamp:?}"
-                        ));
-                    }
-                    Some(_) => {}
-                    None if known.unanswered.contains(token) => {}
-                    None if known.found.as_ref() == Some(&(token.clone(), *stamp)) => {}
-                    None => {
-                        return Err(format!(
-                            "{id} holds [{token}] at {stamp:?}: no write sent it, or it was refused"
-                        ));
-                    }
-                }
-                known
-                    .acked
-                    .iter()
-                    .map(|(_, s)| *s)
-                    .filter(|s| s.seq_no > stamp.seq_no)
-                    .collect()
-            }
-            None if known.unanswered_delete => Vec::new(),
-            None if known.found.is_some() && !known.acked.iter().any(|(t, _)| t.is_none()) => {
-                return Err(format!(
-                    "{id}: found as {:?} at the last check, gone now without a delete",
-                    known.found
-                ));
-            }
-            None => {
-                let last_delete = known
-                    .acked
-                    .iter()
-                    .filter(|(t, _)| t.is_none())
-                    .map(|(_, s)| s.seq_no)
-                    .max();
-                known
-                    .acked
-                    .iter()
-                    .filter(|(t, s)| t.is_some() && last_delete.is_none_or(|d| s.seq_no > d))
-                    .map(|(_, s)| *s)
-                    .collect()
-            }
-        };
-        if let Some((_, stamp)) = &found
-            && stamp.term == h.max_term
-            && newest_survivor
-                .as_ref()
-                .is_none_or(|(_, s)| s.seq_no < stamp.seq_no)
-        {
-            newest_survivor = Some((id.clone(), *stamp));
-        }
-        if let Some(first) = lost.iter().min_by_key(|s| s.seq_no)
-            && oldest_lost
-                .as_ref()
-                .is_none_or(|(_, s)| first.seq_no < s.seq_no)
-        {
-            oldest_lost = Some((id.clone(), *first));
-        }
-        if let Some(stale) = lost.iter().max_by_key(|s| s.seq_no) {
+        let lost = lost_writes(&id, known, &found)?;
+        prefix.note(&id, &found, &lost, h.max_term);
+        if !lost.is_empty() {
             if !options.async_durability {
                 return Err(format!(
                     "{id}: acknowledged writes lost: {lost:?}; found {found:?}"
                 ));
             }
             figures.lost += lost.len() as u64;
-            // A stamp that did not survive matches nothing now: 409.
-            let path = format!(
-                "/{INDEX}/_doc/{id}?if_seq_no={}&if_primary_term={}",
-                stale.seq_no, stale.term
-            );
-            match request(addr, "PUT", &path, Some(r#"{"token":"stale"}"#)) {
-                Some((409, _)) => figures.lost_stamps += 1,
-                other => {
-                    return Err(format!(
-                        "{id}: a write on the lost stamp {stale:?} answered {other:?}"
-                    ));
-                }
-            }
+            refuse_lost_stamp(addr, &id, &lost)?;
+            figures.lost_stamps += 1;
         }
         // The surviving stamp still works, once; that write starts the next round's record.
         let mut next = Known {
@@ -371,42 +288,179 @@ fn check(
         };
         if let Some((_, stamp)) = &found {
             let token = format!("check-{}-{id}", figures.rounds);
-            let path = format!(
-                "/{INDEX}/_doc/{id}?if_seq_no={}&if_primary_term={}",
-                stamp.seq_no, stamp.term
-            );
-            let body = json!({"token": token}).to_string();
-            let first = request(addr, "PUT", &path, Some(&body));
-            let second = request(addr, "PUT", &path, Some(&body));
-            let written = match (&first, &second) {
-                (Some((200, v)), Some((409, _))) => stamp_of(v),
-                _ => {
-                    return Err(format!(
-                        "{id}: writes on the surviving stamp {stamp:?} answered {first:?}, then {second:?}"
-                    ));
-                }
-            };
-            if written.term != term {
-                return Err(format!(
-                    "{id}: a new write carries term {}, not {term}",
-                    written.term
-                ));
-            }
+            let written = write_once_on(addr, &id, *stamp, &token, term)?;
             figures.surviving_stamps += 1;
             next.acked.push((Some(token), written));
         }
         *known = next;
     }
-    if let (Some((kept_id, kept)), Some((lost_id, lost))) = (&newest_survivor, &oldest_lost)
-        && lost.seq_no < kept.seq_no
-    {
-        return Err(format!(
-            "a hole in the log: {lost_id}'s acknowledged {lost:?} is lost while {kept_id}'s later \
-             {kept:?} survived"
-        ));
-    }
+    prefix.check()?;
     h.max_term = term;
     Ok(())
+}
+
+/// The document of `id` now: its token and stamp, or `None` if there is none.
+fn fetch(addr: SocketAddr, id: &str) -> Result<Option<(String, Stamp)>, String> {
+    match request(addr, "GET", &format!("/{INDEX}/_doc/{id}"), None) {
+        Some((200, d)) => Ok(Some((
+            d["_source"]["token"].as_str().unwrap_or("").to_owned(),
+            stamp_of(&d),
+        ))),
+        Some((404, _)) => Ok(None),
+        other => Err(format!("GET {id}: {other:?}")),
+    }
+}
+
+/// The acknowledged writes of `id` that are lost, given what was found: every one above the
+/// found document's seq_no; for a missing document, every one after the last acknowledged
+/// delete. An error if what was found was never sent, or vanished without a delete.
+fn lost_writes(
+    id: &str,
+    known: &Known,
+    found: &Option<(String, Stamp)>,
+) -> Result<Vec<Stamp>, String> {
+    let Some((token, stamp)) = found else {
+        if known.unanswered_delete {
+            return Ok(Vec::new());
+        }
+        if known.found.is_some() && !known.acked.iter().any(|(t, _)| t.is_none()) {
+            return Err(format!(
+                "{id}: found as {:?} at the last check, gone now without a delete",
+                known.found
+            ));
+        }
+        let last_delete = known
+            .acked
+            .iter()
+            .filter(|(t, _)| t.is_none())
+            .map(|(_, s)| s.seq_no)
+            .max();
+        return Ok(known
+            .acked
+            .iter()
+            .filter(|(t, s)| t.is_some() && last_delete.is_none_or(|d| s.seq_no > d))
+            .map(|(_, s)| *s)
+            .collect());
+    };
+    let sent = known
+        .acked
+        .iter()
+        .find(|(t, _)| t.as_deref() == Some(token.as_str()));
+    match sent {
+        Some((_, acked)) if acked != stamp => {
+            return Err(format!(
+                "{id}: [{token}] was acknowledged as {acked:?} and is found as {stamp:?}"
+            ));
+        }
+        Some(_) => {}
+        None if known.unanswered.contains(token) => {}
+        None if known.found.as_ref() == Some(&(token.clone(), *stamp)) => {}
+        None => {
+            return Err(format!(
+                "{id} holds [{token}] at {stamp:?}: no write sent it, or it was refused"
+            ));
+        }
+    }
+    Ok(known
+        .acked
+        .iter()
+        .map(|(_, s)| *s)
+        .filter(|s| s.seq_no > stamp.seq_no)
+        .collect())
+}
+
+/// A stamp that did not survive matches nothing now: a write on the newest lost one is 409.
+fn refuse_lost_stamp(addr: SocketAddr, id: &str, lost: &[Stamp]) -> Result<(), String> {
+    let stale = lost
+        .iter()
+        .max_by_key(|s| s.seq_no)
+        .expect("some were lost");
+    let path = format!(
+        "/{INDEX}/_doc/{id}?if_seq_no={}&if_primary_term={}",
+        stale.seq_no, stale.term
+    );
+    match request(addr, "PUT", &path, Some(r#"{"token":"stale"}"#)) {
+        Some((409, _)) => Ok(()),
+        other => Err(format!(
+            "{id}: a write on the lost stamp {stale:?} answered {other:?}"
+        )),
+    }
+}
+
+/// A write on the surviving `stamp` succeeds once, under the new `term`, and a second on the
+/// same stamp is refused: the stamp it left.
+fn write_once_on(
+    addr: SocketAddr,
+    id: &str,
+    stamp: Stamp,
+    token: &str,
+    term: u64,
+) -> Result<Stamp, String> {
+    let path = format!(
+        "/{INDEX}/_doc/{id}?if_seq_no={}&if_primary_term={}",
+        stamp.seq_no, stamp.term
+    );
+    let body = json!({"token": token}).to_string();
+    let first = request(addr, "PUT", &path, Some(&body));
+    let second = request(addr, "PUT", &path, Some(&body));
+    let written = match (&first, &second) {
+        (Some((200, v)), Some((409, _))) => stamp_of(v),
+        _ => {
+            return Err(format!(
+                "{id}: writes on the surviving stamp {stamp:?} answered {first:?}, then {second:?}"
+            ));
+        }
+    };
+    if written.term != term {
+        return Err(format!(
+            "{id}: a new write carries term {}, not {term}",
+            written.term
+        ));
+    }
+    Ok(written)
+}
+
+/// Recovery keeps a prefix of the log: no write the last server acknowledged may be lost
+/// while a later one (by seq_no, any id) survived.
+#[derive(Default)]
+struct Prefix {
+    newest_survivor: Option<(String, Stamp)>,
+    oldest_lost: Option<(String, Stamp)>,
+}
+
+impl Prefix {
+    fn note(&mut self, id: &str, found: &Option<(String, Stamp)>, lost: &[Stamp], max_term: u64) {
+        if let Some((_, stamp)) = found
+            && stamp.term == max_term
+            && self
+                .newest_survivor
+                .as_ref()
+                .is_none_or(|(_, s)| s.seq_no < stamp.seq_no)
+        {
+            self.newest_survivor = Some((id.to_owned(), *stamp));
+        }
+        if let Some(first) = lost.iter().min_by_key(|s| s.seq_no)
+            && self
+                .oldest_lost
+                .as_ref()
+                .is_none_or(|(_, s)| first.seq_no < s.seq_no)
+        {
+            self.oldest_lost = Some((id.to_owned(), *first));
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if let (Some((kept_id, kept)), Some((lost_id, lost))) =
+            (&self.newest_survivor, &self.oldest_lost)
+            && lost.seq_no < kept.seq_no
+        {
+            return Err(format!(
+                "a hole in the log: {lost_id}'s acknowledged {lost:?} is lost while {kept_id}'s \
+                 later {kept:?} survived"
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn stamp_of(v: &Value) -> Stamp {
