@@ -97,128 +97,137 @@ fn random_seed() -> u64 {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Kill { rounds, r#async } => {
-            let options = options("kill", rounds, r#async);
-            let result = crashtest::kill::run(&options).map(|f| {
-                format!(
-                    "ok: {} rounds, {} acknowledged writes checked, {} lost, {} surviving stamps \
-                     written once then refused, {} lost stamps refused; the servers logged {} \
-                     compactions",
-                    f.rounds,
-                    f.acknowledged,
-                    f.lost,
-                    f.surviving_stamps,
-                    f.lost_stamps,
-                    f.compactions
-                )
-            });
-            finish(&options, result)
-        }
-        Command::Power { rounds, r#async } => {
-            let options = options("power", rounds, r#async);
-            let result = crashtest::power::run(&options).map(|(f, p)| {
-                format!(
-                    "ok: {} power cuts ({} dropping every unsynced write, {} tearing the last; \
-                     {} unsynced writes undone), {} acknowledged writes checked, {} lost, {} \
-                     surviving stamps written once then refused, {} lost stamps refused; the \
-                     file system served {} writes and {} fsyncs; the servers logged {} \
-                     compactions",
-                    f.rounds,
-                    p.dropped,
-                    p.torn,
-                    p.writes_undone,
-                    f.acknowledged,
-                    f.lost,
-                    f.surviving_stamps,
-                    f.lost_stamps,
-                    p.writes,
-                    p.syncs,
-                    f.compactions
-                )
-            });
-            finish(&options, result)
-        }
-        Command::Lifecycle { rounds, power } => {
-            let options = options("lifecycle", rounds, false);
-            let describe = |f: &crashtest::lifecycle::Figures| {
-                format!(
-                    "{} rounds: deletes {} acknowledged (gone), {} cut (whole {}, gone {}); \
-                     creations {} acknowledged (whole), {} cut (whole {}, gone {}); {} \
-                     acknowledged documents checked",
-                    f.rounds,
-                    f.deletes_acknowledged,
-                    f.deletes_cut_whole + f.deletes_cut_gone,
-                    f.deletes_cut_whole,
-                    f.deletes_cut_gone,
-                    f.creates_acknowledged,
-                    f.creates_cut_whole + f.creates_cut_gone,
-                    f.creates_cut_whole,
-                    f.creates_cut_gone,
-                    f.documents_checked
-                )
-            };
-            let result = if power {
-                crashtest::lifecycle::run_power(&options).map(|(f, p)| {
-                    format!(
-                        "ok: {} power cuts ({} unsynced writes undone): {}",
-                        f.rounds,
-                        p.writes_undone,
-                        describe(&f)
-                    )
-                })
-            } else {
-                crashtest::lifecycle::run(&options).map(|f| format!("ok: {}", describe(&f)))
-            };
-            finish(&options, result)
-        }
+        Command::Kill { rounds, r#async } => kill(rounds, r#async),
+        Command::Power { rounds, r#async } => power(rounds, r#async),
+        Command::Lifecycle { rounds, power } => lifecycle(rounds, power),
         Command::Faults {
             seed,
             binary,
             disk_full,
-        } => {
-            let rounds = Rounds {
-                rounds: 1,
-                seed,
-                clients: 1,
-                binary,
-            };
-            let options = options("faults", rounds, false);
-            let mut f = crashtest::faults::Figures::default();
-            let result = crashtest::faults::run_sim(options.seed, &mut f)
-                .and_then(|()| crashtest::faults::run_server(&options, &mut f))
-                .and_then(|()| {
-                    if disk_full {
-                        crashtest::faults::run_disk_full(&options, &mut f)
-                    } else {
-                        Ok(())
-                    }
-                })
-                .map(|()| {
-                    format!(
-                        "ok: {} I/O points x ENOSPC, EMFILE, EIO (once, and from then on): {} \
-                         faulted runs ({} with refusals; {} shards failed by ENOSPC or EMFILE \
-                         reopened in the running store, which then took writes), each reopened \
-                         after a restart and a power cut, {} acknowledged documents checked; \
-                         the real server refused \
-                         {} oversized documents and went on serving, closed {} slow, stalled or \
-                         idle connections while acknowledging {} writes, all found after a \
-                         SIGKILL; {} writes acknowledged on a small file system filled up, all \
-                         found after space was freed and after a restart",
-                        f.io_points,
-                        f.faulted_runs,
-                        f.runs_with_refusals,
-                        f.shards_reopened,
-                        f.documents_checked,
-                        f.oversized_refused,
-                        f.stalled_closed,
-                        f.writes_meanwhile,
-                        f.disk_full_writes
-                    )
-                });
-            finish(&options, result)
-        }
+        } => faults(seed, binary, disk_full),
         Command::Sim { seeds, seed, jobs } => sim(seeds, seed.unwrap_or_else(random_seed), jobs),
     }
+}
+
+/// `crashtest kill`: SIGKILL during concurrent writes.
+fn kill(rounds: Rounds, r#async: bool) -> ExitCode {
+    let options = options("kill", rounds, r#async);
+    let result = crashtest::kill::run(&options).map(|f| {
+        format!(
+            "ok: {} rounds, {} acknowledged writes checked, {} lost, {} surviving stamps \
+             written once then refused, {} lost stamps refused; the servers logged {} \
+             compactions",
+            f.rounds, f.acknowledged, f.lost, f.surviving_stamps, f.lost_stamps, f.compactions
+        )
+    });
+    finish(&options, result)
+}
+
+/// `crashtest power`: power cuts on a FUSE file system that drops unsynced writes.
+fn power(rounds: Rounds, r#async: bool) -> ExitCode {
+    let options = options("power", rounds, r#async);
+    let result = crashtest::power::run(&options).map(|(f, p)| {
+        format!(
+            "ok: {} power cuts ({} dropping every unsynced write, {} tearing the last; \
+             {} unsynced writes undone), {} acknowledged writes checked, {} lost, {} \
+             surviving stamps written once then refused, {} lost stamps refused; the \
+             file system served {} writes and {} fsyncs; the servers logged {} \
+             compactions",
+            f.rounds,
+            p.dropped,
+            p.torn,
+            p.writes_undone,
+            f.acknowledged,
+            f.lost,
+            f.surviving_stamps,
+            f.lost_stamps,
+            p.writes,
+            p.syncs,
+            f.compactions
+        )
+    });
+    finish(&options, result)
+}
+
+/// `crashtest lifecycle`: an index deleted and another created while the server is killed
+/// (or its power cut).
+fn lifecycle(rounds: Rounds, power: bool) -> ExitCode {
+    let options = options("lifecycle", rounds, false);
+    let describe = |f: &crashtest::lifecycle::Figures| {
+        format!(
+            "{} rounds: deletes {} acknowledged (gone), {} cut (whole {}, gone {}); \
+             creations {} acknowledged (whole), {} cut (whole {}, gone {}); {} \
+             acknowledged documents checked",
+            f.rounds,
+            f.deletes_acknowledged,
+            f.deletes_cut_whole + f.deletes_cut_gone,
+            f.deletes_cut_whole,
+            f.deletes_cut_gone,
+            f.creates_acknowledged,
+            f.creates_cut_whole + f.creates_cut_gone,
+            f.creates_cut_whole,
+            f.creates_cut_gone,
+            f.documents_checked
+        )
+    };
+    let result = if power {
+        crashtest::lifecycle::run_power(&options).map(|(f, p)| {
+            format!(
+                "ok: {} power cuts ({} unsynced writes undone): {}",
+                f.rounds,
+                p.writes_undone,
+                describe(&f)
+            )
+        })
+    } else {
+        crashtest::lifecycle::run(&options).map(|f| format!("ok: {}", describe(&f)))
+    };
+    finish(&options, result)
+}
+
+/// `crashtest faults`: ENOSPC, EMFILE and EIO at every I/O point, then the real server's
+/// limits, then (with `--disk-full`) a small file system filled up.
+fn faults(seed: Option<u64>, binary: Option<PathBuf>, disk_full: bool) -> ExitCode {
+    let rounds = Rounds {
+        rounds: 1,
+        seed,
+        clients: 1,
+        binary,
+    };
+    let options = options("faults", rounds, false);
+    let mut f = crashtest::faults::Figures::default();
+    let result = crashtest::faults::run_sim(options.seed, &mut f)
+        .and_then(|()| crashtest::faults::run_server(&options, &mut f))
+        .and_then(|()| {
+            if disk_full {
+                crashtest::faults::run_disk_full(&options, &mut f)
+            } else {
+                Ok(())
+            }
+        })
+        .map(|()| {
+            format!(
+                "ok: {} I/O points x ENOSPC, EMFILE, EIO (once, and from then on): {} \
+                 faulted runs ({} with refusals; {} shards failed by ENOSPC or EMFILE \
+                 reopened in the running store, which then took writes), each reopened \
+                 after a restart and a power cut, {} acknowledged documents checked; \
+                 the real server refused \
+                 {} oversized documents and went on serving, closed {} slow, stalled or \
+                 idle connections while acknowledging {} writes, all found after a \
+                 SIGKILL; {} writes acknowledged on a small file system filled up, all \
+                 found after space was freed and after a restart",
+                f.io_points,
+                f.faulted_runs,
+                f.runs_with_refusals,
+                f.shards_reopened,
+                f.documents_checked,
+                f.oversized_refused,
+                f.stalled_closed,
+                f.writes_meanwhile,
+                f.disk_full_writes
+            )
+        });
+    finish(&options, result)
 }
 
 /// The options of a run, announced.
