@@ -110,87 +110,21 @@ pub(crate) fn run_with(
         let at = |v: String| format!("round {round} (seed {}): {v}", options.seed);
         // An index to delete, full and acknowledged before the window opens.
         let doomed = format!("p{round}");
-        let mut doomed_known = Known {
-            shards: 2 + rng.below(5),
-            ..Known::default()
-        };
-        match create(server.addr, &doomed, doomed_known.shards) {
-            Some((200, _)) => {}
-            other => return Err(at(format!("creating [{doomed}]: {other:?}"))),
-        }
-        fill(server.addr, &doomed, &mut doomed_known, None);
-        if doomed_known.acked.len() as u64 != DOCS {
-            let why = doomed_known.refused.as_deref().unwrap_or("?");
-            return Err(at(format!(
-                "filling [{doomed}] before the cut failed: {why} (a disk over its flood stage \
-                 answers 429 cluster_block_exception)"
-            )));
-        }
+        let doomed_known = full_index(server.addr, &doomed, 2 + rng.below(5)).map_err(at)?;
         // The window: the delete, and a creation with writes into the new index.
         let made = format!("c{round}");
-        let made_shards = 2 + rng.below(5);
         let stop = Arc::new(AtomicBool::new(false));
-        let addr = server.addr;
-        let delete = {
-            let doomed = doomed.clone();
-            std::thread::spawn(move || {
-                matches!(
-                    request(addr, "DELETE", &format!("/{doomed}"), None),
-                    Some((200, _))
-                )
-            })
-        };
-        let creation = {
-            let (made, stop) = (made.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let mut known = Known {
-                    shards: made_shards,
-                    ..Known::default()
-                };
-                let acked = matches!(create(addr, &made, made_shards), Some((200, _)));
-                if acked {
-                    fill(addr, &made, &mut known, Some(&stop));
-                }
-                (acked, known)
-            })
-        };
+        let window = Window::open(server.addr, &doomed, &made, 2 + rng.below(5), &stop);
         // Half the cuts within the first 4 ms, where a delete (a marker, then a few dozen
         // unlinks) and a creation run; the rest anywhere in 60 ms, among the writes.
         let within = if rng.coin() { 4_000 } else { 60_000 };
         std::thread::sleep(Duration::from_micros(rng.below(within)));
         cut(&mut server).map_err(|e| at(format!("the cut failed: {e}")))?;
         stop.store(true, Ordering::Relaxed);
-        let deleted = delete.join().unwrap_or(false);
-        let (created, made_known) = creation.join().unwrap_or_default();
+        let (deleted, created, made_known) = window.close();
         server = Server::start(&options.binary, data, &log).map_err(at)?;
-
-        match (present(&server, &doomed).map_err(at)?, deleted) {
-            (true, true) => {
-                return Err(at(format!(
-                    "[{doomed}]: an acknowledged delete came undone"
-                )));
-            }
-            (true, false) => {
-                check_whole(&server, &doomed, &doomed_known, &mut figures).map_err(at)?;
-                figures.deletes_cut_whole += 1;
-            }
-            (false, true) => figures.deletes_acknowledged += 1,
-            (false, false) => figures.deletes_cut_gone += 1,
-        }
-        match (present(&server, &made).map_err(at)?, created) {
-            (false, true) => {
-                return Err(at(format!("[{made}]: an acknowledged creation was lost")));
-            }
-            (true, acked) => {
-                check_whole(&server, &made, &made_known, &mut figures).map_err(at)?;
-                if acked {
-                    figures.creates_acknowledged += 1;
-                } else {
-                    figures.creates_cut_whole += 1;
-                }
-            }
-            (false, false) => figures.creates_cut_gone += 1,
-        }
+        judge_delete(&server, &doomed, deleted, &doomed_known, &mut figures).map_err(at)?;
+        judge_creation(&server, &made, created, &made_known, &mut figures).map_err(at)?;
         for name in &gone {
             if present(&server, name).map_err(at)? {
                 return Err(at(format!(
@@ -215,6 +149,120 @@ pub(crate) fn run_with(
         }
     }
     Ok(figures)
+}
+
+/// A new index of `shards` shards, filled with `DOCS` acknowledged documents.
+fn full_index(addr: SocketAddr, name: &str, shards: u64) -> Result<Known, String> {
+    let mut known = Known {
+        shards,
+        ..Known::default()
+    };
+    match create(addr, name, shards) {
+        Some((200, _)) => {}
+        other => return Err(format!("creating [{name}]: {other:?}")),
+    }
+    fill(addr, name, &mut known, None);
+    if known.acked.len() as u64 != DOCS {
+        let why = known.refused.as_deref().unwrap_or("?");
+        return Err(format!(
+            "filling [{name}] before the cut failed: {why} (a disk over its flood stage \
+             answers 429 cluster_block_exception)"
+        ));
+    }
+    Ok(known)
+}
+
+/// What runs while the cut comes: the delete of one index, and the creation of another with
+/// writes into it until `stop`.
+struct Window {
+    delete: std::thread::JoinHandle<bool>,
+    creation: std::thread::JoinHandle<(bool, Known)>,
+}
+
+impl Window {
+    fn open(
+        addr: SocketAddr,
+        doomed: &str,
+        made: &str,
+        made_shards: u64,
+        stop: &Arc<AtomicBool>,
+    ) -> Window {
+        let delete = {
+            let doomed = doomed.to_owned();
+            std::thread::spawn(move || {
+                matches!(
+                    request(addr, "DELETE", &format!("/{doomed}"), None),
+                    Some((200, _))
+                )
+            })
+        };
+        let creation = {
+            let (made, stop) = (made.to_owned(), stop.clone());
+            std::thread::spawn(move || {
+                let mut known = Known {
+                    shards: made_shards,
+                    ..Known::default()
+                };
+                let acked = matches!(create(addr, &made, made_shards), Some((200, _)));
+                if acked {
+                    fill(addr, &made, &mut known, Some(&stop));
+                }
+                (acked, known)
+            })
+        };
+        Window { delete, creation }
+    }
+
+    /// Whether the delete and the creation were acknowledged, and what the new index was
+    /// acknowledged to hold.
+    fn close(self) -> (bool, bool, Known) {
+        let deleted = self.delete.join().unwrap_or(false);
+        let (created, known) = self.creation.join().unwrap_or_default();
+        (deleted, created, known)
+    }
+}
+
+/// The deleted index is gone if its delete was acknowledged, and whole or gone if not.
+fn judge_delete(
+    server: &Server,
+    doomed: &str,
+    deleted: bool,
+    known: &Known,
+    figures: &mut Figures,
+) -> Result<(), String> {
+    match (present(server, doomed)?, deleted) {
+        (true, true) => return Err(format!("[{doomed}]: an acknowledged delete came undone")),
+        (true, false) => {
+            check_whole(server, doomed, known, figures)?;
+            figures.deletes_cut_whole += 1;
+        }
+        (false, true) => figures.deletes_acknowledged += 1,
+        (false, false) => figures.deletes_cut_gone += 1,
+    }
+    Ok(())
+}
+
+/// The created index is whole if its creation was acknowledged, and whole or gone if not.
+fn judge_creation(
+    server: &Server,
+    made: &str,
+    created: bool,
+    known: &Known,
+    figures: &mut Figures,
+) -> Result<(), String> {
+    match (present(server, made)?, created) {
+        (false, true) => return Err(format!("[{made}]: an acknowledged creation was lost")),
+        (true, acked) => {
+            check_whole(server, made, known, figures)?;
+            if acked {
+                figures.creates_acknowledged += 1;
+            } else {
+                figures.creates_cut_whole += 1;
+            }
+        }
+        (false, false) => figures.creates_cut_gone += 1,
+    }
+    Ok(())
 }
 
 /// Whether the index exists after the restart.
