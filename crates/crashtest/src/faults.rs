@@ -457,6 +457,8 @@ pub fn run_disk_full(options: &Options, figures: &mut Figures) -> Result<(), Str
     result
 }
 
+/// Fills the small file system at `data` until the disk refuses, checks every acknowledged
+/// write (beside the block, after space is freed, after a restart, and by `optimist check`).
 fn disk_full_on(
     options: &Options,
     data: &std::path::Path,
@@ -472,90 +474,21 @@ fn disk_full_on(
             other => return Err(format!("filling [spare]: {other:?}")),
         }
     }
-    // Fill until the disk refuses.
-    let mut acked = BTreeMap::new();
-    let mut refusal = None;
-    for i in 0..2_000 {
-        let id = format!("f{i}");
-        match request(server.addr, "PUT", &format!("/fill/_doc/{id}"), Some(&body)) {
-            Some((201, w)) => {
-                acked.insert(id, w["_seq_no"].as_u64().unwrap_or(u64::MAX));
-            }
-            Some((status @ (429 | 503), e)) => {
-                refusal = Some((status, e["error"]["type"].clone()));
-                break;
-            }
-            other => {
-                return Err(format!(
-                    "filling [fill] ({} acknowledged): {other:?}",
-                    acked.len()
-                ));
-            }
-        }
-    }
-    let Some((status, kind)) = refusal else {
-        return Err("48 MiB took 2,000 writes of 60 KiB without a refusal".into());
-    };
-    println!(
-        "  the disk refused write {} with {status} {kind}",
-        acked.len()
-    );
-    // While blocked, the index says so, as Elasticsearch's settings do.
+    let (mut acked, status) = fill_until_refused(&server, &body)?;
     if status == 429 {
-        let blocks = request(server.addr, "GET", "/fill", None)
-            .map(|(_, index)| index["fill"]["settings"]["index"]["blocks"].clone());
-        let blocked = blocks
-            .as_ref()
-            .is_some_and(|b| b["read_only_allow_delete"] == "true");
-        if !blocked {
-            return Err(format!(
-                "refused with 429, yet [fill] shows no read_only_allow_delete block: {blocks:?}"
-            ));
-        }
+        check_blocked(&server)?;
     }
-    let check_all = |server: &Server, acked: &BTreeMap<String, u64>, when: &str| {
-        for (id, seq_no) in acked {
-            match request(
-                server.addr,
-                "GET",
-                &format!("/fill/_doc/{id}?_source=false"),
-                None,
-            ) {
-                Some((200, doc)) if doc["_seq_no"].as_u64() == Some(*seq_no) => {}
-                other => {
-                    return Err(format!(
-                        "{when}: [fill][{id}] acknowledged, found {other:?}"
-                    ));
-                }
-            }
-        }
-        Ok(())
-    };
-    check_all(&server, &acked, "with the disk full")?;
+    check_acked(&server, &acked, "with the disk full")?;
     // Deleting an index is allowed under the block, and gives the space back.
     match request(server.addr, "DELETE", "/spare", None) {
         Some((200, _)) => {}
         other => return Err(format!("deleting [spare] to free space: {other:?}")),
     }
-    // Writes resume without a restart (the block lifts at the maintenance's next look).
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match request(server.addr, "PUT", "/fill/_doc/after", Some("{}")) {
-            Some((201, w)) => {
-                acked.insert("after".into(), w["_seq_no"].as_u64().unwrap_or(u64::MAX));
-                break;
-            }
-            other if std::time::Instant::now() > deadline => {
-                return Err(format!(
-                    "writes did not resume after space was freed: {other:?}"
-                ));
-            }
-            _ => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
+    let after = write_when_space_returns(&server)?;
+    acked.insert("after".into(), after);
     server.kill();
     let server = Server::start(&options.binary, data, &log)?;
-    check_all(&server, &acked, "after a restart")?;
+    check_acked(&server, &acked, "after a restart")?;
     drop(server);
     let checked = std::process::Command::new(&options.binary)
         .args(["check", "--data-dir"])
@@ -570,4 +503,81 @@ fn disk_full_on(
     }
     figures.disk_full_writes = acked.len() as u64;
     Ok(())
+}
+
+/// Writes `body` into [fill] until the disk refuses: what was acknowledged (id to seq_no),
+/// and the refusal's status.
+fn fill_until_refused(server: &Server, body: &str) -> Result<(BTreeMap<String, u64>, u16), String> {
+    let mut acked = BTreeMap::new();
+    for i in 0..2_000 {
+        let id = format!("f{i}");
+        match request(server.addr, "PUT", &format!("/fill/_doc/{id}"), Some(body)) {
+            Some((201, w)) => {
+                acked.insert(id, w["_seq_no"].as_u64().unwrap_or(u64::MAX));
+            }
+            Some((status @ (429 | 503), e)) => {
+                let kind = e["error"]["type"].clone();
+                println!(
+                    "  the disk refused write {} with {status} {kind}",
+                    acked.len()
+                );
+                return Ok((acked, status));
+            }
+            other => {
+                return Err(format!(
+                    "filling [fill] ({} acknowledged): {other:?}",
+                    acked.len()
+                ));
+            }
+        }
+    }
+    Err("48 MiB took 2,000 writes of 60 KiB without a refusal".into())
+}
+
+/// While blocked, the index says so, as Elasticsearch's settings do.
+fn check_blocked(server: &Server) -> Result<(), String> {
+    let blocks = request(server.addr, "GET", "/fill", None)
+        .map(|(_, index)| index["fill"]["settings"]["index"]["blocks"].clone());
+    let blocked = blocks
+        .as_ref()
+        .is_some_and(|b| b["read_only_allow_delete"] == "true");
+    if !blocked {
+        return Err(format!(
+            "refused with 429, yet [fill] shows no read_only_allow_delete block: {blocks:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Every acknowledged document of [fill] is found with its seq_no.
+fn check_acked(server: &Server, acked: &BTreeMap<String, u64>, when: &str) -> Result<(), String> {
+    for (id, seq_no) in acked {
+        let path = format!("/fill/_doc/{id}?_source=false");
+        match request(server.addr, "GET", &path, None) {
+            Some((200, doc)) if doc["_seq_no"].as_u64() == Some(*seq_no) => {}
+            other => {
+                return Err(format!(
+                    "{when}: [fill][{id}] acknowledged, found {other:?}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes resume without a restart (the block lifts at the maintenance's next look): the
+/// seq_no of the first write taken.
+fn write_when_space_returns(server: &Server) -> Result<u64, String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match request(server.addr, "PUT", "/fill/_doc/after", Some("{}")) {
+            Some((201, w)) => return Ok(w["_seq_no"].as_u64().unwrap_or(u64::MAX)),
+            other if std::time::Instant::now() > deadline => {
+                return Err(format!(
+                    "writes did not resume after space was freed: {other:?}"
+                ));
+            }
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
 }
