@@ -147,55 +147,12 @@ fn play(
     let mut failed = false;
     for op in ops {
         let (id, attempt, result) = match *op {
-            Op::Index { id, body } | Op::Cas { id, body } | Op::Create { id, body } => {
-                let mut request = IndexRequest::new(id.to_string(), source(id, body));
-                match op {
-                    Op::Cas { .. } => {
-                        if let Some(Known::Doc {
-                            seq_no,
-                            primary_term,
-                            ..
-                        }) = ledger.acked.get(&id)
-                        {
-                            request.conditions = Conditions {
-                                if_seq_no: Some(*seq_no),
-                                if_primary_term: Some(*primary_term),
-                                ..Conditions::default()
-                            };
-                        }
-                    }
-                    Op::Create { .. } => request.op_type = OpType::Create,
-                    _ => {}
-                }
-                let result = shard.index(&request).map(|w| Known::Doc {
-                    version: w.version,
-                    seq_no: w.seq_no,
-                    primary_term: w.primary_term,
-                    source: request.source.to_vec(),
-                });
-                (id, Some(Some(request.source.to_vec())), result)
-            }
-            Op::Delete { id } => {
-                let result = shard
-                    .delete(&DeleteRequest::new(id.to_string()))
-                    .map(|_| Known::Deleted);
-                (id, Some(None), result)
-            }
-            Op::Update { id, body } => {
-                let mut doc = serde_json::Map::new();
-                doc.insert("u".into(), body.into());
-                let mut request = UpdateRequest::new(id.to_string(), doc);
-                request.doc_as_upsert = true;
-                let result = shard.update(&request).map(|u| Known::Doc {
-                    version: u.write.version,
-                    seq_no: u.write.seq_no,
-                    primary_term: u.write.primary_term,
-                    source: u.source,
-                });
-                (id, None, result)
-            }
-            Op::Compact => {
-                if let Err(e) = shard.compact() {
+            Op::Compact | Op::Checkpoint => {
+                let done = match op {
+                    Op::Compact => shard.compact().map(|_| ()),
+                    _ => shard.checkpoint_keys(),
+                };
+                if let Err(e) = done {
                     failed = true;
                     after_error(&e.reason());
                     if stop_at_error {
@@ -204,16 +161,7 @@ fn play(
                 }
                 continue;
             }
-            Op::Checkpoint => {
-                if let Err(e) = shard.checkpoint_keys() {
-                    failed = true;
-                    after_error(&e.reason());
-                    if stop_at_error {
-                        break;
-                    }
-                }
-                continue;
-            }
+            _ => write(shard, op, &ledger),
         };
         match result {
             Ok(known) => {
@@ -237,6 +185,65 @@ fn play(
         }
     }
     ledger
+}
+
+/// One document operation of the workload: its id, what it tried to leave (`Some(None)` a
+/// delete, `None` an update's merge, known only from its answer), and the engine's answer.
+fn write(
+    shard: &Shard,
+    op: &Op,
+    ledger: &Ledger,
+) -> (usize, Option<Option<Vec<u8>>>, engine::Result<Known>) {
+    match *op {
+        Op::Index { id, body } | Op::Cas { id, body } | Op::Create { id, body } => {
+            let mut request = IndexRequest::new(id.to_string(), source(id, body));
+            match op {
+                Op::Cas { .. } => {
+                    if let Some(Known::Doc {
+                        seq_no,
+                        primary_term,
+                        ..
+                    }) = ledger.acked.get(&id)
+                    {
+                        request.conditions = Conditions {
+                            if_seq_no: Some(*seq_no),
+                            if_primary_term: Some(*primary_term),
+                            ..Conditions::default()
+                        };
+                    }
+                }
+                Op::Create { .. } => request.op_type = OpType::Create,
+                _ => {}
+            }
+            let result = shard.index(&request).map(|w| Known::Doc {
+                version: w.version,
+                seq_no: w.seq_no,
+                primary_term: w.primary_term,
+                source: request.source.to_vec(),
+            });
+            (id, Some(Some(request.source.to_vec())), result)
+        }
+        Op::Delete { id } => {
+            let result = shard
+                .delete(&DeleteRequest::new(id.to_string()))
+                .map(|_| Known::Deleted);
+            (id, Some(None), result)
+        }
+        Op::Update { id, body } => {
+            let mut doc = serde_json::Map::new();
+            doc.insert("u".into(), body.into());
+            let mut request = UpdateRequest::new(id.to_string(), doc);
+            request.doc_as_upsert = true;
+            let result = shard.update(&request).map(|u| Known::Doc {
+                version: u.write.version,
+                seq_no: u.write.seq_no,
+                primary_term: u.write.primary_term,
+                source: u.source,
+            });
+            (id, None, result)
+        }
+        Op::Compact | Op::Checkpoint => unreachable!("maintenance is played by `play`"),
+    }
 }
 
 /// The checks after a reopen. `terms_before` is the highest term seen before the cut.
