@@ -162,6 +162,12 @@ pub(crate) fn run_with(
     Ok(figures)
 }
 
+/// One client of a round: random writes (index, a conditional write on the stamp just read,
+/// an update with `retry_on_conflict`, a delete), each recorded as unanswered before it is
+/// sent and filed by its answer after.
+///
+/// Over 70 lines: the choice, the record before and the filing after share the history's
+/// lock discipline; split, each piece would restate it.
 fn client(
     addr: std::net::SocketAddr,
     round: u64,

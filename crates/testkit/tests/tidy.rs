@@ -1,10 +1,11 @@
 //! The shipped crates' functions fit a screen: none over 100 lines, and one over 70 says why
-//! in its comment ("Over 70 lines: ..."), as TigerBeetle's style asks. Tests are not
-//! shipped, and the crash harness and benchmarks are tools: their sources are not checked.
+//! in its comment ("Over 70 lines: ..."), as TigerBeetle's style asks: the library crates,
+//! the server, the CLI and the crash harness, whose figures are published. Tests and the
+//! benchmarks' binaries are not checked.
 
 use std::path::Path;
 
-const SHIPPED: [&str; 5] = ["wal", "engine", "optimist", "server", "cli"];
+const SHIPPED: [&str; 6] = ["wal", "engine", "optimist", "server", "cli", "crashtest"];
 const LINES_MAX: usize = 100;
 const LINES_SAY_WHY: usize = 70;
 
