@@ -95,7 +95,7 @@ impl Writers {
                 answer: Box::new(move |durable| answer(durable.map(|()| done))),
             }),
         });
-        let start = self.on_thread_start.clone();
+        let start = self.on_thread_start.as_ref();
         self.writer(index, shard).queue(index, shard, job, start);
     }
 
@@ -177,7 +177,7 @@ impl Writer {
         index: &Arc<Index>,
         shard: u32,
         job: Job,
-        on_thread_start: Option<OnThreadStart>,
+        on_thread_start: Option<&OnThreadStart>,
     ) {
         let mut queue = self.lock();
         queue.jobs.push(job);
@@ -190,6 +190,8 @@ impl Writer {
         } else if !queue.running {
             queue.running = true;
             let writer = self.clone();
+            // Cloned only for a thread that starts, not for every write.
+            let on_thread_start = on_thread_start.cloned();
             let started = std::thread::Builder::new()
                 .name(format!("optimist-writer-{shard}"))
                 .spawn(move || {

@@ -40,6 +40,11 @@ fn corrupt(what: String) -> Error {
     Error::shard_failed(what)
 }
 
+/// The shard's directory could not be listed or a stale file in it removed.
+fn unreadable(e: std::io::Error) -> Error {
+    corrupt(format!("cannot read the shard directory: {e}"))
+}
+
 /// What became of the newest key-directory checkpoint.
 enum Checkpointed {
     /// Loaded: how, and the seq_no the log is replayed from.
@@ -51,8 +56,7 @@ enum Checkpointed {
 impl Shard {
     /// Rebuilds the key directory; returns how, and how many log operations were replayed.
     pub(super) fn recover(&mut self) -> Result<(KeysRecovery, u64)> {
-        let io = |e: std::io::Error| corrupt(format!("cannot read the shard directory: {e}"));
-        let names = self.storage.list().map_err(io)?;
+        let names = self.storage.list().map_err(unreadable)?;
         let files = self.open_compacted(&names)?;
         let covers: [SeqNo; PARTITIONS] = std::array::from_fn(|p| files.covers_below_of(p));
         let covers_below = files.covers_below();
@@ -88,7 +92,6 @@ impl Shard {
     /// from a compaction that finished (its successor was durable before anything was
     /// removed), and is removed.
     fn open_compacted(&self, names: &[String]) -> Result<Files> {
-        let io = |e: std::io::Error| corrupt(format!("cannot read the shard directory: {e}"));
         let mut generations: Vec<u64> = names
             .iter()
             .filter_map(|n| compacted::parse_name(n))
@@ -112,7 +115,7 @@ impl Shard {
             }
         }
         for name in stale {
-            self.storage.remove(&name).map_err(io)?;
+            self.storage.remove(&name).map_err(unreadable)?;
         }
         Ok(files)
     }
@@ -127,7 +130,6 @@ impl Shard {
         in_use: &[u64],
         covers_max: SeqNo,
     ) -> Result<Checkpointed> {
-        let io = |e: std::io::Error| corrupt(format!("cannot read the shard directory: {e}"));
         let mut checkpoints: Vec<u64> = names
             .iter()
             .filter_map(|n| keys_checkpoint::parse_name(n))
@@ -167,7 +169,7 @@ impl Shard {
         for &stale in checkpoints.iter().rev().skip(1) {
             self.storage
                 .remove(&keys_checkpoint::file_name(stale))
-                .map_err(io)?;
+                .map_err(unreadable)?;
         }
         Ok(loaded)
     }
