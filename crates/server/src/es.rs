@@ -3,10 +3,14 @@
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, Response, StatusCode, header};
-use engine::{DocResult, Document, Error, Index, WriteResult};
+use engine::{DocResult, Document, Index, WriteResult};
 
 use crate::input::source_filter::SourceFilter;
 use serde_json::{Value, json};
+
+mod error;
+
+pub use error::{EsError, Exception};
 
 /// The version `GET /` reports: clients check for 8.x.
 pub const VERSION_NUMBER: &str = "8.17.0";
@@ -19,12 +23,16 @@ pub fn json_response(
     body: &impl serde::Serialize,
     pretty: bool,
 ) -> Response<Body> {
-    let text = if pretty {
+    raw_json_response(status, json_text(body, pretty))
+}
+
+/// A body's text: compact, or indented with a final newline under `?pretty`.
+pub fn json_text(body: &impl serde::Serialize, pretty: bool) -> String {
+    if pretty {
         serde_json::to_string_pretty(body).expect("a body serialises") + "\n"
     } else {
         serde_json::to_string(body).expect("a body serialises")
-    };
-    raw_json_response(status, text)
+    }
 }
 
 /// An answer written as compact JSON text, re-indented under `?pretty`. A text the reader
@@ -58,47 +66,6 @@ pub fn empty(status: StatusCode) -> Response<Body> {
     response
 }
 
-/// `{"error":{"root_cause":[{...}],...},"status":N}` for an exception with metadata.
-pub fn exception(
-    status: u16,
-    es_type: &str,
-    reason: &str,
-    metadata: &[(&str, Value)],
-    pretty: bool,
-) -> Response<Body> {
-    let body = json!({ "error": error_object(es_type, reason, metadata), "status": status });
-    json_response(
-        StatusCode::from_u16(status).expect("a valid status"),
-        &body,
-        pretty,
-    )
-}
-
-/// An exception in full (`generateFailureXContent` with details): `root_cause`, then the
-/// type, reason and metadata.
-pub fn error_object(es_type: &str, reason: &str, metadata: &[(&str, Value)]) -> Value {
-    let cause = cause_object(es_type, reason, metadata);
-    let mut error = serde_json::Map::new();
-    error.insert("root_cause".into(), json!([Value::Object(cause.clone())]));
-    error.extend(cause);
-    Value::Object(error)
-}
-
-/// An exception's own fields: type, reason, metadata (a bulk item's `error`).
-pub fn cause_object(
-    es_type: &str,
-    reason: &str,
-    metadata: &[(&str, Value)],
-) -> serde_json::Map<String, Value> {
-    let mut cause = serde_json::Map::new();
-    cause.insert("type".into(), json!(es_type));
-    cause.insert("reason".into(), json!(reason));
-    for (key, value) in metadata {
-        cause.insert((*key).into(), value.clone());
-    }
-    cause
-}
-
 /// `{"total":T,"successful":S,"failed":0}` of a broadcast action over an index's shards: the
 /// total counts every copy (primary and replicas), as Elasticsearch counts them.
 pub fn broadcast_shards<'a>(indices: impl IntoIterator<Item = &'a Index>) -> Value {
@@ -111,63 +78,17 @@ pub fn broadcast_shards<'a>(indices: impl IntoIterator<Item = &'a Index>) -> Val
     json!({"total": total, "successful": successful, "failed": 0})
 }
 
-/// The metadata Elasticsearch attaches to an engine error.
-pub fn error_metadata(
-    e: &Error,
-    index: &str,
-    index_uuid: Option<&str>,
-    shard: Option<u32>,
-) -> Vec<(&'static str, Value)> {
-    match e {
-        Error::IndexNotFound { index } => vec![
-            ("resource.type", json!("index_or_alias")),
-            ("resource.id", json!(index)),
-            ("index_uuid", json!("_na_")),
-            ("index", json!(index)),
-        ],
-        Error::InvalidIndexName { index, .. } => {
-            vec![("index_uuid", json!("_na_")), ("index", json!(index))]
-        }
-        Error::IndexAlreadyExists { index, uuid } => {
-            vec![("index_uuid", json!(uuid)), ("index", json!(index))]
-        }
-        Error::VersionConflict { .. } | Error::DocumentMissing { .. } => {
-            match (index_uuid, shard) {
-                (Some(uuid), Some(shard)) => vec![
-                    ("index_uuid", json!(uuid)),
-                    ("shard", json!(shard.to_string())),
-                    ("index", json!(index)),
-                ],
-                _ => Vec::new(),
-            }
-        }
-        _ => Vec::new(),
-    }
+/// A `_bulk` item that failed: `{"<op>":{"_index":..,"_id":..,"status":N,"error":{..}}}`,
+/// the error without `root_cause`, as `BulkItemResponse` writes it.
+pub fn bulk_failure(op: &str, index: &str, id: &str, error: &EsError) -> Value {
+    let (status, cause) = (error.status.as_u16(), Value::Object(error.cause()));
+    json!({ op: {"_index": index, "_id": id, "status": status, "error": cause} })
 }
 
-/// An engine error as Elasticsearch renders it.
-pub fn engine_error(
-    e: &Error,
-    index: &str,
-    at: Option<(&Index, u32)>,
-    pretty: bool,
-) -> Response<Body> {
-    let metadata = error_metadata(e, index, at.map(|(i, _)| i.uuid()), at.map(|(_, s)| s));
-    exception(e.status(), e.es_type(), &e.reason(), &metadata, pretty)
-}
-
-/// `illegal_argument_exception`, 400.
-pub fn illegal_argument(reason: &str, pretty: bool) -> Response<Body> {
-    exception(400, "illegal_argument_exception", reason, &[], pretty)
-}
-
-/// `{"error":"...","status":N}`: Elasticsearch's errors without an exception object.
-pub fn simple_error(status: StatusCode, message: &str) -> Response<Body> {
-    json_response(
-        status,
-        &json!({ "error": message, "status": status.as_u16() }),
-        false,
-    )
+/// An `_mget` item that failed: `{"_index":..,"_id":..,"error":{..}}`, the error in full
+/// (`root_cause` included), as `MultiGetResponse` writes it.
+pub fn mget_failure(index: &str, id: &str, error: &EsError) -> Value {
+    json!({"_index": index, "_id": id, "error": error.error_object()})
 }
 
 /// An unknown path: 400 without a `status` field, as Elasticsearch answers.

@@ -13,11 +13,10 @@ use engine::{
     BulkAction, BulkItem, BulkItemResult, DeleteRequest, IdGenerator, Index, IndexRequest, OpType,
     Store, VersionType,
 };
-use serde_json::{Value, json};
 
 use crate::api::docs::update_body;
-use crate::es;
-use crate::input::content::{ContentType, content_type_refusal};
+use crate::es::{self, EsError, Exception};
+use crate::input::content::{ContentType, require_json};
 use crate::input::params::{Params, write_target_refusal};
 use crate::input::source_filter::SourceFilter;
 use crate::state::{AppState, Reply, blocking};
@@ -32,7 +31,7 @@ pub(crate) async fn bulk(
     params: Params,
     content_type: ContentType,
     body: Bytes,
-) -> Reply {
+) -> Result<Reply, EsError> {
     run(state, None, params, content_type, body).await
 }
 
@@ -42,7 +41,7 @@ pub(crate) async fn bulk_index(
     params: Params,
     content_type: ContentType,
     body: Bytes,
-) -> Reply {
+) -> Result<Reply, EsError> {
     run(state, Some(index), params, content_type, body).await
 }
 
@@ -53,13 +52,11 @@ pub(crate) struct Parsed {
     index: String,
     id: String,
     routing: Option<String>,
-    action: Result<BulkAction, ItemRefusal>,
+    /// Or why this item alone is refused, before the engine runs.
+    action: Result<BulkAction, EsError>,
     /// For updates: the `get._source` to report.
     source_filter: Option<SourceFilter>,
 }
-
-/// A per-item failure found before the engine runs (status, type, reason).
-struct ItemRefusal(u16, &'static str, String);
 
 /// Request-wide defaults from the URL.
 struct Defaults {
@@ -76,19 +73,12 @@ async fn run(
     params: Params,
     content_type: ContentType,
     body: Bytes,
-) -> Reply {
+) -> Result<Reply, EsError> {
     let started = Instant::now();
     let pretty = params.pretty();
-    if let Some(reply) = content_type_refusal(&content_type) {
-        return reply;
-    }
-    if let Err(reason) = params.forced_refresh() {
-        return es::illegal_argument(&reason, pretty);
-    }
-    let mut parsed = match parse_request(&body, path_index, &params, &state.ids) {
-        Ok(parsed) => parsed,
-        Err(reply) => return reply.with_pretty(pretty),
-    };
+    require_json(&content_type)?;
+    params.forced_refresh()?;
+    let mut parsed = parse_request(&body, path_index, &params, &state.ids)?;
     let store = state.store.clone();
     blocking(move || {
         let results = execute(&store, &mut parsed);
@@ -115,7 +105,11 @@ async fn run(
         let head = format!("{{\"errors\":{errors},\"took\":{took},\"items\":[");
         let start = HEAD_ROOM - head.len();
         out[start..HEAD_ROOM].copy_from_slice(head.as_bytes());
-        es::maybe_pretty_response(StatusCode::OK, Bytes::from(out).slice(start..), pretty)
+        Ok(es::maybe_pretty_response(
+            StatusCode::OK,
+            Bytes::from(out).slice(start..),
+            pretty,
+        ))
     })
     .await
 }
@@ -123,34 +117,13 @@ async fn run(
 /// Room for the answer's head, `{"errors":false,"took":<u64>,"items":[` (at most 53 bytes).
 const HEAD_ROOM: usize = 64;
 
-/// A whole-request refusal, rendered once `?pretty` is known.
-pub(crate) struct Refusal {
-    pub(crate) status: u16,
-    es_type: &'static str,
-    reason: String,
-}
-
-impl Refusal {
-    fn illegal(reason: String) -> Refusal {
-        Refusal {
-            status: 400,
-            es_type: "illegal_argument_exception",
-            reason,
-        }
-    }
-
-    fn with_pretty(self, pretty: bool) -> Reply {
-        es::exception(self.status, self.es_type, &self.reason, &[], pretty)
-    }
-}
-
 /// The whole request, parsed and validated: the items to run, or the one refusal.
 pub(crate) fn parse_request(
     body: &Bytes,
     path_index: Option<String>,
     params: &Params,
     ids: &IdGenerator,
-) -> Result<Vec<Parsed>, Refusal> {
+) -> Result<Vec<Parsed>, EsError> {
     let defaults = Defaults {
         index: path_index,
         routing: params.routing().map(str::to_owned),
@@ -176,9 +149,9 @@ fn lines(text: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Reads a `_bulk` body into its items: the line structure first, then each item's action
-/// line and document, refusing the whole request (`Refusal`) for what Elasticsearch refuses
-/// whole, and keeping a per-item refusal (`ItemRefusal`) with the item otherwise.
-fn parse(body: &Bytes, defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Parsed>, Refusal> {
+/// line and document, refusing the whole request (the `Err`) for what Elasticsearch refuses
+/// whole, and keeping a per-item refusal (`Parsed::action`) with the item otherwise.
+fn parse(body: &Bytes, defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Parsed>, EsError> {
     let lines = lines(terminated(body)?);
     // Most items are two lines (a delete is one).
     let mut items = Vec::with_capacity(lines.len().div_ceil(2));
@@ -211,13 +184,12 @@ fn parse(body: &Bytes, defaults: &Defaults, ids: &IdGenerator) -> Result<Vec<Par
 }
 
 /// The body up to its last newline: a body must end with one (whitespace after it aside).
-fn terminated(body: &Bytes) -> Result<&[u8], Refusal> {
+fn terminated(body: &Bytes) -> Result<&[u8], EsError> {
     if body.is_empty() {
-        return Err(Refusal {
-            status: 400,
-            es_type: "parse_exception",
-            reason: "request body is required".into(),
-        });
+        return Err(EsError::bad_request(
+            Exception::Parse,
+            "request body is required",
+        ));
     }
     let Some(last_newline) = body.iter().rposition(|&b| b == b'\n') else {
         return Err(not_terminated());
@@ -233,7 +205,7 @@ fn terminated(body: &Bytes) -> Result<&[u8], Refusal> {
 
 /// An action line: by the fast scanner if it is a plain one, else by the general reader,
 /// whose simple values are read as URL parameters are, with the same checks.
-fn read_action_line(line: &[u8], line_no: usize) -> Result<(&'static str, Metadata<'_>), Refusal> {
+fn read_action_line(line: &[u8], line_no: usize) -> Result<(&'static str, Metadata<'_>), EsError> {
     if let Some(read) = plain_action_line(line) {
         return Ok(read);
     }
@@ -283,7 +255,7 @@ impl<'a> Item<'a> {
         defaults: &Defaults,
         ids: &IdGenerator,
         validation: &mut Vec<String>,
-    ) -> Result<Parsed, Refusal> {
+    ) -> Result<Parsed, EsError> {
         // Whether `_id` was given, and given empty, before the id moves into the action.
         let has_id = self.explicit_id.is_some();
         let empty_id = self.explicit_id.as_deref() == Some("");
@@ -305,14 +277,12 @@ impl<'a> Item<'a> {
             _ => write_target_refusal(&index, pipeline, self.require_alias),
         };
         let action = if let Some(e) = malformed {
-            Err(ItemRefusal(e.status(), e.es_type(), e.reason()))
-        } else if let Some((status, es_type, reason)) = target {
-            Err(ItemRefusal(status, es_type, reason))
+            Err(EsError::from(e))
+        } else if let Some(refusal) = target {
+            Err(refusal)
         } else if empty_id {
-            Err(ItemRefusal(
-                400,
-                "illegal_argument_exception",
-                "if _id is specified it must not be empty".into(),
+            Err(EsError::illegal_argument(
+                "if _id is specified it must not be empty",
             ))
         } else {
             action
@@ -342,7 +312,7 @@ impl<'a> Item<'a> {
         body: &Bytes,
         defaults: &Defaults,
         ids: &IdGenerator,
-    ) -> Result<Action, Refusal> {
+    ) -> Result<Action, EsError> {
         let conditions = self.meta.conditions;
         match self.op {
             "delete" => Ok((
@@ -359,7 +329,7 @@ impl<'a> Item<'a> {
                     ("create", _) | (_, Some("create")) => OpType::Create,
                     (_, None | Some("index")) => OpType::Index,
                     (_, Some(other)) => {
-                        return Err(Refusal::illegal(format!(
+                        return Err(EsError::illegal_argument(format!(
                             "opType must be 'create' or 'index', found: [{other}]"
                         )));
                     }
@@ -381,30 +351,21 @@ impl<'a> Item<'a> {
         }
     }
 
-    fn update(&self, id: &str, doc: Option<&[u8]>, defaults: &Defaults) -> Result<Action, Refusal> {
+    fn update(&self, id: &str, doc: Option<&[u8]>, defaults: &Defaults) -> Result<Action, EsError> {
         let conditions = self.meta.conditions;
         if conditions.version.is_some() || conditions.version_type != VersionType::Internal {
-            return Err(Refusal {
-                status: 400,
-                es_type: "action_request_validation_exception",
-                reason: "Validation Failed: 1: Update requests do not support versioning. Please use `if_seq_no` and `if_primary_term` instead;".into(),
-            });
+            return Err(EsError::bad_request(
+                Exception::ActionRequestValidation,
+                "Validation Failed: 1: Update requests do not support versioning. Please use \
+                 `if_seq_no` and `if_primary_term` instead;",
+            ));
         }
-        let (mut request, body_filter) =
-            update_body(id, doc.unwrap_or_default()).map_err(|reason| Refusal {
-                status: 400,
-                es_type: "x_content_parse_exception",
-                reason,
-            })?;
-        request.retry_on_conflict = self
-            .meta
-            .retry_on_conflict
-            .clone()
-            .map_err(Refusal::illegal)?;
+        let (mut request, body_filter) = update_body(id, doc.unwrap_or_default())?;
+        request.retry_on_conflict = self.meta.retry_on_conflict.clone()?;
         request.if_seq_no = conditions.if_seq_no;
         request.if_primary_term = conditions.if_primary_term;
         let filter = match &self.meta.source {
-            Some(v) => Some(SourceFilter::from_json(v).map_err(Refusal::illegal)?),
+            Some(v) => Some(SourceFilter::from_json(v).map_err(EsError::illegal_argument)?),
             None => body_filter.or_else(|| defaults.source_filter.clone()),
         };
         Ok(("update", Ok(BulkAction::Update(request)), filter))
@@ -414,13 +375,13 @@ impl<'a> Item<'a> {
 /// An item's response key, its action or refusal, and an update's `_source` filter.
 type Action = (
     &'static str,
-    Result<BulkAction, ItemRefusal>,
+    Result<BulkAction, EsError>,
     Option<SourceFilter>,
 );
 
 /// Request validation is whole-bulk; what the engine checks per item stays per item. An
 /// empty `_id` is the item's own refusal, as Elasticsearch's.
-fn validation_messages(action: &Result<BulkAction, ItemRefusal>) -> Vec<String> {
+fn validation_messages(action: &Result<BulkAction, EsError>) -> Vec<String> {
     let checked = match action {
         Ok(BulkAction::Index(r)) if !r.id.is_empty() => r.validate(),
         Ok(BulkAction::Delete(r)) if !r.id.is_empty() => r.validate(),
@@ -434,27 +395,21 @@ fn validation_messages(action: &Result<BulkAction, ItemRefusal>) -> Vec<String> 
 }
 
 /// The items, unless validation refused the bulk or it has none.
-fn finish(items: Vec<Parsed>, validation: Vec<String>) -> Result<Vec<Parsed>, Refusal> {
+fn finish(items: Vec<Parsed>, validation: Vec<String>) -> Result<Vec<Parsed>, EsError> {
     if !validation.is_empty() {
-        let error = engine::Error::Validation(validation);
-        return Err(Refusal {
-            status: 400,
-            es_type: error.es_type(),
-            reason: error.reason(),
-        });
+        return Err(EsError::from(engine::Error::Validation(validation)));
     }
     if items.is_empty() {
-        return Err(Refusal {
-            status: 400,
-            es_type: "action_request_validation_exception",
-            reason: "Validation Failed: 1: no requests added;".into(),
-        });
+        return Err(EsError::bad_request(
+            Exception::ActionRequestValidation,
+            "Validation Failed: 1: no requests added;",
+        ));
     }
     Ok(items)
 }
 
-fn not_terminated() -> Refusal {
-    Refusal::illegal("The bulk request must be terminated by a newline [\\n]".into())
+fn not_terminated() -> EsError {
+    EsError::illegal_argument("The bulk request must be terminated by a newline [\\n]")
 }
 
 /// Runs the items the parser accepted as one engine batch; refused ones keep their refusal.
@@ -501,20 +456,15 @@ fn render_item(
     store: &Store,
     index: &mut Option<Arc<Index>>,
     item: &Parsed,
-    result: Result<BulkItemResult, &ItemRefusal>,
+    result: Result<BulkItemResult, &EsError>,
 ) -> bool {
-    let mut failure = |status: u16, error: Value| {
-        let body = json!({ item.op: {"_index": item.index, "_id": item.id, "status": status, "error": error} });
+    let mut failure = |error: &EsError| {
+        let body = es::bulk_failure(item.op, &item.index, &item.id, error);
         serde_json::to_writer(&mut *out, &body).expect("writing to memory");
         true
     };
     let outcome = match result {
-        Err(ItemRefusal(status, es_type, reason)) => {
-            return failure(
-                *status,
-                Value::Object(es::cause_object(es_type, reason, &[])),
-            );
-        }
+        Err(refusal) => return failure(refusal),
         Ok(outcome) => outcome,
     };
     if index.as_ref().is_none_or(|i| i.name() != item.index) {
@@ -534,16 +484,17 @@ fn render_item(
             out.extend_from_slice(b"}");
             false
         }
-        (Ok(_), None) => failure(
-            500,
-            json!({"type": "exception", "reason": "index vanished"}),
-        ),
-        (Err(e), index) => {
-            let uuid = index.as_ref().map(|i| i.uuid().to_owned());
-            let metadata = es::error_metadata(&e, &item.index, uuid.as_deref(), outcome.shard);
-            let error = es::cause_object(e.es_type(), &e.reason(), &metadata);
-            failure(e.status(), Value::Object(error))
-        }
+        (Ok(_), None) => failure(&EsError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Exception::Exception,
+            "index vanished",
+        )),
+        (Err(e), index) => match (index, outcome.shard) {
+            (Some(index), Some(shard)) => {
+                failure(&EsError::on_shard_of(&e, &item.index, index.uuid(), shard))
+            }
+            _ => failure(&EsError::from(&e)),
+        },
     }
 }
 

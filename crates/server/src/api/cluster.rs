@@ -7,11 +7,11 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use crate::api::indices;
-use crate::es;
+use crate::es::{self, EsError};
 use crate::input::params::Params;
 use crate::state::{AppState, Reply};
 
-pub(crate) async fn health(state: State<AppState>, params: Params) -> Reply {
+pub(crate) async fn health(state: State<AppState>, params: Params) -> Result<Reply, EsError> {
     report(state, None, params)
 }
 
@@ -19,16 +19,17 @@ pub(crate) async fn health_of(
     state: State<AppState>,
     Path(index): Path<String>,
     params: Params,
-) -> Reply {
+) -> Result<Reply, EsError> {
     report(state, Some(index), params)
 }
 
-fn report(State(state): State<AppState>, index: Option<String>, params: Params) -> Reply {
+fn report(
+    State(state): State<AppState>,
+    index: Option<String>,
+    params: Params,
+) -> Result<Reply, EsError> {
     let pretty = params.pretty();
-    let indices = match indices::resolve(&state.store, index.as_deref().unwrap_or("_all")) {
-        Ok(indices) => indices,
-        Err((e, name)) => return es::engine_error(&e, &name, None, pretty),
-    };
+    let indices = indices::resolve(&state.store, index.as_deref().unwrap_or("_all"))?;
     let (mut primaries, mut unassigned) = (0u64, 0u64);
     for index in &indices {
         let s = index.settings();
@@ -49,10 +50,9 @@ fn report(State(state): State<AppState>, index: Option<String>, params: Params) 
         Some(wanted) => match rank(wanted) {
             Some(wanted) => rank(status).expect("a status") > wanted,
             None => {
-                return es::illegal_argument(
-                    &format!("unknown cluster health status [{wanted}]"),
-                    pretty,
-                );
+                return Err(EsError::illegal_argument(format!(
+                    "unknown cluster health status [{wanted}]"
+                )));
             }
         },
     };
@@ -84,5 +84,5 @@ fn report(State(state): State<AppState>, index: Option<String>, params: Params) 
     } else {
         StatusCode::OK
     };
-    es::json_response(code, &body, pretty)
+    Ok(es::json_response(code, &body, pretty))
 }

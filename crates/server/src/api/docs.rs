@@ -9,12 +9,16 @@ use engine::internals::Wait;
 use engine::{DeleteRequest, Index, IndexRequest, OpType, Store, UpdateRequest};
 use serde_json::Value;
 
-use crate::es;
-use crate::input::content::{ContentType, content_type_refusal, document_refusal};
+use crate::es::{self, EsError, Exception};
+use crate::input::content::{ContentType, require_document, require_json};
 use crate::input::params::{Params, Read};
 use crate::input::source_filter::SourceFilter;
+use crate::input::suggest;
 use crate::state::{AppState, Reply, blocking};
 use engine::source::{self, CheckedValue, MAX_NESTING_DEPTH};
+
+/// What every handler answers: its reply, or Elasticsearch's error.
+type Answer = Result<Reply, EsError>;
 
 pub(crate) async fn index_doc(
     State(state): State<AppState>,
@@ -22,7 +26,7 @@ pub(crate) async fn index_doc(
     params: Params,
     content_type: ContentType,
     body: Bytes,
-) -> Reply {
+) -> Answer {
     index_document(&state, index, id, params, content_type, body).await
 }
 
@@ -35,17 +39,15 @@ pub(crate) async fn index_document(
     params: Params,
     content_type: ContentType,
     body: Bytes,
-) -> Reply {
-    write_doc(
-        state,
+) -> Answer {
+    let write = Write {
         index,
-        Some(id),
+        id: Some(id),
         params,
         content_type,
         body,
-        OpType::Index,
-    )
-    .await
+    };
+    write_doc(state, write, OpType::Index).await
 }
 
 pub(crate) async fn create_doc(
@@ -54,23 +56,20 @@ pub(crate) async fn create_doc(
     params: Params,
     content_type: ContentType,
     body: Bytes,
-) -> Reply {
+) -> Answer {
     if let Some(op) = params.get("op_type").filter(|op| *op != "create") {
-        return es::illegal_argument(
-            &format!("opType must be 'create', found: [{op}]"),
-            params.pretty(),
-        );
+        return Err(EsError::illegal_argument(format!(
+            "opType must be 'create', found: [{op}]"
+        )));
     }
-    write_doc(
-        &state,
+    let write = Write {
         index,
-        Some(id),
+        id: Some(id),
         params,
         content_type,
         body,
-        OpType::Create,
-    )
-    .await
+    };
+    write_doc(&state, write, OpType::Create).await
 }
 
 pub(crate) async fn index_auto_id(
@@ -79,75 +78,69 @@ pub(crate) async fn index_auto_id(
     params: Params,
     content_type: ContentType,
     body: Bytes,
-) -> Reply {
-    // Elasticsearch's auto-id handler defaults op_type to create.
-    write_doc(
-        &state,
+) -> Answer {
+    let write = Write {
         index,
-        None,
+        id: None,
         params,
         content_type,
         body,
-        OpType::Create,
-    )
-    .await
+    };
+    // Elasticsearch's auto-id handler defaults op_type to create.
+    write_doc(&state, write, OpType::Create).await
 }
 
-async fn write_doc(
-    state: &AppState,
+/// What an index or create request carries.
+struct Write {
     index: String,
+    /// `None` for an id the server generates.
     id: Option<String>,
     params: Params,
     content_type: ContentType,
     body: Bytes,
-    default_op: OpType,
-) -> Reply {
+}
+
+async fn write_doc(state: &AppState, write: Write, default_op: OpType) -> Answer {
+    let Write {
+        index,
+        id,
+        params,
+        content_type,
+        body,
+    } = write;
     let pretty = params.pretty();
     if id.as_deref() == Some("") {
-        return es::illegal_argument("if _id is specified it must not be empty", pretty);
+        return Err(EsError::illegal_argument(
+            "if _id is specified it must not be empty",
+        ));
     }
-    let parsed = params
-        .conditions()
-        .and_then(|c| Ok((c, params.op_type(default_op)?, params.forced_refresh()?)));
-    let (conditions, op_type, forced_refresh) = match parsed {
-        Ok(p) => p,
-        Err(reason) => return es::illegal_argument(&reason, pretty),
-    };
-    if let Some(reply) = document_refusal(&content_type, &body, pretty) {
-        return reply;
-    }
-    if let Some((status, es_type, reason)) = params.write_target_refusal(&index) {
-        return es::exception(status, es_type, &reason, &[], pretty);
+    let conditions = params.conditions()?;
+    let op_type = params.op_type(default_op)?;
+    let forced_refresh = params.forced_refresh()?;
+    require_document(&content_type, &body)?;
+    if let Some(refusal) = params.write_target_refusal(&index) {
+        return Err(refusal);
     }
     let id = id.unwrap_or_else(|| state.ids.next_id());
     let routing = params.routing().map(str::to_owned);
     let mut request = IndexRequest::with(id, body, op_type, conditions);
     // Validation, and then the document's own check, come before the index is resolved, so
     // a refused request creates nothing.
-    if let Err(e) = request.validate().and_then(|()| request.check_source()) {
-        return es::engine_error(&e, &index, None, pretty);
-    }
-    let idx = match index_for_write(state, &index, true).await {
-        Ok(idx) => idx,
-        Err(e) => return es::engine_error(&e, &index, None, pretty),
-    };
+    request.validate().and_then(|()| request.check_source())?;
+    let idx = index_for_write(state, &index, true).await?;
     let shard = idx.shard_id(&request.id, routing.as_deref());
     let written = crate::api::writer::durable(&state.writers, &idx, shard, move |s| {
         s.index_with(&request, Wait::Later)
     })
     .await;
-    match written {
-        Ok(w) => {
-            let status = es::write_status(w.result);
-            let body = es::WriteBody::new(&idx, &w, forced_refresh);
-            let mut reply = es::write_response(status, &body, pretty);
-            if status == StatusCode::CREATED {
-                location(&mut reply, &index, &w.id, routing.as_deref());
-            }
-            reply
-        }
-        Err(e) => es::engine_error(&e, &index, Some((&idx, shard)), pretty),
+    let w = written.map_err(|e| EsError::on_shard(&e, &idx, shard))?;
+    let status = es::write_status(w.result);
+    let body = es::WriteBody::new(&idx, &w, forced_refresh);
+    let mut reply = es::write_response(status, &body, pretty);
+    if status == StatusCode::CREATED {
+        location(&mut reply, &index, &w.id, routing.as_deref());
     }
+    Ok(reply)
 }
 
 /// The index a write goes to: found at once, or created (on a blocking thread: it makes
@@ -176,7 +169,7 @@ pub(crate) async fn get_doc(
     State(state): State<AppState>,
     Path((index, id)): Path<(String, String)>,
     params: Params,
-) -> Reply {
+) -> Answer {
     read_one(state, index, id, params, |index, id, doc, read, pretty| {
         let status = if doc.is_some() {
             StatusCode::OK
@@ -190,7 +183,7 @@ pub(crate) async fn get_doc(
             read.routing.as_deref(),
             &read.filter,
         );
-        es::maybe_pretty_response(status, text, pretty)
+        Ok(es::maybe_pretty_response(status, text, pretty))
     })
     .await
 }
@@ -202,19 +195,14 @@ async fn read_one(
     index: String,
     id: String,
     params: Params,
-    answer: impl FnOnce(&str, &str, Option<engine::Document>, &Read, bool) -> Reply + Send + 'static,
-) -> Reply {
+    answer: impl FnOnce(&str, &str, Option<engine::Document>, &Read, bool) -> Answer + Send + 'static,
+) -> Answer {
     let pretty = params.pretty();
-    let read = match params.read() {
-        Ok(read) => read,
-        Err(reason) => return es::illegal_argument(&reason, pretty),
-    };
+    let read = params.read()?;
     blocking(move || {
         let routing = read.routing.as_deref();
-        match realtime_get(&state.store, &index, &id, routing, read.version, pretty) {
-            Ok(doc) => answer(&index, &id, doc, &read, pretty),
-            Err(reply) => *reply,
-        }
+        let doc = realtime_get(&state.store, &index, &id, routing, read.version)?;
+        answer(&index, &id, doc, &read, pretty)
     })
     .await
 }
@@ -227,35 +215,30 @@ fn realtime_get(
     id: &str,
     routing: Option<&str>,
     version: Option<i64>,
-    pretty: bool,
-) -> Result<Option<engine::Document>, Box<Reply>> {
-    let idx = store
-        .index(index)
-        .map_err(|e| Box::new(es::engine_error(&e, index, None, pretty)))?;
+) -> Result<Option<engine::Document>, EsError> {
+    let idx = store.index(index)?;
     let shard = idx.shard_id(id, routing);
     idx.get_version(id, routing, version)
-        .map_err(|e| Box::new(es::engine_error(&e, index, Some((&idx, shard)), pretty)))
+        .map_err(|e| EsError::on_shard(&e, &idx, shard))
 }
 
 pub(crate) async fn get_source(
     State(state): State<AppState>,
     Path((index, id)): Path<(String, String)>,
     params: Params,
-) -> Reply {
+) -> Answer {
     read_one(
         state,
         index,
         id,
         params,
-        |index, id, doc, read, pretty| match doc.and_then(|d| read.filter.apply(&d.source)) {
-            Some(text) => es::raw_json_response(StatusCode::OK, text),
-            None => es::exception(
-                404,
-                "resource_not_found_exception",
-                &format!("Document not found [{index}]/[{id}]"),
-                &[],
-                pretty,
-            ),
+        |index, id, doc, read, _| match doc.and_then(|d| read.filter.apply(&d.source)) {
+            Some(text) => Ok(es::raw_json_response(StatusCode::OK, text)),
+            None => Err(EsError::new(
+                StatusCode::NOT_FOUND,
+                Exception::ResourceNotFound,
+                format!("Document not found [{index}]/[{id}]"),
+            )),
         },
     )
     .await
@@ -265,35 +248,25 @@ pub(crate) async fn delete_doc(
     State(state): State<AppState>,
     Path((index, id)): Path<(String, String)>,
     params: Params,
-) -> Reply {
+) -> Answer {
     let pretty = params.pretty();
-    let parsed = params
-        .conditions()
-        .and_then(|c| Ok((c, params.forced_refresh()?)));
-    let (conditions, forced_refresh) = match parsed {
-        Ok(p) => p,
-        Err(reason) => return es::illegal_argument(&reason, pretty),
-    };
+    let conditions = params.conditions()?;
+    let forced_refresh = params.forced_refresh()?;
     let routing = params.routing().map(str::to_owned);
     // Deletes do not create indices.
-    let idx = match index_for_write(&state, &index, false).await {
-        Ok(idx) => idx,
-        Err(e) => return es::engine_error(&e, &index, None, pretty),
-    };
+    let idx = index_for_write(&state, &index, false).await?;
     let shard = idx.shard_id(&id, routing.as_deref());
     let request = DeleteRequest { id, conditions };
-    match crate::api::writer::durable(&state.writers, &idx, shard, move |s| {
+    let w = crate::api::writer::durable(&state.writers, &idx, shard, move |s| {
         s.delete_with(&request, Wait::Later)
     })
     .await
-    {
-        Ok(w) => es::write_response(
-            es::write_status(w.result),
-            &es::WriteBody::new(&idx, &w, forced_refresh),
-            pretty,
-        ),
-        Err(e) => es::engine_error(&e, &index, Some((&idx, shard)), pretty),
-    }
+    .map_err(|e| EsError::on_shard(&e, &idx, shard))?;
+    Ok(es::write_response(
+        es::write_status(w.result),
+        &es::WriteBody::new(&idx, &w, forced_refresh),
+        pretty,
+    ))
 }
 
 pub(crate) async fn update_doc(
@@ -302,69 +275,46 @@ pub(crate) async fn update_doc(
     params: Params,
     content_type: ContentType,
     body: Bytes,
-) -> Reply {
+) -> Answer {
     let pretty = params.pretty();
     if params.get("version").is_some() || params.get("version_type").is_some() {
-        return es::exception(
-            400,
-            "action_request_validation_exception",
-            "Validation Failed: 1: internal versioning can not be used for optimistic concurrency control. \
-             Please use `if_seq_no` and `if_primary_term` instead;",
-            &[],
-            pretty,
-        );
+        return Err(EsError::bad_request(
+            Exception::ActionRequestValidation,
+            "Validation Failed: 1: internal versioning can not be used for optimistic concurrency \
+             control. Please use `if_seq_no` and `if_primary_term` instead;",
+        ));
     }
-    let parsed = params
-        .conditions()
-        .and_then(|c| Ok((c, params.forced_refresh()?, params.retry_on_conflict()?)));
-    let (conditions, forced_refresh, retry_on_conflict) = match parsed {
-        Ok(p) => p,
-        Err(reason) => return es::illegal_argument(&reason, pretty),
-    };
-    if let Some(reply) = content_type_refusal(&content_type) {
-        return reply;
-    }
-    let (mut request, body_filter) = match update_body(&id, &body) {
-        Ok(r) => r,
-        Err(reason) => {
-            return es::exception(400, "x_content_parse_exception", &reason, &[], pretty);
-        }
-    };
+    let conditions = params.conditions()?;
+    let forced_refresh = params.forced_refresh()?;
+    let retry_on_conflict = params.retry_on_conflict()?;
+    require_json(&content_type)?;
+    let (mut request, body_filter) = update_body(&id, &body)?;
     let filter = body_filter.or_else(|| params.source_filter());
-    if let Some((status, es_type, reason)) = params.write_target_refusal(&index) {
-        return es::exception(status, es_type, &reason, &[], pretty);
+    if let Some(refusal) = params.write_target_refusal(&index) {
+        return Err(refusal);
     }
     request.retry_on_conflict = retry_on_conflict;
     request.if_seq_no = conditions.if_seq_no;
     request.if_primary_term = conditions.if_primary_term;
-    if let Err(e) = request.validate() {
-        return es::engine_error(&e, &index, None, pretty);
-    }
+    request.validate()?;
     let routing = params.routing().map(str::to_owned);
-    let idx = match index_for_write(&state, &index, true).await {
-        Ok(idx) => idx,
-        Err(e) => return es::engine_error(&e, &index, None, pretty),
-    };
+    let idx = index_for_write(&state, &index, true).await?;
     let shard = idx.shard_id(&request.id, routing.as_deref());
-    match crate::api::writer::durable(&state.writers, &idx, shard, move |s| {
+    let u = crate::api::writer::durable(&state.writers, &idx, shard, move |s| {
         s.update_with(&request, Wait::Later)
     })
     .await
-    {
-        Ok(u) => {
-            let status = es::write_status(u.write.result);
-            let mut body = es::WriteBody::new(&idx, &u.write, forced_refresh);
-            if let Some(filter) = &filter {
-                body.get = Some(es::update_get(&u.write, &u.source, filter));
-            }
-            let mut reply = es::write_response(status, &body, pretty);
-            if status == StatusCode::CREATED {
-                location(&mut reply, &index, &u.write.id, routing.as_deref());
-            }
-            reply
-        }
-        Err(e) => es::engine_error(&e, &index, Some((&idx, shard)), pretty),
+    .map_err(|e| EsError::on_shard(&e, &idx, shard))?;
+    let status = es::write_status(u.write.result);
+    let mut body = es::WriteBody::new(&idx, &u.write, forced_refresh);
+    if let Some(filter) = &filter {
+        body.get = Some(es::update_get(&u.write, &u.source, filter));
     }
+    let mut reply = es::write_response(status, &body, pretty);
+    if status == StatusCode::CREATED {
+        location(&mut reply, &index, &u.write.id, routing.as_deref());
+    }
+    Ok(reply)
 }
 
 /// The body of `_update` (also a bulk update's document line): `doc`, `upsert`,
@@ -372,7 +322,12 @@ pub(crate) async fn update_doc(
 pub(crate) fn update_body(
     id: &str,
     body: &[u8],
-) -> Result<(UpdateRequest, Option<SourceFilter>), String> {
+) -> Result<(UpdateRequest, Option<SourceFilter>), EsError> {
+    update_fields(id, body).map_err(|reason| EsError::bad_request(Exception::XContentParse, reason))
+}
+
+/// [`update_body`], each refusal its `x_content_parse_exception` reason.
+fn update_fields(id: &str, body: &[u8]) -> Result<(UpdateRequest, Option<SourceFilter>), String> {
     // `doc` and `upsert` sit one level down: each may nest as deep as a document may, and no
     // merge of them into a stored document nests deeper than either (engine::source). Measured
     // first, so that a body too deep for the parser gets this reason too.
@@ -404,9 +359,11 @@ pub(crate) fn update_body(
                 return Err(format!("[UpdateRequest] failed to parse field [{key}]"));
             }
             (other, _) => {
+                let near = suggest::near(other, UPDATE_FIELDS.iter().copied());
+                let suggestion = suggest::did_you_mean(&near).map(|s| format!(" {s}"));
                 return Err(format!(
                     "[UpdateRequest] unknown field [{other}]{}",
-                    did_you_mean(other, UPDATE_FIELDS)
+                    suggestion.unwrap_or_default()
                 ));
             }
         }
@@ -424,40 +381,3 @@ const UPDATE_FIELDS: &[&str] = &[
     "detect_noop",
     "_source",
 ];
-
-/// Elasticsearch's `SuggestingErrorOnUnknown`: candidates whose Levenshtein similarity to the
-/// unknown field is above 0.5, best first.
-fn did_you_mean(unknown: &str, candidates: &[&str]) -> String {
-    let mut close: Vec<(f32, &str)> = candidates
-        .iter()
-        .map(|c| (similarity(unknown, c), *c))
-        .filter(|(s, _)| *s > 0.5)
-        .collect();
-    close.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
-    match close.as_slice() {
-        [] => String::new(),
-        [(_, one)] => format!(" did you mean [{one}]?"),
-        many => {
-            let names: Vec<&str> = many.iter().map(|(_, n)| *n).collect();
-            format!(" did you mean any of [{}]?", names.join(", "))
-        }
-    }
-}
-
-/// 1 - edit distance / the longer length (Lucene's `LevenshteinDistance`).
-fn similarity(a: &str, b: &str) -> f32 {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut previous = row[0];
-        row[0] = i;
-        for j in 1..=b.len() {
-            let current = row[j];
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            row[j] = (row[j] + 1).min(row[j - 1] + 1).min(previous + cost);
-            previous = current;
-        }
-    }
-    let longest = a.len().max(b.len()).max(1);
-    1.0 - row[b.len()] as f32 / longest as f32
-}

@@ -9,10 +9,13 @@ use axum::http::StatusCode;
 use engine::{Index, IndexSettings, Store};
 use serde_json::{Map, Value, json};
 
-use crate::es;
-use crate::input::content::{ContentType, content_type_refusal};
+use crate::es::{self, EsError};
+use crate::input::content::{ContentType, require_json};
 use crate::input::params::Params;
 use crate::state::{AppState, Reply, blocking};
+
+/// What every handler answers: its reply, or Elasticsearch's error.
+type Answer = Result<Reply, EsError>;
 
 pub(crate) async fn create_index(
     State(state): State<AppState>,
@@ -20,30 +23,25 @@ pub(crate) async fn create_index(
     params: Params,
     content_type: ContentType,
     body: Bytes,
-) -> Reply {
+) -> Answer {
     let pretty = params.pretty();
     let settings = if body.is_empty() {
         IndexSettings::default()
     } else {
-        if let Some(reply) = content_type_refusal(&content_type) {
-            return reply;
-        }
-        match serde_json::from_slice::<Value>(&body)
+        require_json(&content_type)?;
+        serde_json::from_slice::<Value>(&body)
             .map_err(|e| e.to_string())
             .and_then(|v| index_settings(&v))
-        {
-            Ok(settings) => settings,
-            Err(reason) => return es::illegal_argument(&reason, pretty),
-        }
+            .map_err(EsError::illegal_argument)?
     };
     let store = state.store.clone();
-    blocking(move || match store.create_index(&index, settings) {
-        Ok(_) => es::json_response(
+    blocking(move || {
+        store.create_index(&index, settings)?;
+        Ok(es::json_response(
             StatusCode::OK,
             &json!({"acknowledged": true, "shards_acknowledged": true, "index": index}),
             pretty,
-        ),
-        Err(e) => es::engine_error(&e, &index, None, pretty),
+        ))
     })
     .await
 }
@@ -144,7 +142,7 @@ pub(crate) async fn get_index(
     State(state): State<AppState>,
     Path(index): Path<String>,
     params: Params,
-) -> Reply {
+) -> Answer {
     let pretty = params.pretty();
     match state.store.index(&index) {
         Ok(idx) => {
@@ -164,9 +162,9 @@ pub(crate) async fn get_index(
                 "mappings": {},
                 "settings": {"index": settings}
             }});
-            es::json_response(StatusCode::OK, &body, pretty)
+            Ok(es::json_response(StatusCode::OK, &body, pretty))
         }
-        Err(e) => es::engine_error(&e, &index, None, pretty),
+        Err(e) => Err(EsError::from(e)),
     }
 }
 
@@ -174,39 +172,37 @@ pub(crate) async fn delete_index(
     State(state): State<AppState>,
     Path(index): Path<String>,
     params: Params,
-) -> Reply {
+) -> Answer {
     let pretty = params.pretty();
     // Elasticsearch 8's `action.destructive_requires_name` (true by default).
     if index == "_all" || index.contains('*') {
-        return es::illegal_argument(
+        return Err(EsError::illegal_argument(
             "Wildcard expressions or all indices are not allowed",
-            pretty,
-        );
+        ));
     }
     let store = state.store.clone();
     if let Ok(idx) = store.index(&index) {
         state.writers.forget(idx.uuid());
     }
-    blocking(move || match store.delete_index(&index) {
-        Ok(()) => es::json_response(StatusCode::OK, &json!({"acknowledged": true}), pretty),
-        Err(e) => es::engine_error(&e, &index, None, pretty),
+    blocking(move || {
+        store.delete_index(&index)?;
+        Ok(es::json_response(
+            StatusCode::OK,
+            &json!({"acknowledged": true}),
+            pretty,
+        ))
     })
     .await
 }
 
 /// The named indices: one name, a comma-separated list, `_all` or `*`.
-pub(crate) fn resolve(
-    store: &Store,
-    expression: &str,
-) -> Result<Vec<Arc<Index>>, (engine::Error, String)> {
+pub(crate) fn resolve(store: &Store, expression: &str) -> Result<Vec<Arc<Index>>, EsError> {
     let names: Vec<String> = match expression {
         "_all" | "*" => store.index_names(),
         list => list.split(',').map(str::to_owned).collect(),
     };
-    names
-        .into_iter()
-        .map(|name| store.index(&name).map_err(|e| (e, name)))
-        .collect()
+    let indices = names.iter().map(|name| store.index(name));
+    Ok(indices.collect::<engine::Result<_>>()?)
 }
 
 /// `_refresh`: every write is visible to realtime reads the moment it is acknowledged, so
@@ -215,11 +211,11 @@ pub(crate) async fn refresh(
     State(state): State<AppState>,
     Path(index): Path<String>,
     params: Params,
-) -> Reply {
+) -> Answer {
     broadcast(state, index, params, Work::Nothing).await
 }
 
-pub(crate) async fn refresh_all(State(state): State<AppState>, params: Params) -> Reply {
+pub(crate) async fn refresh_all(State(state): State<AppState>, params: Params) -> Answer {
     broadcast(state, "_all".into(), params, Work::Nothing).await
 }
 
@@ -229,11 +225,11 @@ pub(crate) async fn flush(
     State(state): State<AppState>,
     Path(index): Path<String>,
     params: Params,
-) -> Reply {
+) -> Answer {
     broadcast(state, index, params, Work::Sync).await
 }
 
-pub(crate) async fn flush_all(State(state): State<AppState>, params: Params) -> Reply {
+pub(crate) async fn flush_all(State(state): State<AppState>, params: Params) -> Answer {
     broadcast(state, "_all".into(), params, Work::Sync).await
 }
 
@@ -244,11 +240,11 @@ pub(crate) async fn forcemerge(
     State(state): State<AppState>,
     Path(index): Path<String>,
     params: Params,
-) -> Reply {
+) -> Answer {
     broadcast(state, index, params, Work::Compact).await
 }
 
-pub(crate) async fn forcemerge_all(State(state): State<AppState>, params: Params) -> Reply {
+pub(crate) async fn forcemerge_all(State(state): State<AppState>, params: Params) -> Answer {
     broadcast(state, "_all".into(), params, Work::Compact).await
 }
 
@@ -260,29 +256,27 @@ enum Work {
     Compact,
 }
 
-async fn broadcast(state: AppState, expression: String, params: Params, work: Work) -> Reply {
+async fn broadcast(state: AppState, expression: String, params: Params, work: Work) -> Answer {
     let pretty = params.pretty();
     let store = state.store.clone();
     blocking(move || {
-        let indices = match resolve(&store, &expression) {
-            Ok(indices) => indices,
-            Err((e, name)) => return es::engine_error(&e, &name, None, pretty),
-        };
+        let indices = resolve(&store, &expression)?;
         for index in &indices {
-            let done = match work {
-                Work::Nothing => Ok(()),
-                Work::Sync => index.sync(),
+            match work {
+                Work::Nothing => {}
+                Work::Sync => index.sync()?,
                 Work::Compact => index
                     .shards()
                     .iter()
-                    .try_for_each(|shard| shard.compact().map(drop)),
-            };
-            if let Err(e) = done {
-                return es::engine_error(&e, index.name(), None, pretty);
+                    .try_for_each(|shard| shard.compact().map(drop))?,
             }
         }
         let shards = es::broadcast_shards(indices.iter().map(|i| i.as_ref()));
-        es::json_response(StatusCode::OK, &json!({ "_shards": shards }), pretty)
+        Ok(es::json_response(
+            StatusCode::OK,
+            &json!({ "_shards": shards }),
+            pretty,
+        ))
     })
     .await
 }
@@ -291,27 +285,24 @@ pub(crate) async fn stats(
     State(state): State<AppState>,
     Path(index): Path<String>,
     params: Params,
-) -> Reply {
+) -> Answer {
     stats_of(state, index, params).await
 }
 
-pub(crate) async fn stats_all(State(state): State<AppState>, params: Params) -> Reply {
+pub(crate) async fn stats_all(State(state): State<AppState>, params: Params) -> Answer {
     stats_of(state, "_all".into(), params).await
 }
 
 /// `_stats`: documents, store size and indexing figures per index; with `level=shards`, each
 /// shard copy with its `seq_no` section (`max_seq_no`, `local_checkpoint`,
 /// `global_checkpoint`), where Elasticsearch reports them.
-async fn stats_of(state: AppState, expression: String, params: Params) -> Reply {
+async fn stats_of(state: AppState, expression: String, params: Params) -> Answer {
     let pretty = params.pretty();
     let shards_level = params.get("level") == Some("shards");
     let store = state.store.clone();
     let node = state.node_name.to_string();
     blocking(move || {
-        let indices = match resolve(&store, &expression) {
-            Ok(indices) => indices,
-            Err((e, name)) => return es::engine_error(&e, &name, None, pretty),
-        };
+        let indices = resolve(&store, &expression)?;
         let mut all = Figures::default();
         let mut per_index = Map::new();
         for index in &indices {
@@ -357,7 +348,7 @@ async fn stats_of(state: AppState, expression: String, params: Params) -> Reply 
             "_all": {"primaries": all.render(), "total": all.render()},
             "indices": per_index,
         });
-        es::json_response(StatusCode::OK, &body, pretty)
+        Ok(es::json_response(StatusCode::OK, &body, pretty))
     })
     .await
 }
@@ -402,15 +393,19 @@ pub(crate) async fn count(
     Path(index): Path<String>,
     params: Params,
     body: Bytes,
-) -> Reply {
+) -> Answer {
     count_of(state, index, params, body).await
 }
 
-pub(crate) async fn count_all(State(state): State<AppState>, params: Params, body: Bytes) -> Reply {
+pub(crate) async fn count_all(
+    State(state): State<AppState>,
+    params: Params,
+    body: Bytes,
+) -> Answer {
     count_of(state, "_all".into(), params, body).await
 }
 
-async fn count_of(state: AppState, expression: String, params: Params, body: Bytes) -> Reply {
+async fn count_of(state: AppState, expression: String, params: Params, body: Bytes) -> Answer {
     let pretty = params.pretty();
     if !body.is_empty() {
         let query = serde_json::from_slice::<Value>(&body)
@@ -422,25 +417,21 @@ async fn count_of(state: AppState, expression: String, params: Params, body: Byt
             Some(_) => false,
         };
         if !match_all {
-            return es::illegal_argument(
+            return Err(EsError::illegal_argument(
                 "optimist counts with [match_all] only: it has no search engine",
-                pretty,
-            );
+            ));
         }
     }
     let store = state.store.clone();
     blocking(move || {
-        let indices = match resolve(&store, &expression) {
-            Ok(indices) => indices,
-            Err((e, name)) => return es::engine_error(&e, &name, None, pretty),
-        };
+        let indices = resolve(&store, &expression)?;
         let count: u64 = indices.iter().map(|i| i.doc_count()).sum();
         let shards: u32 = indices.iter().map(|i| i.settings().number_of_shards).sum();
         let body = json!({
             "count": count,
             "_shards": {"total": shards, "successful": shards, "skipped": 0, "failed": 0},
         });
-        es::json_response(StatusCode::OK, &body, pretty)
+        Ok(es::json_response(StatusCode::OK, &body, pretty))
     })
     .await
 }

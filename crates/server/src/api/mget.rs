@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use engine::{Error, Store};
 use serde_json::{Map, Value, json};
 
-use crate::es;
-use crate::input::content::{ContentType, content_type_refusal};
+use crate::es::{self, EsError, Exception};
+use crate::input::content::{ContentType, body_required, require_json};
 use crate::input::params::Params;
 use crate::input::source_filter::SourceFilter;
 use crate::state::{AppState, Reply, blocking};
@@ -18,7 +18,7 @@ pub(crate) async fn mget(
     params: Params,
     content_type: ContentType,
     body: Bytes,
-) -> Reply {
+) -> Result<Reply, EsError> {
     run(state, None, params, content_type, body).await
 }
 
@@ -28,7 +28,7 @@ pub(crate) async fn mget_index(
     params: Params,
     content_type: ContentType,
     body: Bytes,
-) -> Reply {
+) -> Result<Reply, EsError> {
     run(state, Some(index), params, content_type, body).await
 }
 
@@ -58,33 +58,27 @@ async fn run(
     params: Params,
     content_type: ContentType,
     body: Bytes,
-) -> Reply {
+) -> Result<Reply, EsError> {
     let pretty = params.pretty();
-    if body.is_empty() {
-        return es::exception(
-            400,
-            "parse_exception",
-            "request body is required",
-            &[],
-            pretty,
-        );
-    }
-    if let Some(reply) = content_type_refusal(&content_type) {
-        return reply;
-    }
-    let lookups = match parse(&body, path_index.as_deref(), &params) {
-        Ok(lookups) => lookups,
-        Err((es_type, reason)) => return es::exception(400, es_type, &reason, &[], pretty),
-    };
+    body_required(&body)?;
+    require_json(&content_type)?;
+    let lookups = parse(&body, path_index.as_deref(), &params)?;
     let store = state.store.clone();
     blocking(move || {
         let docs: Vec<Value> = lookups.iter().map(|l| lookup(&store, l)).collect();
-        es::json_response(StatusCode::OK, &json!({ "docs": docs }), pretty)
+        Ok(es::json_response(
+            StatusCode::OK,
+            &json!({ "docs": docs }),
+            pretty,
+        ))
     })
     .await
 }
 
-pub(crate) type Refusal = (&'static str, String);
+/// Every refusal of an `_mget` body is a 400.
+fn refusal(exception: Exception, reason: impl Into<String>) -> EsError {
+    EsError::bad_request(exception, reason)
+}
 
 /// An `_mget` body's lookups: its `docs` or `ids` read as given, then each checked and
 /// given the URL's defaults; what Elasticsearch validates is refused together.
@@ -92,15 +86,15 @@ pub(crate) fn parse(
     body: &[u8],
     path_index: Option<&str>,
     params: &Params,
-) -> Result<Vec<Lookup>, Refusal> {
+) -> Result<Vec<Lookup>, EsError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
-        (
-            "parse_exception",
+        refusal(
+            Exception::Parse,
             format!("[{}:{}] {e}", e.line(), e.column()),
         )
     })?;
     let Value::Object(fields) = value else {
-        return Err(("parse_exception", "request body must be an object".into()));
+        return Err(refusal(Exception::Parse, "request body must be an object"));
     };
     let entries = entries(&fields)?;
     let default_filter = params.source_filter().unwrap_or_else(SourceFilter::all);
@@ -119,7 +113,7 @@ pub(crate) fn parse(
             messages.push("id is missing".to_owned());
         }
         let filter = match doc.get("_source") {
-            Some(v) => SourceFilter::from_json(v).map_err(|r| ("illegal_argument_exception", r))?,
+            Some(v) => SourceFilter::from_json(v).map_err(EsError::illegal_argument)?,
             None => default_filter.clone(),
         };
         let version = version_of(&doc)?;
@@ -137,8 +131,7 @@ pub(crate) fn parse(
         }
     }
     if !messages.is_empty() {
-        let e = Error::Validation(messages);
-        return Err((e.es_type(), e.reason()));
+        return Err(EsError::from(Error::Validation(messages)));
     }
     Ok(lookups)
 }
@@ -156,7 +149,7 @@ fn scalar(v: &Value) -> Option<String> {
 type Entry = (Option<String>, Option<String>, Map<String, Value>);
 
 /// The body's `docs` and `ids`, in order, each entry as given.
-fn entries(fields: &Map<String, Value>) -> Result<Vec<Entry>, Refusal> {
+fn entries(fields: &Map<String, Value>) -> Result<Vec<Entry>, EsError> {
     let mut entries: Vec<Entry> = Vec::new();
     for (key, value) in fields {
         match (key.as_str(), value) {
@@ -168,17 +161,14 @@ fn entries(fields: &Map<String, Value>) -> Result<Vec<Entry>, Refusal> {
             ("ids", Value::Array(ids)) => {
                 for id in ids {
                     let id = scalar(id).ok_or_else(|| {
-                        (
-                            "illegal_argument_exception",
-                            "ids array element should only contain ids".to_owned(),
-                        )
+                        EsError::illegal_argument("ids array element should only contain ids")
                     })?;
                     entries.push((None, Some(id), Map::new()));
                 }
             }
             (other, _) => {
-                return Err((
-                    "parsing_exception",
+                return Err(refusal(
+                    Exception::Parsing,
                     format!("unknown key [{other}] for a START_ARRAY, expected [docs] or [ids]"),
                 ));
             }
@@ -188,16 +178,15 @@ fn entries(fields: &Map<String, Value>) -> Result<Vec<Entry>, Refusal> {
 }
 
 /// One element of `docs`: an object of known keys.
-fn doc_entry(doc: &Value) -> Result<Entry, Refusal> {
+fn doc_entry(doc: &Value) -> Result<Entry, EsError> {
     let Value::Object(doc) = doc else {
-        return Err((
-            "illegal_argument_exception",
-            "docs array element should include an object".into(),
+        return Err(EsError::illegal_argument(
+            "docs array element should include an object",
         ));
     };
     if let Some(unknown) = doc.keys().find(|k| !DOC_FIELDS.contains(&k.as_str())) {
-        return Err((
-            "parsing_exception",
+        return Err(refusal(
+            Exception::Parsing,
             format!("Unknown key for a VALUE_STRING in [{unknown}]."),
         ));
     }
@@ -207,15 +196,13 @@ fn doc_entry(doc: &Value) -> Result<Entry, Refusal> {
 }
 
 /// An entry's `version`, which must be a long.
-fn version_of(doc: &Map<String, Value>) -> Result<Option<i64>, Refusal> {
+fn version_of(doc: &Map<String, Value>) -> Result<Option<i64>, EsError> {
     match doc.get("version") {
         None => Ok(None),
-        Some(v) => v.as_i64().map(Some).ok_or_else(|| {
-            (
-                "illegal_argument_exception",
-                format!("Failed to parse long [{v}]"),
-            )
-        }),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| EsError::illegal_argument(format!("Failed to parse long [{v}]"))),
     }
 }
 
@@ -237,12 +224,13 @@ fn lookup(store: &Store, l: &Lookup) -> Value {
             // embedding application or an older version, fails here: that item says so.
             serde_json::from_str(&text).unwrap_or_else(|e| {
                 let reason = format!("the stored source of [{}] cannot be read back: {e}", l.id);
-                json!({"_index": l.index, "_id": l.id, "error": es::error_object("document_parsing_exception", &reason, &[])})
+                let error = EsError::bad_request(Exception::DocumentParsing, reason);
+                es::mget_failure(&l.index, &l.id, &error)
             })
         }
         Err(e) => {
-            let metadata = es::error_metadata(&e, &l.index, None, None);
-            json!({"_index": l.index, "_id": l.id, "error": es::error_object(e.es_type(), &e.reason(), &metadata)})
+            let error = EsError::from(&e);
+            es::mget_failure(&l.index, &l.id, &error)
         }
     }
 }

@@ -7,10 +7,11 @@ use std::path::Path;
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
 use base64::Engine as _;
 use serde_json::json;
 
-use crate::es;
+use crate::es::{EsError, Exception};
 use crate::http::routes::request_uri;
 use crate::state::Reply;
 
@@ -122,13 +123,8 @@ fn basic_credentials(value: &str) -> Option<(String, String)> {
 
 fn unauthorized(reason: &str) -> Reply {
     let header_field = json!({ "WWW-Authenticate": CHALLENGE });
-    let mut reply = es::exception(
-        StatusCode::UNAUTHORIZED.as_u16(),
-        "security_exception",
-        reason,
-        &[("header", header_field)],
-        false,
-    );
+    let error = EsError::new(StatusCode::UNAUTHORIZED, Exception::Security, reason);
+    let mut reply = error.with("header", header_field).into_response();
     reply.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static(CHALLENGE),

@@ -16,8 +16,9 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::es::{EsError, Exception};
 
 /// Elasticsearch's `http.max_initial_line_length`.
 pub(crate) const LINE_MAX: usize = 4096;
@@ -26,33 +27,29 @@ pub(crate) const LINE_MAX: usize = 4096;
 pub(crate) const HEAD_MAX: usize = 64 * 1024 + 8 * 1024;
 
 /// The request line's length, as Netty measures it (without its CRLF), if over `LINE_MAX`.
-pub(crate) fn line_too_long(
-    method: &str,
-    target_len: usize,
-) -> Option<(u16, &'static str, String)> {
+pub(crate) fn line_too_long(method: &str, target_len: usize) -> Option<EsError> {
     let len = method.len() + 1 + target_len + 1 + "HTTP/1.1".len();
-    (len > LINE_MAX).then(|| {
-        let reason = format!("An HTTP line is larger than {LINE_MAX} bytes.");
-        (400, "too_long_http_line_exception", reason)
-    })
+    (len > LINE_MAX).then(line_too_long_error)
+}
+
+fn line_too_long_error() -> EsError {
+    EsError::bad_request(
+        Exception::TooLongHttpLine,
+        format!("An HTTP line is larger than {LINE_MAX} bytes."),
+    )
 }
 
 /// Elasticsearch's answer for a status hyper wrote for a head it could not take.
-fn es_answer(status: &[u8]) -> Option<(&'static str, String)> {
+fn es_answer(status: &[u8]) -> Option<EsError> {
     match status {
-        b"414" => Some((
-            "too_long_http_line_exception",
-            format!("An HTTP line is larger than {LINE_MAX} bytes."),
-        )),
-        b"431" => Some((
-            "too_long_http_header_exception",
+        b"414" => Some(line_too_long_error()),
+        b"431" => Some(EsError::bad_request(
+            Exception::TooLongHttpHeader,
             format!("HTTP header is larger than {HEAD_MAX} bytes."),
         )),
-        b"400" => Some((
-            "illegal_argument_exception",
+        b"400" => Some(EsError::illegal_argument(
             "the request is not valid HTTP/1.1: its request line or a header could not be \
-             parsed (a byte not allowed there, such as a raw NUL in the path)"
-                .to_owned(),
+             parsed (a byte not allowed there, such as a raw NUL in the path)",
         )),
         _ => None,
     }
@@ -61,17 +58,12 @@ fn es_answer(status: &[u8]) -> Option<(&'static str, String)> {
 /// The replacement for `head` if it is hyper's own empty 400, 414 or 431.
 fn replacement(head: &[u8]) -> Option<Vec<u8>> {
     let status = head.strip_prefix(b"HTTP/1.1 ")?.get(..3)?;
-    let (es_type, reason) = es_answer(status)?;
+    let error = es_answer(status)?;
     let text = std::str::from_utf8(head).ok()?.to_ascii_lowercase();
     if !text.ends_with("\r\n\r\n") || !text.contains("\r\ncontent-length: 0\r\n") {
         return None;
     }
-    let cause = json!({ "type": es_type, "reason": reason });
-    let body = json!({
-        "error": { "root_cause": [cause], "type": es_type, "reason": reason },
-        "status": 400,
-    })
-    .to_string();
+    let body = error.body_text(false);
     let response = format!(
         "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
          connection: close\r\n\r\n{body}",
@@ -207,6 +199,9 @@ mod tests {
         );
         assert!(replacement(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n").is_none());
         assert_eq!(line_too_long("GET", 4096 - 13), None);
-        assert_eq!(line_too_long("GET", 4096 - 12).unwrap().0, 400);
+        assert_eq!(
+            line_too_long("GET", 4096 - 12).unwrap().exception,
+            Exception::TooLongHttpLine
+        );
     }
 }

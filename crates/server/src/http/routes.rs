@@ -15,11 +15,12 @@ use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use tower_service::Service;
 
 use crate::api::{bulk, cluster, docs, indices, mget};
-use crate::es;
+use crate::es::{self, EsError, Exception};
 use crate::http::auth::Users;
 use crate::http::in_flight::InFlight;
 use crate::http::percent_escapes::Escapes;
@@ -154,10 +155,10 @@ impl Api {
             .uri()
             .path_and_query()
             .map_or(1, |p| p.as_str().len());
-        if let Some((status, es_type, reason)) =
+        if let Some(error) =
             crate::http::refusals::line_too_long(request.method().as_str(), target_len)
         {
-            let mut reply = es::exception(status, es_type, &reason, &[], false);
+            let mut reply = error.into_response();
             // As Elasticsearch's decoder, which cannot go on after it, the connection closes.
             reply.headers_mut().insert(
                 axum::http::header::CONNECTION,
@@ -203,8 +204,9 @@ impl Api {
         let unknown_parameters = || {
             let params = Params::parse(uri.query()?);
             crate::http::unrecognized::refusal(&method, uri.path(), &params)
-                .map(|reason| es::illegal_argument(&reason, params.pretty()))
+                .map(EsError::illegal_argument)
                 .or_else(|| bad_value(&params))
+                .map(IntoResponse::into_response)
         };
         let escapes = match refused {
             Some(_) => Escapes::Fine,
@@ -223,29 +225,15 @@ impl Api {
                 }
                 None
             }
-            Escapes::Refused(reason) => Some(es::illegal_argument(&reason, false)),
+            Escapes::Refused(reason) => Some(EsError::illegal_argument(reason).into_response()),
             Escapes::Fine => None,
         };
         let response = match (refused.or(escapes), document_index(&request)) {
             (Some(refusal), _) => refusal,
-            (None, Some((index, id))) => 'index: {
-                let params = Params::parse(request.uri().query().unwrap_or(""));
-                if let Some(reason) = crate::http::unrecognized::index_refusal(uri.path(), &params)
-                {
-                    break 'index es::illegal_argument(&reason, params.pretty());
-                }
-                if let Some(refusal) = bad_value(&params) {
-                    break 'index refusal;
-                }
-                let content_type = ContentType::of(request.headers());
-                match axum::body::to_bytes(request.into_body(), MAX_CONTENT_LENGTH).await {
-                    Ok(body) => {
-                        docs::index_document(&self.0.state, index, id, params, content_type, body)
-                            .await
-                    }
-                    Err(e) => unreadable_body(&e),
-                }
-            }
+            (None, Some((index, id))) => self
+                .index_document(request, index, id)
+                .await
+                .unwrap_or_else(IntoResponse::into_response),
             (None, None) if let Some(refusal) = unknown_parameters() => refusal,
             (None, None) => match self.0.routes.clone().call(request).await {
                 Ok(response) => response,
@@ -256,10 +244,37 @@ impl Api {
     }
 }
 
+impl Api {
+    /// `PUT|POST /{index}/_doc/{id}` ([`document_index`]): its parameters checked as the
+    /// router's path would check them, then its handler.
+    async fn index_document(
+        &self,
+        request: Request,
+        index: String,
+        id: String,
+    ) -> Result<Reply, EsError> {
+        let params = Params::parse(request.uri().query().unwrap_or(""));
+        if let Some(reason) =
+            crate::http::unrecognized::index_refusal(request.uri().path(), &params)
+        {
+            return Err(EsError::illegal_argument(reason));
+        }
+        if let Some(refusal) = bad_value(&params) {
+            return Err(refusal);
+        }
+        let content_type = ContentType::of(request.headers());
+        match axum::body::to_bytes(request.into_body(), MAX_CONTENT_LENGTH).await {
+            Ok(body) => {
+                docs::index_document(&self.0.state, index, id, params, content_type, body).await
+            }
+            Err(e) => Ok(unreadable_body(&e)),
+        }
+    }
+}
+
 /// A `timeout` or `wait_for_active_shards` Elasticsearch would not parse (`param_values.rs`).
-fn bad_value(params: &Params) -> Option<Reply> {
-    let (es_type, reason) = crate::input::param_values::refusal(params)?;
-    Some(es::exception(400, es_type, &reason, &[], params.pretty()))
+fn bad_value(params: &Params) -> Option<EsError> {
+    crate::input::param_values::refusal(params)
 }
 
 /// The body's size as `Content-Length` declares it: checked against
@@ -283,17 +298,16 @@ fn compatible_of(request: &Request) -> Option<String> {
 
 /// 429 `circuit_breaking_exception`, as Elasticsearch's in-flight requests breaker answers.
 fn breaker_refusal(tripped: &crate::http::in_flight::Tripped) -> Reply {
-    es::exception(
-        429,
-        "circuit_breaking_exception",
-        &tripped.to_string(),
-        &[
-            ("bytes_wanted", serde_json::json!(tripped.would_be)),
-            ("bytes_limit", serde_json::json!(tripped.limit)),
-            ("durability", serde_json::json!("TRANSIENT")),
-        ],
-        false,
-    )
+    let error = EsError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        Exception::CircuitBreaking,
+        tripped.to_string(),
+    );
+    error
+        .with("bytes_wanted", tripped.would_be)
+        .with("bytes_limit", tripped.limit)
+        .with("durability", "TRANSIENT")
+        .into_response()
 }
 
 /// The index and id of a document index request (`PUT|POST /{index}/_doc/{id}`), which is
@@ -329,23 +343,16 @@ fn unreadable_body(e: &axum::Error) -> Reply {
     {
         return breaker_refusal(tripped);
     }
-    let mut reply = if stalled {
-        es::exception(
-            408,
-            "timeout_exception",
-            &format!("the request body paused for longer than the body timeout: {e}"),
-            &[],
-            false,
+    let error = if stalled {
+        EsError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            Exception::Timeout,
+            format!("the request body paused for longer than the body timeout: {e}"),
         )
     } else {
-        es::exception(
-            400,
-            "illegal_argument_exception",
-            &format!("failed to read the request body: {e}"),
-            &[],
-            false,
-        )
+        EsError::illegal_argument(format!("failed to read the request body: {e}"))
     };
+    let mut reply = error.into_response();
     // What is left of the body on the connection cannot be read as a next request.
     reply
         .headers_mut()
@@ -366,6 +373,17 @@ fn elasticsearch_layer(
     uri: &Uri,
     compatible: Option<String>,
 ) -> Reply {
+    if let Some(error) = response.extensions_mut().remove::<EsError>() {
+        // Rendered compact where it was made; again here if the request asked for `?pretty`.
+        if uri
+            .query()
+            .is_some_and(|query| Params::parse(query).pretty())
+        {
+            *response.body_mut() = Body::from(error.body_text(true));
+            // The router states the length of the body it was given; this one is longer.
+            response.headers_mut().remove(header::CONTENT_LENGTH);
+        }
+    }
     match response.status() {
         StatusCode::METHOD_NOT_ALLOWED => {
             let uri = request_uri(uri);
@@ -373,13 +391,14 @@ fn elasticsearch_layer(
             response = if method == Method::OPTIONS {
                 es::empty(StatusCode::OK)
             } else {
-                es::simple_error(
+                EsError::plain(
                     StatusCode::METHOD_NOT_ALLOWED,
-                    &format!(
+                    format!(
                         "Incorrect HTTP method for uri [{uri}] and method [{method}], allowed: [{}]",
                         allowed.join(", ")
                     ),
                 )
+                .reply(false)
             };
             if let Ok(value) = HeaderValue::from_str(&allowed.join(",")) {
                 response.headers_mut().insert(header::ALLOW, value);

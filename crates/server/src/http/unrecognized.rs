@@ -13,6 +13,7 @@
 use axum::http::Method;
 
 use crate::input::params::Params;
+use crate::input::suggest;
 
 /// What every endpoint takes (the specification's `_common.json`).
 const COMMON: &[&str] = &["error_trace", "filter_path", "human", "pretty", "source"];
@@ -160,47 +161,12 @@ fn unknown(accepted: &[&str], path: &str, params: &Params) -> Option<String> {
             reason.push_str(", ");
         }
         reason.push_str(&format!("[{name}]"));
-        let mut near: Vec<(f32, &str)> = accepted
-            .iter()
-            .chain(COMMON)
-            .map(|candidate| (similarity(name, candidate), *candidate))
-            .filter(|(score, _)| *score > 0.5)
-            .collect();
-        // Most alike first, then by name, as Elasticsearch orders them.
-        near.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
-        match near.as_slice() {
-            [] => {}
-            [(_, one)] => reason.push_str(&format!(" -> did you mean [{one}]?")),
-            many => {
-                let names: Vec<&str> = many.iter().map(|(_, name)| *name).collect();
-                reason.push_str(&format!(" -> did you mean any of [{}]?", names.join(", ")));
-            }
+        let near = suggest::near(name, accepted.iter().chain(COMMON).copied());
+        if let Some(suggestion) = suggest::did_you_mean(&near) {
+            reason.push_str(&format!(" -> {suggestion}"));
         }
     }
     Some(reason)
-}
-
-/// Lucene's `LevenshteinDistance.getDistance`: one less the edit distance over the longer
-/// length, counted in UTF-16 units as Java counts a string's length.
-fn similarity(target: &str, other: &str) -> f32 {
-    let a: Vec<u16> = target.encode_utf16().collect();
-    let b: Vec<u16> = other.encode_utf16().collect();
-    if a.is_empty() || b.is_empty() {
-        return if a.len() == b.len() { 1.0 } else { 0.0 };
-    }
-    let mut previous: Vec<usize> = (0..=a.len()).collect();
-    let mut current = vec![0; a.len() + 1];
-    for (j, &bj) in b.iter().enumerate() {
-        current[0] = j + 1;
-        for (i, &ai) in a.iter().enumerate() {
-            let cost = usize::from(ai != bj);
-            current[i + 1] = (current[i] + 1)
-                .min(previous[i + 1] + 1)
-                .min(previous[i] + cost);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    1.0 - previous[a.len()] as f32 / a.len().max(b.len()) as f32
 }
 
 #[cfg(test)]
@@ -269,14 +235,5 @@ mod tests {
         assert_eq!(refused(Method::GET, "/_cluster/health", "anything=1"), None);
         assert_eq!(refused(Method::GET, "/m/_update/1", "anything=1"), None);
         assert_eq!(refused(Method::PUT, "/m", "anything=1"), None);
-    }
-
-    #[test]
-    fn similarity_is_lucenes() {
-        assert_eq!(similarity("abc", "abc"), 1.0);
-        assert_eq!(similarity("if_seqno", "if_seq_no"), 1.0 - 1.0 / 9.0);
-        assert_eq!(similarity("", ""), 1.0);
-        assert_eq!(similarity("a", ""), 0.0);
-        assert_eq!(similarity("kitten", "sitting"), 1.0 - 3.0 / 7.0);
     }
 }

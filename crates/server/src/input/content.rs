@@ -8,8 +8,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use crate::es;
-use crate::state::Reply;
+use crate::es::{EsError, Exception};
 
 /// The request's `Content-Type`, the one header handlers read. (axum's `HeaderMap`
 /// extractor would copy every header of every request.)
@@ -31,30 +30,26 @@ impl ContentType {
 
 /// Why the body of a document write is refused, if it is: no JSON content type, absent.
 /// (What the document itself must be, the engine checks: `IndexRequest::check_source`.)
-pub(crate) fn document_refusal(
-    content_type: &ContentType,
-    body: &Bytes,
-    pretty: bool,
-) -> Option<Reply> {
-    if let Some(refusal) = content_type_refusal(content_type) {
-        return Some(refusal);
-    }
-    if body.is_empty() {
-        return Some(es::exception(
-            400,
-            "parse_exception",
+pub(crate) fn require_document(content_type: &ContentType, body: &Bytes) -> Result<(), EsError> {
+    require_json(content_type)?;
+    body_required(body)
+}
+
+/// `parse_exception`, `request body is required`, for an empty body.
+pub(crate) fn body_required(body: &[u8]) -> Result<(), EsError> {
+    match body.is_empty() {
+        true => Err(EsError::bad_request(
+            Exception::Parse,
             "request body is required",
-            &[],
-            pretty,
-        ));
+        )),
+        false => Ok(()),
     }
-    None
 }
 
 /// JSON and NDJSON, including the `vnd.elasticsearch+json; compatible-with=N` forms.
-pub(crate) fn content_type_refusal(content_type: &ContentType) -> Option<Reply> {
+pub(crate) fn require_json(content_type: &ContentType) -> Result<(), EsError> {
     let Some(value) = &content_type.0 else {
-        return Some(es::simple_error(
+        return Err(EsError::plain(
             StatusCode::NOT_ACCEPTABLE,
             "Content-Type header is missing",
         ));
@@ -70,11 +65,11 @@ pub(crate) fn content_type_refusal(content_type: &ContentType) -> Option<Reply> 
     .iter()
     .any(|accepted| media.eq_ignore_ascii_case(accepted));
     if accepted {
-        None
+        Ok(())
     } else {
-        Some(es::simple_error(
+        Err(EsError::plain(
             StatusCode::NOT_ACCEPTABLE,
-            &format!("Content-Type header [{text}] is not supported"),
+            format!("Content-Type header [{text}] is not supported"),
         ))
     }
 }

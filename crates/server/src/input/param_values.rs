@@ -4,28 +4,26 @@
 //! Elasticsearch's words before anything is written, as `TimeValue.parseTimeValue` and
 //! `ActiveShardCount.parseString` refuse it.
 
+use crate::es::EsError;
 use crate::input::params::Params;
 
-/// The first bad value: (Elasticsearch's error type, its reason). Both parsers throw
-/// `IllegalArgumentException`.
-pub(crate) fn refusal(params: &Params) -> Option<(&'static str, String)> {
+/// The first bad value. Both parsers throw `IllegalArgumentException`.
+pub(crate) fn refusal(params: &Params) -> Option<EsError> {
     if let Some(value) = params.get("timeout")
         && let Some(reason) = time_value_refusal("timeout", value)
     {
-        return Some(("illegal_argument_exception", reason));
+        return Some(EsError::illegal_argument(reason));
     }
     let count = params.get("wait_for_active_shards")?;
     match count {
         "all" | "index-setting" => None,
         n if n.parse::<i32>().is_ok_and(|n| n >= -1) => None,
-        n if n.parse::<i32>().is_ok() => Some((
-            "illegal_argument_exception",
-            "shard count cannot be a negative value".to_owned(),
+        n if n.parse::<i32>().is_ok() => Some(EsError::illegal_argument(
+            "shard count cannot be a negative value",
         )),
-        n => Some((
-            "illegal_argument_exception",
-            format!("cannot parse ActiveShardCount[{n}]"),
-        )),
+        n => Some(EsError::illegal_argument(format!(
+            "cannot parse ActiveShardCount[{n}]"
+        ))),
     }
 }
 
@@ -62,8 +60,12 @@ fn time_value_refusal(name: &str, value: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn refused(query: &str) -> Option<(&'static str, String)> {
-        refusal(&Params::parse(query))
+    /// The reason of the refusal, which is always `illegal_argument_exception`.
+    fn refused(query: &str) -> Option<String> {
+        refusal(&Params::parse(query)).map(|e| {
+            assert_eq!(e.exception, crate::es::Exception::IllegalArgument);
+            e.reason
+        })
     }
 
     #[test]
@@ -80,13 +82,10 @@ mod tests {
         // "bogus" ends in "s": a number of seconds that is not a number.
         assert_eq!(
             refused("timeout=bogus"),
-            Some((
-                "illegal_argument_exception",
-                "failed to parse [bogus]".into()
-            ))
+            Some("failed to parse [bogus]".into())
         );
         assert_eq!(
-            refused("timeout=bogux").map(|r| r.1),
+            refused("timeout=bogux"),
             Some(
                 "failed to parse setting [timeout] with value [bogux] as a time value: unit is \
                  missing or unrecognized"
@@ -94,7 +93,7 @@ mod tests {
             )
         );
         assert_eq!(
-            refused("timeout=1.5s").map(|r| r.1),
+            refused("timeout=1.5s"),
             Some("failed to parse [1.5s], fractional time values are not supported".into())
         );
         for fine in ["all", "index-setting", "1", "2"] {
@@ -102,10 +101,7 @@ mod tests {
         }
         assert_eq!(
             refused("wait_for_active_shards=bogus"),
-            Some((
-                "illegal_argument_exception",
-                "cannot parse ActiveShardCount[bogus]".into()
-            ))
+            Some("cannot parse ActiveShardCount[bogus]".into())
         );
     }
 }

@@ -3,8 +3,10 @@
 use std::convert::Infallible;
 
 use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 
+use crate::es::{EsError, Exception};
 use crate::input::source_filter::SourceFilter;
 use engine::{Conditions, OpType, PrimaryTerm, SeqNo, VersionType};
 
@@ -75,9 +77,6 @@ impl<S: Sync> FromRequestParts<S> for Params {
     }
 }
 
-/// A parameter Elasticsearch would refuse: the `illegal_argument_exception` reason.
-pub(crate) type Refusal = String;
-
 impl Params {
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
         let span = self
@@ -121,27 +120,32 @@ impl Params {
         self.get("routing").filter(|r| !r.is_empty())
     }
 
-    fn long(&self, key: &str) -> Result<Option<i64>, Refusal> {
+    fn long(&self, key: &str) -> Result<Option<i64>, EsError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| format!("Failed to parse long parameter [{key}] with value [{v}]")),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                EsError::illegal_argument(format!(
+                    "Failed to parse long parameter [{key}] with value [{v}]"
+                ))
+            }),
         }
     }
 
     /// `if_seq_no`, `if_primary_term`, `version`, `version_type`.
-    pub(crate) fn conditions(&self) -> Result<Conditions, Refusal> {
+    pub(crate) fn conditions(&self) -> Result<Conditions, EsError> {
         let if_seq_no = match self.long("if_seq_no")? {
             Some(n) if n < 0 => {
-                return Err(format!("sequence numbers must be non negative. got [{n}]."));
+                return Err(EsError::illegal_argument(format!(
+                    "sequence numbers must be non negative. got [{n}]."
+                )));
             }
             n => n.map(|n| SeqNo(n as u64)),
         };
         let if_primary_term = match self.long("if_primary_term")? {
             Some(n) if n < 0 => {
-                return Err(format!("primary term must be non negative. got [{n}]"));
+                return Err(EsError::illegal_argument(format!(
+                    "primary term must be non negative. got [{n}]"
+                )));
             }
             // 0 is Elasticsearch's "unassigned".
             Some(0) | None => None,
@@ -149,7 +153,7 @@ impl Params {
         };
         let version_type = match self.get("version_type") {
             None => VersionType::Internal,
-            Some(v) => VersionType::parse(v).map_err(|e| e.reason())?,
+            Some(v) => VersionType::parse(v).map_err(EsError::from)?,
         };
         Ok(Conditions {
             if_seq_no,
@@ -160,28 +164,30 @@ impl Params {
     }
 
     /// `op_type`: `index` (default) or `create`.
-    pub(crate) fn op_type(&self, default: OpType) -> Result<OpType, Refusal> {
+    pub(crate) fn op_type(&self, default: OpType) -> Result<OpType, EsError> {
         match self.get("op_type") {
             None => Ok(default),
             Some("index") => Ok(OpType::Index),
             Some("create") => Ok(OpType::Create),
-            Some(other) => Err(format!(
+            Some(other) => Err(EsError::illegal_argument(format!(
                 "opType must be 'create' or 'index', found: [{other}]"
-            )),
+            ))),
         }
     }
 
     /// `refresh`: whether the response reports `forced_refresh`. Every write is visible to a
     /// realtime get at once, so there is nothing to wait for.
-    pub(crate) fn forced_refresh(&self) -> Result<bool, Refusal> {
+    pub(crate) fn forced_refresh(&self) -> Result<bool, EsError> {
         match self.get("refresh") {
             None | Some("false") | Some("wait_for") => Ok(false),
             Some("true") | Some("") => Ok(true),
-            Some(other) => Err(format!("Unknown value for refresh: [{other}].")),
+            Some(other) => Err(EsError::illegal_argument(format!(
+                "Unknown value for refresh: [{other}]."
+            ))),
         }
     }
 
-    pub(crate) fn retry_on_conflict(&self) -> Result<u32, Refusal> {
+    pub(crate) fn retry_on_conflict(&self) -> Result<u32, EsError> {
         Ok(self
             .long("retry_on_conflict")?
             .unwrap_or(0)
@@ -198,9 +204,9 @@ impl Params {
     }
 
     /// `version` on a read: the exact version the caller expects.
-    pub(crate) fn read_version(&self) -> Result<Option<i64>, Refusal> {
+    pub(crate) fn read_version(&self) -> Result<Option<i64>, EsError> {
         if let Some(v) = self.get("version_type") {
-            VersionType::parse(v).map_err(|e| e.reason())?;
+            VersionType::parse(v).map_err(EsError::from)?;
         }
         self.long("version")
     }
@@ -212,18 +218,16 @@ pub(crate) fn write_target_refusal(
     index: &str,
     pipeline: Option<&str>,
     require_alias: bool,
-) -> Option<(u16, &'static str, String)> {
+) -> Option<EsError> {
     if let Some(pipeline) = pipeline.filter(|p| *p != "_none") {
-        return Some((
-            400,
-            "illegal_argument_exception",
-            format!("pipeline with id [{pipeline}] does not exist"),
-        ));
+        return Some(EsError::illegal_argument(format!(
+            "pipeline with id [{pipeline}] does not exist"
+        )));
     }
     require_alias.then(|| {
-        (
-            404,
-            "index_not_found_exception",
+        EsError::new(
+            StatusCode::NOT_FOUND,
+            Exception::IndexNotFound,
             format!(
                 "no such index [{index}] and [require_alias] request flag is [true] and [{index}] is not an alias"
             ),
@@ -233,7 +237,7 @@ pub(crate) fn write_target_refusal(
 
 impl Params {
     /// `pipeline` and `require_alias` of a single-document write.
-    pub(crate) fn write_target_refusal(&self, index: &str) -> Option<(u16, &'static str, String)> {
+    pub(crate) fn write_target_refusal(&self, index: &str) -> Option<EsError> {
         write_target_refusal(
             index,
             self.get("pipeline"),
@@ -251,7 +255,7 @@ pub(crate) struct Read {
 
 impl Params {
     /// The parameters of get and get_source.
-    pub(crate) fn read(&self) -> Result<Read, Refusal> {
+    pub(crate) fn read(&self) -> Result<Read, EsError> {
         Ok(Read {
             routing: self.routing().map(str::to_owned),
             filter: self.source_filter().unwrap_or_else(SourceFilter::all),

@@ -157,6 +157,63 @@ fn bulk_with_a_default_index_and_routing() {
     assert_eq!(status, 200);
 }
 
+/// Every refusal, from a handler, from a parser below it or from the HTTP layer before any
+/// handler, is the same error compact and under `?pretty`, indented only when asked.
+#[test]
+fn errors_answer_compact_or_pretty_as_asked() {
+    let server = Server::start_fresh();
+    let (status, _) = server.json("PUT", "/pretty/_doc/1", Some(r#"{"a":1}"#));
+    assert_eq!(status, 201);
+    let bad_bulk = "{\"index\":{}}\n{}";
+    let refusals: [(&str, &str, Option<&str>, u16); 5] = [
+        // The engine's conflict, with its shard metadata.
+        (
+            "PUT",
+            "/pretty/_doc/1?if_seq_no=9&if_primary_term=1",
+            Some(r#"{"a":2}"#),
+            409,
+        ),
+        // A query parameter's value, refused by the input layer.
+        ("PUT", "/pretty/_doc/2?refresh=sometimes", Some("{}"), 400),
+        // An unknown parameter, refused before the router.
+        ("GET", "/pretty/_doc/1?if_seqno=1", None, 400),
+        // A whole `_bulk` body.
+        ("POST", "/_bulk", Some(bad_bulk), 400),
+        ("GET", "/missing/_doc/1", None, 404),
+    ];
+    for (method, path, body, expected) in refusals {
+        let join = if path.contains('?') { '&' } else { '?' };
+        let compact = server.request(method, path, body);
+        let pretty = server.request(method, &format!("{path}{join}pretty"), body);
+        assert_eq!(
+            (compact.status, pretty.status),
+            (expected, expected),
+            "{path}"
+        );
+        let (compact, pretty) = (
+            String::from_utf8(compact.body).unwrap(),
+            String::from_utf8(pretty.body).unwrap(),
+        );
+        assert!(!compact.contains('\n'), "{path}: {compact}");
+        assert!(
+            pretty.starts_with("{\n  \"error\": {\n"),
+            "{path}: {pretty}"
+        );
+        let (c, p): (Value, Value) = (
+            serde_json::from_str(&compact).unwrap(),
+            serde_json::from_str(&pretty).unwrap(),
+        );
+        // The same error, but for the path it may quote.
+        assert_eq!(c["error"]["type"], p["error"]["type"], "{path}");
+        assert_eq!(c["status"], expected, "{path}");
+        if expected == 409 {
+            assert_eq!(c["error"]["index"], "pretty", "{c}");
+            assert_eq!(c["error"]["shard"], "0", "{c}");
+            assert_eq!(c, p);
+        }
+    }
+}
+
 /// The answer's head is written after its items; compact or `?pretty`, it is one JSON
 /// object that starts with `errors` and `took`, as Elasticsearch's does.
 #[test]

@@ -1,6 +1,7 @@
 //! The server's layers import one way (`src/lib.rs`): `http/` → `api/` → `input/` and
-//! `es.rs` → `state.rs`. A module that reaches up a layer fails here, naming the file and the
-//! line, as TigerBeetle's `tidy.zig` keeps its tree in shape.
+//! `es.rs` → `state.rs`; and Elasticsearch's error types and bodies are spelt in `es/` alone.
+//! A module that breaks either fails here, naming the file and the line, as TigerBeetle's
+//! `tidy.zig` keeps its tree in shape.
 
 use std::path::Path;
 
@@ -56,6 +57,38 @@ fn every_layer_imports_only_the_layers_below_it() {
     );
 }
 
+/// What only `es/` may spell in shipped code: an exception's wire name, and an error body's
+/// `"error"` field. (Tests may quote them, to check what was answered.)
+fn spells_an_error(layer: &str, code: &str) -> bool {
+    layer != "es" && (code.contains("_exception\"") || code.contains("\"error\""))
+}
+
+#[test]
+fn only_es_spells_an_error() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut spelt = Vec::new();
+    for file in testkit::rust_sources(&src) {
+        let relative = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let shipped = text.split("#[cfg(test)]").next().unwrap_or("");
+        for (n, line) in shipped.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if spells_an_error(layer(&relative), code) {
+                spelt.push(format!("src/{relative}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        spelt.is_empty(),
+        "error types or bodies spelt outside es/ (build an es::EsError instead):\n{}",
+        spelt.join("\n")
+    );
+}
+
 #[test]
 fn the_tidy_check_sees_a_file_reaching_up() {
     // The check itself: a handler naming the HTTP layer, and state naming anything, are found.
@@ -64,4 +97,12 @@ fn the_tidy_check_sees_a_file_reaching_up() {
     assert!(forbidden(layer("es.rs")).contains(&"crate::http"));
     assert_eq!(forbidden(layer("state.rs")), &["crate::"]);
     assert!(forbidden(layer("http/routes.rs")).is_empty());
+    // And an error spelt by hand.
+    let by_hand = r#"es::exception(400, "parse_exception", reason)"#;
+    assert!(spells_an_error(layer("api/mget.rs"), by_hand));
+    assert!(spells_an_error(
+        layer("http/auth.rs"),
+        r#"json!({"error": e})"#
+    ));
+    assert!(!spells_an_error(layer("es/error.rs"), by_hand));
 }

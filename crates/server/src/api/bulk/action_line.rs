@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use engine::{Conditions, PrimaryTerm, SeqNo, VersionType};
 use serde_json::{Map, Value};
 
-use super::Refusal;
+use crate::es::{EsError, Exception};
 use crate::input::params::Params;
 
 /// The action/metadata fields Elasticsearch 8 knows; anything else (`_type`, `_version`,
@@ -39,7 +39,7 @@ pub(super) struct Metadata<'a> {
     /// `if_seq_no`, `if_primary_term`, `version`, `version_type`: refused for every action.
     pub(super) conditions: Conditions,
     /// Refused only where it is read: by an update.
-    pub(super) retry_on_conflict: Result<u32, String>,
+    pub(super) retry_on_conflict: Result<u32, EsError>,
     pub(super) op_type: Option<Cow<'a, str>>,
     pub(super) require_alias: Option<bool>,
     pub(super) pipeline: Option<Cow<'a, str>>,
@@ -53,10 +53,10 @@ impl Metadata<'_> {
     pub(super) fn from_params(
         params: &Params,
         source: Option<Value>,
-    ) -> Result<Metadata<'static>, Refusal> {
+    ) -> Result<Metadata<'static>, EsError> {
         let text = |key: &str| params.get(key).map(|v| Cow::Owned(v.to_owned()));
         Ok(Metadata {
-            conditions: params.conditions().map_err(Refusal::illegal)?,
+            conditions: params.conditions()?,
             index: text("_index"),
             id: text("_id"),
             routing: text("routing"),
@@ -262,16 +262,17 @@ impl<'a> Scan<'a> {
 pub(super) fn action_line(
     line: &[u8],
     line_no: usize,
-) -> Result<(&'static str, Map<String, Value>), Refusal> {
+) -> Result<(&'static str, Map<String, Value>), EsError> {
     let malformed = |expected: &str, found: &str| {
-        Refusal::illegal(format!(
+        EsError::illegal_argument(format!(
             "Malformed action/metadata line [{line_no}], expected {expected} but found [{found}]"
         ))
     };
-    let value: Value = serde_json::from_slice(line).map_err(|e| Refusal {
-        status: 400,
-        es_type: "parse_exception",
-        reason: format!("could not parse bulk request body: line [{line_no}]: {e}"),
+    let value: Value = serde_json::from_slice(line).map_err(|e| {
+        EsError::bad_request(
+            Exception::Parse,
+            format!("could not parse bulk request body: line [{line_no}]: {e}"),
+        )
     })?;
     let Value::Object(action) = value else {
         return Err(malformed("START_OBJECT", &token_name(&value)));
@@ -289,7 +290,7 @@ pub(super) fn action_line(
         "update" => "update",
         "delete" => "delete",
         other => {
-            return Err(Refusal::illegal(format!(
+            return Err(EsError::illegal_argument(format!(
                 "Malformed action/metadata line [{line_no}], expected field [create], [delete], [index] or [update] but found [{other}]"
             )));
         }
@@ -298,7 +299,7 @@ pub(super) fn action_line(
         return Err(malformed("START_OBJECT", &token_name(&meta)));
     };
     if let Some(unknown) = meta.keys().find(|k| !ACTION_FIELDS.contains(&k.as_str())) {
-        return Err(Refusal::illegal(format!(
+        return Err(EsError::illegal_argument(format!(
             "Action/metadata line [{line_no}] contains an unknown parameter [{unknown}]"
         )));
     }
@@ -307,7 +308,7 @@ pub(super) fn action_line(
 
 /// The simple values of an action's metadata as parameters; an array or object where a
 /// simple value belongs is refused as Elasticsearch refuses it.
-pub(super) fn action_params(meta: &Map<String, Value>, line_no: usize) -> Result<Params, Refusal> {
+pub(super) fn action_params(meta: &Map<String, Value>, line_no: usize) -> Result<Params, EsError> {
     let mut params = Params::default();
     for (key, value) in meta {
         let text = match value {
@@ -317,7 +318,7 @@ pub(super) fn action_params(meta: &Map<String, Value>, line_no: usize) -> Result
             // Objects by nature; read from the metadata itself.
             _ if key == "_source" || key == "dynamic_templates" => continue,
             _ => {
-                return Err(Refusal::illegal(format!(
+                return Err(EsError::illegal_argument(format!(
                     "Malformed action/metadata line [{line_no}], expected a simple value for field [{key}] but found [{}]",
                     token_name(value)
                 )));
