@@ -8,6 +8,7 @@ pub mod connections;
 pub mod in_flight;
 pub(crate) mod percent_escapes;
 pub(crate) mod refusals;
+pub(crate) mod route_table;
 pub mod routes;
 pub mod tls;
 pub(crate) mod unrecognized;

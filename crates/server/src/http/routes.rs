@@ -1,6 +1,7 @@
-//! One table: method and path to handler, and the layer every response passes through
-//! (Elasticsearch's headers, its 405 and 413 answers). One route is dispatched before the
-//! table, to the same handler: the document index (`document_index`). Handlers live by
+//! The router, built from the route table (`route_table.rs`), and the layer every response
+//! passes through (Elasticsearch's headers, its 405 and 413 answers, errors under
+//! `?pretty`). One route is dispatched before the router, to the same handler: the document
+//! index (`document_index`), checked against the table by a test. Handlers live by
 //! concern: `docs.rs`, `bulk.rs`, `mget.rs`, `indices.rs`, `cluster.rs`. They parse, call the
 //! engine (a single document write on its shard's writer thread, `writer.rs`; reads and bulk
 //! requests on a blocking thread), and render with `es.rs`.
@@ -16,7 +17,7 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
+use axum::routing::{MethodFilter, MethodRouter};
 use tower_service::Service;
 
 use crate::api::{bulk, cluster, docs, indices, mget};
@@ -24,6 +25,7 @@ use crate::es::{self, EsError, Exception};
 use crate::http::auth::Users;
 use crate::http::in_flight::InFlight;
 use crate::http::percent_escapes::Escapes;
+use crate::http::route_table::{self, Endpoint, ROUTES};
 use crate::input::content::ContentType;
 use crate::input::params::Params;
 use crate::state::{AppState, MAX_CONTENT_LENGTH, Reply};
@@ -49,61 +51,76 @@ pub fn api(state: AppState, http: HttpState) -> Api {
     }))
 }
 
-/// Method and path to handler.
+/// Method and path to handler, for every row of the route table.
 fn routes(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(main_info))
-        .route("/_bulk", post(bulk::bulk).put(bulk::bulk))
-        .route("/_mget", get(mget::mget).post(mget::mget))
-        .route(
-            "/_refresh",
-            post(indices::refresh_all).get(indices::refresh_all),
-        )
-        .route("/_flush", post(indices::flush_all).get(indices::flush_all))
-        .route("/_forcemerge", post(indices::forcemerge_all))
-        .route("/_stats", get(indices::stats_all))
-        .route("/_count", get(indices::count_all).post(indices::count_all))
-        .route("/_cluster/health", get(cluster::health))
-        .route("/_cluster/health/{index}", get(cluster::health_of))
-        .route(
-            "/{index}",
-            put(indices::create_index)
-                .get(indices::get_index)
-                .delete(indices::delete_index),
-        )
-        .route("/{index}/_doc", post(docs::index_auto_id))
-        .route(
-            "/{index}/_doc/{id}",
-            put(docs::index_doc)
-                .post(docs::index_doc)
-                .get(docs::get_doc)
-                .delete(docs::delete_doc),
-        )
-        .route(
-            "/{index}/_create/{id}",
-            put(docs::create_doc).post(docs::create_doc),
-        )
-        .route("/{index}/_source/{id}", get(docs::get_source))
-        .route("/{index}/_update/{id}", post(docs::update_doc))
-        .route(
-            "/{index}/_bulk",
-            post(bulk::bulk_index).put(bulk::bulk_index),
-        )
-        .route(
-            "/{index}/_mget",
-            get(mget::mget_index).post(mget::mget_index),
-        )
-        .route(
-            "/{index}/_refresh",
-            post(indices::refresh).get(indices::refresh),
-        )
-        .route("/{index}/_flush", post(indices::flush).get(indices::flush))
-        .route("/{index}/_forcemerge", post(indices::forcemerge))
-        .route("/{index}/_stats", get(indices::stats))
-        .route("/{index}/_count", get(indices::count).post(indices::count))
+    let mut router = Router::new();
+    let mut patterns: Vec<&str> = ROUTES.iter().map(|route| route.pattern).collect();
+    patterns.dedup();
+    for pattern in patterns {
+        let mut methods = MethodRouter::new();
+        for route in ROUTES.iter().filter(|route| route.pattern == pattern) {
+            methods = handler(methods, method_filter(route.methods), route.endpoint);
+        }
+        router = router.route(pattern, methods);
+    }
+    router
         .fallback(no_handler)
         .layer(DefaultBodyLimit::max(MAX_CONTENT_LENGTH))
         .with_state(state)
+}
+
+/// A row's methods as the router takes them: `HEAD` is answered by the `GET` handler.
+fn method_filter(methods: &[&str]) -> MethodFilter {
+    methods
+        .iter()
+        .filter_map(|method| match *method {
+            "GET" => Some(MethodFilter::GET),
+            "POST" => Some(MethodFilter::POST),
+            "PUT" => Some(MethodFilter::PUT),
+            "DELETE" => Some(MethodFilter::DELETE),
+            "HEAD" => None,
+            other => unreachable!("the route table names no method {other}"),
+        })
+        .reduce(MethodFilter::or)
+        .expect("every row has a method besides HEAD")
+}
+
+/// Each endpoint's handler: one arm each, so no endpoint of the table is without one.
+fn handler(
+    methods: MethodRouter<AppState>,
+    filter: MethodFilter,
+    endpoint: Endpoint,
+) -> MethodRouter<AppState> {
+    use Endpoint as E;
+    match endpoint {
+        E::Main => methods.on(filter, main_info),
+        E::Bulk => methods.on(filter, bulk::bulk),
+        E::BulkIndex => methods.on(filter, bulk::bulk_index),
+        E::Mget => methods.on(filter, mget::mget),
+        E::MgetIndex => methods.on(filter, mget::mget_index),
+        E::RefreshAll => methods.on(filter, indices::refresh_all),
+        E::Refresh => methods.on(filter, indices::refresh),
+        E::FlushAll => methods.on(filter, indices::flush_all),
+        E::Flush => methods.on(filter, indices::flush),
+        E::ForcemergeAll => methods.on(filter, indices::forcemerge_all),
+        E::Forcemerge => methods.on(filter, indices::forcemerge),
+        E::StatsAll => methods.on(filter, indices::stats_all),
+        E::Stats => methods.on(filter, indices::stats),
+        E::CountAll => methods.on(filter, indices::count_all),
+        E::Count => methods.on(filter, indices::count),
+        E::Health => methods.on(filter, cluster::health),
+        E::HealthOf => methods.on(filter, cluster::health_of),
+        E::CreateIndex => methods.on(filter, indices::create_index),
+        E::GetIndex => methods.on(filter, indices::get_index),
+        E::DeleteIndex => methods.on(filter, indices::delete_index),
+        E::IndexAutoId => methods.on(filter, docs::index_auto_id),
+        E::IndexDoc => methods.on(filter, docs::index_doc),
+        E::GetDoc => methods.on(filter, docs::get_doc),
+        E::DeleteDoc => methods.on(filter, docs::delete_doc),
+        E::CreateDoc => methods.on(filter, docs::create_doc),
+        E::GetSource => methods.on(filter, docs::get_source),
+        E::UpdateDoc => methods.on(filter, docs::update_doc),
+    }
 }
 
 /// The routes with what Elasticsearch's HTTP layer does around every handler, once per
@@ -387,7 +404,7 @@ fn elasticsearch_layer(
     match response.status() {
         StatusCode::METHOD_NOT_ALLOWED => {
             let uri = request_uri(uri);
-            let allowed = allowed_methods(&uri);
+            let allowed = route_table::allowed_methods(uri.split('?').next().unwrap_or(&uri));
             response = if method == Method::OPTIONS {
                 es::empty(StatusCode::OK)
             } else {
@@ -429,56 +446,6 @@ fn elasticsearch_layer(
     response
 }
 
-/// The methods each path accepts, for 405 and OPTIONS answers (axum's own `Allow` header is
-/// lost under router-wide layers). Static paths first, as the router prefers them; a test
-/// asks every path with OPTIONS, so this table and `router` cannot drift apart unseen.
-pub const ALLOWED: &[(&str, &str)] = &[
-    ("/", "GET,HEAD"),
-    ("/_bulk", "POST,PUT"),
-    ("/_mget", "GET,POST"),
-    ("/_refresh", "GET,POST"),
-    ("/_flush", "GET,POST"),
-    ("/_forcemerge", "POST"),
-    ("/_stats", "GET"),
-    ("/_count", "GET,POST"),
-    ("/_cluster/health", "GET"),
-    ("/_cluster/health/{index}", "GET"),
-    ("/{index}", "DELETE,GET,HEAD,PUT"),
-    ("/{index}/_doc", "POST"),
-    ("/{index}/_doc/{id}", "DELETE,GET,HEAD,POST,PUT"),
-    ("/{index}/_create/{id}", "POST,PUT"),
-    ("/{index}/_source/{id}", "GET,HEAD"),
-    ("/{index}/_update/{id}", "POST"),
-    ("/{index}/_bulk", "POST,PUT"),
-    ("/{index}/_mget", "GET,POST"),
-    ("/{index}/_refresh", "GET,POST"),
-    ("/{index}/_flush", "GET,POST"),
-    ("/{index}/_forcemerge", "POST"),
-    ("/{index}/_stats", "GET"),
-    ("/{index}/_count", "GET,POST"),
-];
-
-/// The methods a path accepts.
-fn allowed_methods(uri: &str) -> Vec<&'static str> {
-    let path = uri.split('?').next().unwrap_or(uri);
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    let fits = |pattern: &str| {
-        let parts: Vec<&str> = pattern.split('/').skip(1).collect();
-        parts.len() == segments.len()
-            && parts
-                .iter()
-                .zip(&segments)
-                .all(|(p, s)| p.starts_with('{') || p == s)
-    };
-    let static_count = |pattern: &str| pattern.split('/').filter(|p| !p.starts_with('{')).count();
-    ALLOWED
-        .iter()
-        .filter(|(pattern, _)| fits(pattern))
-        .max_by_key(|(pattern, _)| static_count(pattern))
-        .map(|(_, methods)| methods.split(',').collect())
-        .unwrap_or_default()
-}
-
 /// `application/vnd.elasticsearch+json; compatible-with=8` in an `Accept` header, as the
 /// response's media type.
 fn compatible_media_type(accept: &str) -> Option<String> {
@@ -508,4 +475,52 @@ async fn main_info(State(state): State<AppState>, params: Params) -> Reply {
         &es::main_body(&state.node_name, &state.cluster_uuid),
         params.pretty(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The document index's direct dispatch takes only requests the route table gives to the
+    /// same endpoint, and checks them against that row's parameters.
+    #[test]
+    fn the_fast_path_takes_only_what_the_table_gives_the_document_index() {
+        let paths = [
+            "/m/_doc/1",
+            "/m/_doc/_doc",
+            "/_bulk/_doc/1",
+            "/m/_doc/",
+            "/m/_doc/1/2",
+            "//_doc/1",
+            "/m/_doc/%41",
+            "/_doc/_doc/x",
+            "/m/_create/1",
+            "/m/_doc",
+        ];
+        for method in ["PUT", "POST", "GET", "DELETE", "HEAD"] {
+            for path in paths {
+                let request = Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .body(Body::empty())
+                    .unwrap();
+                let Some(_) = document_index(&request) else {
+                    continue;
+                };
+                let row = route_table::route(method, path).expect("a row");
+                assert_eq!(row.endpoint, Endpoint::IndexDoc, "{method} {path}");
+                assert_eq!(
+                    row.params,
+                    Some(crate::http::unrecognized::INDEX),
+                    "{method} {path}"
+                );
+            }
+        }
+        let taken = |method, path| {
+            let request = Request::builder().method(method).uri(path);
+            document_index(&request.body(Body::empty()).unwrap()).is_some()
+        };
+        assert!(taken("PUT", "/m/_doc/1") && taken("POST", "/m/_doc/1"));
+        assert!(!taken("GET", "/m/_doc/1") && !taken("PUT", "/m/_doc/%41"));
+    }
 }

@@ -12,6 +12,7 @@
 
 use axum::http::Method;
 
+use crate::http::route_table;
 use crate::input::params::Params;
 use crate::input::suggest;
 
@@ -19,7 +20,7 @@ use crate::input::suggest;
 const COMMON: &[&str] = &["error_trace", "filter_path", "human", "pretty", "source"];
 
 /// Index, create, and index with an automatic id: one handler in Elasticsearch.
-const INDEX: &[&str] = &[
+pub(crate) const INDEX: &[&str] = &[
     "if_primary_term",
     "if_seq_no",
     "include_source_on_error",
@@ -36,7 +37,7 @@ const INDEX: &[&str] = &[
     "wait_for_active_shards",
 ];
 
-const DELETE: &[&str] = &[
+pub(crate) const DELETE: &[&str] = &[
     "if_primary_term",
     "if_seq_no",
     "refresh",
@@ -47,7 +48,7 @@ const DELETE: &[&str] = &[
     "wait_for_active_shards",
 ];
 
-const UPDATE: &[&str] = &[
+pub(crate) const UPDATE: &[&str] = &[
     "_source",
     "_source_excludes",
     "_source_includes",
@@ -64,7 +65,7 @@ const UPDATE: &[&str] = &[
 ];
 
 /// Get and exists, of a document or of its source.
-const GET: &[&str] = &[
+pub(crate) const GET: &[&str] = &[
     "_source",
     "_source_excludes",
     "_source_includes",
@@ -78,7 +79,7 @@ const GET: &[&str] = &[
     "version_type",
 ];
 
-const MGET: &[&str] = &[
+pub(crate) const MGET: &[&str] = &[
     "_source",
     "_source_excludes",
     "_source_includes",
@@ -90,7 +91,7 @@ const MGET: &[&str] = &[
     "stored_fields",
 ];
 
-const BULK: &[&str] = &[
+pub(crate) const BULK: &[&str] = &[
     "_source",
     "_source_excludes",
     "_source_includes",
@@ -107,36 +108,13 @@ const BULK: &[&str] = &[
     "wait_for_active_shards",
 ];
 
-/// The parameters of the document endpoint a request names, or `None` for any other request
-/// (those are left to their handlers, and to the router's 405 for a wrong method).
-fn endpoint(method: &Method, path: &str) -> Option<&'static [&'static str]> {
-    // At most three segments name a document endpoint: a fourth means none does.
-    let mut split = path.trim_start_matches('/').split('/');
-    let first = [split.next(), split.next(), split.next(), split.next()];
-    let segments: &[&str] = match first {
-        [Some(a), None, ..] => &[a],
-        [Some(a), Some(b), None, _] => &[a, b],
-        [Some(a), Some(b), Some(c), None] => &[a, b, c],
-        _ => return None,
-    };
-    let write = *method == Method::PUT || *method == Method::POST;
-    let read = *method == Method::GET || *method == Method::HEAD;
-    match segments {
-        ["_bulk"] | [_, "_bulk"] if write => Some(BULK),
-        ["_mget"] | [_, "_mget"] if read || *method == Method::POST => Some(MGET),
-        [_, "_doc"] if *method == Method::POST => Some(INDEX),
-        [_, "_doc", _] | [_, "_create", _] if write => Some(INDEX),
-        [_, "_doc", _] if *method == Method::DELETE => Some(DELETE),
-        [_, "_doc", _] | [_, "_source", _] if read => Some(GET),
-        [_, "_update", _] if *method == Method::POST => Some(UPDATE),
-        _ => None,
-    }
-}
-
 /// Elasticsearch's reason for the parameters of `params` the endpoint does not take, if any.
 /// `path` is the request's path, percent-decoded, as Elasticsearch quotes it.
+/// The endpoint is the route table's row for the request (`route_table.rs`); a request no
+/// row takes, or whose row checks no parameters, is left to its handler and the router.
 pub(crate) fn refusal(method: &Method, path: &str, params: &Params) -> Option<String> {
-    unknown(endpoint(method, path)?, path, params)
+    let accepted = route_table::route(method.as_str(), path)?.params?;
+    unknown(accepted, path, params)
 }
 
 /// [`refusal`] for `PUT|POST /{index}/_doc/{id}`, the route the server takes before its router
