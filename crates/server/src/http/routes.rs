@@ -54,8 +54,13 @@ pub fn api(state: AppState, http: HttpState) -> Api {
 /// Method and path to handler, for every row of the route table.
 fn routes(state: AppState) -> Router {
     let mut router = Router::new();
-    let mut patterns: Vec<&str> = ROUTES.iter().map(|route| route.pattern).collect();
-    patterns.dedup();
+    // Each pattern once, however its rows lie in the table (axum refuses a path twice).
+    let mut patterns: Vec<&str> = Vec::new();
+    for route in ROUTES {
+        if !patterns.contains(&route.pattern) {
+            patterns.push(route.pattern);
+        }
+    }
     for pattern in patterns {
         let mut methods = MethodRouter::new();
         for route in ROUTES.iter().filter(|route| route.pattern == pattern) {
