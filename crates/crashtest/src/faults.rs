@@ -327,7 +327,7 @@ fn send(server: &Server, method: &str, path: &str, body: &[u8]) -> Option<u16> {
 }
 
 fn oversized(server: &Server, figures: &mut Figures) -> Result<(), String> {
-    const MAX: usize = 100 << 20;
+    const CONTENT_LEN_MAX: usize = 100 << 20;
     let expect = |what: &str, got: Option<u16>, want: u16| -> Result<(), String> {
         if got == Some(want) {
             Ok(())
@@ -335,7 +335,7 @@ fn oversized(server: &Server, figures: &mut Figures) -> Result<(), String> {
             Err(format!("{what}: answered {got:?}, expected {want}"))
         }
     };
-    let over = source_of_len(MAX + 1);
+    let over = source_of_len(CONTENT_LEN_MAX + 1);
     expect(
         "a _doc one byte over",
         send(server, "PUT", "/big/_doc/1", over.as_bytes()),
@@ -349,7 +349,7 @@ fn oversized(server: &Server, figures: &mut Figures) -> Result<(), String> {
         send(server, "POST", "/_bulk", &bulk),
         413,
     )?;
-    let near = source_of_len(MAX - 9);
+    let near = source_of_len(CONTENT_LEN_MAX - 9);
     expect(
         "a _doc at the bound less 9",
         send(server, "PUT", "/big/_doc/3", near.as_bytes()),

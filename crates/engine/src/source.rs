@@ -1,6 +1,6 @@
 //! What a document's `_source` must be, as Elasticsearch's `DocumentParser` requires it: one
 //! JSON object and nothing after it, UTF-8, no field named twice in an object, nested no
-//! deeper than [`MAX_NESTING_DEPTH`]. Every write of a document is checked here
+//! deeper than [`NESTING_DEPTH_MAX`]. Every write of a document is checked here
 //! (`Shard::index_with`, which index, create, bulk, update and the typed layer all reach), so
 //! no caller of the library can store what a server could not serve back; the errors carry
 //! Elasticsearch's type and reason, position included.
@@ -9,7 +9,7 @@ mod duplicate_fields;
 mod nesting;
 
 pub use duplicate_fields::{Checked, CheckedValue, duplicate_message};
-pub use nesting::{MAX_NESTING_DEPTH, TooDeep, too_deep};
+pub use nesting::{NESTING_DEPTH_MAX, TooDeep, too_deep};
 
 use crate::error::{Error, Result};
 
@@ -21,8 +21,8 @@ pub fn check(source: &[u8]) -> Result<()> {
         return Err(parsing("[0:0] failed to parse, document is empty"));
     }
     // First the depth, which bounds the walk below (nesting.rs).
-    if let Some(deep) = too_deep(source, MAX_NESTING_DEPTH) {
-        return Err(Error::DocumentParsing(deep.reason(MAX_NESTING_DEPTH)));
+    if let Some(deep) = too_deep(source, NESTING_DEPTH_MAX) {
+        return Err(Error::DocumentParsing(deep.reason(NESTING_DEPTH_MAX)));
     }
     // Then the document walked, not built: only its shape matters here. A source is almost
     // always one well-formed object, which one walk to its end settles; anything else is

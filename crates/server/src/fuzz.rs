@@ -61,7 +61,7 @@ pub fn http_request(data: &[u8]) {
     let _ = engine::source::check(body);
     // The document check's quick walk accepts exactly what its walk value by value accepts
     // (within the depth the check allows, which bounds both walks).
-    if engine::source::too_deep(body, engine::source::MAX_NESTING_DEPTH).is_none() {
+    if engine::source::too_deep(body, engine::source::NESTING_DEPTH_MAX).is_none() {
         assert_eq!(
             engine::source::is_one_object(body),
             engine::source::why_not_one_object(body).is_none(),

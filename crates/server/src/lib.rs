@@ -26,7 +26,7 @@ pub use http::auth::Users;
 pub use http::routes::{Api, HttpState, api};
 pub use http::{auth, connections, in_flight, tls};
 pub use input::source_filter;
-pub use state::{AppState, MAX_CONTENT_LENGTH};
+pub use state::{AppState, CONTENT_LEN_MAX};
 
 /// Shared state for a store.
 pub fn state(store: Arc<Store>) -> AppState {

@@ -11,7 +11,7 @@ use engine::{IdGenerator, Store};
 /// `http.max_content_length`'s default (100 MiB). It is the engine's bound on a document's
 /// source too, so every body the server accepts holds only documents the log can store, and
 /// only a merge (`_update`) can make one too large (refused with 400, the shard untouched).
-pub const MAX_CONTENT_LENGTH: usize = engine::SOURCE_LEN_MAX;
+pub const CONTENT_LEN_MAX: usize = engine::SOURCE_LEN_MAX;
 
 /// What every handler shares. Cloned for every request (axum hands each handler its own):
 /// reference counts only.

@@ -3,12 +3,12 @@
 //! object deeper than 20 levels (`index.mapping.depth.limit`). optimist stores a source as the
 //! client sent it, but reads it back into a `serde_json::Value` wherever it must (an update's
 //! merge, `_source` filtering, `?pretty`, `_mget`), and that parser stops at 127 levels. So a
-//! write is refused above [`MAX_NESTING_DEPTH`], below that parser's limit with room for the
+//! write is refused above [`NESTING_DEPTH_MAX`], below that parser's limit with room for the
 //! levels an answer wraps around a source: every stored document can be read back by every
 //! path, never half-served or filtered wrongly.
 
 /// The deepest nesting of objects and arrays a document may have (docs/api.md).
-pub const MAX_NESTING_DEPTH: usize = 100;
+pub const NESTING_DEPTH_MAX: usize = 100;
 
 /// Where a JSON text first nests deeper than its limit.
 #[derive(Debug, PartialEq, Eq)]
@@ -129,7 +129,7 @@ mod tests {
         // `_source`): that much must still parse into a `Value`.
         let wrapped = format!(
             r#"{{"docs":[{{"_source":{}}}]}}"#,
-            nested(MAX_NESTING_DEPTH)
+            nested(NESTING_DEPTH_MAX)
         );
         assert!(serde_json::from_str::<serde_json::Value>(&wrapped).is_ok());
     }

@@ -15,7 +15,7 @@ use crate::input::params::{Params, Read};
 use crate::input::source_filter::SourceFilter;
 use crate::input::suggest;
 use crate::state::{AppState, Reply, blocking};
-use engine::source::{self, CheckedValue, MAX_NESTING_DEPTH};
+use engine::source::{self, CheckedValue, NESTING_DEPTH_MAX};
 
 /// What every handler answers: its reply, or Elasticsearch's error.
 type Answer = Result<Reply, EsError>;
@@ -331,8 +331,8 @@ fn update_fields(id: &str, body: &[u8]) -> Result<(UpdateRequest, Option<SourceF
     // `doc` and `upsert` sit one level down: each may nest as deep as a document may, and no
     // merge of them into a stored document nests deeper than either (engine::source). Measured
     // first, so that a body too deep for the parser gets this reason too.
-    if let Some(deep) = source::too_deep(body, MAX_NESTING_DEPTH + 1) {
-        return Err(deep.reason(MAX_NESTING_DEPTH + 1));
+    if let Some(deep) = source::too_deep(body, NESTING_DEPTH_MAX + 1) {
+        return Err(deep.reason(NESTING_DEPTH_MAX + 1));
     }
     // Built as a `Value`, with a field named twice refused (a `Value` alone keeps the last).
     let CheckedValue(value) = serde_json::from_slice(body).map_err(|e| {

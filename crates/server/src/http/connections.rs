@@ -132,7 +132,7 @@ async fn serve_one<IO>(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_buf_size(crate::http::refusals::HEAD_MAX);
+        .max_buf_size(crate::http::refusals::HEAD_LEN_MAX);
     let service = TowerToHyperService::new(api);
     let io = TokioIo::new(EsRefusals::new(io));
     let _ = watcher.watch(builder.serve_connection(io, service)).await;

@@ -14,7 +14,7 @@ use axum::body::{Body, Bytes};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
 /// The default budget: ten bodies of `http.max_content_length`.
-pub const BUDGET_DEFAULT: u64 = 10 * crate::state::MAX_CONTENT_LENGTH as u64;
+pub const BUDGET_DEFAULT: u64 = 10 * crate::state::CONTENT_LEN_MAX as u64;
 
 /// Bytes of request bodies in flight, and the limit.
 #[derive(Debug)]

@@ -5,7 +5,7 @@
 //!   `too_long_http_line_exception`, `An HTTP line is larger than 4096 bytes.`, checked in
 //!   the service (`line_too_long`).
 //! - What hyper refuses itself before the service sees a request (a URI over its own bound
-//!   of 64 KiB, a head over `HEAD_MAX`, bytes that are not HTTP such as a raw NUL in the path):
+//!   of 64 KiB, a head over `HEAD_LEN_MAX`, bytes that are not HTTP such as a raw NUL in the path):
 //!   hyper writes an empty 400, 414 or 431 and closes. `EsRefusals`, around the connection's
 //!   stream, replaces that answer with Elasticsearch's (`too_long_http_line_exception`,
 //!   `too_long_http_header_exception`, or `illegal_argument_exception`), status 400 as
@@ -21,21 +21,21 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::es::{EsError, Exception};
 
 /// Elasticsearch's `http.max_initial_line_length`.
-pub(crate) const LINE_MAX: usize = 4096;
+pub(crate) const LINE_LEN_MAX: usize = 4096;
 
 /// The most a request's head may hold (hyper's read buffer): hyper answers 431 past it.
-pub(crate) const HEAD_MAX: usize = 64 * 1024 + 8 * 1024;
+pub(crate) const HEAD_LEN_MAX: usize = 64 * 1024 + 8 * 1024;
 
-/// The request line's length, as Netty measures it (without its CRLF), if over `LINE_MAX`.
+/// The request line's length, as Netty measures it (without its CRLF), if over `LINE_LEN_MAX`.
 pub(crate) fn line_too_long(method: &str, target_len: usize) -> Option<EsError> {
     let len = method.len() + 1 + target_len + 1 + "HTTP/1.1".len();
-    (len > LINE_MAX).then(line_too_long_error)
+    (len > LINE_LEN_MAX).then(line_too_long_error)
 }
 
 fn line_too_long_error() -> EsError {
     EsError::bad_request(
         Exception::TooLongHttpLine,
-        format!("An HTTP line is larger than {LINE_MAX} bytes."),
+        format!("An HTTP line is larger than {LINE_LEN_MAX} bytes."),
     )
 }
 
@@ -45,7 +45,7 @@ fn es_answer(status: &[u8]) -> Option<EsError> {
         b"414" => Some(line_too_long_error()),
         b"431" => Some(EsError::bad_request(
             Exception::TooLongHttpHeader,
-            format!("HTTP header is larger than {HEAD_MAX} bytes."),
+            format!("HTTP header is larger than {HEAD_LEN_MAX} bytes."),
         )),
         b"400" => Some(EsError::illegal_argument(
             "the request is not valid HTTP/1.1: its request line or a header could not be \

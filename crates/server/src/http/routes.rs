@@ -28,7 +28,7 @@ use crate::http::percent_escapes::Escapes;
 use crate::http::route_table::{self, Endpoint, ROUTES};
 use crate::input::content::ContentType;
 use crate::input::params::Params;
-use crate::state::{AppState, MAX_CONTENT_LENGTH, Reply};
+use crate::state::{AppState, CONTENT_LEN_MAX, Reply};
 use tower_http::timeout::TimeoutBody;
 
 /// What the HTTP layer holds for itself, beside what it hands the handlers.
@@ -70,7 +70,7 @@ fn routes(state: AppState) -> Router {
     }
     router
         .fallback(no_handler)
-        .layer(DefaultBodyLimit::max(MAX_CONTENT_LENGTH))
+        .layer(DefaultBodyLimit::max(CONTENT_LEN_MAX))
         .with_state(state)
 }
 
@@ -189,7 +189,7 @@ impl Api {
             return refusal(reply, &request);
         }
         let declared = declared_length(&request);
-        if declared.is_some_and(|len| len > MAX_CONTENT_LENGTH as u64) {
+        if declared.is_some_and(|len| len > CONTENT_LEN_MAX as u64) {
             // At once, from the head alone: no `100 Continue`, no byte of the body read.
             return refusal(es::empty(StatusCode::PAYLOAD_TOO_LARGE), &request);
         }
@@ -285,7 +285,7 @@ impl Api {
             return Err(refusal);
         }
         let content_type = ContentType::of(request.headers());
-        match axum::body::to_bytes(request.into_body(), MAX_CONTENT_LENGTH).await {
+        match axum::body::to_bytes(request.into_body(), CONTENT_LEN_MAX).await {
             Ok(body) => {
                 docs::index_document(&self.0.state, index, id, params, content_type, body).await
             }

@@ -362,7 +362,7 @@ fn the_http_layer_answers_as_elasticsearch() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("allow"), Some("DELETE,GET,HEAD,POST,PUT"));
     // Over http.max_content_length: 413, empty body, nothing stored.
-    let big = vec![b' '; server::MAX_CONTENT_LENGTH + 1];
+    let big = vec![b' '; server::CONTENT_LEN_MAX + 1];
     let r = server.send("PUT", "/m/_doc/1", &[], Some(&big));
     assert_eq!((r.status, r.body.len()), (413, 0));
     assert_eq!(server.json("GET", "/m/_doc/1", None).0, 404);

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::support::Server;
 
-const MAX: usize = server::MAX_CONTENT_LENGTH;
+const MAX: usize = server::CONTENT_LEN_MAX;
 
 /// `{"pad":"ppp…"}`, exactly `len` bytes.
 fn source_of_len(len: usize) -> Vec<u8> {
