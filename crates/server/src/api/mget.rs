@@ -75,11 +75,6 @@ async fn run(
     .await
 }
 
-/// Every refusal of an `_mget` body is a 400.
-fn refusal(exception: Exception, reason: impl Into<String>) -> EsError {
-    EsError::bad_request(exception, reason)
-}
-
 /// An `_mget` body's lookups: its `docs` or `ids` read as given, then each checked and
 /// given the URL's defaults; what Elasticsearch validates is refused together.
 pub(crate) fn parse(
@@ -88,13 +83,16 @@ pub(crate) fn parse(
     params: &Params,
 ) -> Result<Vec<Lookup>, EsError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
-        refusal(
+        EsError::bad_request(
             Exception::Parse,
             format!("[{}:{}] {e}", e.line(), e.column()),
         )
     })?;
     let Value::Object(fields) = value else {
-        return Err(refusal(Exception::Parse, "request body must be an object"));
+        return Err(EsError::bad_request(
+            Exception::Parse,
+            "request body must be an object",
+        ));
     };
     let entries = entries(&fields)?;
     let default_filter = params.source_filter().unwrap_or_else(SourceFilter::all);
@@ -167,7 +165,7 @@ fn entries(fields: &Map<String, Value>) -> Result<Vec<Entry>, EsError> {
                 }
             }
             (other, _) => {
-                return Err(refusal(
+                return Err(EsError::bad_request(
                     Exception::Parsing,
                     format!("unknown key [{other}] for a START_ARRAY, expected [docs] or [ids]"),
                 ));
@@ -185,7 +183,7 @@ fn doc_entry(doc: &Value) -> Result<Entry, EsError> {
         ));
     };
     if let Some(unknown) = doc.keys().find(|k| !DOC_FIELDS.contains(&k.as_str())) {
-        return Err(refusal(
+        return Err(EsError::bad_request(
             Exception::Parsing,
             format!("Unknown key for a VALUE_STRING in [{unknown}]."),
         ));

@@ -162,10 +162,12 @@ fn pattern_of(path: &str) -> Option<&'static str> {
 /// the router answers it.
 pub(crate) fn route(method: &str, path: &str) -> Option<&'static Route> {
     let pattern = pattern_of(path)?;
-    let rows = || ROUTES.iter().filter(move |route| route.pattern == pattern);
-    rows()
-        .find(|route| route.methods.contains(&method))
-        .or_else(|| (method == "HEAD").then(|| rows().find(|r| r.methods.contains(&"GET")))?)
+    let taken = |method| {
+        ROUTES
+            .iter()
+            .find(|route| route.pattern == pattern && route.methods.contains(&method))
+    };
+    taken(method).or_else(|| taken("GET").filter(|_| method == "HEAD"))
 }
 
 /// The methods a path accepts, sorted, for 405 and `OPTIONS` answers (axum's own `Allow`

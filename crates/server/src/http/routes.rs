@@ -227,7 +227,7 @@ impl Api {
             let params = Params::parse(uri.query()?);
             crate::http::unrecognized::refusal(&method, uri.path(), &params)
                 .map(EsError::illegal_argument)
-                .or_else(|| bad_value(&params))
+                .or_else(|| crate::input::param_values::refusal(&params))
                 .map(IntoResponse::into_response)
         };
         let escapes = match refused {
@@ -281,7 +281,7 @@ impl Api {
         {
             return Err(EsError::illegal_argument(reason));
         }
-        if let Some(refusal) = bad_value(&params) {
+        if let Some(refusal) = crate::input::param_values::refusal(&params) {
             return Err(refusal);
         }
         let content_type = ContentType::of(request.headers());
@@ -292,11 +292,6 @@ impl Api {
             Err(e) => Ok(unreadable_body(&e)),
         }
     }
-}
-
-/// A `timeout` or `wait_for_active_shards` Elasticsearch would not parse (`param_values.rs`).
-fn bad_value(params: &Params) -> Option<EsError> {
-    crate::input::param_values::refusal(params)
 }
 
 /// The body's size as `Content-Length` declares it: checked against

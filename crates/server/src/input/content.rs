@@ -37,13 +37,13 @@ pub(crate) fn require_document(content_type: &ContentType, body: &Bytes) -> Resu
 
 /// `parse_exception`, `request body is required`, for an empty body.
 pub(crate) fn body_required(body: &[u8]) -> Result<(), EsError> {
-    match body.is_empty() {
-        true => Err(EsError::bad_request(
+    if body.is_empty() {
+        return Err(EsError::bad_request(
             Exception::Parse,
             "request body is required",
-        )),
-        false => Ok(()),
+        ));
     }
+    Ok(())
 }
 
 /// JSON and NDJSON, including the `vnd.elasticsearch+json; compatible-with=N` forms.
