@@ -22,8 +22,7 @@ use crate::index::Index;
 use crate::options::StoreOptions;
 use crate::shard::Shard;
 
-/// The first wait after a reopen failed; it doubles after each failure, up to the most.
-const REOPEN_WAIT_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between two reopens; it doubles from `StoreOptions::reopen_wait_first`.
 const REOPEN_WAIT_MOST: Duration = Duration::from_secs(60);
 
 /// Tells the maintenance thread to stop, waking it.
@@ -60,17 +59,17 @@ struct Backoff {
 }
 
 impl Backoff {
-    fn new() -> Backoff {
+    fn new(first_wait: Duration) -> Backoff {
         Backoff {
             next_at: Instant::now(),
-            wait: REOPEN_WAIT_FIRST,
+            wait: first_wait,
         }
     }
 
     /// For what failed just now (an index the start could not open): first try after the
     /// first wait, not at once.
-    fn after_a_failure() -> Backoff {
-        let mut backoff = Backoff::new();
+    fn after_a_failure(first_wait: Duration) -> Backoff {
+        let mut backoff = Backoff::new(first_wait);
         backoff.failed();
         backoff
     }
@@ -112,7 +111,7 @@ pub(crate) fn run(
                 disk.check_if_due(&*root, interval);
                 let shard = index.shard(n);
                 if shard.failure().is_some() {
-                    reopen_when_due(&index, n, &shard, &mut failed);
+                    reopen_when_due(&index, n, &shard, &options, &mut failed);
                 } else {
                     maintain(&index, n, &shard);
                 }
@@ -153,7 +152,7 @@ fn open_unopened(
     for (name, u) in unopened(indices) {
         let backoff = failed
             .entry((u.uuid.clone(), WHOLE_INDEX))
-            .or_insert_with(Backoff::after_a_failure);
+            .or_insert_with(|| Backoff::after_a_failure(options.reopen_wait_first));
         if !backoff.is_due() {
             continue;
         }
@@ -213,7 +212,13 @@ fn maintain(index: &Index, n: u32, shard: &Shard) {
 
 /// Says once that `shard` failed; if its cause passes, tries to reopen it now and then
 /// after each backoff, until an open succeeds.
-fn reopen_when_due(index: &Index, n: u32, shard: &Shard, failed: &mut Failed) {
+fn reopen_when_due(
+    index: &Index,
+    n: u32,
+    shard: &Shard,
+    options: &StoreOptions,
+    failed: &mut Failed,
+) {
     let Some(failure) = shard.failure() else {
         return;
     };
@@ -226,7 +231,7 @@ fn reopen_when_due(index: &Index, n: u32, shard: &Shard, failed: &mut Failed) {
             reason = failure.reason,
             "shard failed"
         );
-        Backoff::new()
+        Backoff::new(options.reopen_wait_first)
     });
     if !failure.reopens || !backoff.is_due() {
         return;

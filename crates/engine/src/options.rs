@@ -23,6 +23,10 @@ pub struct StoreOptions {
     /// The files the process may open (`ulimit -n`), if known: an index is refused when the
     /// store could not reopen every shard within it (`FILES_PER_SHARD_MAX` each).
     pub open_files_limit: Option<u64>,
+    /// How long the background waits before it first retries opening an index the start
+    /// could not open (full disk, no descriptors); the wait doubles after each failure, up
+    /// to a minute. A failed shard is first retried at once.
+    pub reopen_wait_first: Duration,
 }
 
 impl Default for StoreOptions {
@@ -34,9 +38,13 @@ impl Default for StoreOptions {
             maintain_every: MAINTAIN_EVERY_DEFAULT,
             max_shards_per_node: 1_000,
             open_files_limit: None,
+            reopen_wait_first: REOPEN_WAIT_FIRST_DEFAULT,
         }
     }
 }
 
 /// The default of `StoreOptions::maintain_every`.
 const MAINTAIN_EVERY_DEFAULT: Duration = Duration::from_millis(500);
+
+/// The default of `StoreOptions::reopen_wait_first`.
+const REOPEN_WAIT_FIRST_DEFAULT: Duration = Duration::from_secs(1);
