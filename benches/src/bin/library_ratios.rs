@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use benches::{median, scratch_dir};
-use engine::{Index, IndexRequest, IndexSettings, Store, StoreOptions};
+use engine::{Index, IndexRequest, IndexSettings, ShardId, Store, StoreOptions};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -75,7 +75,7 @@ fn main() {
     let typed = |t: u64, n: u64| {
         index.put(&id(t, n), &sample(n)).unwrap();
     };
-    let shard = index.shard(0);
+    let shard = index.shard(ShardId(0));
     let through_shard = |t: u64, n: u64| {
         let source = serde_json::to_vec(&sample(n)).unwrap();
         shard.index(&IndexRequest::new(id(t, n), source)).unwrap();
@@ -87,7 +87,7 @@ fn main() {
         ..IndexSettings::default()
     };
     let unsynced: Arc<Index> = store.create_index("lib-async", fast).unwrap();
-    let unsynced_shard = unsynced.shard(0);
+    let unsynced_shard = unsynced.shard(ShardId(0));
     let unsynced_index = |t: u64, n: u64| {
         let source = serde_json::to_vec(&sample(n)).unwrap();
         unsynced

@@ -5,6 +5,7 @@
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
+use engine::ShardId;
 use engine::offline::{self, RepairPlan};
 
 /// Cut a shard's log at its first corruption, dropping everything after it (as
@@ -34,7 +35,7 @@ impl Args {
         repair(
             &self.data_dir,
             &self.index,
-            self.shard,
+            ShardId(self.shard),
             self.yes,
             &mut input,
             &mut out,
@@ -45,7 +46,7 @@ impl Args {
 fn repair(
     data_dir: &Path,
     index: &str,
-    shard: u32,
+    shard: ShardId,
     yes: bool,
     input: &mut impl BufRead,
     out: &mut impl Write,
@@ -101,7 +102,7 @@ fn segment(c: &wal::Corruption) -> String {
     c.generation.map_or("?".to_owned(), |g| g.0.to_string())
 }
 
-fn show_plan(out: &mut impl Write, index: &str, shard: u32, plan: &RepairPlan) {
+fn show_plan(out: &mut impl Write, index: &str, shard: ShardId, plan: &RepairPlan) {
     let c = &plan.corruption;
     let last_good = c
         .last_good_seq_no

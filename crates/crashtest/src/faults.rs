@@ -199,7 +199,7 @@ fn recover_in_process(store: &Store, ledger: &mut Ledger, what: &str) -> Result<
     let mut reopened = 0;
     for name in store.index_names() {
         let index = store.index(&name).map_err(|e| e.to_string())?;
-        for n in 0..index.settings().number_of_shards {
+        for n in index.settings().shard_ids() {
             match index.reopen_shard(n) {
                 Ok(Some(_)) => reopened += 1,
                 Ok(None) => {}

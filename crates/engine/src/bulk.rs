@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use wal::SeqNo;
+use wal::{SeqNo, ShardId};
 
 use crate::error::Result;
 use crate::index::Index;
@@ -39,7 +39,7 @@ pub struct BulkItem {
 #[derive(Clone, Debug)]
 pub struct BulkItemResult {
     /// The shard the item went to, when its index existed or was created.
-    pub shard: Option<u32>,
+    pub shard: Option<ShardId>,
     /// The write, or why it was refused.
     pub result: Result<WriteResult>,
     /// For updates: the resulting source.

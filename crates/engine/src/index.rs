@@ -87,7 +87,7 @@ impl Index {
     ) -> Result<Index> {
         let mut shards = Vec::with_capacity(settings.number_of_shards as usize);
         let mut recoveries = Vec::with_capacity(shards.capacity());
-        for n in 0..settings.number_of_shards {
+        for n in settings.shard_ids() {
             let storage = dir.sub(&n.to_string()).map_err(|e| {
                 let why = format!("cannot open shard [{name}][{n}]: {e}");
                 if crate::shard::resource_exhausted(&e) {
@@ -103,7 +103,7 @@ impl Index {
             shard_settings.progress = options.progress.clone();
             shard_settings.index_name = name.to_owned();
             shard_settings.disk = Some(disk.clone());
-            let (shard, recovery) = Shard::open(storage, ShardId(u64::from(n)), shard_settings)?;
+            let (shard, recovery) = Shard::open(storage, n, shard_settings)?;
             shards.push(ShardSlot {
                 current: RwLock::new(Arc::new(shard)),
                 reopening: Mutex::new(()),
@@ -150,8 +150,8 @@ impl Index {
     ///
     /// # Panics
     /// If `n` is not below `number_of_shards`.
-    pub fn shard(&self, n: u32) -> Arc<Shard> {
-        self.shards[n as usize].get()
+    pub fn shard(&self, n: ShardId) -> Arc<Shard> {
+        self.shards[n.0 as usize].get()
     }
 
     /// Refuses every read and write through this index's shards from now on (`Shard::retire`).
@@ -181,8 +181,8 @@ impl Index {
     /// recovers it from its log, as a restart would, and serves the new shard from then on.
     /// `Ok(None)` when there was nothing to reopen; an error when the open failed, the old
     /// shard then serving as before (durable reads only). Other shards are not touched.
-    pub fn reopen_shard(&self, n: u32) -> Result<Option<ShardRecovery>> {
-        let slot = &self.shards[n as usize];
+    pub fn reopen_shard(&self, n: ShardId) -> Result<Option<ShardRecovery>> {
+        let slot = &self.shards[n.0 as usize];
         let _one = slot
             .reopening
             .lock()
@@ -205,7 +205,7 @@ impl Index {
     }
 
     /// The shard number a document goes to.
-    pub fn shard_id(&self, id: &str, routing: Option<&str>) -> u32 {
+    pub fn shard_id(&self, id: &str, routing: Option<&str>) -> ShardId {
         routing::shard_for(
             routing.unwrap_or(id),
             self.settings.number_of_shards,

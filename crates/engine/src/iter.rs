@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 
-use wal::SeqNo;
+use wal::{SeqNo, ShardId};
 
 use crate::error::Result;
 use crate::index::Index;
@@ -39,14 +39,14 @@ pub enum Position {
         /// The last id yielded.
         id: String,
         /// Its shard.
-        shard: u32,
+        shard: ShardId,
     },
     /// In seq_no order: after this seq_no on this shard.
     SeqNo {
         /// The last `_seq_no` yielded.
         seq_no: SeqNo,
         /// Its shard.
-        shard: u32,
+        shard: ShardId,
     },
 }
 
@@ -59,7 +59,7 @@ impl Position {
         }
     }
 
-    fn shard(&self) -> u32 {
+    fn shard(&self) -> ShardId {
         match self {
             Position::Id { shard, .. } | Position::SeqNo { shard, .. } => *shard,
         }
@@ -87,7 +87,7 @@ pub struct Iter<'a> {
 
 /// One shard's part of a walk.
 struct ShardWalk {
-    number: u32,
+    number: ShardId,
     point: ShardPoint,
     batch: VecDeque<Walked>,
     /// Where its next batch starts: after the last key walked (a position at first).
@@ -117,7 +117,7 @@ impl ShardWalk {
     }
 }
 
-fn position(order: Order, walked: &Walked, shard: u32) -> Position {
+fn position(order: Order, walked: &Walked, shard: ShardId) -> Position {
     match order {
         Order::Id => Position::Id {
             id: walked.id.clone(),
@@ -139,7 +139,7 @@ impl<'a> Iter<'a> {
         let points = ShardPoint::take_all(index.shards())?;
         let shards = points
             .into_iter()
-            .zip(0u32..)
+            .zip(index.settings().shard_ids())
             .map(|(point, number)| {
                 let limit = BATCH_MIN.max((point.doc_count() / PASSES) as usize);
                 ShardWalk {

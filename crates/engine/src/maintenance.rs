@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use wal::Storage;
+use wal::{ShardId, Storage};
 
 use crate::catalog::Indices;
 use crate::catalog::Unopened;
@@ -49,9 +49,9 @@ impl Stop {
     }
 }
 
-/// A failed shard, by its index's uuid and its number (`u32::MAX`: an unopened index), and
-/// when to try opening it next.
-type Failed = HashMap<(String, u32), Backoff>;
+/// A failed shard, by its index's uuid and its number (`None`: an unopened index), and when
+/// to try opening it next.
+type Failed = HashMap<(String, Option<ShardId>), Backoff>;
 
 struct Backoff {
     next_at: Instant,
@@ -84,9 +84,6 @@ impl Backoff {
     }
 }
 
-/// The key of an unopened index in `Failed`.
-const WHOLE_INDEX: u32 = u32::MAX;
-
 /// The maintenance thread's body.
 pub(crate) fn run(
     root: Arc<dyn Storage>,
@@ -106,7 +103,7 @@ pub(crate) fn run(
             open.iter().any(|i| i.uuid() == uuid) || unopened.iter().any(|(_, u)| &u.uuid == uuid)
         });
         for index in open {
-            for n in 0..index.settings().number_of_shards {
+            for n in index.settings().shard_ids() {
                 // A round of compactions can be long: the watermark is read between them.
                 disk.check_if_due(&*root, interval);
                 let shard = index.shard(n);
@@ -151,7 +148,7 @@ fn open_unopened(
 ) {
     for (name, u) in unopened(indices) {
         let backoff = failed
-            .entry((u.uuid.clone(), WHOLE_INDEX))
+            .entry((u.uuid.clone(), None))
             .or_insert_with(|| Backoff::after_a_failure(options.reopen_wait_first));
         if !backoff.is_due() {
             continue;
@@ -187,11 +184,11 @@ fn open_unopened(
     }
 }
 
-fn maintain(index: &Index, n: u32, shard: &Shard) {
+fn maintain(index: &Index, n: ShardId, shard: &Shard) {
     match shard.maintain() {
         Ok(Some(c)) => tracing::info!(
             index = index.name(),
-            shard = n,
+            shard = n.0,
             live = c.live,
             tombstones_dropped = c.tombstones_dropped,
             bytes_before = c.bytes_before,
@@ -203,7 +200,7 @@ fn maintain(index: &Index, n: u32, shard: &Shard) {
         Err(_) if shard.failure().is_some() => {}
         Err(e) => tracing::warn!(
             index = index.name(),
-            shard = n,
+            shard = n.0,
             error = %e.reason(),
             "maintenance failed"
         ),
@@ -214,7 +211,7 @@ fn maintain(index: &Index, n: u32, shard: &Shard) {
 /// after each backoff, until an open succeeds.
 fn reopen_when_due(
     index: &Index,
-    n: u32,
+    n: ShardId,
     shard: &Shard,
     options: &StoreOptions,
     failed: &mut Failed,
@@ -222,11 +219,11 @@ fn reopen_when_due(
     let Some(failure) = shard.failure() else {
         return;
     };
-    let key = (index.uuid().to_owned(), n);
+    let key = (index.uuid().to_owned(), Some(n));
     let backoff = failed.entry(key.clone()).or_insert_with(|| {
         tracing::error!(
             index = index.name(),
-            shard = n,
+            shard = n.0,
             reopens = failure.reopens,
             reason = failure.reason,
             "shard failed"
@@ -240,7 +237,7 @@ fn reopen_when_due(
         Ok(Some(recovery)) => {
             tracing::info!(
                 index = index.name(),
-                shard = n,
+                shard = n.0,
                 replayed = recovery.replayed,
                 primary_term = recovery.primary_term.0,
                 "shard reopened from its log"
@@ -251,7 +248,7 @@ fn reopen_when_due(
         Err(e) => {
             tracing::warn!(
                 index = index.name(),
-                shard = n,
+                shard = n.0,
                 error = %e.reason(),
                 retry_in_ms = backoff.wait.as_millis() as u64,
                 "shard cannot reopen yet"

@@ -11,7 +11,7 @@ mod repair;
 use std::path::Path;
 use std::sync::Arc;
 
-use wal::{Durability, FsStorage, RecoveryMode, Storage};
+use wal::{Durability, FsStorage, RecoveryMode, ShardId, Storage};
 
 pub use check::{
     IndexFinding, IndexFindings, ShardCheck, ShardFindings, check_shard, index_findings,
@@ -43,7 +43,7 @@ pub struct ShardDir {
     /// Its index's name.
     pub index: String,
     /// Its shard number.
-    pub shard: u32,
+    pub shard: ShardId,
     /// Its directory.
     pub storage: Arc<dyn Storage>,
 }
@@ -67,11 +67,11 @@ pub fn shard_dirs(root: &Arc<dyn Storage>, index: Option<&str>) -> Result<Vec<Sh
     let mut dirs = Vec::new();
     for name in names {
         let index_dir = root.sub(&name).map_err(io)?;
-        let mut shards: Vec<u32> = index_dir
+        let mut shards: Vec<ShardId> = index_dir
             .list_dirs()
             .map_err(io)?
             .iter()
-            .filter_map(|d| d.parse().ok())
+            .filter_map(|d| d.parse().ok().map(ShardId))
             .collect();
         shards.sort_unstable();
         for shard in shards {

@@ -5,6 +5,8 @@
 //! routing_num_shards) / (routing_num_shards / number_of_shards)`, where routing is the
 //! `routing` parameter or else the `_id`.
 
+use wal::ShardId;
+
 /// Elasticsearch's default `index.number_of_routing_shards` for indices created since 7.0:
 /// the shard count doubled until near 1024, and at least once, so the index could be split.
 pub fn routing_num_shards(number_of_shards: u32) -> u32 {
@@ -18,16 +20,16 @@ pub fn routing_num_shards(number_of_shards: u32) -> u32 {
 }
 
 /// The shard for a routing value (the `routing` parameter, or else the `_id`).
-pub fn shard_for(routing: &str, number_of_shards: u32, routing_num_shards: u32) -> u32 {
+pub fn shard_for(routing: &str, number_of_shards: u32, routing_num_shards: u32) -> ShardId {
     assert!(number_of_shards > 0 && routing_num_shards.is_multiple_of(number_of_shards));
     if number_of_shards == 1 {
         // Every bucket divides to 0: the default index need not hash (a bulk item's hash
         // cost as much as its key-directory update).
-        return 0;
+        return ShardId(0);
     }
     let hash = murmur3_hash(routing);
     let bucket = hash.rem_euclid(routing_num_shards as i32) as u32;
-    bucket / (routing_num_shards / number_of_shards)
+    ShardId(bucket / (routing_num_shards / number_of_shards))
 }
 
 /// Elasticsearch's `Murmur3HashFunction.hash(String)`: each UTF-16 code unit as two bytes,
@@ -102,11 +104,11 @@ mod tests {
     fn shards_are_in_range_and_one_shard_takes_everything() {
         for i in 0..1000 {
             let id = format!("doc-{i}");
-            assert_eq!(shard_for(&id, 1, 1024), 0);
-            assert!(shard_for(&id, 5, 640) < 5);
+            assert_eq!(shard_for(&id, 1, 1024), ShardId(0));
+            assert!(shard_for(&id, 5, 640) < ShardId(5));
         }
         // A negative hash still lands in range: floorMod, not %.
         assert!(murmur3_hash("hello") < 0);
-        assert!(shard_for("hello", 5, 5) < 5);
+        assert!(shard_for("hello", 5, 5) < ShardId(5));
     }
 }

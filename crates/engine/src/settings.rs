@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wal::{Durability, Storage};
+use wal::{Durability, ShardId, Storage};
 
 use crate::error::{Error, Result};
 use crate::routing;
@@ -44,6 +44,11 @@ impl IndexSettings {
             durability: Durability::Request,
             gc_deletes: Duration::from_secs(60),
         }
+    }
+
+    /// Every shard of the index, in order.
+    pub fn shard_ids(&self) -> impl Iterator<Item = ShardId> + use<> {
+        (0..self.number_of_shards).map(ShardId)
     }
 
     pub(crate) fn validate(&self) -> Result<()> {

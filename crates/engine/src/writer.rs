@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use wal::SeqNo;
+use wal::{SeqNo, ShardId};
 
 use crate::error::Result;
 use crate::index::Index;
@@ -81,7 +81,7 @@ impl Writers {
     pub fn submit<T: Stamped + Send + 'static>(
         &self,
         index: &Arc<Index>,
-        shard: u32,
+        shard: ShardId,
         write: impl FnOnce(&Shard) -> Result<T> + Send + 'static,
         answer: impl FnOnce(Result<T>) + Send + 'static,
     ) {
@@ -99,7 +99,7 @@ impl Writers {
         self.writer(index, shard).queue(index, shard, job, start);
     }
 
-    fn writer(&self, index: &Arc<Index>, shard: u32) -> Arc<Writer> {
+    fn writer(&self, index: &Arc<Index>, shard: ShardId) -> Arc<Writer> {
         let mut writers = self.writers.lock().unwrap_or_else(|e| e.into_inner());
         // Looked up by `&str`: no key is built per write.
         let shards = match writers.get(index.uuid()) {
@@ -111,7 +111,7 @@ impl Writers {
                 shards
             }
         };
-        shards[shard as usize].clone()
+        shards[shard.0 as usize].clone()
     }
 
     /// Forgets the writers of an index (it was deleted); a running one finishes what it was
@@ -175,7 +175,7 @@ impl Writer {
     fn queue(
         self: &Arc<Self>,
         index: &Arc<Index>,
-        shard: u32,
+        shard: ShardId,
         job: Job,
         on_thread_start: Option<&OnThreadStart>,
     ) {
@@ -214,7 +214,7 @@ impl Writer {
     ///
     /// Over 70 lines: the thread's loop (wait, gather, run, sync, answer) under one queue
     /// lock discipline, which pieces would each have to restate.
-    fn run(&self, shard: u32) {
+    fn run(&self, shard: ShardId) {
         // Should a write panic, the queue is left for a new thread and its jobs answered.
         struct Stopped<'a>(&'a Writer);
         impl Drop for Stopped<'_> {

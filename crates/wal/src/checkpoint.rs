@@ -64,7 +64,7 @@ impl Checkpoint {
     fn encode(&self) -> [u8; SLOT_LEN] {
         let mut b = [0u8; SLOT_LEN];
         let mut put = |at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_le_bytes());
-        put(SHARD_ID_OFFSET, self.shard_id.0);
+        put(SHARD_ID_OFFSET, u64::from(self.shard_id.0));
         put(COUNTER_OFFSET, self.counter);
         put(PRIMARY_TERM_OFFSET, self.primary_term.0);
         put(CURRENT_GENERATION_OFFSET, self.current_generation.0);
@@ -97,7 +97,7 @@ impl Checkpoint {
         let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
         Some(Checkpoint {
             log_uuid: LogUuid(b[LOG_UUID_OFFSET..SHARD_ID_OFFSET].try_into().unwrap()),
-            shard_id: ShardId(u64_at(SHARD_ID_OFFSET)),
+            shard_id: ShardId::from_stored(u64_at(SHARD_ID_OFFSET))?,
             counter: u64_at(COUNTER_OFFSET),
             primary_term: PrimaryTerm(u64_at(PRIMARY_TERM_OFFSET)),
             current_generation: Generation(u64_at(CURRENT_GENERATION_OFFSET)),

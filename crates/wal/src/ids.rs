@@ -57,10 +57,29 @@ impl fmt::Display for Generation {
     }
 }
 
-/// Which shard of an index this log belongs to. Written into every header, so a log copied
-/// into the wrong shard directory is refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ShardId(pub u64);
+/// A shard's number within its index, as Elasticsearch's `ShardId` (a Java `int`, from 0):
+/// the one type for it from the log up to the wire. Written into every header (as eight
+/// bytes), so a log copied into the wrong shard directory is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ShardId(pub u32);
+
+impl ShardId {
+    /// How a header stores it.
+    pub(crate) fn to_le_bytes(self) -> [u8; 8] {
+        u64::from(self.0).to_le_bytes()
+    }
+
+    /// What a header stores, if it names a shard at all.
+    pub(crate) fn from_stored(stored: u64) -> Option<ShardId> {
+        u32::try_from(stored).ok().map(ShardId)
+    }
+}
+
+impl fmt::Display for ShardId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// Identifies one log instance, as Elasticsearch's translog UUID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

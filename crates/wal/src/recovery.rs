@@ -127,7 +127,7 @@ pub(crate) fn recover(storage: &dyn Storage, config: &Config) -> Result<Recovere
     if cp.shard_id != config.shard_id {
         return Err(Error::Invalid(format!(
             "log belongs to shard {}, not shard {}",
-            cp.shard_id.0, config.shard_id.0
+            cp.shard_id, config.shard_id
         )));
     }
     remove_released(storage, &mut generations, &cp, &mut report)?;

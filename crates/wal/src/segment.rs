@@ -48,7 +48,7 @@ impl SegmentHeader {
         b[HEADER_LEN_OFFSET..LOG_UUID_OFFSET]
             .copy_from_slice(&(SEGMENT_HEADER_LEN as u32).to_le_bytes());
         b[LOG_UUID_OFFSET..SHARD_ID_OFFSET].copy_from_slice(&self.log_uuid.0);
-        b[SHARD_ID_OFFSET..GENERATION_OFFSET].copy_from_slice(&self.shard_id.0.to_le_bytes());
+        b[SHARD_ID_OFFSET..GENERATION_OFFSET].copy_from_slice(&self.shard_id.to_le_bytes());
         b[GENERATION_OFFSET..PRIMARY_TERM_OFFSET].copy_from_slice(&self.generation.0.to_le_bytes());
         b[PRIMARY_TERM_OFFSET..FIRST_SEQ_NO_OFFSET]
             .copy_from_slice(&self.primary_term.0.to_le_bytes());
@@ -82,9 +82,11 @@ impl SegmentHeader {
         if u32_at(HEADER_LEN_OFFSET) as usize != SEGMENT_HEADER_LEN {
             return Err("unexpected segment header length");
         }
+        let shard_id =
+            ShardId::from_stored(u64_at(SHARD_ID_OFFSET)).ok_or("segment header names no shard")?;
         Ok(SegmentHeader {
             log_uuid: LogUuid(b[LOG_UUID_OFFSET..SHARD_ID_OFFSET].try_into().unwrap()),
-            shard_id: ShardId(u64_at(SHARD_ID_OFFSET)),
+            shard_id,
             generation: Generation(u64_at(GENERATION_OFFSET)),
             primary_term: PrimaryTerm(u64_at(PRIMARY_TERM_OFFSET)),
             first_seq_no: SeqNo(u64_at(FIRST_SEQ_NO_OFFSET)),

@@ -18,7 +18,7 @@ pub struct ShardCheck {
     /// The shard's index.
     pub index: String,
     /// Its number.
-    pub shard: u32,
+    pub shard: ShardId,
     /// What the open found, if the shard opened.
     pub findings: Option<ShardFindings>,
     /// The first damage, if any: what an open would refuse, or what reading back met.
@@ -64,7 +64,7 @@ pub fn check_shard(dir: &ShardDir, progress: Option<Progress>) -> ShardCheck {
     let overlay = wal::OverlayStorage::new(dir.storage.clone());
     let opened = Shard::open(
         Arc::new(overlay),
-        ShardId(u64::from(dir.shard)),
+        dir.shard,
         settings(RecoveryMode::Strict, progress),
     );
     let (shard, recovery) = match opened {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use wal::{Durability, Generation, OverlayStorage, RecoveryMode, SeqNo, ShardId, Storage};
+use wal::{Durability, Generation, OverlayStorage, RecoveryMode, SeqNo, Storage};
 
 use super::{OVERLAY_SEGMENT_SIZE, ShardDir, settings};
 use crate::progress::Progress;
@@ -29,7 +29,7 @@ pub struct RepairPlan {
 /// Works out what a truncation would drop, on an overlay: `Ok(None)` if the log has no
 /// corruption to cut.
 pub fn plan_repair(dir: &ShardDir) -> Result<Option<RepairPlan>, String> {
-    let shard_id = ShardId(u64::from(dir.shard));
+    let shard_id = dir.shard;
     let config = |mode| {
         let mut config = wal::Config::new(shard_id, Durability::Request);
         config.background = false;
@@ -98,7 +98,7 @@ pub fn truncate_after_corruption(
     dir: &ShardDir,
     progress: Option<Progress>,
 ) -> Result<Repaired, String> {
-    let shard_id = ShardId(u64::from(dir.shard));
+    let shard_id = dir.shard;
     let mut salvage = settings(RecoveryMode::Salvage, progress.clone());
     salvage.segment_size = wal::Config::SEGMENT_SIZE_DEFAULT;
     let (shard_after, recovery) = Shard::open(dir.storage.clone(), shard_id, salvage)

@@ -2,7 +2,7 @@
 
 use engine::{
     BulkAction, BulkItem, BulkOptions, DeleteRequest, DocResult, Error, IndexRequest,
-    IndexSettings, UpdateRequest,
+    IndexSettings, ShardId, UpdateRequest,
 };
 use serde_json::{Map, Value, json};
 
@@ -204,7 +204,7 @@ fn a_source_that_is_not_one_json_object_is_refused_on_every_path() {
     assert_eq!(err.es_type(), "document_parsing_exception", "{err}");
     // Nothing refused took a seq_no or a document.
     assert_eq!(index.doc_count(), 1);
-    assert_eq!(index.shard(0).max_seq_no(), Some(engine::SeqNo(0)));
+    assert_eq!(index.shard(ShardId(0)).max_seq_no(), Some(engine::SeqNo(0)));
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use engine::{
     DeleteRequest, Document, Error, Index, IndexRequest, IndexSettings, Order, Position, SeqNo,
+    ShardId,
 };
 
 use crate::support::dir_store;
@@ -66,7 +67,7 @@ fn a_walk_merges_every_shard_in_id_order_and_in_seq_no_order() {
     }
 
     // Seq_no order: each shard's in the order its log holds them, merged by seq_no.
-    let by_seq: Vec<(SeqNo, u32)> = walk(&index, Order::SeqNo)
+    let by_seq: Vec<(SeqNo, ShardId)> = walk(&index, Order::SeqNo)
         .iter()
         .map(|d| {
             let routing = (d.source == br#"{"n":99}"#).then_some("elsewhere");
@@ -96,7 +97,7 @@ fn a_walk_over_many_batches_yields_each_document_once_in_order() {
     assert_eq!(ids(&by_id), expected);
     let by_seq = walk(&index, Order::SeqNo);
     assert_eq!(by_seq.len() as u64, n);
-    let mut per_shard: BTreeMap<u32, Vec<SeqNo>> = BTreeMap::new();
+    let mut per_shard: BTreeMap<ShardId, Vec<SeqNo>> = BTreeMap::new();
     for d in &by_seq {
         per_shard
             .entry(index.shard_id(&d.id, None))
@@ -218,7 +219,7 @@ fn a_held_walk_defers_compaction_and_reads_what_it_pinned() {
     for i in 0..200 {
         put(&index, &format!("p{i:03}"), i, None);
     }
-    let shard = index.shard(0);
+    let shard = index.shard(ShardId(0));
     let mut held = index.iter(Order::Id).unwrap();
     // Every document rewritten: a compaction now would move them all and drop the old
     // segments the walk's point reads from.
@@ -285,13 +286,13 @@ fn random_writes_during_walks_never_change_what_they_yield() {
         let at_start = model.clone();
         let mut walk = index.iter(order).unwrap();
         let mut seen = BTreeMap::new();
-        let mut last_seq: BTreeMap<u32, SeqNo> = BTreeMap::new();
+        let mut last_seq: BTreeMap<ShardId, SeqNo> = BTreeMap::new();
         loop {
             for _ in 0..rng.below(4) {
                 write(&index, &mut model, &mut rng);
             }
             if rng.below(256) == 0 {
-                let _ = index.shard(rng.below(2) as u32).compact().unwrap();
+                let _ = index.shard(ShardId(rng.below(2) as u32)).compact().unwrap();
             }
             let Some(doc) = walk.next() else { break };
             let doc = doc.unwrap_or_else(|e| panic!("seed {seed} round {round}: {e}"));

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use engine::{Error, Index, IndexSettings, Store, StoreOptions};
+use engine::{Error, Index, IndexSettings, ShardId, Store, StoreOptions};
 use wal::Storage;
 use wal::sim::{Damage, Fault, SimStorage};
 
@@ -331,7 +331,7 @@ fn a_close_syncs_every_shard_it_can_and_names_each_that_failed() {
     assert_whole(&store, "b", 3, &acked_b, "after close");
     let a = store.index("a").unwrap();
     for (id, _) in acked_a {
-        if a.shard_id(&id, None) != 0 {
+        if a.shard_id(&id, None) != ShardId(0) {
             assert!(a.get(&id, None).unwrap().is_some(), "[a][{id}] lost");
         }
     }

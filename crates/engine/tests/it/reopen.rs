@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use engine::{Error, IndexSettings, Store, StoreOptions};
+use engine::{Error, IndexSettings, ShardId, Store, StoreOptions};
 use wal::sim::{Damage, Fault, SimStorage};
 
 use crate::support::doc;
@@ -47,7 +47,7 @@ fn a_shard_failed_by_a_full_disk_reopens_from_its_log_once_space_returns() {
         .create_index("full", IndexSettings::with_shards(2))
         .unwrap();
     let n = index.shard_id("x", Some("0"));
-    let other = index.shard(1 - n);
+    let other = index.shard(ShardId(1 - n.0));
     index.index(&doc("elsewhere", "{}"), None).unwrap();
     let before = index.shard(n);
     let term_before = before.primary_term();
@@ -85,7 +85,7 @@ fn a_shard_failed_by_a_full_disk_reopens_from_its_log_once_space_returns() {
     let w = index.index(&doc("later", "{}"), Some("0")).unwrap();
     assert_eq!(w.primary_term, recovery.primary_term);
     // The other shard was never touched.
-    assert!(Arc::ptr_eq(&index.shard(1 - n), &other));
+    assert!(Arc::ptr_eq(&index.shard(ShardId(1 - n.0)), &other));
     assert!(index.get("elsewhere", None).unwrap().is_some());
     // Nothing to do the second time.
     assert!(index.reopen_shard(n).unwrap().is_none());
@@ -127,7 +127,7 @@ fn a_shard_failed_by_eio_stays_failed_and_names_its_file() {
         matches!(log, wal::Error::Poisoned(p) if p.error.raw_os_error() == Some(5)),
         "{log:?}"
     );
-    let shard = index.shard(0);
+    let shard = index.shard(ShardId(0));
     let failure = shard.failure().expect("failed").clone();
     assert!(!failure.reopens, "{failure:?}");
     assert!(
@@ -137,8 +137,8 @@ fn a_shard_failed_by_eio_stays_failed_and_names_its_file() {
     );
     sim.heal();
     // Never retried: an fsync that failed with EIO may have lost pages a reopen would read.
-    assert!(index.reopen_shard(0).unwrap().is_none());
-    assert!(Arc::ptr_eq(&index.shard(0), &shard));
+    assert!(index.reopen_shard(ShardId(0)).unwrap().is_none());
+    assert!(Arc::ptr_eq(&index.shard(ShardId(0)), &shard));
     assert!(index.get(&acked[0], None).unwrap().is_some());
 }
 
@@ -150,7 +150,7 @@ fn the_maintenance_thread_reopens_a_shard_by_itself() {
         .create_index("auto", IndexSettings::default())
         .unwrap();
     let (acked, _) = write_until_failed(&index, &sim, Fault::Enospc);
-    let failed = index.shard(0);
+    let failed = index.shard(ShardId(0));
     assert!(failed.failure().is_some_and(|f| f.reopens));
     sim.heal();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -181,7 +181,7 @@ fn a_delete_during_a_failure_leaves_nothing_to_reopen() {
     sim.heal();
     store.delete_index("doomed").unwrap();
     // The handle kept reopens nothing into the files that are gone.
-    assert!(index.reopen_shard(0).unwrap().is_none());
+    assert!(index.reopen_shard(ShardId(0)).unwrap().is_none());
     assert!(matches!(
         index.get("doc0", None),
         Err(Error::IndexNotFound { .. })

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 
 use engine::internals::{Shard, Wait, Writers};
-use engine::{Error, IndexRequest, IndexSettings, OpType, Result, SeqNo, WriteResult};
+use engine::{Error, IndexRequest, IndexSettings, OpType, Result, SeqNo, ShardId, WriteResult};
 
 use crate::support::dir_store;
 
@@ -24,7 +24,7 @@ fn submit_and_wait(
     write: impl FnOnce(&Shard) -> Result<WriteResult> + Send + 'static,
 ) -> Result<WriteResult> {
     let (reply, answer) = mpsc::channel();
-    writers.submit(index, 0, write, move |outcome| {
+    writers.submit(index, ShardId(0), write, move |outcome| {
         let _ = reply.send(outcome);
     });
     answer.recv().expect("every submitted write is answered")
@@ -50,13 +50,13 @@ fn writes_from_many_threads_are_answered_durable_and_share_fsyncs() {
                 for round in 0..20 {
                     let w =
                         submit_and_wait(writers, index, write_doc(format!("{n}"), round)).unwrap();
-                    let durable = index.shard(0).persisted_local_checkpoint();
+                    let durable = index.shard(ShardId(0)).persisted_local_checkpoint();
                     assert!(durable >= Some(w.seq_no), "{durable:?} < {}", w.seq_no);
                 }
             });
         }
     });
-    let stats = index.shard(0).stats();
+    let stats = index.shard(ShardId(0)).stats();
     assert_eq!(stats.max_seq_no, Some(SeqNo(32 * 20 - 1)));
     assert!(stats.syncs < 32 * 20, "fsyncs are shared: {}", stats.syncs);
     assert!(started.load(Ordering::Relaxed) >= 1, "the hook ran");

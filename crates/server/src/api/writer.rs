@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use engine::Index;
 use engine::internals::{Shard, Stamped, Writers};
+use engine::{Index, ShardId};
 use tokio::sync::oneshot;
 
 /// The engine's writers, their threads asking for the server's scheduler slice
@@ -21,7 +21,7 @@ pub(crate) fn writers() -> Writers {
 pub(crate) async fn durable<T: Stamped + Send + 'static>(
     writers: &Writers,
     index: &Arc<Index>,
-    shard: u32,
+    shard: ShardId,
     write: impl FnOnce(&Shard) -> engine::Result<T> + Send + 'static,
 ) -> engine::Result<T> {
     let (reply, answer) = oneshot::channel();
@@ -66,9 +66,14 @@ mod tests {
                     let (index, writers) = (index.clone(), writers.clone());
                     tokio::spawn(async move {
                         for round in 0..20 {
-                            let w = durable(&writers, &index, 0, write_doc(format!("{n}"), round))
-                                .await
-                                .unwrap();
+                            let w = durable(
+                                &writers,
+                                &index,
+                                ShardId(0),
+                                write_doc(format!("{n}"), round),
+                            )
+                            .await
+                            .unwrap();
                             let durable = index.shards()[0].persisted_local_checkpoint();
                             assert!(durable >= Some(w.seq_no), "{durable:?} < {}", w.seq_no);
                         }
@@ -112,10 +117,10 @@ mod tests {
             .build()
             .unwrap();
         runtime.block_on(async {
-            durable(&writers, &index, 0, write_doc("a", 0))
+            durable(&writers, &index, ShardId(0), write_doc("a", 0))
                 .await
                 .unwrap();
-            let refused = durable(&writers, &index, 0, |shard| {
+            let refused = durable(&writers, &index, ShardId(0), |shard| {
                 let mut request = IndexRequest::new("a", b"{}".to_vec());
                 request.op_type = engine::OpType::Create;
                 shard.index_with(&request, Wait::Later)
@@ -145,13 +150,15 @@ mod tests {
             .build()
             .unwrap();
         runtime.block_on(async {
-            durable(&writers, &index, 0, write_doc("before", 0))
+            durable(&writers, &index, ShardId(0), write_doc("before", 0))
                 .await
                 .unwrap();
             gate.arm(Outcome::Succeed);
             let write = {
                 let (index, writers) = (index.clone(), writers.clone());
-                tokio::spawn(async move { durable(&writers, &index, 0, write_doc("a", 1)).await })
+                tokio::spawn(async move {
+                    durable(&writers, &index, ShardId(0), write_doc("a", 1)).await
+                })
             };
             // This task runs on the same and only worker as the write's task.
             let start = Instant::now();

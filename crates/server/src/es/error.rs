@@ -6,7 +6,7 @@
 use axum::body::Body;
 use axum::http::{Response, StatusCode};
 use axum::response::IntoResponse;
-use engine::Index;
+use engine::{Index, ShardId};
 use serde_json::{Map, Value, json};
 
 /// Elasticsearch's error types, by what they are called on the wire ([`Exception::as_str`]).
@@ -169,12 +169,12 @@ impl EsError {
 
     /// An engine error met on a shard of `index`: a version conflict and a missing document
     /// name the index's uuid and the shard, as Elasticsearch's shard-level failures do.
-    pub fn on_shard(e: &engine::Error, index: &Index, shard: u32) -> EsError {
+    pub fn on_shard(e: &engine::Error, index: &Index, shard: ShardId) -> EsError {
         EsError::on_shard_of(e, index.name(), index.uuid(), shard)
     }
 
     /// [`EsError::on_shard`] by the index's name and uuid.
-    pub fn on_shard_of(e: &engine::Error, index: &str, uuid: &str, shard: u32) -> EsError {
+    pub fn on_shard_of(e: &engine::Error, index: &str, uuid: &str, shard: ShardId) -> EsError {
         let error = EsError::from(e);
         match e {
             engine::Error::VersionConflict(_) | engine::Error::DocumentMissing { .. } => error
