@@ -37,7 +37,7 @@ pub(crate) fn export(
         let action = json!({"index": {
             "_index": index,
             "_id": doc.id,
-            "version": doc.version,
+            "version": doc.version.0,
             "version_type": "external",
         }});
         let line = format!("{action}\n");

@@ -216,7 +216,7 @@ fn write(
                 _ => {}
             }
             let result = shard.index(&request).map(|w| Known::Doc {
-                version: w.version,
+                version: w.version.0,
                 seq_no: w.seq_no,
                 primary_term: w.primary_term,
                 source: request.source.to_vec(),
@@ -235,7 +235,7 @@ fn write(
             let mut request = UpdateRequest::new(id.to_string(), doc);
             request.doc_as_upsert = true;
             let result = shard.update(&request).map(|u| Known::Doc {
-                version: u.write.version,
+                version: u.write.version.0,
                 seq_no: u.write.seq_no,
                 primary_term: u.write.primary_term,
                 source: u.source,
@@ -270,7 +270,7 @@ fn check(
             .map_err(|e| format!("{what}: get [{id}]: {}", e.reason()))?;
         let got_known = match &got {
             Some(d) => Known::Doc {
-                version: d.version,
+                version: d.version.0,
                 seq_no: d.seq_no,
                 primary_term: d.primary_term,
                 source: d.source.clone(),

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use wal::{PrimaryTerm, SeqNo};
 
+use crate::stamp::{Stamp, Version};
+
 /// An engine failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -122,17 +124,6 @@ impl PartialEq for Failed {
 
 impl Eq for Failed {}
 
-/// A document's stamp: where its latest operation is in its shard's history, and its version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
-    /// The seq_no of the document's latest operation.
-    pub seq_no: SeqNo,
-    /// The primary term that operation was written under.
-    pub primary_term: PrimaryTerm,
-    /// The document's `_version`.
-    pub version: u64,
-}
-
 /// The evidence of a version conflict, for a program to act on; `Display` prints
 /// Elasticsearch's reason to the letter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,9 +154,9 @@ pub enum Required {
     /// `op_type=create`: no live document.
     Absent,
     /// `version_type=external`: a version above the current one.
-    VersionAbove(u64),
+    VersionAbove(Version),
     /// `version_type=external_gte`: a version at least the current one.
-    VersionAtLeast(u64),
+    VersionAtLeast(Version),
     /// A read with `version`: exactly that version.
     Version(i64),
     /// An internal write: a version after the current one, which is the highest there is
@@ -176,7 +167,7 @@ pub enum Required {
 impl Conflict {
     /// Elasticsearch's explanation, after `[id]: version conflict, `.
     pub fn explanation(&self) -> String {
-        let version = self.current.map_or(0, |c| c.version);
+        let version = self.current.map_or(0, |c| c.version.0);
         let live = self.current.filter(|_| !self.deleted);
         match (self.required, live) {
             (

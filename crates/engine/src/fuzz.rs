@@ -185,7 +185,7 @@ fn compare(shard: &Shard, state: &State) -> Result<(), String> {
             Some(d) => {
                 let got = got.expect("a live document");
                 ensure_eq!(
-                    (got.version, got.seq_no.0, got.primary_term.0),
+                    (got.version.0, got.seq_no.0, got.primary_term.0),
                     (d.version, d.seq_no, d.term)
                 );
                 ensure_eq!(&got.source, &d.source);
@@ -239,7 +239,7 @@ pub fn run(steps: &[Step]) -> Result<(), String> {
                     (None, Err(e)) => ensure_eq!(e.status(), 409, "{}", e),
                     (Some((mut doc, result)), Ok(w)) => {
                         ensure_eq!(
-                            (w.version, w.seq_no.0, w.primary_term.0, w.result),
+                            (w.version.0, w.seq_no.0, w.primary_term.0, w.result),
                             (doc.version, doc.seq_no, term, result)
                         );
                         doc.source = body.unwrap_or_default();

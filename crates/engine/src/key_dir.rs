@@ -23,6 +23,8 @@ use std::sync::{Mutex, MutexGuard};
 use hashbrown::HashTable;
 use wal::{Generation, Location, PrimaryTerm, SeqNo};
 
+use crate::stamp::Version;
+
 mod point;
 
 pub use point::Order;
@@ -38,7 +40,7 @@ const OFFSET_BITS: u32 = 40;
 /// The latest operation on an id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
-    pub(crate) version: u64,
+    pub(crate) version: Version,
     pub(crate) seq_no: SeqNo,
     pub(crate) primary_term: PrimaryTerm,
     pub(crate) state: EntryState,
@@ -97,7 +99,7 @@ impl Packed {
             "a primary term above 2^62"
         );
         Packed {
-            version: entry.version,
+            version: entry.version.0,
             seq_no: entry.seq_no.0,
             term_and_kind: entry.primary_term.0 << KIND_BITS | kind,
             location_or_time: word,
@@ -122,7 +124,7 @@ impl Packed {
             })
         };
         Entry {
-            version: self.version,
+            version: Version(self.version),
             seq_no: SeqNo(self.seq_no),
             primary_term: PrimaryTerm(self.term_and_kind >> KIND_BITS),
             state,
@@ -412,7 +414,7 @@ mod tests {
     fn entries_pack_into_32_bytes_and_back() {
         assert_eq!(std::mem::size_of::<Packed>(), 32);
         let live = Entry {
-            version: 7,
+            version: Version(7),
             seq_no: SeqNo(123_456),
             primary_term: PrimaryTerm(9),
             state: EntryState::Live(DocLocation::Log(Location {
@@ -442,7 +444,7 @@ mod tests {
     fn expired_tombstones_are_pruned_and_nothing_else() {
         let dir = KeyDir::new();
         let entry = |ms: Option<u64>| Entry {
-            version: 1,
+            version: Version(1),
             seq_no: SeqNo(0),
             primary_term: PrimaryTerm(1),
             state: match ms {
@@ -468,7 +470,7 @@ mod tests {
         let order = || {
             let dir = KeyDir::new();
             let entry = Entry {
-                version: 1,
+                version: Version(1),
                 seq_no: SeqNo(0),
                 primary_term: PrimaryTerm(1),
                 state: EntryState::Tombstone { deleted_at_ms: 0 },

@@ -15,6 +15,7 @@ use wal::{Generation, Location, LogUuid, PrimaryTerm, SeqNo, Storage};
 
 use crate::durable_file::{self, DurableFile};
 use crate::key_dir::{DocLocation, Entry, EntryState};
+use crate::stamp::Version;
 
 const MAGIC: &[u8; 8] = b"OPTKEYS1";
 const FOOTER_MAGIC: &[u8; 8] = b"OPTKEND1";
@@ -61,7 +62,7 @@ impl Body {
         let id_len = u16::try_from(id.len()).expect("ids are at most 512 bytes");
         b.extend_from_slice(&id_len.to_le_bytes());
         b.extend_from_slice(id.as_bytes());
-        b.extend_from_slice(&entry.version.to_le_bytes());
+        b.extend_from_slice(&entry.version.0.to_le_bytes());
         b.extend_from_slice(&entry.seq_no.0.to_le_bytes());
         b.extend_from_slice(&entry.primary_term.0.to_le_bytes());
         let (kind, x, y) = match entry.state {
@@ -138,7 +139,7 @@ pub(crate) fn read(
             .and_then(|b| std::str::from_utf8(b).ok())
             .ok_or_else(|| format!("{name}: an id that is not UTF-8"))?;
         at += id_len;
-        let version = u64_at(at).ok_or_else(cut)?;
+        let version = Version(u64_at(at).ok_or_else(cut)?);
         let seq_no = SeqNo(u64_at(at + 8).ok_or_else(cut)?);
         let primary_term = PrimaryTerm(u64_at(at + 16).ok_or_else(cut)?);
         let kind = *body.get(at + 24).ok_or_else(cut)?;
@@ -228,7 +229,7 @@ mod tests {
         let mut body = Body::default();
         for (n, (id, state)) in entries.iter().enumerate() {
             let entry = Entry {
-                version: n as u64 + 1,
+                version: Version(n as u64 + 1),
                 seq_no: SeqNo(n as u64),
                 primary_term: PrimaryTerm(2),
                 state: *state,

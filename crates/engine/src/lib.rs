@@ -33,6 +33,7 @@ pub mod routing;
 mod settings;
 mod shard;
 pub mod source;
+mod stamp;
 mod store;
 mod typed;
 mod update;
@@ -42,7 +43,7 @@ mod writer;
 pub use bulk::{BulkAction, BulkItem, BulkItemResult, BulkOptions, GetItem};
 /// The type of a request's document source, for callers that build one without the crate.
 pub use bytes::Bytes;
-pub use error::{Conflict, Error, Failed, Required, Result, Stamp};
+pub use error::{Conflict, Error, Failed, Required, Result};
 pub use id::IdGenerator;
 pub use index::Index;
 pub use index_name::{INDEX_NAME_LEN_MAX, validate_index_name};
@@ -54,6 +55,7 @@ pub use request::{
 };
 pub use settings::IndexSettings;
 pub use shard::{DocResult, Document, ShardFailure, WriteResult};
+pub use stamp::{Stamp, Version};
 
 /// One shard and what opening, compacting and syncing it reports: for the server, the tools
 /// and the tests that work below an index. An application works on [`Index`], which routes

@@ -12,6 +12,8 @@
 //!
 //! The seq_no and primary term are the log's own, in the frame header: not repeated here.
 
+use crate::stamp::Version;
+
 const FORMAT: u8 = 1;
 const KIND_INDEX: u8 = 1;
 const KIND_DELETE: u8 = 2;
@@ -22,20 +24,21 @@ const HEADER_LEN: usize = 20;
 pub(crate) enum Op<'a> {
     Index {
         id: &'a str,
-        version: u64,
+        version: Version,
         timestamp_ms: u64,
         source: &'a [u8],
     },
     Delete {
         id: &'a str,
-        version: u64,
+        version: Version,
         timestamp_ms: u64,
     },
 }
 
 impl<'a> Op<'a> {
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let (kind, id, version, timestamp_ms, source): (u8, &str, u64, u64, &[u8]) = match *self {
+        let (kind, id, version, timestamp_ms, source): (u8, &str, Version, u64, &[u8]) = match *self
+        {
             Op::Index {
                 id,
                 version,
@@ -52,7 +55,7 @@ impl<'a> Op<'a> {
         let mut buf = Vec::with_capacity(HEADER_LEN + id.len() + source.len());
         buf.push(FORMAT);
         buf.push(kind);
-        buf.extend_from_slice(&version.to_le_bytes());
+        buf.extend_from_slice(&version.0.to_le_bytes());
         buf.extend_from_slice(&timestamp_ms.to_le_bytes());
         buf.extend_from_slice(&id_len.to_le_bytes());
         buf.extend_from_slice(id.as_bytes());
@@ -68,7 +71,7 @@ impl<'a> Op<'a> {
             return Err("unknown operation format");
         }
         let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
-        let version = u64_at(2);
+        let version = Version(u64_at(2));
         let timestamp_ms = u64_at(10);
         let id_len = u16::from_le_bytes([bytes[18], bytes[19]]) as usize;
         let id_bytes = bytes
@@ -103,18 +106,18 @@ mod tests {
         let ops = [
             Op::Index {
                 id: "109487",
-                version: 3,
+                version: Version(3),
                 timestamp_ms: 99,
                 source: br#"{"title":"x"}"#,
             },
             Op::Delete {
                 id: "é",
-                version: 1,
+                version: Version(1),
                 timestamp_ms: 7,
             },
             Op::Index {
                 id: "",
-                version: 1,
+                version: Version(1),
                 timestamp_ms: 0,
                 source: b"",
             },
@@ -128,7 +131,7 @@ mod tests {
     fn truncations_are_errors_not_panics() {
         let bytes = Op::Index {
             id: "abc",
-            version: 1,
+            version: Version(1),
             timestamp_ms: 1,
             source: b"{}",
         }

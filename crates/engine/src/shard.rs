@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::key_dir::{DocLocation, Entry, EntryState, KeyDir};
 use crate::op::Op;
 use crate::request::{DeleteRequest, IndexRequest, OpType};
+use crate::stamp::Version;
 use crate::version::{self, Current};
 
 /// Per-shard settings, with Elasticsearch's names and defaults.
@@ -107,7 +108,7 @@ pub struct WriteResult {
     /// The document's id.
     pub id: String,
     /// The document's `_version` after the write.
-    pub version: u64,
+    pub version: Version,
     /// The write's `_seq_no`.
     pub seq_no: SeqNo,
     /// The write's `_primary_term`.
@@ -122,7 +123,7 @@ pub struct Document {
     /// The document's id.
     pub id: String,
     /// Its `_version`.
-    pub version: u64,
+    pub version: Version,
     /// The `_seq_no` of its latest write.
     pub seq_no: SeqNo,
     /// The `_primary_term` of its latest write.
@@ -135,10 +136,10 @@ impl Document {
     /// A get with `version`: Elasticsearch's read-time check. Whatever the `version_type`
     /// (internal, external, external_gte), a read asks for exactly that version.
     pub(crate) fn check_version(&self, version: i64) -> Result<()> {
-        if version == self.version as i64 {
+        if u64::try_from(version) == Ok(self.version.0) {
             Ok(())
         } else {
-            let stamp = crate::error::Stamp {
+            let stamp = crate::stamp::Stamp {
                 seq_no: self.seq_no,
                 primary_term: self.primary_term,
                 version: self.version,
@@ -422,7 +423,7 @@ impl Shard {
         op_type: OpType,
         conditions: &crate::request::Conditions,
         wait: Wait,
-        op: impl FnOnce(u64, u64) -> Op<'a>,
+        op: impl FnOnce(Version, u64) -> Op<'a>,
     ) -> Result<WriteResult> {
         self.check_serving()?;
         if self.settings.disk.as_ref().is_some_and(|d| d.is_blocked()) {

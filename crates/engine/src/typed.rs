@@ -5,10 +5,11 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, Result, Stamp};
+use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::request::{Conditions, IndexRequest};
 use crate::shard::{Document, WriteResult};
+use crate::stamp::Stamp;
 
 /// A document decoded into `T`, with the stamp its latest write left.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -142,7 +142,7 @@ impl Shard {
         if let (Some(seq_no), Some(term)) = (request.if_seq_no, request.if_primary_term)
             && (current.seq_no, current.primary_term) != (seq_no, term)
         {
-            let stamp = crate::error::Stamp {
+            let stamp = crate::stamp::Stamp {
                 seq_no: current.seq_no,
                 primary_term: current.primary_term,
                 version: current.version,

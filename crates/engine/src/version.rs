@@ -5,13 +5,14 @@
 
 use wal::{PrimaryTerm, SeqNo};
 
-use crate::error::{Error, Required, Result, Stamp};
+use crate::error::{Error, Required, Result};
 use crate::request::{Conditions, OpType, VersionType};
+use crate::stamp::{Stamp, Version};
 
 /// What the key directory holds for an id. Expired tombstones are already `None`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Current {
-    pub(crate) version: u64,
+    pub(crate) version: Version,
     pub(crate) seq_no: SeqNo,
     pub(crate) primary_term: PrimaryTerm,
     pub(crate) deleted: bool,
@@ -20,13 +21,10 @@ pub(crate) struct Current {
 /// What the write will do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Plan {
-    pub(crate) version: u64,
+    pub(crate) version: Version,
     /// The document was absent or deleted: an index `created` it, a delete found nothing.
     pub(crate) not_found_or_deleted: bool,
 }
-
-/// The highest `_version`: Elasticsearch's is a Java `long`.
-const VERSION_MAX: u64 = i64::MAX as u64;
 
 pub(crate) fn plan(
     id: &str,
@@ -61,16 +59,17 @@ pub(crate) fn plan(
             if op_type == OpType::Create && !not_found_or_deleted {
                 return refuse(Required::Absent);
             }
-            match current_version {
-                None => 1,
+            match current_version.map(Version::next) {
+                None => Version::FIRST,
                 // Elasticsearch adds one to a Java long and wraps to -2^63, a version no
                 // client can use; refused instead, before anything is decided.
-                Some(v) if v >= VERSION_MAX => return refuse(Required::NextVersion),
-                Some(v) => v + 1,
+                Some(None) => return refuse(Required::NextVersion),
+                Some(Some(next)) => next,
             }
         }
         VersionType::External | VersionType::ExternalGte => {
             let given = u64::try_from(c.version.expect("validated: external needs a version"))
+                .map(Version)
                 .expect("validated: non-negative");
             match (c.version_type, current_version) {
                 (VersionType::External, Some(v)) if v >= given => {

@@ -12,7 +12,7 @@
 //! [`Index`] (every document operation, routed to its shard inside).
 //!
 //! ```
-//! use optimist::{IndexSettings, Store, StoreOptions};
+//! use optimist::{IndexSettings, Store, StoreOptions, Version};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize)]
@@ -34,11 +34,11 @@
 //! counters.put("home", &Counter { hits: 7 })?;
 //! let stale = counters.put_if("home", &Counter { hits: 1 }, first).unwrap_err();
 //! let evidence = stale.conflict_evidence().expect("a version conflict");
-//! assert_eq!(evidence.current.map(|s| s.version), Some(2));
+//! assert_eq!(evidence.current.map(|s| s.version), Some(Version(2)));
 //!
 //! // Read, change, write on the stamp read, again after a conflict: no increment is lost.
 //! let done = counters.update_with("home", |c: &mut Counter| c.hits += 1)?;
-//! assert_eq!((done.value.hits, done.stamp.version), (8, 3));
+//! assert_eq!((done.value.hits, done.stamp.version), (8, Version(3)));
 //!
 //! store.close()?;
 //! # Ok(())
@@ -54,8 +54,8 @@ pub use engine::{
     BulkAction, BulkItem, BulkItemResult, BulkOptions, Conditions, Conflict, DeleteRequest,
     DocResult, Document, Durability, Error, GetItem, IdGenerator, Index, IndexRequest,
     IndexSettings, Iter, OpType, Order, Position, PrimaryTerm, Required, Result, SOURCE_LEN_MAX,
-    SeqNo, ShardFailure, Stamp, Store, StoreOptions, UPDATE_WITH_ATTEMPTS, UpdateRequest,
-    UpdateResult, VersionType, Versioned, WriteResult,
+    SeqNo, ShardFailure, ShardId, Stamp, Store, StoreOptions, UPDATE_WITH_ATTEMPTS, UpdateRequest,
+    UpdateResult, Version, VersionType, Versioned, WriteResult,
 };
 
 /// The `serde_json` the API speaks (`UpdateRequest`'s `Map` and `Value`), so an application

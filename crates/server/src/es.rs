@@ -147,7 +147,7 @@ impl<'a> WriteBody<'a> {
         WriteBody {
             _index: index.name(),
             _id: &w.id,
-            _version: w.version,
+            _version: w.version.0,
             result: w.result.as_str(),
             forced_refresh: forced_refresh && !noop,
             _shards: shards,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use engine::Version;
 use engine::internals::{KeysRecovery, Shard, ShardSettings};
 use engine::{Conditions, PrimaryTerm, SeqNo};
 use wal::Durability;
@@ -82,12 +83,12 @@ fn overwrites_keep_disk_use_under_twice_the_live_data() {
     for i in (0..ids).step_by(97) {
         let got = shard.get(&format!("doc-{i:04}")).unwrap().unwrap();
         assert_eq!(got.source, source(19).into_bytes());
-        assert_eq!(got.version, 20);
+        assert_eq!(got.version, Version(20));
     }
 }
 
 /// Each live document's stamp: version, seq_no, primary term.
-type Stamps = BTreeMap<String, (u64, SeqNo, PrimaryTerm)>;
+type Stamps = BTreeMap<String, (Version, SeqNo, PrimaryTerm)>;
 
 /// Builds the crash workload of compaction: documents written, some overwritten, some deleted (and
 /// the deletes past `gc_deletes` by the time of the compaction), one deleted and re-created.
@@ -272,7 +273,7 @@ fn compaction_runs_beside_writers_and_readers() {
     let shard = support::open(&sim, &settings);
     let stop = AtomicBool::new(false);
     let compacted = AtomicU64::new(0);
-    let last: Vec<BTreeMap<String, u64>> = std::thread::scope(|s| {
+    let last: Vec<BTreeMap<String, Version>> = std::thread::scope(|s| {
         let compactor = s.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
                 if shard.compact().unwrap().is_some() {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use engine::Version;
 use engine::internals::Shard;
 use engine::{Conditions, ShardId};
 use wal::Durability;
@@ -53,7 +54,7 @@ fn concurrent_cas_increments_lose_no_update() {
     });
     let value = shard.get("counter").unwrap().unwrap();
     assert_eq!(count_of(&value.source), acked as u64);
-    assert_eq!(value.version, acked as u64 + 1);
+    assert_eq!(value.version, Version(acked as u64 + 1));
     eprintln!("{acked} increments, {conflicts} conflicts retried");
     // And all of it is durable.
     drop(shard);

@@ -1,5 +1,6 @@
 //! Every document operation at the index level, routed inside it.
 
+use engine::Version;
 use engine::{
     BulkAction, BulkItem, BulkOptions, DeleteRequest, DocResult, Error, IndexRequest,
     IndexSettings, ShardId, UpdateRequest,
@@ -33,7 +34,7 @@ fn an_index_creates_updates_bulks_mgets_and_scans_with_routing_inside() {
     let mut update = UpdateRequest::new("a", object(json!({"m": 2})));
     update.retry_on_conflict = 3;
     let u = index.update(&update, None).unwrap();
-    assert_eq!(u.write.version, 2);
+    assert_eq!(u.write.version, Version(2));
     let got = index.get("a", None).unwrap().unwrap();
     assert_eq!(
         serde_json::from_slice::<Value>(&got.source).unwrap(),
@@ -223,6 +224,6 @@ fn a_checked_source_is_checked_again_once_it_is_replaced() {
     assert_eq!(err.es_type(), "document_parsing_exception", "{err}");
     request.source = br#"{"ok":1}"#.to_vec().into();
     request.check_source().unwrap();
-    assert_eq!(index.index(&request, None).unwrap().version, 1);
+    assert_eq!(index.index(&request, None).unwrap().version, Version(1));
     assert_eq!(index.doc_count(), 1);
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use engine::Version;
 use engine::{
     DeleteRequest, Document, Error, Index, IndexRequest, IndexSettings, Order, Position, SeqNo,
     ShardId,
@@ -143,7 +144,11 @@ fn a_walk_sees_the_index_as_it_was_when_it_started() {
         .collect();
     assert_eq!(seen, expected, "the documents as they were at the start");
     let d5 = rest.iter().find(|d| d.id == "d5").unwrap();
-    assert_eq!(d5.version, 1, "the version at the point, not the update's");
+    assert_eq!(
+        d5.version,
+        Version(1),
+        "the version at the point, not the update's"
+    );
 
     // A new walk sees the writes.
     let now = walk_ids(&index);
@@ -233,7 +238,7 @@ fn a_held_walk_defers_compaction_and_reads_what_it_pinned() {
     );
     let seen: Vec<Document> = held.by_ref().collect::<Result<_, _>>().unwrap();
     assert_eq!(seen.len(), 200);
-    assert!(seen.iter().all(|d| d.version == 1));
+    assert!(seen.iter().all(|d| d.version == Version(1)));
     drop(held);
     let done = shard
         .compact()
@@ -242,7 +247,7 @@ fn a_held_walk_defers_compaction_and_reads_what_it_pinned() {
     assert_eq!(done.live, 200);
     assert!(walk_ids(&index).len() == 200);
     let after = walk(&index, Order::Id);
-    assert!(after.iter().all(|d| d.version == 2));
+    assert!(after.iter().all(|d| d.version == Version(2)));
 }
 
 /// Random writes interleaved with a walk, against a model of the index at the walk's

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use engine::Version;
 use engine::{Error, Index, IndexSettings, ShardId, Store, StoreOptions};
 use wal::Storage;
 use wal::sim::{Damage, Fault, SimStorage};
@@ -218,7 +219,7 @@ fn a_delete_that_cannot_be_recorded_leaves_the_index_served() {
         // A write in between goes to the index that is still there, not a new one.
         let index = store.index_or_create("doomed").unwrap();
         let w = index.index(&doc("late", "{}"), None).unwrap();
-        assert_eq!(w.version, 1);
+        assert_eq!(w.version, Version(1));
         assert_eq!(index.doc_count(), acked.len() as u64 + 1);
         // Once the disk is back, the delete works.
         store.delete_index("doomed").unwrap();

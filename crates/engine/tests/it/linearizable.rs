@@ -168,13 +168,13 @@ fn run(shard: &Shard, op: &Op) -> Ret {
     match *op {
         Op::Read => Ret::Read(shard.get("k").unwrap().map(|d| {
             let value = count_of(&d.source);
-            (value, d.seq_no.0, d.version)
+            (value, d.seq_no.0, d.version.0)
         })),
         Op::Write(value) => {
             let w = shard.index(&counter("k", value)).unwrap();
             Ret::Written {
                 seq_no: w.seq_no.0,
-                version: w.version,
+                version: w.version.0,
             }
         }
         Op::Cas {
@@ -189,7 +189,7 @@ fn run(shard: &Shard, op: &Op) -> Ret {
             match shard.index(&with(counter("k", value), condition)) {
                 Ok(w) => Ret::Written {
                     seq_no: w.seq_no.0,
-                    version: w.version,
+                    version: w.version.0,
                 },
                 Err(e) if e.status() == 409 => {
                     let reason = e.reason();

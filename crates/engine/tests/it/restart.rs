@@ -1,6 +1,7 @@
 //! Restarts and crashes. Every open replays the log and bumps the primary term before the
 //! first write; documents keep the stamps they were written with.
 
+use engine::Version;
 use engine::{Conditions, DocResult, PrimaryTerm, SeqNo};
 use wal::Durability;
 use wal::sim::{Damage, SimStorage};
@@ -30,7 +31,7 @@ fn every_open_bumps_the_term_and_documents_keep_their_stamps() {
     let got = shard.get("1").unwrap().unwrap();
     assert_eq!(
         (got.seq_no, got.primary_term, got.version),
-        (SeqNo(0), PrimaryTerm(1), 1)
+        (SeqNo(0), PrimaryTerm(1), Version(1))
     );
     // The surviving stamp still names the document: the conditional write succeeds, once.
     let next = shard
@@ -41,7 +42,7 @@ fn every_open_bumps_the_term_and_documents_keep_their_stamps() {
         .unwrap();
     assert_eq!(
         (next.seq_no, next.primary_term, next.version),
-        (SeqNo(1), PrimaryTerm(2), 2)
+        (SeqNo(1), PrimaryTerm(2), Version(2))
     );
     assert!(
         shard
@@ -124,7 +125,7 @@ fn tombstones_survive_restarts() {
     let again = shard.index(&doc("x", "{}")).unwrap();
     assert_eq!(
         (again.version, again.result),
-        (3, DocResult::Created),
+        (Version(3), DocResult::Created),
         "version continues"
     );
     assert_eq!(shard.doc_count(), 1);

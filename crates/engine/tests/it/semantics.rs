@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use engine::Version;
 use engine::{Conditions, DocResult, Error, IndexRequest, OpType, PrimaryTerm, SeqNo, VersionType};
 use wal::Durability;
 use wal::sim::SimStorage;
@@ -35,17 +36,17 @@ fn first_write_is_seq_no_0_term_1_version_1_created() {
     let r = shard.index(&doc("1", "{}")).unwrap();
     assert_eq!(
         (r.seq_no, r.primary_term, r.version, r.result),
-        (SeqNo(0), PrimaryTerm(1), 1, DocResult::Created)
+        (SeqNo(0), PrimaryTerm(1), Version(1), DocResult::Created)
     );
     let r = shard.index(&doc("1", r#"{"a":1}"#)).unwrap();
     assert_eq!(
         (r.seq_no, r.version, r.result),
-        (SeqNo(1), 2, DocResult::Updated)
+        (SeqNo(1), Version(2), DocResult::Updated)
     );
     let got = shard.get("1").unwrap().unwrap();
     assert_eq!(
         (got.version, got.seq_no, got.source.as_slice()),
-        (2, SeqNo(1), br#"{"a":1}"#.as_slice())
+        (Version(2), SeqNo(1), br#"{"a":1}"#.as_slice())
     );
 }
 
@@ -60,7 +61,7 @@ fn a_matching_stamp_writes_and_a_stale_one_conflicts_without_consuming_a_seq_no(
     let second = shard
         .index(&with(doc("109487", r#"{"title":"y"}"#), cas(8, 1)))
         .unwrap();
-    assert_eq!((second.seq_no, second.version), (SeqNo(9), 2));
+    assert_eq!((second.seq_no, second.version), (SeqNo(9), Version(2)));
     let err = shard
         .index(&with(doc("109487", "{}"), cas(8, 1)))
         .unwrap_err();
@@ -114,29 +115,32 @@ fn deletes_always_consume_a_seq_no_and_versions_continue_through_tombstones() {
     let missing = shard.delete(&delete("ghost")).unwrap();
     assert_eq!(
         (missing.result, missing.version, missing.seq_no),
-        (DocResult::NotFound, 1, SeqNo(0))
+        (DocResult::NotFound, Version(1), SeqNo(0))
     );
     let again = shard.delete(&delete("ghost")).unwrap();
     assert_eq!(
         (again.result, again.version, again.seq_no),
-        (DocResult::NotFound, 2, SeqNo(1))
+        (DocResult::NotFound, Version(2), SeqNo(1))
     );
 
     shard.index(&doc("1", "{}")).unwrap();
     let deleted = shard.delete(&delete("1")).unwrap();
-    assert_eq!((deleted.result, deleted.version), (DocResult::Deleted, 2));
+    assert_eq!(
+        (deleted.result, deleted.version),
+        (DocResult::Deleted, Version(2))
+    );
     assert_eq!(shard.get("1").unwrap(), None);
     let recreated = shard.index(&doc("1", "{}")).unwrap();
     assert_eq!(
         (recreated.result, recreated.version),
-        (DocResult::Created, 3)
+        (DocResult::Created, Version(3))
     );
     let mut create = doc("1", "{}");
     create.op_type = OpType::Create;
     shard.delete(&delete("1")).unwrap();
     assert_eq!(
         shard.index(&create).unwrap().version,
-        5,
+        Version(5),
         "create over a tombstone"
     );
 }
@@ -153,7 +157,7 @@ fn a_tombstone_is_forgotten_after_gc_deletes() {
     let r = shard.index(&doc("1", "{}")).unwrap();
     assert_eq!(
         (r.version, r.result),
-        (1, DocResult::Created),
+        (Version(1), DocResult::Created),
         "versioning restarts at 1"
     );
 }
@@ -188,29 +192,33 @@ fn expired_tombstones_leave_memory_and_no_older_version_comes_back() {
     let shard = support::open(&sim, &settings);
     assert_eq!(shard.get("gone").unwrap(), None);
     let r = shard.index(&doc("gone", "{}")).unwrap();
-    assert_eq!((r.version, r.result), (1, DocResult::Created));
+    assert_eq!((r.version, r.result), (Version(1), DocResult::Created));
 }
 
 #[test]
 fn external_versions_follow_elasticsearch_including_tombstones() {
     let (_, shard) = support::new_shard();
     let ext = |v| with(doc("1", "{}"), external(v, VersionType::External));
-    assert_eq!(shard.index(&ext(5)).unwrap().version, 5);
+    assert_eq!(shard.index(&ext(5)).unwrap().version, Version(5));
     assert_eq!(
         reason(shard.index(&ext(5)).unwrap_err()),
         "[1]: version conflict, current version [5] is higher or equal to the one provided [5]"
     );
-    assert_eq!(shard.index(&ext(7)).unwrap().version, 7);
+    assert_eq!(shard.index(&ext(7)).unwrap().version, Version(7));
     let mut d = delete("1");
     d.conditions = external(9, VersionType::External);
-    assert_eq!(shard.delete(&d).unwrap().version, 9);
+    assert_eq!(shard.delete(&d).unwrap().version, Version(9));
     // The tombstone's version still counts.
     assert!(shard.index(&ext(8)).is_err());
     assert_eq!(shard.index(&ext(10)).unwrap().result, DocResult::Created);
 
     let gte = |v| with(doc("2", "{}"), external(v, VersionType::ExternalGte));
-    assert_eq!(shard.index(&gte(6)).unwrap().version, 6);
-    assert_eq!(shard.index(&gte(6)).unwrap().version, 6, "equal is allowed");
+    assert_eq!(shard.index(&gte(6)).unwrap().version, Version(6));
+    assert_eq!(
+        shard.index(&gte(6)).unwrap().version,
+        Version(6),
+        "equal is allowed"
+    );
     assert_eq!(
         reason(shard.index(&gte(5)).unwrap_err()),
         "[2]: version conflict, current version [6] is higher than the one provided [5]"
@@ -220,7 +228,7 @@ fn external_versions_follow_elasticsearch_including_tombstones() {
             .index(&with(doc("3", "{}"), external(0, VersionType::External)))
             .unwrap()
             .version,
-        0
+        Version(0)
     );
 }
 
@@ -228,7 +236,7 @@ fn external_versions_follow_elasticsearch_including_tombstones() {
 fn no_internal_write_follows_the_highest_version() {
     let (_, shard) = support::new_shard();
     let top = with(doc("1", "{}"), external(i64::MAX, VersionType::External));
-    assert_eq!(shard.index(&top).unwrap().version, i64::MAX as u64);
+    assert_eq!(shard.index(&top).unwrap().version, Version::MAX);
     let before = shard.max_seq_no();
     let err = shard.index(&doc("1", r#"{"next":1}"#)).unwrap_err();
     assert_eq!(
@@ -242,16 +250,13 @@ fn no_internal_write_follows_the_highest_version() {
     assert!(shard.delete(&delete("1")).is_err(), "a delete neither");
     assert_eq!(shard.max_seq_no(), before, "nothing was decided");
     let kept = shard.get("1").unwrap().unwrap();
-    assert_eq!(
-        (kept.version, kept.source),
-        (i64::MAX as u64, b"{}".to_vec())
-    );
+    assert_eq!((kept.version, kept.source), (Version::MAX, b"{}".to_vec()));
     // external_gte at the same version still may.
     let same = with(
         doc("1", r#"{"gte":1}"#),
         external(i64::MAX, VersionType::ExternalGte),
     );
-    assert_eq!(shard.index(&same).unwrap().version, i64::MAX as u64);
+    assert_eq!(shard.index(&same).unwrap().version, Version::MAX);
 }
 
 #[test]

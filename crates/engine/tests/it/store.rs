@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use engine::Version;
 use engine::{Error, IndexSettings, Store, StoreOptions};
 use wal::Storage;
 use wal::sim::{Damage, SimStorage};
@@ -82,7 +83,10 @@ fn indices_are_created_listed_reopened_and_deleted() {
     let movies = store
         .create_index("movies", IndexSettings::default())
         .unwrap();
-    assert_eq!(movies.index(&doc("1", "{}"), None).unwrap().version, 1);
+    assert_eq!(
+        movies.index(&doc("1", "{}"), None).unwrap().version,
+        Version(1)
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use engine::Version;
 use engine::{Error, IndexSettings, Versioned};
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +25,7 @@ fn a_typed_document_round_trips_with_its_stamp_and_conflicts_carry_evidence() {
         balance: 10,
     };
     let put = accounts.put("a", &alice).unwrap();
-    assert_eq!(put.version, 1);
+    assert_eq!(put.version, Version(1));
     let Versioned { value, stamp } = accounts.get_as::<Account>("a").unwrap().unwrap();
     assert_eq!((value, stamp), (alice.clone(), put));
     assert!(accounts.get_as::<Account>("nobody").unwrap().is_none());
@@ -42,7 +43,10 @@ fn a_typed_document_round_trips_with_its_stamp_and_conflicts_carry_evidence() {
     let err = accounts.put_if("a", &alice, put).unwrap_err();
     let evidence = err.conflict_evidence().expect("a conflict");
     assert_eq!(evidence.current, Some(newer));
-    assert_eq!(accounts.put_if("a", &alice, newer).unwrap().version, 3);
+    assert_eq!(
+        accounts.put_if("a", &alice, newer).unwrap().version,
+        Version(3)
+    );
 
     // A source that is not an Account.
     accounts.put("x", &serde_json::json!({"owner": 5})).unwrap();
@@ -73,7 +77,7 @@ fn update_with_retries_on_conflict_and_loses_no_change() {
     });
     let end = accounts.get_as::<Account>("acc").unwrap().unwrap();
     assert_eq!(end.value.balance, threads * each);
-    assert_eq!(end.stamp.version, 1 + (threads * each) as u64);
+    assert_eq!(end.stamp.version, Version(1 + (threads * each) as u64));
     let missing = accounts
         .update_with("none", |a: &mut Account| a.balance += 1)
         .unwrap_err();

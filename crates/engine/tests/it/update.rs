@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use engine::Version;
 use engine::{
     BulkAction, BulkItem, DocResult, GetItem, IndexSettings, PrimaryTerm, SeqNo, Store,
     StoreOptions, UpdateRequest,
@@ -33,7 +34,7 @@ fn a_partial_doc_is_merged_and_an_unchanged_result_is_a_noop() {
         .unwrap();
     assert_eq!(
         (u.write.result, u.write.version, u.write.seq_no),
-        (DocResult::Updated, 2, SeqNo(1))
+        (DocResult::Updated, Version(2), SeqNo(1))
     );
     assert_eq!(
         json_of(&shard.get("1").unwrap().unwrap().source),
@@ -44,7 +45,7 @@ fn a_partial_doc_is_merged_and_an_unchanged_result_is_a_noop() {
         .unwrap();
     assert_eq!(
         (noop.write.result, noop.write.version, noop.write.seq_no),
-        (DocResult::Noop, 2, SeqNo(1))
+        (DocResult::Noop, Version(2), SeqNo(1))
     );
     assert_eq!(
         shard.max_seq_no(),
@@ -73,7 +74,10 @@ fn missing_documents_upserts_and_conditions() {
     let mut upsert = UpdateRequest::new("1", map(json!({"a":1})));
     upsert.upsert = Some(map(json!({"a":0,"created":true})));
     let u = shard.update(&upsert).unwrap();
-    assert_eq!((u.write.result, u.write.version), (DocResult::Created, 1));
+    assert_eq!(
+        (u.write.result, u.write.version),
+        (DocResult::Created, Version(1))
+    );
     assert_eq!(json_of(&u.source), json!({"a":0,"created":true}));
     assert_eq!(
         shard.update(&upsert).unwrap().write.result,
@@ -145,7 +149,7 @@ fn concurrent_updates_with_retry_on_conflict_lose_nothing() {
         THREADS * EACH,
         "every acknowledged update is in the document"
     );
-    assert_eq!(got.version, (THREADS * EACH) as u64 + 1);
+    assert_eq!(got.version, Version((THREADS * EACH) as u64 + 1));
 }
 
 fn store() -> (SimStorage, Store) {
