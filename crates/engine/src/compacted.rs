@@ -36,18 +36,39 @@ pub(crate) fn partition_of(id: &str) -> usize {
     crc32fast::hash(id.as_bytes()) as usize % PARTITIONS
 }
 
-pub(crate) fn file_name(generation: u64) -> String {
-    durable_file::numbered(NAME_PREFIX, generation)
+/// The number of a shard's compacted file: each compaction writes the next one, and the file
+/// name carries it (`compacted-0000000003`). No file has 0: [`CompactedGeneration::NONE`]
+/// stands for a shard that never compacted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct CompactedGeneration(pub u64);
+
+impl CompactedGeneration {
+    /// No compacted file.
+    pub const NONE: CompactedGeneration = CompactedGeneration(0);
+
+    pub(crate) fn next(self) -> CompactedGeneration {
+        CompactedGeneration(self.0 + 1)
+    }
 }
 
-pub(crate) fn parse_name(name: &str) -> Option<u64> {
-    durable_file::parse_numbered(NAME_PREFIX, name)
+impl std::fmt::Display for CompactedGeneration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+pub(crate) fn file_name(generation: CompactedGeneration) -> String {
+    durable_file::numbered(NAME_PREFIX, generation.0)
+}
+
+pub(crate) fn parse_name(name: &str) -> Option<CompactedGeneration> {
+    durable_file::parse_numbered(NAME_PREFIX, name).map(CompactedGeneration)
 }
 
 /// What the header of a compacted file says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Header {
-    pub(crate) generation: u64,
+    pub(crate) generation: CompactedGeneration,
     /// The partition of every id in the file.
     pub(crate) partition: u32,
     /// Every operation of the partition below this seq_no is in the file; the log's
@@ -61,7 +82,7 @@ impl Header {
     fn encode(&self) -> [u8; HEADER_LEN as usize] {
         let mut b = [0u8; HEADER_LEN as usize];
         b[0..8].copy_from_slice(MAGIC);
-        b[8..16].copy_from_slice(&self.generation.to_le_bytes());
+        b[8..16].copy_from_slice(&self.generation.0.to_le_bytes());
         b[16..24].copy_from_slice(&self.covers_below.0.to_le_bytes());
         b[24..40].copy_from_slice(&self.log_uuid.0);
         b[40..44].copy_from_slice(&self.partition.to_le_bytes());
@@ -83,7 +104,9 @@ impl Header {
             return Err(format!("partition {partition} of {PARTITIONS}"));
         }
         Ok(Header {
-            generation: u64::from_le_bytes(b[8..16].try_into().expect("8 bytes")),
+            generation: CompactedGeneration(u64::from_le_bytes(
+                b[8..16].try_into().expect("8 bytes"),
+            )),
             partition,
             covers_below: SeqNo(u64::from_le_bytes(b[16..24].try_into().expect("8 bytes"))),
             log_uuid: LogUuid(b[24..40].try_into().expect("16 bytes")),
@@ -286,7 +309,7 @@ mod tests {
     fn written_records_read_back_and_damage_is_named() {
         let storage: Arc<dyn Storage> = Arc::new(SimStorage::new(7));
         let header = Header {
-            generation: 3,
+            generation: CompactedGeneration(3),
             partition: 5,
             covers_below: SeqNo(10),
             log_uuid: LogUuid([5; 16]),
@@ -295,10 +318,13 @@ mod tests {
         let a = writer.append(SeqNo(2), PrimaryTerm(1), b"two").unwrap();
         let b = writer.append(SeqNo(9), PrimaryTerm(2), b"nine").unwrap();
         writer.finish().unwrap();
-        assert_eq!(parse_name(&file_name(3)), Some(3));
+        assert_eq!(
+            parse_name(&file_name(CompactedGeneration(3))),
+            Some(CompactedGeneration(3))
+        );
         assert_eq!(parse_name("compacted-0000000003.tmp"), None);
 
-        let file = CompactedFile::open(&storage, &file_name(3)).unwrap();
+        let file = CompactedFile::open(&storage, &file_name(CompactedGeneration(3))).unwrap();
         assert_eq!(file.header, header);
         assert_eq!(file.read(b).unwrap().0.payload, b"nine");
         let mut seen = Vec::new();
@@ -310,10 +336,10 @@ mod tests {
         assert_eq!(seen, vec![(a, SeqNo(2)), (b, SeqNo(9))]);
 
         // One flipped payload byte: the record fails its checksum, and says where.
-        let raw = storage.open(&file_name(3)).unwrap();
+        let raw = storage.open(&file_name(CompactedGeneration(3))).unwrap();
         raw.write_all_at(b + RECORD_HEADER_LEN as u64, b"N")
             .unwrap();
-        let file = CompactedFile::open(&storage, &file_name(3)).unwrap();
+        let file = CompactedFile::open(&storage, &file_name(CompactedGeneration(3))).unwrap();
         let err = file.read(b).unwrap_err();
         assert!(
             err.contains(&format!("offset {b}")) && err.contains("checksum"),

@@ -23,6 +23,7 @@ use std::sync::{Mutex, MutexGuard};
 use hashbrown::HashTable;
 use wal::{Generation, Location, PrimaryTerm, SeqNo};
 
+use crate::compacted::CompactedGeneration;
 use crate::stamp::Version;
 
 mod point;
@@ -60,7 +61,10 @@ pub(crate) enum DocLocation {
     /// In one of the log's segments.
     Log(Location),
     /// In a compacted file (compacted.rs), at this offset.
-    Compacted { generation: u64, offset: u64 },
+    Compacted {
+        generation: CompactedGeneration,
+        offset: u64,
+    },
 }
 
 /// An entry as stored: 32 bytes. The term word's low bit says whether the last word is a
@@ -90,7 +94,7 @@ impl Packed {
         let (kind, word) = match entry.state {
             EntryState::Live(DocLocation::Log(l)) => (0, place(l.generation.0, l.offset)),
             EntryState::Live(DocLocation::Compacted { generation, offset }) => {
-                (COMPACTED, place(generation, offset))
+                (COMPACTED, place(generation.0, offset))
             }
             EntryState::Tombstone { deleted_at_ms } => (TOMBSTONE, deleted_at_ms),
         };
@@ -115,7 +119,10 @@ impl Packed {
             let generation = self.location_or_time >> OFFSET_BITS;
             let offset = self.location_or_time & ((1 << OFFSET_BITS) - 1);
             EntryState::Live(if self.term_and_kind & COMPACTED == COMPACTED {
-                DocLocation::Compacted { generation, offset }
+                DocLocation::Compacted {
+                    generation: CompactedGeneration(generation),
+                    offset,
+                }
             } else {
                 DocLocation::Log(Location {
                     generation: Generation(generation),
@@ -424,7 +431,7 @@ mod tests {
         };
         let compacted = Entry {
             state: EntryState::Live(DocLocation::Compacted {
-                generation: 12,
+                generation: CompactedGeneration(12),
                 offset: 48,
             }),
             ..live

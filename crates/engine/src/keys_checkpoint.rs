@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use wal::{Generation, Location, LogUuid, PrimaryTerm, SeqNo, Storage};
 
+use crate::compacted::CompactedGeneration;
 use crate::durable_file::{self, DurableFile};
 use crate::key_dir::{DocLocation, Entry, EntryState};
 use crate::stamp::Version;
@@ -42,7 +43,7 @@ pub(crate) struct Header {
     pub(crate) generation: u64,
     pub(crate) log_uuid: LogUuid,
     /// The compacted file in use when it was taken; 0 for none.
-    pub(crate) compacted_generation: u64,
+    pub(crate) compacted_generation: CompactedGeneration,
     /// Every operation below this seq_no is in the checkpoint; none at or above it is.
     pub(crate) covers_below: SeqNo,
     pub(crate) count: u64,
@@ -68,7 +69,7 @@ impl Body {
         let (kind, x, y) = match entry.state {
             EntryState::Live(DocLocation::Log(l)) => (KIND_LOG, l.generation.0, l.offset),
             EntryState::Live(DocLocation::Compacted { generation, offset }) => {
-                (KIND_COMPACTED, generation, offset)
+                (KIND_COMPACTED, generation.0, offset)
             }
             EntryState::Tombstone { deleted_at_ms } => (KIND_TOMBSTONE, deleted_at_ms, 0),
         };
@@ -90,7 +91,7 @@ pub(crate) fn write(
     head[0..8].copy_from_slice(MAGIC);
     head[8..16].copy_from_slice(&header.generation.to_le_bytes());
     head[16..32].copy_from_slice(&header.log_uuid.0);
-    head[32..40].copy_from_slice(&header.compacted_generation.to_le_bytes());
+    head[32..40].copy_from_slice(&header.compacted_generation.0.to_le_bytes());
     head[40..48].copy_from_slice(&header.covers_below.0.to_le_bytes());
     head[48..56].copy_from_slice(&header.count.to_le_bytes());
     let mut crc = crc32fast::Hasher::new();
@@ -152,7 +153,7 @@ pub(crate) fn read(
                 offset: y,
             })),
             KIND_COMPACTED => EntryState::Live(DocLocation::Compacted {
-                generation: x,
+                generation: CompactedGeneration(x),
                 offset: y,
             }),
             KIND_TOMBSTONE => EntryState::Tombstone { deleted_at_ms: x },
@@ -195,7 +196,7 @@ fn check(name: &str, bytes: &[u8]) -> Result<Header, String> {
     Ok(Header {
         generation: u64_at(8),
         log_uuid: LogUuid(bytes[16..32].try_into().expect("16 bytes")),
-        compacted_generation: u64_at(32),
+        compacted_generation: CompactedGeneration(u64_at(32)),
         covers_below: SeqNo(u64_at(40)),
         count: u64_at(48),
     })
@@ -220,7 +221,7 @@ mod tests {
             (
                 "bé",
                 EntryState::Live(DocLocation::Compacted {
-                    generation: 2,
+                    generation: CompactedGeneration(2),
                     offset: 48,
                 }),
             ),
@@ -239,7 +240,7 @@ mod tests {
         let header = Header {
             generation: 1,
             log_uuid: LogUuid([1; 16]),
-            compacted_generation: 2,
+            compacted_generation: CompactedGeneration(2),
             covers_below: SeqNo(3),
             count: 0,
         };

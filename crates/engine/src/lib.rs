@@ -62,6 +62,7 @@ pub use stamp::{Stamp, Version};
 /// every document to its shard; a write made on the wrong shard of an index is invisible to
 /// [`Index::get`] and counted twice.
 pub mod internals {
+    pub use crate::compacted::CompactedGeneration;
     pub use crate::shard::{
         Compaction, KeysRecovery, SEALED_SEGMENTS_MAX, Shard, ShardRecovery, ShardSettings,
         ShardStats, Verified, Wait,

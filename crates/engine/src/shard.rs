@@ -26,7 +26,7 @@ pub(crate) use failure::resource_exhausted;
 pub use recovery::KeysRecovery;
 pub(crate) use walk::ShardPoint;
 
-use crate::compacted::{CompactedFile, PARTITIONS};
+use crate::compacted::{CompactedFile, CompactedGeneration, PARTITIONS};
 use crate::error::{Error, Result};
 use crate::key_dir::{DocLocation, Entry, EntryState, KeyDir};
 use crate::op::Op;
@@ -247,7 +247,7 @@ impl Files {
         self.compacted.iter().flatten().cloned().collect()
     }
 
-    fn compacted(&self, generation: u64) -> Option<&CompactedFile> {
+    fn compacted(&self, generation: CompactedGeneration) -> Option<&CompactedFile> {
         self.all()
             .find(|f| f.header.generation == generation)
             .map(|f| &**f)
@@ -268,14 +268,14 @@ impl Files {
             .unwrap_or(SeqNo(0))
     }
 
-    /// The newest generation in use (0: none): any compaction since makes a newer one.
-    fn generation(&self) -> u64 {
+    /// The newest generation in use (`NONE`: none): any compaction since makes a newer one.
+    fn generation(&self) -> CompactedGeneration {
         self.compacted
             .iter()
             .flatten()
             .map(|f| f.header.generation)
             .max()
-            .unwrap_or(0)
+            .unwrap_or(CompactedGeneration::NONE)
     }
 }
 
@@ -673,10 +673,11 @@ impl Shard {
 
     /// The compacted files in use: (newest generation, the seq_no below which every
     /// partition is compacted, records in all), if there are any.
-    pub fn compacted(&self) -> Option<(u64, SeqNo, u64)> {
+    pub fn compacted(&self) -> Option<(CompactedGeneration, SeqNo, u64)> {
         let files = self.read_files();
         let records: u64 = files.compacted.iter().flatten().map(|f| f.count).sum();
-        (files.generation() > 0).then(|| (files.generation(), files.covers_below(), records))
+        (files.generation() != CompactedGeneration::NONE)
+            .then(|| (files.generation(), files.covers_below(), records))
     }
 
     /// (live documents, tombstones) in the key directory.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use wal::{PrimaryTerm, RecoveryMode, SeqNo, ShardId, Storage, TornTail};
 
 use super::{ShardDir, settings};
+use crate::compacted::CompactedGeneration;
 use crate::lifecycle::{self, IndexDirState};
 use crate::progress::Progress;
 use crate::shard::{KeysRecovery, Shard, Verified};
@@ -39,7 +40,7 @@ pub struct ShardFindings {
     /// The term the next open starts.
     pub next_primary_term: PrimaryTerm,
     /// The compacted file: (generation, the seq_no it covers below, operations).
-    pub compacted: Option<(u64, SeqNo, u64)>,
+    pub compacted: Option<(CompactedGeneration, SeqNo, u64)>,
     /// How the key directory was loaded.
     pub keys: KeysRecovery,
     /// Operations replayed after the checkpoint or compacted file.

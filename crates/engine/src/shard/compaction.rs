@@ -29,7 +29,9 @@ use std::io;
 use wal::SeqNo;
 
 use super::{Maintenance, Shard, now_ms};
-use crate::compacted::{self, CompactedFile, CompactedWriter, Header, PARTITIONS, partition_of};
+use crate::compacted::{
+    self, CompactedFile, CompactedGeneration, CompactedWriter, Header, PARTITIONS, partition_of,
+};
 use crate::error::{Error, Result};
 use crate::key_dir::{DocLocation, Entry, EntryState};
 use crate::keys_checkpoint::{self, Body};
@@ -43,8 +45,8 @@ pub const SEALED_SEGMENTS_MAX: usize = 32;
 /// What a compaction did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Compaction {
-    /// The compacted file's generation and the seq_no it covers up to (exclusive).
-    pub generation: u64,
+    /// The newest compacted file's generation.
+    pub generation: CompactedGeneration,
     /// The compacted file covers every operation below this seq_no.
     pub covers_below: SeqNo,
     /// Live documents copied.
@@ -164,7 +166,7 @@ impl Shard {
             }
         });
         let mut report = Compaction {
-            generation: 0,
+            generation: CompactedGeneration::NONE,
             covers_below: below,
             live: 0,
             tombstones_kept: 0,
@@ -183,8 +185,8 @@ impl Shard {
                 .all()
                 .map(|f| f.header.generation)
                 .max()
-                .unwrap_or(0)
-                + 1;
+                .unwrap_or(CompactedGeneration::NONE)
+                .next();
             self.compact_partition(
                 partition,
                 generation,
@@ -215,7 +217,7 @@ impl Shard {
     fn compact_partition(
         &self,
         partition: usize,
-        generation: u64,
+        generation: CompactedGeneration,
         below: SeqNo,
         entries: &[(SeqNo, String, Entry)],
         report: &mut Compaction,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use wal::SeqNo;
 
 use super::{Files, Shard, open_failed};
-use crate::compacted::{self, CompactedFile, PARTITIONS};
+use crate::compacted::{self, CompactedFile, CompactedGeneration, PARTITIONS};
 use crate::error::{Error, Result};
 use crate::key_dir::{DocLocation, Entry, EntryState, KeyDir};
 use crate::keys_checkpoint;
@@ -69,7 +69,7 @@ impl Shard {
             )));
         }
         let compacted_generation = files.generation();
-        let in_use: Vec<u64> = files.all().map(|f| f.header.generation).collect();
+        let in_use: Vec<CompactedGeneration> = files.all().map(|f| f.header.generation).collect();
         *self.files.get_mut().unwrap_or_else(|e| e.into_inner()) = files;
         let loaded = self.newest_checkpoint(&names, compacted_generation, &in_use, covers_max)?;
         let (how, replay_from) = match loaded {
@@ -92,7 +92,7 @@ impl Shard {
     /// from a compaction that finished (its successor was durable before anything was
     /// removed), and is removed.
     fn open_compacted(&self, names: &[String]) -> Result<Files> {
-        let mut generations: Vec<u64> = names
+        let mut generations: Vec<CompactedGeneration> = names
             .iter()
             .filter_map(|n| compacted::parse_name(n))
             .collect();
@@ -126,8 +126,8 @@ impl Shard {
     fn newest_checkpoint(
         &mut self,
         names: &[String],
-        compacted_generation: u64,
-        in_use: &[u64],
+        compacted_generation: CompactedGeneration,
+        in_use: &[CompactedGeneration],
         covers_max: SeqNo,
     ) -> Result<Checkpointed> {
         let mut checkpoints: Vec<u64> = names
@@ -179,8 +179,8 @@ impl Shard {
     fn load_checkpoint(
         &self,
         generation: u64,
-        compacted_generation: u64,
-        in_use: &[u64],
+        compacted_generation: CompactedGeneration,
+        in_use: &[CompactedGeneration],
         compacted_below: SeqNo,
         log_next: SeqNo,
     ) -> std::result::Result<(SeqNo, u64, u64), String> {
