@@ -77,7 +77,7 @@ impl Http {
         server::connections::Limits {
             header_timeout: std::time::Duration::from_secs(self.http_header_timeout.max(1)),
             body_timeout: std::time::Duration::from_secs(self.http_body_timeout.max(1)),
-            max_connections: self.http_max_connections.max(1),
+            connections_max: self.http_max_connections.max(1),
             in_flight_bytes: self.http_max_in_flight_bytes,
         }
     }

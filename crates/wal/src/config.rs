@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::ids::{LogUuid, ShardId};
-use crate::record::{RECORD_HEADER_LEN, RECORD_LEN_CAP};
+use crate::record::{RECORD_BODY_LEN_MAX, RECORD_HEADER_LEN};
 use crate::segment::SEGMENT_HEADER_LEN;
 
 /// When an append is acknowledged, as Elasticsearch's `index.translog.durability`.
@@ -114,9 +114,9 @@ impl Config {
 
     pub(crate) fn validate(&self) -> Result<()> {
         self.durability.validate().map_err(Error::Invalid)?;
-        if self.record_len_max == 0 || self.record_len_max > RECORD_LEN_CAP {
+        if self.record_len_max == 0 || self.record_len_max > RECORD_BODY_LEN_MAX {
             return Err(Error::Invalid(format!(
-                "record_len_max must be in 1..={RECORD_LEN_CAP}, got {}",
+                "record_len_max must be in 1..={RECORD_BODY_LEN_MAX}, got {}",
                 self.record_len_max
             )));
         }

@@ -34,7 +34,7 @@ pub use ids::{Generation, Location, LogUuid, PrimaryTerm, SeqNo, ShardId};
 pub use inspect::{SegmentScan, records_after, scan_segment, segment_generations};
 pub use overlay::OverlayStorage;
 pub use reader::Records;
-pub use record::{RECORD_HEADER_LEN, RECORD_LEN_CAP, Record};
+pub use record::{RECORD_BODY_LEN_MAX, RECORD_HEADER_LEN, Record};
 pub use recovery::{Recovery, TornTail};
 pub use segment::SEGMENT_HEADER_LEN;
 pub use storage::{

@@ -25,8 +25,8 @@ const _: () = assert!(RECORD_HEADER_LEN.is_multiple_of(8));
 /// Frames start at multiples of this, so a length word never straddles a sector.
 pub(crate) const FRAME_ALIGN: u64 = 8;
 
-/// No configuration may allow bodies larger than this (1 GiB).
-pub const RECORD_LEN_CAP: u32 = 1 << 30;
+/// The largest record body the format holds (1 GiB): `Config::record_len_max` may not pass it.
+pub const RECORD_BODY_LEN_MAX: u32 = 1 << 30;
 
 /// The only kind of record written by format version 1: an opaque payload.
 pub(crate) const KIND_OP: u8 = 1;

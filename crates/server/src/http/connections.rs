@@ -8,7 +8,7 @@
 //!   `header_read_timeout` runs whenever the connection waits for a head).
 //! - **Bodies.** A body must make progress: a gap of more than `body_timeout` between two of
 //!   its frames fails the request (`TimeoutBody`), answered 408.
-//! - **Connections.** At most `max_connections` at once; one more is closed as soon as it is
+//! - **Connections.** At most `connections_max` at once; one more is closed as soon as it is
 //!   accepted, so a crowd of idle clients cannot take every descriptor the shards need.
 //! - **Descriptors.** An accept that fails (no descriptor left) waits a little and goes on;
 //!   it never stops the server.
@@ -39,7 +39,7 @@ pub struct Limits {
     /// The longest gap between two pieces of a request body.
     pub body_timeout: Duration,
     /// Connections served at once.
-    pub max_connections: usize,
+    pub connections_max: usize,
     /// The bytes of request bodies in flight at once (`in_flight.rs`).
     pub in_flight_bytes: u64,
 }
@@ -52,7 +52,7 @@ impl Default for Limits {
         Limits {
             header_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(60),
-            max_connections: 10_000,
+            connections_max: 10_000,
             in_flight_bytes: crate::http::in_flight::BUDGET_DEFAULT,
         }
     }
@@ -72,7 +72,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let permits = Arc::new(Semaphore::new(limits.connections_max));
     let tls = tls.map(TlsAcceptor::from);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

@@ -219,7 +219,7 @@ fn over_https_a_stalled_handshake_is_closed_and_connections_are_limited() {
         tls: Some(server::tls::server_config(&cert, &key).unwrap()),
         limits: server::connections::Limits {
             header_timeout: Duration::from_secs(1),
-            max_connections: 2,
+            connections_max: 2,
             ..server::connections::Limits::default()
         },
         ..ServeOptions::default()

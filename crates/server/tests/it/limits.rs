@@ -139,17 +139,17 @@ fn a_declared_length_over_the_limit_is_answered_413_at_once_without_100_continue
 }
 
 /// A server whose connection limits are short enough to see within a test.
-fn server_with_limits(max_connections: usize) -> (tempfile::TempDir, Server) {
-    server_with(max_connections, server::in_flight::BUDGET_DEFAULT)
+fn server_with_limits(connections_max: usize) -> (tempfile::TempDir, Server) {
+    server_with(connections_max, server::in_flight::BUDGET_DEFAULT)
 }
 
-fn server_with(max_connections: usize, in_flight_bytes: u64) -> (tempfile::TempDir, Server) {
+fn server_with(connections_max: usize, in_flight_bytes: u64) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let options = server::ServeOptions {
         limits: server::connections::Limits {
             header_timeout: Duration::from_secs(1),
             body_timeout: Duration::from_secs(1),
-            max_connections,
+            connections_max,
             in_flight_bytes,
         },
         ..server::ServeOptions::default()
