@@ -1,4 +1,9 @@
-//! Reading records back in seq_no order: replay after open, and later the `_changes` feed.
+//! Reading records back in seq_no order: replay after open (`Wal::read_from`) and the
+//! durable history a changes feed serves (`Wal::read_durable_from`).
+//!
+//! A segment is read through a window of `WINDOW_LEN` bytes that moves forward frame by
+//! frame, so a reader costs a window, not a segment (up to `segment_size`, 64 MiB), however
+//! far it reads; a sealed segment's window is copied from its read-only map.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -7,15 +12,43 @@ use crate::error::{Corruption, Error, Result};
 use crate::ids::{Generation, Location, SeqNo};
 use crate::record::Record;
 use crate::segment::{self, FrameRead, SEGMENT_HEADER_LEN};
-use crate::storage::{self, StorageFile};
+use crate::storage::{self, ReadOnlyMap, StorageFile};
+
+/// How much of a segment a reader holds at once (more for a larger frame).
+const WINDOW_LEN: usize = 1 << 20;
+
+/// Where a segment's bytes are read from.
+#[derive(Clone)]
+pub(crate) enum SegmentSource {
+    /// A sealed segment's map and the segment's length: a read never looks past it.
+    Map(Arc<ReadOnlyMap>, u64),
+    File(Arc<dyn StorageFile>),
+}
+
+impl SegmentSource {
+    /// Fills `buf` from `offset`; fewer bytes only at the end of the segment.
+    pub(crate) fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        match self {
+            SegmentSource::Map(map, len) => {
+                let bytes = &map.bytes()[..(*len as usize).min(map.bytes().len())];
+                let start = (offset as usize).min(bytes.len());
+                let n = buf.len().min(bytes.len() - start);
+                buf[..n].copy_from_slice(&bytes[start..start + n]);
+                Ok(n)
+            }
+            SegmentSource::File(file) => Ok(storage::read_full(&**file, offset, buf)?),
+        }
+    }
+}
 
 /// A segment as a reader sees it: a snapshot of where its records end.
 pub(crate) struct SegmentView {
     pub(crate) generation: Generation,
     pub(crate) salt: u32,
-    pub(crate) file: Arc<dyn StorageFile>,
+    pub(crate) source: SegmentSource,
     pub(crate) end_offset: u64,
     pub(crate) first_seq_no: SeqNo,
+    /// Records at or above this seq_no are not read (the segment's end, or the durable point).
     pub(crate) end_seq_no: SeqNo,
 }
 
@@ -28,11 +61,50 @@ pub struct Records {
     current: Option<Current>,
 }
 
+/// The segment being read: a window of its bytes and the next frame in it.
 struct Current {
     view: SegmentView,
-    bytes: Vec<u8>,
-    offset: usize,
+    window: Vec<u8>,
+    /// The segment offset of `window[0]`.
+    window_start: u64,
+    /// The segment offset of the next frame.
+    offset: u64,
     next: SeqNo,
+}
+
+impl Current {
+    /// Reads the window again from the next frame, `len` bytes (fewer at the segment's end).
+    fn refill(&mut self, len: usize) -> Result<()> {
+        let len = len.min((self.view.end_offset.saturating_sub(self.offset)) as usize);
+        self.window.resize(len, 0);
+        let n = self.view.source.read(self.offset, &mut self.window)?;
+        self.window.truncate(n);
+        self.window_start = self.offset;
+        Ok(())
+    }
+
+    fn window_reaches_end(&self) -> bool {
+        self.window_start + self.window.len() as u64 >= self.view.end_offset
+    }
+
+    /// The next frame, reading more of the segment while the window holds only part of it.
+    fn read_frame(&mut self, record_len_max: u32) -> Result<FrameRead> {
+        let mut want = WINDOW_LEN;
+        loop {
+            let at = (self.offset - self.window_start) as usize;
+            let read = segment::read_frame(&self.window, at, self.view.salt, record_len_max);
+            if matches!(read, FrameRead::Valid { .. }) || self.window_reaches_end() {
+                return Ok(read);
+            }
+            // Cut by the window's edge (or damaged: then the segment's end decides). Slide
+            // the window to the frame; a frame that starts it and still does not fit is
+            // larger than the window: double it.
+            if at == 0 {
+                want = want.max(self.window.len() * 2);
+            }
+            self.refill(want)?;
+        }
+    }
 }
 
 impl Records {
@@ -45,21 +117,24 @@ impl Records {
         }
     }
 
-    fn load(&mut self) -> Option<Result<()>> {
+    fn start_next_segment(&mut self) -> Option<()> {
         let view = self.views.pop_front()?;
-        let mut bytes = vec![0u8; view.end_offset as usize];
-        match storage::read_full(&*view.file, 0, &mut bytes) {
-            Ok(n) => bytes.truncate(n),
-            Err(e) => return Some(Err(e.into())),
-        }
         let next = view.first_seq_no;
         self.current = Some(Current {
             view,
-            bytes,
-            offset: SEGMENT_HEADER_LEN,
+            window: Vec::new(),
+            window_start: SEGMENT_HEADER_LEN as u64,
+            offset: SEGMENT_HEADER_LEN as u64,
             next,
         });
-        Some(Ok(()))
+        Some(())
+    }
+
+    /// Ends the iteration with `e`.
+    fn stop(&mut self, e: Error) -> Option<Result<Record>> {
+        self.current = None;
+        self.views.clear();
+        Some(Err(e))
     }
 }
 
@@ -69,39 +144,33 @@ impl Iterator for Records {
     fn next(&mut self) -> Option<Result<Record>> {
         loop {
             let Some(current) = self.current.as_mut() else {
-                if let Err(e) = self.load()? {
-                    self.views.clear();
-                    return Some(Err(e));
-                }
+                self.start_next_segment()?;
                 continue;
             };
             if current.next >= current.view.end_seq_no {
                 self.current = None;
                 continue;
             }
-            let read = segment::read_frame(
-                &current.bytes,
-                current.offset,
-                current.view.salt,
-                self.record_len_max,
-            );
+            let read = match current.read_frame(self.record_len_max) {
+                Ok(read) => read,
+                Err(e) => return self.stop(e),
+            };
             match read {
                 FrameRead::Valid { header, body } if header.seq_no == current.next => {
                     let location = Location {
                         generation: current.view.generation,
-                        offset: current.offset as u64,
+                        offset: current.offset,
                     };
-                    current.offset += header.frame_len() as usize;
+                    current.offset += header.frame_len();
                     current.next = current.next.next();
                     if header.seq_no < self.from {
                         continue;
                     }
-                    let payload = current.bytes[body].to_vec();
                     return Some(Ok(Record {
                         seq_no: header.seq_no,
                         primary_term: header.primary_term,
                         location,
-                        payload,
+                        payload: current.window[body].to_vec(),
                     }));
                 }
                 other => {
@@ -112,13 +181,11 @@ impl Iterator for Records {
                     };
                     let corruption = Corruption {
                         generation: Some(current.view.generation),
-                        offset: current.offset as u64,
+                        offset: current.offset,
                         last_good_seq_no: current.next.0.checked_sub(1).map(SeqNo),
                         what: what.to_owned(),
                     };
-                    self.current = None;
-                    self.views.clear();
-                    return Some(Err(Error::Corrupt(corruption)));
+                    return self.stop(Error::Corrupt(corruption));
                 }
             }
         }

@@ -24,11 +24,11 @@ use crate::checkpoint::{Checkpoint, CheckpointFile};
 use crate::config::{Config, Durability};
 use crate::error::{Corruption, Error, Poison, Result};
 use crate::ids::{Generation, Location, LogUuid, PrimaryTerm, SeqNo};
-use crate::reader::{Records, SegmentView};
+use crate::reader::{Records, SegmentSource, SegmentView};
 use crate::record::{self, RECORD_HEADER_LEN, Record};
 use crate::recovery::{self, Recovery, SealedSegment};
 use crate::segment::{self, SEGMENT_HEADER_LEN, SegmentHeader};
-use crate::storage::{self, Storage, StorageFile};
+use crate::storage::{Storage, StorageFile};
 
 mod background;
 mod group_commit;
@@ -64,29 +64,6 @@ pub struct Appended {
     pub primary_term: PrimaryTerm,
     /// Where it is, to read it back.
     pub location: Location,
-}
-
-/// Where a read of one segment goes.
-enum SegmentReader {
-    /// A sealed segment's map and the segment's length: a read never looks past it.
-    Map(Arc<crate::storage::ReadOnlyMap>, u64),
-    File(Arc<dyn StorageFile>),
-}
-
-impl SegmentReader {
-    /// Fills `buf` from `offset`; fewer bytes only at the end of the segment.
-    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        match self {
-            SegmentReader::Map(map, len) => {
-                let bytes = &map.bytes()[..(*len as usize).min(map.bytes().len())];
-                let start = (offset as usize).min(bytes.len());
-                let n = buf.len().min(bytes.len() - start);
-                buf[..n].copy_from_slice(&bytes[start..start + n]);
-                Ok(n)
-            }
-            SegmentReader::File(file) => Ok(storage::read_full(&**file, offset, buf)?),
-        }
-    }
 }
 
 /// One segment, as `Wal::segments` reports it.
@@ -531,9 +508,32 @@ impl Wal {
 
     /// Every record from `from` on, in seq_no order, as they are now (unsynced ones included).
     pub fn read_from(&self, from: SeqNo) -> Result<Records> {
-        let first = self.first_seq_no();
         let mut log = self.shared.lock_log();
         self.shared.flush_pending(&mut log)?;
+        let end = log.next_seq_no;
+        let views = self.views_from(&log, from, end)?;
+        Ok(Records::new(views, from, self.shared.config.record_len_max))
+    }
+
+    /// The durable records from `from` on (none above `durable_seq_no`), in seq_no order:
+    /// what a reader may show, knowing no crash takes it back. Pending frames are not
+    /// written for it (a reader must not add writes to the group commit's path), and it holds
+    /// the log's lock only to take the segments.
+    pub fn read_durable_from(&self, from: SeqNo) -> Result<Records> {
+        // Taken before the segments: every frame below it was written before its sync, so
+        // it is below the active segment's written end taken next.
+        let durable_end = SeqNo(self.shared.durable_end.load(Ordering::Acquire));
+        let log = self.shared.lock_log();
+        let views = self.views_from(&log, from, durable_end)?;
+        Ok(Records::new(views, from, self.shared.config.record_len_max))
+    }
+
+    /// The segments holding records in `[from, end)`, the active one's as written so far.
+    fn views_from(&self, log: &Log, from: SeqNo, end: SeqNo) -> Result<Vec<SegmentView>> {
+        let first = log.sealed.first().map(|s| s.first_seq_no);
+        let first = first
+            .or(log.active.as_ref().map(|a| a.first_seq_no))
+            .unwrap_or(log.next_seq_no);
         if from < first {
             return Err(Error::Invalid(format!(
                 "seq_no {from} was released; the log starts at {first}"
@@ -542,27 +542,33 @@ impl Wal {
         let mut views: Vec<SegmentView> = log
             .sealed
             .iter()
-            .filter(|s| s.end_seq_no > from)
+            .filter(|s| s.end_seq_no > from && s.first_seq_no < end)
             .map(|s| SegmentView {
                 generation: s.generation,
                 salt: s.salt,
-                file: s.file.clone(),
+                source: match &s.map {
+                    Some(map) => SegmentSource::Map(map.clone(), s.len),
+                    None => SegmentSource::File(s.file.clone()),
+                },
                 end_offset: s.len,
                 first_seq_no: s.first_seq_no,
-                end_seq_no: s.end_seq_no,
+                end_seq_no: s.end_seq_no.min(end),
             })
             .collect();
-        if let Some(a) = log.active.as_ref().filter(|_| log.next_seq_no > from) {
-            views.push(SegmentView {
-                generation: a.generation,
-                salt: a.salt,
-                file: a.file.clone(),
-                end_offset: a.write_offset,
-                first_seq_no: a.first_seq_no,
-                end_seq_no: log.next_seq_no,
-            });
+        if let Some(a) = log.active.as_ref() {
+            let a_end = log.next_seq_no.min(end);
+            if a_end > from && a_end > a.first_seq_no {
+                views.push(SegmentView {
+                    generation: a.generation,
+                    salt: a.salt,
+                    source: SegmentSource::File(a.file.clone()),
+                    end_offset: a.write_offset,
+                    first_seq_no: a.first_seq_no,
+                    end_seq_no: a_end,
+                });
+            }
         }
-        Ok(Records::new(views, from, self.shared.config.record_len_max))
+        Ok(views)
     }
 
     /// Releases every sealed segment whose records are all below `seq_no`: the checkpoint
@@ -862,7 +868,7 @@ impl Shared {
     }
 
     /// How to read a segment: its map when it is sealed and mapped, else its file.
-    fn segment_file(&self, location: Location) -> Result<(SegmentReader, u32)> {
+    fn segment_file(&self, location: Location) -> Result<(SegmentSource, u32)> {
         let generation = location.generation;
         let mut log = self.lock_log();
         if let Some(active) = log.active.as_ref().filter(|a| a.generation == generation) {
@@ -874,7 +880,7 @@ impl Shared {
                 self.flush_pending(&mut log)?;
             }
             let a = log.active.as_ref().expect("checked above");
-            return Ok((SegmentReader::File(a.file.clone()), a.salt));
+            return Ok((SegmentSource::File(a.file.clone()), a.salt));
         }
         match log
             .sealed
@@ -883,8 +889,8 @@ impl Shared {
             Ok(i) => {
                 let sealed = &log.sealed[i];
                 let reader = match &sealed.map {
-                    Some(map) => SegmentReader::Map(map.clone(), sealed.len),
-                    None => SegmentReader::File(sealed.file.clone()),
+                    Some(map) => SegmentSource::Map(map.clone(), sealed.len),
+                    None => SegmentSource::File(sealed.file.clone()),
                 };
                 Ok((reader, sealed.salt))
             }

@@ -33,3 +33,6 @@ mod fuzz_corpus;
 
 /// A group commit's fsync and a roll's seal of the same segment at once.
 mod overlapping_syncs;
+
+/// Reads of the durable history only, through windows, from any seq_no.
+mod durable_reads;
