@@ -381,10 +381,11 @@ impl Shard {
             request.op_type,
             &request.conditions,
             wait,
-            |version, now| Op::Index {
+            |version, now, existed| Op::Index {
                 id: &request.id,
                 version,
                 timestamp_ms: now,
+                existed: Some(existed),
                 source: &request.source,
             },
         )
@@ -404,10 +405,11 @@ impl Shard {
             OpType::Index,
             &request.conditions,
             wait,
-            |version, now| Op::Delete {
+            |version, now, existed| Op::Delete {
                 id: &request.id,
                 version,
                 timestamp_ms: now,
+                existed: Some(existed),
             },
         )
     }
@@ -423,7 +425,7 @@ impl Shard {
         op_type: OpType,
         conditions: &crate::request::Conditions,
         wait: Wait,
-        op: impl FnOnce(Version, u64) -> Op<'a>,
+        op: impl FnOnce(Version, u64, bool) -> Op<'a>,
     ) -> Result<WriteResult> {
         self.check_serving()?;
         if self.settings.disk.as_ref().is_some_and(|d| d.is_blocked()) {
@@ -435,7 +437,7 @@ impl Shard {
         let mut stripe = self.keys.lock(id);
         let current = stripe.get(id).and_then(|e| self.visible(&e, now));
         let plan = version::plan(id, op_type, conditions, current)?;
-        let op = op(plan.version, now);
+        let op = op(plan.version, now, !plan.not_found_or_deleted);
         let appended = self
             .wal
             .write(&op.encode())

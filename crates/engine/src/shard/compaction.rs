@@ -263,10 +263,13 @@ impl Shard {
                         continue;
                     }
                     report.tombstones_kept += 1;
+                    // Whether the delete found its document is not kept in memory: written
+                    // as format 1, which does not say.
                     Op::Delete {
                         id,
                         version: entry.version,
                         timestamp_ms: deleted_at_ms,
+                        existed: None,
                     }
                     .encode()
                 }

@@ -283,6 +283,7 @@ fn entry_of<'a>(
             id,
             version,
             timestamp_ms,
+            ..
         } => (
             id,
             version,
