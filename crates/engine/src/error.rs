@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use wal::{PrimaryTerm, SeqNo};
 
+use crate::changes::{HistoryCompacted, HistoryDiverged};
 use crate::stamp::{Stamp, Version};
 
 /// An engine failure.
@@ -84,6 +85,12 @@ pub enum Error {
     /// 503 `node_closed_exception`: the store was closed; a handle taken from it before
     /// answers nothing more.
     StoreClosed,
+    /// 410 `history_compacted_exception`: a changes read from below the history a shard
+    /// keeps (compaction released it).
+    HistoryCompacted(Box<HistoryCompacted>),
+    /// 409 `history_diverged_exception`: a changes position naming an operation the shard
+    /// does not hold (its history was cut and went on differently).
+    HistoryDiverged(Box<HistoryDiverged>),
 }
 
 /// The reason of a `ShardFailed`, and the error beneath it, if any.
@@ -288,13 +295,16 @@ impl Error {
             Error::ClusterBlock { .. } => "cluster_block_exception",
             Error::Unavailable(_) => "unavailable_shards_exception",
             Error::StoreClosed => "node_closed_exception",
+            Error::HistoryCompacted(_) => "history_compacted_exception",
+            Error::HistoryDiverged(_) => "history_diverged_exception",
         }
     }
 
     /// The HTTP status Elasticsearch answers with.
     pub fn status(&self) -> u16 {
         match self {
-            Error::VersionConflict(_) => 409,
+            Error::VersionConflict(_) | Error::HistoryDiverged(_) => 409,
+            Error::HistoryCompacted(_) => 410,
             Error::DocumentMissing { .. } => 404,
             Error::Validation(_)
             | Error::IllegalArgument(_)
@@ -349,6 +359,8 @@ impl Error {
                 "Validation Failed: 1: this action would add [{adding}] shards, but this cluster \
                  currently has [{current}]/[{max}] maximum normal shards open;"
             ),
+            Error::HistoryCompacted(h) => h.to_string(),
+            Error::HistoryDiverged(h) => h.to_string(),
         }
     }
 }

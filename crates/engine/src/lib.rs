@@ -11,6 +11,7 @@
 
 mod bulk;
 mod catalog;
+mod changes;
 mod compacted;
 pub mod disk;
 mod durable_file;
@@ -43,6 +44,10 @@ mod writer;
 pub use bulk::{BulkAction, BulkItem, BulkItemResult, BulkOptions, GetItem};
 /// The type of a request's document source, for callers that build one without the crate.
 pub use bytes::Bytes;
+pub use changes::{
+    CHANGES_LIMIT_MAX, CHANGES_SOURCE_LEN_MAX, Change, ChangeOp, ChangesPosition, HistoryCompacted,
+    HistoryDiverged, IndexChanges, ShardChanges, ShardPosition,
+};
 pub use error::{Conflict, Error, Failed, Required, Result};
 pub use id::IdGenerator;
 pub use index::Index;

@@ -11,6 +11,7 @@
 
 mod compaction;
 mod failure;
+mod history;
 mod recovery;
 mod walk;
 

@@ -55,3 +55,6 @@ mod compaction;
 
 /// The committed `engine_model` fuzz corpus, replayed.
 mod fuzz_corpus;
+
+/// The changes feed: durable operations once, in order; positions; 410 and 409.
+mod changes;

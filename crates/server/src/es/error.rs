@@ -17,6 +17,8 @@ pub enum Exception {
     ClusterBlock,
     DocumentMissing,
     DocumentParsing,
+    HistoryCompacted,
+    HistoryDiverged,
     IllegalArgument,
     IndexNotFound,
     InvalidIndexName,
@@ -43,12 +45,14 @@ pub enum Exception {
 
 impl Exception {
     /// Every type, for the tests that hold the names to Elasticsearch's.
-    pub const ALL: [Exception; 24] = [
+    pub const ALL: [Exception; 26] = [
         Exception::ActionRequestValidation,
         Exception::CircuitBreaking,
         Exception::ClusterBlock,
         Exception::DocumentMissing,
         Exception::DocumentParsing,
+        Exception::HistoryCompacted,
+        Exception::HistoryDiverged,
         Exception::IllegalArgument,
         Exception::IndexNotFound,
         Exception::InvalidIndexName,
@@ -79,6 +83,8 @@ impl Exception {
             Exception::ClusterBlock => "cluster_block_exception",
             Exception::DocumentMissing => "document_missing_exception",
             Exception::DocumentParsing => "document_parsing_exception",
+            Exception::HistoryCompacted => "history_compacted_exception",
+            Exception::HistoryDiverged => "history_diverged_exception",
             Exception::IllegalArgument => "illegal_argument_exception",
             Exception::IndexNotFound => "index_not_found_exception",
             Exception::InvalidIndexName => "invalid_index_name_exception",
@@ -118,6 +124,8 @@ impl Exception {
             E::ClusterBlock { .. } => Exception::ClusterBlock,
             E::Unavailable(_) => Exception::UnavailableShards,
             E::StoreClosed => Exception::NodeClosed,
+            E::HistoryCompacted(_) => Exception::HistoryCompacted,
+            E::HistoryDiverged(_) => Exception::HistoryDiverged,
             // A variant added to the engine and not yet here: its own words stay, under the
             // catch-all type (a test checks every variant known today is named).
             _ => Exception::Exception,
@@ -134,6 +142,9 @@ pub struct EsError {
     /// The exception's further fields (`index_uuid`, `shard`, `index`, `bytes_wanted`), in
     /// Elasticsearch's order.
     pub metadata: Vec<(&'static str, Value)>,
+    /// Fields of the top-level error only, after the metadata, not in `root_cause`: the
+    /// evidence a client acts on (`history_start`, `diverged_at_seq_no`).
+    pub details: Vec<(&'static str, Value)>,
 }
 
 impl EsError {
@@ -143,6 +154,7 @@ impl EsError {
             exception,
             reason: reason.into(),
             metadata: Vec::new(),
+            details: Vec::new(),
         }
     }
 
@@ -167,8 +179,15 @@ impl EsError {
         self
     }
 
-    /// An engine error met on a shard of `index`: a version conflict and a missing document
-    /// name the index's uuid and the shard, as Elasticsearch's shard-level failures do.
+    /// `self` with one more field of the top-level error only.
+    pub fn with_detail(mut self, key: &'static str, value: impl Into<Value>) -> EsError {
+        self.details.push((key, value.into()));
+        self
+    }
+
+    /// An engine error met on a shard of `index`: a version conflict, a missing document and
+    /// a changes read refused name the index's uuid and the shard, as Elasticsearch's
+    /// shard-level failures do.
     pub fn on_shard(e: &engine::Error, index: &Index, shard: ShardId) -> EsError {
         EsError::on_shard_of(e, index.name(), index.uuid(), shard)
     }
@@ -176,11 +195,29 @@ impl EsError {
     /// [`EsError::on_shard`] by the index's name and uuid.
     pub fn on_shard_of(e: &engine::Error, index: &str, uuid: &str, shard: ShardId) -> EsError {
         let error = EsError::from(e);
-        match e {
-            engine::Error::VersionConflict(_) | engine::Error::DocumentMissing { .. } => error
+        let on_shard = |error: EsError| {
+            error
                 .with("index_uuid", uuid)
                 .with("shard", shard.to_string())
-                .with("index", index),
+                .with("index", index)
+        };
+        match e {
+            engine::Error::VersionConflict(_) | engine::Error::DocumentMissing { .. } => {
+                on_shard(error)
+            }
+            engine::Error::HistoryCompacted(h) => {
+                let missing = [h.from.to_string(), (h.history_start.0 - 1).to_string()];
+                on_shard(error)
+                    .with_detail("requested_operations_missing", json!(missing))
+                    .with_detail("history_start", h.history_start.0)
+            }
+            engine::Error::HistoryDiverged(h) => on_shard(error)
+                .with_detail("diverged_at_seq_no", h.diverged_at.0)
+                .with_detail("requested_seq_no", h.requested_seq_no.0)
+                .with_detail(
+                    "requested_primary_term",
+                    h.requested_primary_term.map(|t| t.0),
+                ),
             _ => error,
         }
     }
@@ -203,6 +240,9 @@ impl EsError {
         let mut error = Map::new();
         error.insert("root_cause".into(), json!([Value::Object(cause.clone())]));
         error.extend(cause);
+        for (key, value) in &self.details {
+            error.insert((*key).into(), value.clone());
+        }
         Value::Object(error)
     }
 
@@ -299,6 +339,20 @@ mod tests {
             engine::Error::ClusterBlock { index: "i".into() },
             engine::Error::Unavailable("later".into()),
             engine::Error::StoreClosed,
+            engine::Error::HistoryCompacted(Box::new(engine::HistoryCompacted {
+                index: "i".into(),
+                shard: ShardId(0),
+                from: engine::SeqNo(3),
+                history_start: engine::SeqNo(5120),
+            })),
+            engine::Error::HistoryDiverged(Box::new(engine::HistoryDiverged {
+                index: "i".into(),
+                shard: ShardId(0),
+                requested_seq_no: engine::SeqNo(130),
+                requested_primary_term: Some(engine::PrimaryTerm(3)),
+                diverged_at: engine::SeqNo(125),
+                term_at_fork: Some(engine::PrimaryTerm(4)),
+            })),
         ];
         for e in &errors {
             let es = EsError::from(e);

@@ -1,0 +1,206 @@
+//! One shard's history for the changes feed (`changes.rs`): the durable operations after a
+//! position, read from the log, and the checks of the position against the history.
+//!
+//! A position `s@t` holds when the shard holds operation `s` with term `t`. After a cut
+//! history (`optimist repair`, lost media) it may not: the operations from the first term
+//! above `t` on are not the ones the reader saw, so it is told where to read again (each
+//! term starts a segment, so that seq_no is in the log's segment list).
+
+use wal::{PrimaryTerm, SeqNo};
+
+use super::Shard;
+use crate::changes::{
+    Change, ChangeOp, HistoryCompacted, HistoryDiverged, ShardChanges, ShardPosition,
+};
+use crate::error::{Error, Result};
+use crate::op::Op;
+use crate::shard::DocResult;
+
+impl Shard {
+    /// The durable operations after `since`, at most `limit` and, past the first, about
+    /// `source_budget` bytes of sources.
+    pub fn changes(
+        &self,
+        since: ShardPosition,
+        limit: usize,
+        source_budget: usize,
+    ) -> Result<ShardChanges> {
+        self.check_serving()?;
+        // The visible point first: everything read is at or below it.
+        let global_checkpoint = self.wal.durable_seq_no();
+        let history_start = self.wal.first_seq_no();
+        self.check_position(since, global_checkpoint, history_start)?;
+        let from = since.next_seq_no();
+        let mut changes = Vec::new();
+        let mut last = since;
+        let mut source_len = 0;
+        if global_checkpoint.is_some_and(|g| g >= from) {
+            let records = self
+                .wal
+                .read_durable_from(from)
+                .map_err(|e| self.read_failed(from, e))?;
+            for record in records {
+                let record = record.map_err(|e| self.read_failed(from, e))?;
+                let change = self.change_of(record.seq_no, record.primary_term, &record.payload)?;
+                source_len += match &change.op {
+                    ChangeOp::Index { source } => source.len(),
+                    ChangeOp::Delete => 0,
+                };
+                last = ShardPosition::after(change.seq_no, change.primary_term);
+                changes.push(change);
+                if changes.len() >= limit || source_len >= source_budget {
+                    break;
+                }
+            }
+        }
+        Ok(ShardChanges {
+            shard: self.shard_id,
+            since,
+            changes,
+            last,
+            global_checkpoint,
+            max_seq_no: self.wal.max_seq_no(),
+            history_start,
+            primary_term: self.wal.primary_term(),
+        })
+    }
+
+    /// Refuses a position below the history kept (410) or one the history does not hold
+    /// (409).
+    fn check_position(
+        &self,
+        since: ShardPosition,
+        global_checkpoint: Option<SeqNo>,
+        history_start: SeqNo,
+    ) -> Result<()> {
+        let from = since.next_seq_no();
+        if from < history_start {
+            return Err(Error::HistoryCompacted(Box::new(HistoryCompacted {
+                index: self.settings.index_name.clone(),
+                shard: self.shard_id,
+                from,
+                history_start,
+            })));
+        }
+        let Some(seq_no) = since.seq_no else {
+            return Ok(());
+        };
+        if global_checkpoint.is_some_and(|g| seq_no <= g) {
+            match (since.primary_term, seq_no >= history_start) {
+                // The operation seen is released: its term can no longer be checked, and
+                // what follows it is all there.
+                (None, _) | (_, false) => return Ok(()),
+                (Some(term), true) if self.term_at(seq_no)? == term => return Ok(()),
+                (Some(_), true) => {}
+            }
+        }
+        Err(self.diverged(since, global_checkpoint))
+    }
+
+    /// The term of the durable operation at `seq_no`.
+    fn term_at(&self, seq_no: SeqNo) -> Result<PrimaryTerm> {
+        let mut records = self
+            .wal
+            .read_durable_from(seq_no)
+            .map_err(|e| self.read_failed(seq_no, e))?;
+        match records.next() {
+            Some(Ok(r)) if r.seq_no == seq_no => Ok(r.primary_term),
+            Some(Err(e)) => Err(self.read_failed(seq_no, e)),
+            _ => Err(self.fail_with(format!("the log holds no durable seq_no {seq_no}"))),
+        }
+    }
+
+    /// Where the history the position saw and the shard's part: where the first term above
+    /// the position's begins, or else just after the shard's durable history.
+    fn diverged(&self, since: ShardPosition, global_checkpoint: Option<SeqNo>) -> Error {
+        let requested = since.seq_no.expect("a position after an operation");
+        let term = since.primary_term.unwrap_or(PrimaryTerm(0));
+        let end = global_checkpoint.map_or(SeqNo(0), SeqNo::next);
+        let fork = self
+            .wal
+            .segments()
+            .into_iter()
+            .find(|s| s.primary_term > term && s.first_seq_no <= end);
+        Error::HistoryDiverged(Box::new(HistoryDiverged {
+            index: self.settings.index_name.clone(),
+            shard: self.shard_id,
+            requested_seq_no: requested,
+            requested_primary_term: since.primary_term,
+            diverged_at: fork.map_or(end.min(requested), |s| s.first_seq_no),
+            term_at_fork: fork.map(|s| s.primary_term),
+        }))
+    }
+
+    fn change_of(
+        &self,
+        seq_no: SeqNo,
+        primary_term: PrimaryTerm,
+        payload: &[u8],
+    ) -> Result<Change> {
+        let op = Op::decode(payload).map_err(|what| {
+            self.fail_with(format!(
+                "the operation at seq_no {seq_no} cannot be read: {what}"
+            ))
+        })?;
+        let (id, version, timestamp_ms, op, result) = match op {
+            Op::Index {
+                id,
+                version,
+                timestamp_ms,
+                existed,
+                source,
+            } => {
+                let result = existed.map(|e| {
+                    if e {
+                        DocResult::Updated
+                    } else {
+                        DocResult::Created
+                    }
+                });
+                let op = ChangeOp::Index {
+                    source: source.to_vec(),
+                };
+                (id, version, timestamp_ms, op, result)
+            }
+            Op::Delete {
+                id,
+                version,
+                timestamp_ms,
+                existed,
+            } => {
+                let result = existed.map(|e| {
+                    if e {
+                        DocResult::Deleted
+                    } else {
+                        DocResult::NotFound
+                    }
+                });
+                (id, version, timestamp_ms, ChangeOp::Delete, result)
+            }
+        };
+        Ok(Change {
+            shard: self.shard_id,
+            id: id.to_owned(),
+            seq_no,
+            primary_term,
+            version,
+            op,
+            result,
+            timestamp_ms,
+        })
+    }
+
+    /// A read of the log that failed: released under the read (a compaction between the
+    /// check and the read) is the 410; anything else fails the shard.
+    fn read_failed(&self, from: SeqNo, e: wal::Error) -> Error {
+        match e {
+            wal::Error::Invalid(_) => Error::HistoryCompacted(Box::new(HistoryCompacted {
+                index: self.settings.index_name.clone(),
+                shard: self.shard_id,
+                from,
+                history_start: self.wal.first_seq_no(),
+            })),
+            e => self.fail(e),
+        }
+    }
+}
