@@ -214,6 +214,16 @@ fn interleave(shards: &[ShardChanges], limit: usize) -> Vec<&Change> {
     out
 }
 
+impl Index {
+    /// The position after everything durable in every shard now (`since=now`).
+    pub fn changes_now(&self) -> Result<ChangesPosition> {
+        let shards = self.settings().shard_ids();
+        let now: Result<Vec<ShardPosition>> =
+            shards.map(|n| self.shard(n).position_now()).collect();
+        now.map(ChangesPosition)
+    }
+}
+
 /// Keeps `limit` changes across the shards' reads (`interleave`); a shard that lost some
 /// resumes after the last it kept.
 fn keep_earliest(mut shards: Vec<ShardChanges>, limit: usize) -> IndexChanges {

@@ -3,6 +3,7 @@
 //! thread), and renders the answer with `es.rs`.
 
 pub(crate) mod bulk;
+pub(crate) mod changes;
 pub(crate) mod cluster;
 pub(crate) mod docs;
 pub(crate) mod indices;

@@ -8,6 +8,7 @@ use engine::{DocResult, Document, Index, WriteResult};
 use crate::input::source_filter::SourceFilter;
 use serde_json::{Value, json};
 
+pub mod changes;
 mod error;
 
 pub use error::{EsError, Exception};

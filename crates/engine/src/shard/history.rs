@@ -65,6 +65,20 @@ impl Shard {
         })
     }
 
+    /// Where a reader that has seen everything durable stands: after the visible point
+    /// (`since=now`).
+    pub fn position_now(&self) -> Result<ShardPosition> {
+        self.check_serving()?;
+        match self.wal.durable_seq_no() {
+            None => Ok(ShardPosition::START),
+            Some(g) if g < self.wal.first_seq_no() => Ok(ShardPosition {
+                seq_no: Some(g),
+                primary_term: None,
+            }),
+            Some(g) => Ok(ShardPosition::after(g, self.term_at(g)?)),
+        }
+    }
+
     /// Refuses a position below the history kept (410) or one the history does not hold
     /// (409).
     fn check_position(

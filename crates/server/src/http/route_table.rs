@@ -5,6 +5,7 @@
 //! Elasticsearch API keeps one registry of its handlers the same way.)
 
 use crate::http::unrecognized::{BULK, DELETE, GET, INDEX, MGET, UPDATE};
+use crate::input::changes::CHANGES_PARAMS;
 
 /// What a row's handler is: each has exactly one handler (`routes::handler`, a `match` the
 /// compiler holds to every variant).
@@ -37,6 +38,7 @@ pub(crate) enum Endpoint {
     CreateDoc,
     GetSource,
     UpdateDoc,
+    Changes,
 }
 
 /// One endpoint at one path: the methods it answers and the parameters it accepts.
@@ -134,6 +136,12 @@ pub(crate) const ROUTES: &[Route] = &[
     ),
     row("/{index}/_stats", &["GET"], Endpoint::Stats, None),
     row("/{index}/_count", GET_POST, Endpoint::Count, None),
+    row(
+        "/{index}/_changes",
+        &["GET"],
+        Endpoint::Changes,
+        Some(CHANGES_PARAMS),
+    ),
 ];
 
 /// The pattern a path takes, as the router chooses it: of those with its segments, the one

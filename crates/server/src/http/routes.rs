@@ -20,7 +20,7 @@ use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter};
 use tower_service::Service;
 
-use crate::api::{bulk, cluster, docs, indices, mget};
+use crate::api::{bulk, changes, cluster, docs, indices, mget};
 use crate::es::{self, EsError, Exception};
 use crate::http::auth::Users;
 use crate::http::in_flight::InFlight;
@@ -125,6 +125,7 @@ fn handler(
         E::CreateDoc => methods.on(filter, docs::create_doc),
         E::GetSource => methods.on(filter, docs::get_source),
         E::UpdateDoc => methods.on(filter, docs::update_doc),
+        E::Changes => methods.on(filter, changes::changes),
     }
 }
 

@@ -456,6 +456,7 @@ const ALLOWED: &[(&str, &str)] = &[
     ("/{index}/_forcemerge", "POST"),
     ("/{index}/_stats", "GET"),
     ("/{index}/_count", "GET,POST"),
+    ("/{index}/_changes", "GET"),
 ];
 
 #[test]

@@ -1,6 +1,7 @@
 //! The server's tests, each against a live server on 127.0.0.1.
 
 mod api;
+mod changes;
 mod client;
 mod conformance;
 mod fuzz_corpus;

@@ -1,0 +1,95 @@
+//! The changes feed's answer: `took`, `timed_out`, `history_uuid`, `last_seq` (the next
+//! `since`), one `shards[]` element per shard with the names cross-cluster replication uses
+//! (`global_checkpoint`, `max_seq_no`), and `results`. Sources go out as stored (or as
+//! `_source` filters them), never parsed into a tree and written again.
+
+use engine::{Change, ChangeOp, Index, IndexChanges, SeqNo, ShardChanges};
+use serde_json::json;
+
+use crate::input::source_filter::SourceFilter;
+
+/// How the answer shows documents: `include_docs=false` leaves every `_source` out.
+pub struct Docs<'a> {
+    pub include: bool,
+    pub filter: &'a SourceFilter,
+}
+
+/// The whole body, as JSON text.
+pub fn changes_body(
+    index: &Index,
+    answer: &IndexChanges,
+    took_ms: u64,
+    timed_out: bool,
+    docs: &Docs<'_>,
+) -> String {
+    let mut out = format!(
+        "{{\"took\":{took_ms},\"timed_out\":{timed_out},\"history_uuid\":{},\"last_seq\":{},\"shards\":[",
+        json!(index.uuid()),
+        json!(answer.last.to_string())
+    );
+    for (i, shard) in answer.shards.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&shard_progress(shard));
+    }
+    out.push_str("],\"results\":[");
+    for (i, change) in answer.merged().into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&entry(index.name(), change, docs));
+    }
+    out.push_str("]}");
+    out
+}
+
+/// `-1` for none, as Elasticsearch writes a missing seq_no.
+fn seq_no(s: Option<SeqNo>) -> i64 {
+    s.map_or(-1, |s| s.0 as i64)
+}
+
+/// One `shards[]` element: how far the answer read, and where the shard stands.
+fn shard_progress(shard: &ShardChanges) -> String {
+    let term = shard.last.primary_term.unwrap_or(shard.primary_term);
+    json!({
+        "shard": shard.shard.0,
+        "last_seq_no": seq_no(shard.last.seq_no),
+        "primary_term": term.0,
+        "global_checkpoint": seq_no(shard.global_checkpoint),
+        "max_seq_no": seq_no(shard.max_seq_no),
+        "history_start": shard.history_start.0,
+    })
+    .to_string()
+}
+
+/// One entry of `results`.
+fn entry(index: &str, change: &Change, docs: &Docs<'_>) -> String {
+    let op = match change.op {
+        ChangeOp::Index { .. } => "index",
+        ChangeOp::Delete => "delete",
+    };
+    let mut out = format!(
+        "{{\"_index\":{},\"_shard\":{},\"_id\":{},\"_seq_no\":{},\"_primary_term\":{},\"_version\":{},\"op\":\"{op}\"",
+        json!(index),
+        change.shard.0,
+        json!(change.id),
+        change.seq_no.0,
+        change.primary_term.0,
+        change.version.0,
+    );
+    // An operation written before the log kept its result has none to show.
+    if let Some(result) = change.result {
+        out.push_str(&format!(",\"result\":\"{}\"", result.as_str()));
+    }
+    out.push_str(&format!(",\"timestamp\":{}", change.timestamp_ms));
+    if let ChangeOp::Index { source } = &change.op
+        && docs.include
+        && let Some(source) = docs.filter.apply(source)
+    {
+        out.push_str(",\"_source\":");
+        out.push_str(&source);
+    }
+    out.push('}');
+    out
+}

@@ -1,0 +1,159 @@
+//! The parameters of `GET /{index}/_changes`, read and refused before anything is read.
+
+use engine::CHANGES_LIMIT_MAX;
+
+use crate::es::EsError;
+use crate::input::params::Params;
+use crate::input::source_filter::SourceFilter;
+
+/// The parameters the changes feed takes, besides the common ones.
+pub(crate) const CHANGES_PARAMS: &[&str] = &[
+    "_source",
+    "_source_excludes",
+    "_source_includes",
+    "feed",
+    "history_uuid",
+    "include_docs",
+    "limit",
+    "shard",
+    "since",
+];
+
+/// `limit`'s default.
+const LIMIT_DEFAULT: usize = 1_000;
+
+/// Where a read starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Since {
+    /// `since=now`: after everything durable now.
+    Now,
+    /// A position, to parse against the index's shard count (`-1` included).
+    Position(String),
+}
+
+/// A changes request, checked.
+#[derive(Debug)]
+pub(crate) struct ChangesRequest {
+    pub(crate) since: Since,
+    pub(crate) limit: usize,
+    pub(crate) include_docs: bool,
+    /// `shard=N`: that shard only, `since` then one shard's position.
+    pub(crate) shard: Option<u32>,
+    pub(crate) history_uuid: Option<String>,
+    pub(crate) filter: SourceFilter,
+}
+
+impl ChangesRequest {
+    pub(crate) fn parse(params: &Params) -> Result<ChangesRequest, EsError> {
+        let since = match params.get("since") {
+            None => Since::Position("-1".into()),
+            Some("now") => Since::Now,
+            Some(position) => Since::Position(position.into()),
+        };
+        if let Some(feed) = params.get("feed").filter(|f| *f != "normal") {
+            return Err(EsError::illegal_argument(format!(
+                "feed [{feed}] is not supported; the changes feed answers [normal] only"
+            )));
+        }
+        Ok(ChangesRequest {
+            since,
+            limit: limit(params)?,
+            include_docs: boolean(params, "include_docs", true)?,
+            shard: shard(params)?,
+            history_uuid: params.get("history_uuid").map(str::to_owned),
+            filter: params.source_filter().unwrap_or_else(SourceFilter::all),
+        })
+    }
+}
+
+fn limit(params: &Params) -> Result<usize, EsError> {
+    let Some(text) = params.get("limit") else {
+        return Ok(LIMIT_DEFAULT);
+    };
+    match text.parse::<i64>() {
+        Ok(n) if (1..=CHANGES_LIMIT_MAX as i64).contains(&n) => Ok(n as usize),
+        Ok(n) => Err(EsError::illegal_argument(format!(
+            "[limit] must be between [1] and [{CHANGES_LIMIT_MAX}], got [{n}]"
+        ))),
+        Err(_) => Err(EsError::illegal_argument(format!(
+            "Failed to parse int parameter [limit] with value [{text}]"
+        ))),
+    }
+}
+
+fn shard(params: &Params) -> Result<Option<u32>, EsError> {
+    let Some(text) = params.get("shard") else {
+        return Ok(None);
+    };
+    text.parse::<u32>().map(Some).map_err(|_| {
+        EsError::illegal_argument(format!(
+            "Failed to parse int parameter [shard] with value [{text}]"
+        ))
+    })
+}
+
+/// Elasticsearch's `paramAsBoolean`: `true`, `false`, or empty for true.
+fn boolean(params: &Params, name: &str, default: bool) -> Result<bool, EsError> {
+    match params.get(name) {
+        None => Ok(default),
+        Some("" | "true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(EsError::illegal_argument(format!(
+            "Failed to parse value [{other}] as only [true] or [false] are allowed."
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &str) -> Result<ChangesRequest, String> {
+        ChangesRequest::parse(&Params::parse(query)).map_err(|e| e.reason)
+    }
+
+    #[test]
+    fn defaults_and_values() {
+        let r = parse("").unwrap();
+        assert_eq!(
+            (r.since, r.limit, r.include_docs, r.shard),
+            (Since::Position("-1".into()), 1000, true, None)
+        );
+        let r = parse("since=now&limit=10000&include_docs=false&shard=2").unwrap();
+        assert_eq!(
+            (r.since, r.limit, r.include_docs, r.shard),
+            (Since::Now, 10_000, false, Some(2))
+        );
+        assert!(parse("include_docs").unwrap().include_docs);
+    }
+
+    #[test]
+    fn bad_values_are_refused_in_words() {
+        assert_eq!(
+            parse("limit=0").unwrap_err(),
+            "[limit] must be between [1] and [10000], got [0]"
+        );
+        assert_eq!(
+            parse("limit=10001").unwrap_err(),
+            "[limit] must be between [1] and [10000], got [10001]"
+        );
+        assert_eq!(
+            parse("limit=x").unwrap_err(),
+            "Failed to parse int parameter [limit] with value [x]"
+        );
+        assert_eq!(
+            parse("include_docs=yes").unwrap_err(),
+            "Failed to parse value [yes] as only [true] or [false] are allowed."
+        );
+        assert_eq!(
+            parse("shard=-1").unwrap_err(),
+            "Failed to parse int parameter [shard] with value [-1]"
+        );
+        assert!(
+            parse("feed=longpoll")
+                .unwrap_err()
+                .contains("feed [longpoll]")
+        );
+        assert!(parse("feed=normal").is_ok());
+    }
+}

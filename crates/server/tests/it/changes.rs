@@ -1,0 +1,245 @@
+//! `GET /{index}/_changes` over HTTP: the answer's shape, paging by `last_seq`, every
+//! parameter and its refusals, and the 410 and 409 bodies.
+
+use serde_json::{Value, json};
+
+use crate::support::Server;
+
+fn put(server: &Server, path: &str, body: Value) -> Value {
+    let (status, body) = server.json("PUT", path, Some(&body.to_string()));
+    assert!(status < 300, "{body}");
+    body
+}
+
+#[test]
+fn the_answer_holds_each_operation_with_its_stamps_and_result() {
+    let server = Server::start_fresh();
+    put(
+        &server,
+        "/movies/_doc/109487",
+        json!({"title": "The Godfather"}),
+    );
+    put(
+        &server,
+        "/movies/_doc/109487?refresh=true",
+        json!({"title": "The Godfather", "year": 1972}),
+    );
+    server.json("DELETE", "/movies/_doc/109487", None);
+    let (status, body) = server.json("GET", "/movies/_changes?since=-1&limit=3", None);
+    assert_eq!(status, 200, "{body}");
+    let (_, index) = server.json("GET", "/movies", None);
+    let uuid = index["movies"]["settings"]["index"]["uuid"].clone();
+    assert_eq!(body["history_uuid"], uuid);
+    assert_eq!(body["timed_out"], false);
+    assert_eq!(body["last_seq"], "2@1");
+    assert_eq!(
+        body["shards"],
+        json!([{"shard": 0, "last_seq_no": 2, "primary_term": 1, "global_checkpoint": 2,
+                "max_seq_no": 2, "history_start": 0}])
+    );
+    let results = body["results"].as_array().unwrap();
+    let stamps: Vec<Value> = results
+        .iter()
+        .map(|r| json!([r["_seq_no"], r["_version"], r["op"], r["result"]]))
+        .collect();
+    assert_eq!(
+        stamps,
+        [
+            json!([0, 1, "index", "created"]),
+            json!([1, 2, "index", "updated"]),
+            json!([2, 3, "delete", "deleted"]),
+        ]
+    );
+    assert_eq!(
+        results[1]["_source"],
+        json!({"title": "The Godfather", "year": 1972})
+    );
+    assert_eq!(results[1]["_index"], "movies");
+    assert_eq!(results[1]["_shard"], 0);
+    assert_eq!(results[1]["_id"], "109487");
+    assert_eq!(results[1]["_primary_term"], 1);
+    assert!(results[1]["timestamp"].as_u64().unwrap() > 1_700_000_000_000);
+    assert!(results[2].get("_source").is_none());
+    // The same position back: nothing, and the same last_seq.
+    let (_, again) = server.json("GET", "/movies/_changes?since=2@1", None);
+    assert_eq!(
+        (again["results"].clone(), again["last_seq"].clone()),
+        (json!([]), json!("2@1"))
+    );
+}
+
+#[test]
+fn pages_by_last_seq_cover_every_shard_once_and_filters_apply() {
+    let server = Server::start_fresh();
+    put(
+        &server,
+        "/orders",
+        json!({"settings": {"number_of_shards": 2}}),
+    );
+    for n in 0..25 {
+        put(
+            &server,
+            &format!("/orders/_doc/o{n}"),
+            json!({"n": n, "secret": "x"}),
+        );
+    }
+    let mut since = "-1".to_owned();
+    let mut ids = Vec::new();
+    loop {
+        let path = format!("/orders/_changes?since={since}&limit=4&_source_excludes=secret");
+        let (status, body) = server.json("GET", &path, None);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["shards"].as_array().unwrap().len(), 2);
+        let results = body["results"].as_array().unwrap();
+        assert!(results.len() <= 4);
+        for r in results {
+            assert_eq!(r["_source"].get("secret"), None, "{r}");
+            ids.push(r["_id"].as_str().unwrap().to_owned());
+        }
+        since = body["last_seq"].as_str().unwrap().to_owned();
+        assert_eq!(since.split(',').count(), 2, "{since}");
+        if results.is_empty() {
+            break;
+        }
+    }
+    ids.sort();
+    let mut want: Vec<String> = (0..25).map(|n| format!("o{n}")).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    let (_, bare) = server.json("GET", "/orders/_changes?include_docs=false&limit=1", None);
+    assert!(bare["results"][0].get("_source").is_none(), "{bare}");
+    // One shard alone, its position a single element.
+    let (status, one) = server.json("GET", "/orders/_changes?shard=1&since=-1", None);
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["shards"].as_array().unwrap().len(), 1);
+    assert!(
+        one["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["_shard"] == 1)
+    );
+    let (_, now) = server.json("GET", "/orders/_changes?since=now", None);
+    assert_eq!(now["results"], json!([]));
+    assert_eq!(now["last_seq"], since, "now is where the pages ended");
+}
+
+#[test]
+fn bad_requests_are_refused_in_elasticsearch_shape() {
+    let server = Server::start_fresh();
+    put(
+        &server,
+        "/orders",
+        json!({"settings": {"number_of_shards": 2}}),
+    );
+    let refused = |path: &str| {
+        let (status, body) = server.json("GET", path, None);
+        (
+            status,
+            body["error"]["type"].clone(),
+            body["error"]["reason"].clone(),
+        )
+    };
+    let (status, kind, reason) = refused("/orders/_changes?since=3");
+    assert_eq!((status, kind), (400, json!("illegal_argument_exception")));
+    assert!(
+        reason
+            .as_str()
+            .unwrap()
+            .contains("has [1] elements, the index has [2] shards")
+    );
+    let (status, _, reason) = refused("/orders/_changes?since=1@,2");
+    assert_eq!(status, 400);
+    assert!(
+        reason.as_str().unwrap().contains("malformed element [1@]"),
+        "{reason}"
+    );
+    assert_eq!(
+        refused("/orders/_changes?limit=0").2,
+        "[limit] must be between [1] and [10000], got [0]"
+    );
+    assert_eq!(
+        refused("/orders/_changes?shard=2").2,
+        "shard [2] is not a shard of index [orders], which has [2]"
+    );
+    assert_eq!(
+        refused("/orders/_changes?sinse=-1").2,
+        "request [/orders/_changes] contains unrecognized parameter: [sinse] -> did you mean [since]?"
+    );
+    let (status, kind, _) = refused("/nothing/_changes");
+    assert_eq!((status, kind), (404, json!("index_not_found_exception")));
+    let r = server.request("POST", "/orders/_changes", None);
+    assert_eq!(r.status, 405);
+    let (status, body) = server.json("GET", "/orders/_changes?history_uuid=other", None);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["type"], "history_diverged_exception");
+    assert_eq!(body["error"]["diverged_at_seq_no"], -1);
+    assert!(
+        body["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("unexpected history uuid, expected [other], actual [")
+    );
+}
+
+#[test]
+fn history_compacted_away_is_410_with_where_it_starts() {
+    let server = Server::start_fresh();
+    for n in 0..30 {
+        put(&server, "/movies/_doc/same", json!({"n": n}));
+    }
+    let (status, _) = server.json("POST", "/movies/_forcemerge", None);
+    assert_eq!(status, 200);
+    put(&server, "/movies/_doc/same", json!({"n": 30}));
+    let (status, body) = server.json("GET", "/movies/_changes?since=2@1", None);
+    assert_eq!(status, 410, "{body}");
+    let (_, index) = server.json("GET", "/movies", None);
+    let uuid = index["movies"]["settings"]["index"]["uuid"].clone();
+    let reason = "operations of shard [movies][0] from seq_no [3] are no longer available: \
+                  history is retained from seq_no [30]; existing retention leases []; create a \
+                  consumer to retain history, or increase the retention lease period setting \
+                  [index.soft_deletes.retention_lease.period]";
+    let cause = json!({"type": "history_compacted_exception", "reason": reason,
+                       "index_uuid": uuid, "shard": "0", "index": "movies"});
+    assert_eq!(
+        body,
+        json!({"error": {"root_cause": [cause], "type": "history_compacted_exception",
+                         "reason": reason, "index_uuid": uuid, "shard": "0", "index": "movies",
+                         "requested_operations_missing": ["3", "29"], "history_start": 30},
+               "status": 410})
+    );
+    let (status, body) = server.json("GET", "/movies/_changes?since=29", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["_seq_no"], 30);
+}
+
+#[test]
+fn a_position_from_before_a_restart_is_checked_against_the_term() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let server = Server::start(dir.path());
+        for n in 0..5 {
+            put(&server, &format!("/movies/_doc/d{n}"), json!({}));
+        }
+    }
+    let server = Server::start(dir.path());
+    put(&server, "/movies/_doc/d5", json!({}));
+    let (status, body) = server.json("GET", "/movies/_changes?since=4@1", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["last_seq"], "5@2");
+    let (status, body) = server.json("GET", "/movies/_changes?since=5@1", None);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["type"], "history_diverged_exception");
+    assert_eq!(body["error"]["diverged_at_seq_no"], 5);
+    assert_eq!(body["error"]["requested_seq_no"], 5);
+    assert_eq!(body["error"]["requested_primary_term"], 1);
+    assert_eq!(
+        body["error"]["root_cause"][0].get("diverged_at_seq_no"),
+        None
+    );
+    assert_eq!(
+        body["error"]["reason"],
+        "shard [movies][0] holds no operation [5] of primary term [1]: primary term [2] begins \
+         at seq_no [5]; discard what was read from seq_no [5] on and read again from there"
+    );
+}
