@@ -91,4 +91,4 @@ soak-sim seeds="100000" seed="20261126" jobs=`nproc`:
     ./target/release/crashtest sim --seeds {{seeds}} --seed {{seed}} --jobs {{jobs}}
 
 soak-fuzz seconds="3600":
-    for t in wal_decode wal_recover engine_model http_request; do (cd fuzz && cargo fuzz run -s none $t -- -max_total_time={{seconds}} -print_final_stats=1); done
+    for t in wal_decode wal_recover engine_model http_request changes_position; do (cd fuzz && cargo fuzz run -s none $t -- -max_total_time={{seconds}} -print_final_stats=1); done

@@ -16,6 +16,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+mod position;
+
+pub use position::changes_position;
+
 use wal::sim::{Damage, SimStorage};
 use wal::{Durability, PrimaryTerm, SeqNo, ShardId};
 
