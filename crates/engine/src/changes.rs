@@ -7,6 +7,7 @@
 //! - `shard/history.rs`: one shard's read, and the checks of a position against its history.
 
 use std::fmt;
+use std::sync::Arc;
 
 use wal::{PrimaryTerm, SeqNo, ShardId};
 
@@ -24,6 +25,21 @@ pub const CHANGES_LIMIT_MAX: usize = 10_000;
 
 /// `_source` bytes one read returns at most (always at least one change).
 pub const CHANGES_SOURCE_LEN_MAX: usize = 16 << 20;
+
+/// Told each time a shard's durable point moves, so there are changes to read: with the
+/// index's name and the shard. Called on the thread that synced, outside every lock of the
+/// write path: it must be quick (wake a waiter, no I/O).
+#[derive(Clone)]
+pub struct OnChanges(pub Arc<ChangesCallback>);
+
+/// What [`OnChanges`] calls: the index's name and the shard.
+pub type ChangesCallback = dyn Fn(&str, ShardId) + Send + Sync;
+
+impl fmt::Debug for OnChanges {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnChanges")
+    }
+}
 
 /// What an operation did.
 #[derive(Clone, Debug, PartialEq, Eq)]

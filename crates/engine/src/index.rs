@@ -103,6 +103,7 @@ impl Index {
             shard_settings.progress = options.progress.clone();
             shard_settings.index_name = name.to_owned();
             shard_settings.disk = Some(disk.clone());
+            shard_settings.on_changes = options.on_changes.clone();
             let (shard, recovery) = Shard::open(storage, n, shard_settings)?;
             shards.push(ShardSlot {
                 current: RwLock::new(Arc::new(shard)),

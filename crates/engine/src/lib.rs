@@ -45,8 +45,8 @@ pub use bulk::{BulkAction, BulkItem, BulkItemResult, BulkOptions, GetItem};
 /// The type of a request's document source, for callers that build one without the crate.
 pub use bytes::Bytes;
 pub use changes::{
-    CHANGES_LIMIT_MAX, CHANGES_SOURCE_LEN_MAX, Change, ChangeOp, ChangesPosition, HistoryCompacted,
-    HistoryDiverged, IndexChanges, ShardChanges, ShardPosition,
+    CHANGES_LIMIT_MAX, CHANGES_SOURCE_LEN_MAX, Change, ChangeOp, ChangesCallback, ChangesPosition,
+    HistoryCompacted, HistoryDiverged, IndexChanges, OnChanges, ShardChanges, ShardPosition,
 };
 pub use error::{Conflict, Error, Failed, Required, Result};
 pub use id::IdGenerator;

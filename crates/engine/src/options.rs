@@ -27,6 +27,9 @@ pub struct StoreOptions {
     /// could not open (full disk, no descriptors); the wait doubles after each failure, up
     /// to a minute. A failed shard is first retried at once.
     pub reopen_wait_first: Duration,
+    /// Told each time a shard's durable point moves: there are changes to read
+    /// (`Index::changes`), for a reader that waits for them.
+    pub on_changes: Option<crate::changes::OnChanges>,
 }
 
 impl Default for StoreOptions {
@@ -39,6 +42,7 @@ impl Default for StoreOptions {
             max_shards_per_node: 1_000,
             open_files_limit: None,
             reopen_wait_first: REOPEN_WAIT_FIRST_DEFAULT,
+            on_changes: None,
         }
     }
 }

@@ -54,6 +54,8 @@ pub struct ShardSettings {
     pub index_name: String,
     /// The store's disk watermark: while it blocks, every document write is refused.
     pub disk: Option<Arc<crate::disk::DiskBlock>>,
+    /// Told when the shard's durable point moves (`StoreOptions::on_changes`).
+    pub on_changes: Option<crate::changes::OnChanges>,
 }
 
 impl ShardSettings {
@@ -71,6 +73,7 @@ impl ShardSettings {
             progress: None,
             index_name: String::new(),
             disk: None,
+            on_changes: None,
         }
     }
 }
@@ -339,6 +342,10 @@ impl Shard {
         config.recovery_mode = settings.recovery;
         config.record_len_max = crate::request::RECORD_LEN_MAX;
         let (wal, wal_recovery) = Wal::open(storage.clone(), config).map_err(open_failed)?;
+        if let Some(on_changes) = settings.on_changes.clone() {
+            let index = settings.index_name.clone();
+            wal.on_durable(Arc::new(move || (on_changes.0)(&index, shard_id)));
+        }
         let mut shard = Shard {
             wal,
             keys: KeyDir::new(),

@@ -41,7 +41,7 @@ pub use storage::{
     FsStorage, LOCK_FILE_NAME, ReadOnlyMap, Space, Storage, StorageFile, create_dir_durably,
     read_full, read_to_end,
 };
-pub use wal::{Appended, SegmentInfo, Wal};
+pub use wal::{Appended, OnDurable, SegmentInfo, Wal};
 
 /// File names inside a log directory, for tools and tests that inspect one.
 pub mod files {

@@ -36,6 +36,9 @@ mod roll;
 
 use roll::capacity_after_open;
 
+/// What `Wal::on_durable` calls.
+pub type OnDurable = Arc<dyn Fn() + Send + Sync>;
+
 /// How many times a sync leader yields, at most, for more records to join its fsync.
 const GATHER_ROUNDS: usize = 8;
 
@@ -121,6 +124,8 @@ struct Shared {
     last_group: AtomicU64,
     /// The first write or sync error. Once set, nothing more is acknowledged.
     poison: OnceLock<Arc<Poison>>,
+    /// Told each time the durable point moves (`Wal::on_durable`).
+    on_durable: OnceLock<OnDurable>,
     checkpoint: Mutex<CheckpointFile>,
     prep: Mutex<Prep>,
     wake: Condvar,
@@ -294,6 +299,7 @@ impl Wal {
             durable: Mutex::new(durable),
             durable_end: AtomicU64::new(recovered.next_seq_no.0),
             poison: OnceLock::new(),
+            on_durable: OnceLock::new(),
             checkpoint: Mutex::new(recovered.checkpoint),
             prep: Mutex::new(Prep {
                 next_generation: recovered.next_generation,
@@ -390,6 +396,13 @@ impl Wal {
             .load(Ordering::Acquire)
             .checked_sub(1)
             .map(SeqNo)
+    }
+
+    /// Calls `f` after each sync that moved the durable point (`durable_seq_no`), on the
+    /// thread that synced, outside the log's locks: for readers of the durable history that
+    /// wait for more (a long poll). `f` must be quick; it cannot be replaced.
+    pub fn on_durable(&self, f: OnDurable) {
+        let _ = self.shared.on_durable.set(f);
     }
 
     /// The highest seq_no handed out.

@@ -2,6 +2,7 @@
 //! with Elasticsearch's result; positions that resume; history released (410) and history
 //! that diverged (409).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use engine::{
     ChangeOp, ChangesPosition, DocResult, Durability, Error, Index, IndexSettings, SeqNo, ShardId,
     ShardPosition, Store, StoreOptions, Version,
 };
-use wal::sim::SimStorage;
+use wal::sim::{Damage, Rng, SimStorage};
 
 use crate::support::{delete, doc, seed};
 
@@ -284,5 +285,222 @@ fn a_library_reader_follows_the_feed_with_positions_it_keeps_as_text() {
             .0
             .iter()
             .all(|p: &ShardPosition| p.primary_term == Some(engine::PrimaryTerm(1)))
+    );
+}
+
+/// What a reader of the feed builds from it alone: each document's version and source (or
+/// its delete), and every (shard, seq_no, term) it was shown.
+#[derive(Default)]
+struct Reader {
+    since: Option<ChangesPosition>,
+    copy: BTreeMap<String, (Version, Option<Vec<u8>>)>,
+    seen: BTreeMap<(ShardId, SeqNo), engine::PrimaryTerm>,
+}
+
+impl Reader {
+    /// Reads pages of random size until an empty one; each shard's seq_nos must follow on
+    /// from the last one seen, with no gap and no repeat.
+    fn catch_up(&mut self, index: &Index, rng: &mut Rng) -> Result<(), String> {
+        let shards = index.settings().number_of_shards;
+        loop {
+            let since = self.since.clone().unwrap_or(ChangesPosition::start(shards));
+            let limit = 1 + rng.below(20) as usize;
+            let answer = index.changes(&since, limit).map_err(|e| e.to_string())?;
+            let mut read = 0;
+            for shard in &answer.shards {
+                let mut next = shard.since.next_seq_no();
+                for c in &shard.changes {
+                    if c.seq_no != next {
+                        return Err(format!(
+                            "[{}] shard {}: {} after {next}",
+                            c.id, c.shard, c.seq_no
+                        ));
+                    }
+                    next = c.seq_no.next();
+                    self.seen.insert((c.shard, c.seq_no), c.primary_term);
+                    let source = match &c.op {
+                        ChangeOp::Index { source } => Some(source.clone()),
+                        ChangeOp::Delete => None,
+                    };
+                    self.copy.insert(c.id.clone(), (c.version, source));
+                    read += 1;
+                }
+            }
+            self.since = Some(answer.last);
+            if read == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    fn live(&self) -> BTreeMap<String, (Version, Vec<u8>)> {
+        let live = self
+            .copy
+            .iter()
+            .filter_map(|(id, (v, s))| Some((id.clone(), (*v, s.clone()?))));
+        live.collect()
+    }
+}
+
+fn live_documents(index: &Index) -> BTreeMap<String, (Version, Vec<u8>)> {
+    let docs = index.iter(engine::Order::Id).unwrap().map(|d| d.unwrap());
+    docs.map(|d| (d.id, (d.version, d.source))).collect()
+}
+
+/// Writers (index, conditional index, delete, update, noop update) and one reader through
+/// compactions (the reader caught up first, as a consumer's lease would let it), key-directory
+/// checkpoints, restarts and power cuts: the reader's copy, built from the feed alone, is the
+/// index; under `request` durability it was shown every acknowledged write.
+#[test]
+fn a_reader_keeps_an_exact_copy_through_compactions_restarts_and_power_cuts() {
+    let seed = seed("a_reader_keeps_an_exact_copy_through_compactions_restarts_and_power_cuts");
+    for durability in [
+        Durability::Request,
+        Durability::Async {
+            sync_interval: Duration::from_secs(3600),
+        },
+    ] {
+        for round in 0..8 {
+            let seed = seed.wrapping_add(round);
+            follow(seed, durability)
+                .unwrap_or_else(|e| panic!("seed {seed} (ENGINE_SEED), {durability:?}: {e}"));
+        }
+    }
+}
+
+fn follow(seed: u64, durability: Durability) -> Result<(), String> {
+    let mut rng = Rng::new(seed);
+    let mut sim = SimStorage::new(seed);
+    let options = StoreOptions {
+        background: false,
+        segment_size: 16 << 10,
+        ..StoreOptions::default()
+    };
+    let open = |sim: &SimStorage| Store::open(Arc::new(sim.clone()), options.clone()).unwrap();
+    let mut store = open(&sim);
+    let settings = IndexSettings {
+        durability,
+        ..IndexSettings::with_shards(2)
+    };
+    store.create_index("feed", settings).unwrap();
+    let mut reader = Reader::default();
+    let mut acked = Vec::new();
+    for _ in 0..400 {
+        let index = store.index("feed").unwrap();
+        let id = format!("d{}", rng.below(12));
+        match rng.below(100) {
+            0..=44 => {
+                let mut request = doc(&id, &format!(r#"{{"n":{}}}"#, rng.below(1000)));
+                if rng.coin()
+                    && let Some(d) = index.get(&id, None).unwrap()
+                {
+                    // The current stamp, or one just past it: a conflict consumes nothing.
+                    request.conditions.if_seq_no = Some(SeqNo(d.seq_no.0 + rng.below(2)));
+                    request.conditions.if_primary_term = Some(d.primary_term);
+                }
+                if let Ok(w) = index.index(&request, None) {
+                    acked.push((index.shard_id(&id, None), w.seq_no));
+                }
+            }
+            45..=59 => {
+                let w = index.delete(&delete(&id), None).unwrap();
+                acked.push((index.shard_id(&id, None), w.seq_no));
+            }
+            60..=69 => {
+                let mut fields = serde_json::Map::new();
+                fields.insert("u".into(), serde_json::json!(rng.below(3)));
+                let mut request = engine::UpdateRequest::new(&id, fields);
+                request.doc_as_upsert = true;
+                let u = index.update(&request, None).unwrap();
+                if u.write.result != DocResult::Noop {
+                    acked.push((index.shard_id(&id, None), u.write.seq_no));
+                }
+            }
+            70..=81 => reader.catch_up(&index, &mut rng)?,
+            82..=86 => {
+                // Nothing the reader has not read is released: what a consumer's lease keeps.
+                index.sync().unwrap();
+                reader.catch_up(&index, &mut rng)?;
+                index.shard(ShardId(rng.below(2) as u32)).compact().unwrap();
+            }
+            87..=89 => index
+                .shard(ShardId(rng.below(2) as u32))
+                .checkpoint_keys()
+                .unwrap(),
+            90..=92 => index.sync().unwrap(),
+            93..=95 => {
+                drop(index);
+                store.close().unwrap();
+                store = open(&sim);
+            }
+            _ => {
+                drop(index);
+                drop(store);
+                let damage = Damage::ALL[rng.below(Damage::ALL.len() as u64) as usize];
+                sim = sim.crash(damage);
+                store = open(&sim);
+            }
+        }
+    }
+    let index = store.index("feed").unwrap();
+    index.sync().unwrap();
+    reader.catch_up(&index, &mut rng)?;
+    if reader.live() != live_documents(&index) {
+        return Err("the reader's copy is not the index".into());
+    }
+    if durability == Durability::Request {
+        // Each acknowledged write, with the term it was written under, was shown.
+        let missed: Vec<_> = acked
+            .iter()
+            .filter(|a| !reader.seen.contains_key(a))
+            .collect();
+        if !missed.is_empty() {
+            return Err(format!("acknowledged and never shown: {missed:?}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_store_tells_a_listener_each_time_a_shard_makes_more_durable() {
+    let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = told.clone();
+    let on_changes = engine::OnChanges(Arc::new(move |index: &str, shard| {
+        record.lock().unwrap().push((index.to_owned(), shard));
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        background: false,
+        on_changes: Some(on_changes),
+        ..StoreOptions::default()
+    };
+    let store = Store::open_dir(dir.path(), options).unwrap();
+    let index = store
+        .create_index("a", IndexSettings::with_shards(2))
+        .unwrap();
+    told.lock().unwrap().clear();
+    index.index(&doc("x", "{}"), None).unwrap();
+    let shard = index.shard_id("x", None);
+    let a = told.lock().unwrap().clone();
+    assert!(
+        !a.is_empty() && a.iter().all(|t| *t == ("a".to_owned(), shard)),
+        "{a:?}"
+    );
+    // An unsynced write tells nothing until its sync.
+    let lazy = IndexSettings {
+        durability: Durability::Async {
+            sync_interval: Duration::from_secs(3600),
+        },
+        ..IndexSettings::default()
+    };
+    let b = store.create_index("b", lazy).unwrap();
+    told.lock().unwrap().clear();
+    b.index(&doc("y", "{}"), None).unwrap();
+    assert!(told.lock().unwrap().is_empty());
+    b.sync().unwrap();
+    let b = told.lock().unwrap().clone();
+    assert!(
+        !b.is_empty() && b.iter().all(|t| *t == ("b".to_owned(), ShardId(0))),
+        "{b:?}"
     );
 }

@@ -118,14 +118,18 @@ impl Shared {
             let index = (ticket - syncs.first_ticket) as usize;
             syncs.started[index].succeeded = Some(syncs.last_ticket());
         }
+        let mut moved = false;
         for point in syncs.take_proven() {
             let before = self.durable_end.load(Ordering::Acquire);
             self.last_group
                 .store(point.seq_no_end.0.saturating_sub(before), Ordering::Relaxed);
-            self.advance_durable(point);
+            moved |= self.advance_durable(point);
         }
         drop(syncs);
         self.wake_waiters();
+        if moved && let Some(on_durable) = self.on_durable.get() {
+            on_durable();
+        }
     }
 
     /// Lets the writers that the last sync woke append before this one starts, so it covers
@@ -148,14 +152,18 @@ impl Shared {
         }
     }
 
-    pub(super) fn advance_durable(&self, point: DurablePoint) {
+    /// Whether the durable seq_no moved.
+    pub(super) fn advance_durable(&self, point: DurablePoint) -> bool {
         let mut durable = self.durable.lock().unwrap_or_else(|e| e.into_inner());
         if (point.seq_no_end, point.generation, point.offset)
             > (durable.seq_no_end, durable.generation, durable.offset)
         {
+            let moved = point.seq_no_end > durable.seq_no_end;
             *durable = point;
             self.durable_end
                 .store(point.seq_no_end.0, Ordering::Release);
+            return moved;
         }
+        false
     }
 }
