@@ -97,6 +97,7 @@ impl Security {
             users: (!users.is_empty()).then_some(users),
             tls,
             limits: server::connections::Limits::default(),
+            changes: Default::default(),
         })
     }
 }
@@ -136,6 +137,7 @@ fn serve(
         progress: Some(crate::progress::for_engine()),
         open_files_limit,
         segment_size,
+        on_changes: Some(options.changes.on_changes()),
         ..StoreOptions::default()
     };
     let store = Store::open_dir(&data_dir, options_store)

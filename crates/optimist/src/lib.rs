@@ -57,6 +57,10 @@ pub use engine::{
     SeqNo, ShardFailure, ShardId, Stamp, Store, StoreOptions, UPDATE_WITH_ATTEMPTS, UpdateRequest,
     UpdateResult, Version, VersionType, Versioned, WriteResult,
 };
+pub use engine::{
+    CHANGES_LIMIT_MAX, Change, ChangeOp, ChangesPosition, HistoryCompacted, HistoryDiverged,
+    IndexChanges, ShardChanges, ShardPosition,
+};
 
 /// The `serde_json` the API speaks (`UpdateRequest`'s `Map` and `Value`), so an application
 /// needs no dependency of its own on it. It is built with no feature of optimist's choosing:

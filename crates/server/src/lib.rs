@@ -26,12 +26,14 @@ pub use http::auth::Users;
 pub use http::routes::{Api, HttpState, api};
 pub use http::{auth, connections, in_flight, tls};
 pub use input::source_filter;
-pub use state::{AppState, CONTENT_LEN_MAX};
+pub use state::{AppState, CONTENT_LEN_MAX, ChangesWaiters};
 
-/// Shared state for a store.
-pub fn state(store: Arc<Store>) -> AppState {
+/// Shared state for a store, its changes feed's long polls woken by `changes` (which the
+/// store was opened to call: `StoreOptions::on_changes`).
+pub fn state(store: Arc<Store>, changes: Arc<ChangesWaiters>) -> AppState {
     AppState {
         store,
+        changes,
         writers: Arc::new(api::writer::writers()),
         ids: Arc::new(IdGenerator::new()),
         node_name: "optimist".into(),
@@ -48,6 +50,9 @@ pub struct ServeOptions {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Timeouts and the most connections at once (`connections.rs`).
     pub limits: connections::Limits,
+    /// What wakes the changes feed's long polls: give the store its `on_changes` when it
+    /// opens. Without it a long poll still answers, looking again every second.
+    pub changes: Arc<ChangesWaiters>,
 }
 
 /// The allocator `optimist` runs with (its `#[global_allocator]`, and the benchmark's, which
@@ -97,7 +102,7 @@ pub async fn serve_with(
         body_timeout: options.limits.body_timeout,
         in_flight: in_flight::InFlight::new(options.limits.in_flight_bytes),
     };
-    let api = api(state(store.clone()), http);
+    let api = api(state(store.clone(), options.changes), http);
     connections::serve(listener, api, options.limits, options.tls, shutdown).await?;
     let sync = tokio::task::spawn_blocking(move || {
         store

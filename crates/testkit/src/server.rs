@@ -36,7 +36,11 @@ impl Server {
 
     /// On `dir`, with `options` (users, TLS, connection limits).
     pub fn start_with(dir: &Path, options: ServeOptions) -> Server {
-        let store = Arc::new(Store::open_dir(dir, StoreOptions::default()).unwrap());
+        let store_options = StoreOptions {
+            on_changes: Some(options.changes.on_changes()),
+            ..StoreOptions::default()
+        };
+        let store = Arc::new(Store::open_dir(dir, store_options).unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, addr) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

@@ -1,17 +1,33 @@
 //! `GET /{index}/_changes`: an index's durable operations after a position, in seq_no
-//! order per shard (`engine::changes`).
+//! order per shard (`engine::changes`), at once (`feed=normal`) or as soon as there is one
+//! (`feed=longpoll`, woken by the store through `ChangesWaiters`).
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use engine::{CHANGES_SOURCE_LEN_MAX, ChangesPosition, Index, IndexChanges, ShardId};
+use engine::{
+    CHANGES_SOURCE_LEN_MAX, ChangesPosition, Index, IndexChanges, ShardId, ShardPosition,
+};
+use tokio::time::Instant;
 
 use crate::es::changes::{Docs, changes_body};
 use crate::es::{self, EsError, Exception};
-use crate::input::changes::{ChangesRequest, Since};
+use crate::input::changes::{ChangesRequest, Feed, Since};
 use crate::input::params::Params;
 use crate::state::{AppState, Reply, blocking};
+
+/// How often a long poll looks again though nothing woke it: a store opened without
+/// `on_changes` still answers, a second late at most.
+const RECHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// What a request reads, its position resolved once (`since=now` is the request's now).
+#[derive(Clone)]
+enum Reading {
+    Index(ChangesPosition),
+    Shard(ShardId, ShardPosition),
+}
 
 pub(crate) async fn changes(
     State(state): State<AppState>,
@@ -19,60 +35,114 @@ pub(crate) async fn changes(
     params: Params,
 ) -> Result<Reply, EsError> {
     let pretty = params.pretty();
-    let request = ChangesRequest::parse(&params)?;
-    blocking(move || {
-        let started = Instant::now();
-        let index = state.store.index(&index)?;
-        check_history_uuid(&index, request.history_uuid.as_deref())?;
-        let answer = read(&index, &request)?;
-        let docs = Docs {
-            include: request.include_docs,
-            filter: &request.filter,
-        };
-        let took = started.elapsed().as_millis() as u64;
-        let text = changes_body(&index, &answer, took, false, &docs);
-        Ok(es::maybe_pretty_response(StatusCode::OK, text, pretty))
-    })
-    .await
+    let request = Arc::new(ChangesRequest::parse(&params)?);
+    let started = Instant::now();
+    let (index, reading) = {
+        let (state, request) = (state.clone(), request.clone());
+        blocking(move || start(&state, &index, &request)).await?
+    };
+    let limit = request.limit;
+    let answer = match request.feed {
+        Feed::Normal => read_off_the_workers(&index, &reading, limit).await?,
+        Feed::LongPoll => {
+            let deadline = started + request.timeout;
+            long_poll(&state, &index, &reading, limit, deadline).await?
+        }
+    };
+    let timed_out = request.feed == Feed::LongPoll && is_empty(&answer);
+    let docs = Docs {
+        include: request.include_docs,
+        filter: &request.filter,
+    };
+    let took = started.elapsed().as_millis() as u64;
+    let text = changes_body(&index, &answer, took, timed_out, &docs);
+    Ok(es::maybe_pretty_response(StatusCode::OK, text, pretty))
 }
 
-/// The read `request` asks for: every shard, or the one `shard=` names.
-fn read(index: &Index, request: &ChangesRequest) -> Result<IndexChanges, EsError> {
+/// The index, its `history_uuid` checked, and the position to read after.
+fn start(
+    state: &AppState,
+    name: &str,
+    request: &ChangesRequest,
+) -> Result<(Arc<Index>, Reading), EsError> {
+    let index = state.store.index(name)?;
+    check_history_uuid(&index, request.history_uuid.as_deref())?;
     let shards = index.settings().number_of_shards;
-    let Some(n) = request.shard else {
-        let since = match &request.since {
-            Since::Now => index.changes_now().map_err(|e| on_index(&e, index))?,
-            Since::Position(text) => {
-                ChangesPosition::parse(text, shards).map_err(EsError::illegal_argument)?
-            }
-        };
-        return index
-            .changes(&since, request.limit)
-            .map_err(|e| on_index(&e, index));
-    };
-    if n >= shards {
-        return Err(EsError::illegal_argument(format!(
-            "shard [{n}] is not a shard of index [{}], which has [{shards}]",
-            index.name()
-        )));
-    }
-    let shard = index.shard(ShardId(n));
-    let since = match &request.since {
-        Since::Now => shard.position_now(),
-        Since::Position(text) => {
+    let reading = match (request.shard, &request.since) {
+        (None, Since::Now) => {
+            Reading::Index(index.changes_now().map_err(|e| on_index(&e, &index))?)
+        }
+        (None, Since::Position(text)) => {
+            Reading::Index(ChangesPosition::parse(text, shards).map_err(EsError::illegal_argument)?)
+        }
+        (Some(n), _) if n >= shards => {
+            return Err(EsError::illegal_argument(format!(
+                "shard [{n}] is not a shard of index [{name}], which has [{shards}]"
+            )));
+        }
+        (Some(n), Since::Now) => {
+            let now = index.shard(ShardId(n)).position_now();
+            Reading::Shard(ShardId(n), now.map_err(|e| on_index(&e, &index))?)
+        }
+        (Some(n), Since::Position(text)) => {
             let one = ChangesPosition::parse(text, 1).map_err(EsError::illegal_argument)?;
-            Ok(one.0[0])
+            Reading::Shard(ShardId(n), one.0[0])
+        }
+    };
+    Ok((index, reading))
+}
+
+fn read(index: &Index, reading: &Reading, limit: usize) -> Result<IndexChanges, EsError> {
+    let read = match reading {
+        Reading::Index(since) => index.changes(since, limit),
+        Reading::Shard(n, since) => index
+            .shard(*n)
+            .changes(*since, limit, CHANGES_SOURCE_LEN_MAX)
+            .map(|read| IndexChanges {
+                last: ChangesPosition(vec![read.last]),
+                shards: vec![read],
+            }),
+    };
+    read.map_err(|e| on_index(&e, index))
+}
+
+async fn read_off_the_workers(
+    index: &Arc<Index>,
+    reading: &Reading,
+    limit: usize,
+) -> Result<IndexChanges, EsError> {
+    let (index, reading) = (index.clone(), reading.clone());
+    blocking(move || read(&index, &reading, limit)).await
+}
+
+/// Reads until there is a change or the deadline passes. The wake is armed before each
+/// read, so a change made durable during the read is not missed.
+async fn long_poll(
+    state: &AppState,
+    index: &Arc<Index>,
+    reading: &Reading,
+    limit: usize,
+    deadline: Instant,
+) -> Result<IndexChanges, EsError> {
+    let notify = state.changes.waiter(index.name());
+    loop {
+        let mut woken = std::pin::pin!(notify.notified());
+        woken.as_mut().enable();
+        let answer = read_off_the_workers(index, reading, limit).await?;
+        let now = Instant::now();
+        if !is_empty(&answer) || now >= deadline {
+            return Ok(answer);
+        }
+        let look_again = (now + RECHECK_EVERY).min(deadline);
+        tokio::select! {
+            _ = woken => {}
+            _ = tokio::time::sleep_until(look_again) => {}
         }
     }
-    .map_err(|e| on_index(&e, index))?;
-    let read = shard
-        .changes(since, request.limit, CHANGES_SOURCE_LEN_MAX)
-        .map_err(|e| on_index(&e, index))?;
-    let last = ChangesPosition(vec![read.last]);
-    Ok(IndexChanges {
-        shards: vec![read],
-        last,
-    })
+}
+
+fn is_empty(answer: &IndexChanges) -> bool {
+    answer.shards.iter().all(|s| s.changes.is_empty())
 }
 
 /// An engine error of a read of `index`: one of a shard's history names the shard.

@@ -1,8 +1,11 @@
 //! The parameters of `GET /{index}/_changes`, read and refused before anything is read.
 
+use std::time::Duration;
+
 use engine::CHANGES_LIMIT_MAX;
 
 use crate::es::EsError;
+use crate::input::param_values;
 use crate::input::params::Params;
 use crate::input::source_filter::SourceFilter;
 
@@ -17,10 +20,26 @@ pub(crate) const CHANGES_PARAMS: &[&str] = &[
     "limit",
     "shard",
     "since",
+    "timeout",
 ];
 
 /// `limit`'s default.
 const LIMIT_DEFAULT: usize = 1_000;
+
+/// A long poll's `timeout` by default (Fleet's global checkpoints wait's).
+const TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+
+/// How long a long poll waits with `timeout=-1`.
+const TIMEOUT_NONE: Duration = Duration::from_secs(86_400);
+
+/// How the answer comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Feed {
+    /// At once, with what there is.
+    Normal,
+    /// As soon as there is at least one change, or at `timeout` with none.
+    LongPoll,
+}
 
 /// Where a read starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +54,9 @@ pub(crate) enum Since {
 #[derive(Debug)]
 pub(crate) struct ChangesRequest {
     pub(crate) since: Since,
+    pub(crate) feed: Feed,
+    /// How long a long poll waits for a first change.
+    pub(crate) timeout: Duration,
     pub(crate) limit: usize,
     pub(crate) include_docs: bool,
     /// `shard=N`: that shard only, `since` then one shard's position.
@@ -50,13 +72,24 @@ impl ChangesRequest {
             Some("now") => Since::Now,
             Some(position) => Since::Position(position.into()),
         };
-        if let Some(feed) = params.get("feed").filter(|f| *f != "normal") {
-            return Err(EsError::illegal_argument(format!(
-                "feed [{feed}] is not supported; the changes feed answers [normal] only"
-            )));
-        }
+        let feed = match params.get("feed") {
+            None | Some("normal") => Feed::Normal,
+            Some("longpoll") => Feed::LongPoll,
+            Some(other) => {
+                return Err(EsError::illegal_argument(format!(
+                    "feed [{other}] is not supported; the changes feed answers [normal] or \
+                     [longpoll]"
+                )));
+            }
+        };
+        let timeout = match params.get("timeout") {
+            None => TIMEOUT_DEFAULT,
+            Some(t) => param_values::time_value("timeout", t)?.unwrap_or(TIMEOUT_NONE),
+        };
         Ok(ChangesRequest {
             since,
+            feed,
+            timeout,
             limit: limit(params)?,
             include_docs: boolean(params, "include_docs", true)?,
             shard: shard(params)?,
@@ -150,10 +183,26 @@ mod tests {
             "Failed to parse int parameter [shard] with value [-1]"
         );
         assert!(
-            parse("feed=longpoll")
+            parse("feed=sse")
                 .unwrap_err()
-                .contains("feed [longpoll]")
+                .contains("feed [sse] is not supported")
         );
-        assert!(parse("feed=normal").is_ok());
+        assert_eq!(parse("feed=longpoll").unwrap().feed, Feed::LongPoll);
+        assert_eq!(parse("feed=normal").unwrap().feed, Feed::Normal);
+        assert_eq!(parse("").unwrap().timeout, Duration::from_secs(30));
+        assert_eq!(
+            parse("timeout=250ms").unwrap().timeout,
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            parse("timeout=2m").unwrap().timeout,
+            Duration::from_secs(120)
+        );
+        assert_eq!(parse("timeout=-1").unwrap().timeout, TIMEOUT_NONE);
+        assert_eq!(
+            parse("timeout=5").unwrap_err(),
+            "failed to parse setting [timeout] with value [5] as a time value: unit is missing or \
+             unrecognized"
+        );
     }
 }

@@ -4,6 +4,8 @@
 //! Elasticsearch's words before anything is written, as `TimeValue.parseTimeValue` and
 //! `ActiveShardCount.parseString` refuse it.
 
+use std::time::Duration;
+
 use crate::es::EsError;
 use crate::input::params::Params;
 
@@ -25,6 +27,41 @@ pub(crate) fn refusal(params: &Params) -> Option<EsError> {
             "cannot parse ActiveShardCount[{n}]"
         ))),
     }
+}
+
+/// `TimeValue.parseTimeValue`: `value` as a duration (`-1` as `None`: no limit), or its
+/// refusal in Elasticsearch's words.
+pub(crate) fn time_value(name: &str, value: &str) -> Result<Option<Duration>, EsError> {
+    if let Some(reason) = time_value_refusal(name, value) {
+        return Err(EsError::illegal_argument(reason));
+    }
+    let normalized = value.trim().to_ascii_lowercase();
+    // Nanoseconds per unit; longest suffix first (`ms` before `s`, `nanos` before `s`).
+    const UNITS: [(&str, u64); 7] = [
+        ("nanos", 1),
+        ("micros", 1_000),
+        ("ms", 1_000_000),
+        ("s", 1_000_000_000),
+        ("m", 60_000_000_000),
+        ("h", 3_600_000_000_000),
+        ("d", 86_400_000_000_000),
+    ];
+    for (unit, nanos) in UNITS {
+        if let Some(n) = normalized.strip_suffix(unit) {
+            return Ok(match n.trim().parse::<i64>() {
+                Ok(-1) => None,
+                Ok(n) => Some(Duration::from_nanos((n as u64).saturating_mul(nanos))),
+                // The refusal above let only a number through; should it ever differ, a refusal.
+                Err(_) => {
+                    return Err(EsError::illegal_argument(format!(
+                        "failed to parse [{value}]"
+                    )));
+                }
+            });
+        }
+    }
+    // A bare `-1` or `0`, the only values without a unit the refusal lets through.
+    Ok((normalized != "-1").then_some(Duration::ZERO))
 }
 
 /// `TimeValue.parseTimeValue`'s refusal of `value` for setting `name`, if it refuses it.

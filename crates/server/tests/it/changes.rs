@@ -243,3 +243,37 @@ fn a_position_from_before_a_restart_is_checked_against_the_term() {
          at seq_no [5]; discard what was read from seq_no [5] on and read again from there"
     );
 }
+
+#[test]
+fn a_long_poll_answers_with_the_first_change_or_times_out() {
+    let server = Server::start_fresh();
+    put(&server, "/movies/_doc/1", json!({"n": 1}));
+    let (_, now) = server.json("GET", "/movies/_changes?since=now", None);
+    let since = now["last_seq"].as_str().unwrap().to_owned();
+    assert_eq!(since, "0@1");
+    // Nothing new: the answer at the timeout, empty, the position unchanged.
+    let path = format!("/movies/_changes?feed=longpoll&timeout=100ms&since={since}");
+    let (status, body) = server.json("GET", &path, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["timed_out"].clone(), body["results"].clone()),
+        (json!(true), json!([]))
+    );
+    assert_eq!(body["last_seq"], since.as_str());
+    // A write while it waits: answered with it.
+    std::thread::scope(|s| {
+        let poll = s.spawn(|| {
+            let path = format!("/movies/_changes?feed=longpoll&timeout=60s&since={since}");
+            server.json("GET", &path, None)
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        put(&server, "/movies/_doc/2", json!({"n": 2}));
+        let (status, body) = poll.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["timed_out"], false);
+        assert_eq!(body["results"][0]["_id"], "2");
+        assert_eq!(body["last_seq"], "1@1");
+    });
+    let (status, body) = server.json("GET", "/movies/_changes?feed=sse", None);
+    assert_eq!(status, 400, "{body}");
+}
