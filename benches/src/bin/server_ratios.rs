@@ -53,8 +53,11 @@ fn main() {
     .unwrap();
     // The store's maintenance (compaction, key-directory checkpoints) runs between rounds
     // instead of in the background, where it would land in either contender's slice at random.
+    // Served as `optimist serve` serves it: the store wakes the changes feed's long polls.
+    let serve_options = server::ServeOptions::default();
     let options = StoreOptions {
         maintain_every: Duration::from_secs(24 * 3600),
+        on_changes: Some(serve_options.changes.on_changes()),
         ..StoreOptions::default()
     };
     let store = Arc::new(Store::open_dir(dir.join("data"), options.clone()).unwrap());
@@ -63,7 +66,7 @@ fn main() {
         let optimist = listener.local_addr().unwrap();
         let served = store.clone();
         tokio::spawn(async move {
-            server::serve(listener, served, std::future::pending())
+            server::serve_with(listener, served, serve_options, std::future::pending())
                 .await
                 .unwrap()
         });
