@@ -27,8 +27,8 @@ pub const CHANGES_LIMIT_MAX: usize = 10_000;
 pub const CHANGES_SOURCE_LEN_MAX: usize = 16 << 20;
 
 /// Told each time a shard's durable point moves, so there are changes to read: with the
-/// index's name and the shard. Called on the thread that synced, outside every lock of the
-/// write path: it must be quick (wake a waiter, no I/O).
+/// index's name and the shard. Called on the thread that synced, sometimes under the shard
+/// log's lock (a segment roll): it must be quick (wake a waiter) and must not call the store.
 #[derive(Clone)]
 pub struct OnChanges(pub Arc<ChangesCallback>);
 

@@ -91,6 +91,29 @@ pub enum Error {
     /// 409 `history_diverged_exception`: a changes position naming an operation the shard
     /// does not hold (its history was cut and went on differently).
     HistoryDiverged(Box<HistoryDiverged>),
+    /// 400 `retention_lease_already_exists_exception`: a consumer of that id exists.
+    LeaseAlreadyExists {
+        /// The consumer's id.
+        id: String,
+    },
+    /// 404 `retention_lease_not_found_exception`: no consumer of that id (never made,
+    /// deleted, or expired).
+    LeaseNotFound {
+        /// The consumer's id.
+        id: String,
+    },
+    /// 400 `retention_lease_invalid_retaining_seq_no_exception`: an acknowledgement below
+    /// the consumer's last.
+    LeaseRetainingLower {
+        /// The consumer's id.
+        id: String,
+        /// What it retains now.
+        current: SeqNo,
+        /// What the acknowledgement would retain.
+        new: SeqNo,
+        /// The lease's source.
+        source: String,
+    },
 }
 
 /// The reason of a `ShardFailed`, and the error beneath it, if any.
@@ -297,6 +320,11 @@ impl Error {
             Error::StoreClosed => "node_closed_exception",
             Error::HistoryCompacted(_) => "history_compacted_exception",
             Error::HistoryDiverged(_) => "history_diverged_exception",
+            Error::LeaseAlreadyExists { .. } => "retention_lease_already_exists_exception",
+            Error::LeaseNotFound { .. } => "retention_lease_not_found_exception",
+            Error::LeaseRetainingLower { .. } => {
+                "retention_lease_invalid_retaining_seq_no_exception"
+            }
         }
     }
 
@@ -305,7 +333,8 @@ impl Error {
         match self {
             Error::VersionConflict(_) | Error::HistoryDiverged(_) => 409,
             Error::HistoryCompacted(_) => 410,
-            Error::DocumentMissing { .. } => 404,
+            Error::DocumentMissing { .. } | Error::LeaseNotFound { .. } => 404,
+            Error::LeaseAlreadyExists { .. } | Error::LeaseRetainingLower { .. } => 400,
             Error::Validation(_)
             | Error::IllegalArgument(_)
             | Error::DocumentParsing(_)
@@ -361,6 +390,19 @@ impl Error {
             ),
             Error::HistoryCompacted(h) => h.to_string(),
             Error::HistoryDiverged(h) => h.to_string(),
+            Error::LeaseAlreadyExists { id } => {
+                format!("retention lease with ID [{id}] already exists")
+            }
+            Error::LeaseNotFound { id } => format!("retention lease with ID [{id}] not found"),
+            Error::LeaseRetainingLower {
+                id,
+                current,
+                new,
+                source,
+            } => format!(
+                "the current retention lease with [{id}] is retaining a higher sequence number \
+                 [{current}] than the new retaining sequence number [{new}] from [{source}]"
+            ),
         }
     }
 }

@@ -13,6 +13,7 @@ mod bulk;
 mod catalog;
 mod changes;
 mod compacted;
+mod consumers;
 pub mod disk;
 mod durable_file;
 mod error;
@@ -23,6 +24,7 @@ mod index_name;
 mod iter;
 mod key_dir;
 mod keys_checkpoint;
+mod leases;
 pub mod lifecycle;
 mod maintenance;
 pub mod offline;
@@ -48,12 +50,14 @@ pub use changes::{
     CHANGES_LIMIT_MAX, CHANGES_SOURCE_LEN_MAX, Change, ChangeOp, ChangesCallback, ChangesPosition,
     HistoryCompacted, HistoryDiverged, IndexChanges, OnChanges, ShardChanges, ShardPosition,
 };
+pub use consumers::Consumer;
 pub use error::{Conflict, Error, Failed, Required, Result};
 pub use id::IdGenerator;
 pub use index::Index;
 pub use index_name::{INDEX_NAME_LEN_MAX, validate_index_name};
 pub use iter::{Iter, Position};
 pub use key_dir::Order;
+pub use leases::{LEASE_ID_LEN_MAX, LEASE_PERIOD_DEFAULT, Lease};
 pub use progress::Progress;
 pub use request::{
     Conditions, DeleteRequest, ID_LEN_MAX, IndexRequest, OpType, SOURCE_LEN_MAX, VersionType,

@@ -1,6 +1,7 @@
 //! The store's background work, one round at once and then every `maintain_every` until the
-//! store stops: the disk watermark (`disk.rs`), compaction and key-directory checkpoints of
-//! every shard that needs them, reopening shards that failed for a cause that passes
+//! store stops: the disk watermark (`disk.rs`), retention leases expired and written
+//! (`shard/leases.rs`), compaction and key-directory checkpoints of every shard that needs
+//! them, reopening shards that failed for a cause that passes
 //! (`ShardFailure::reopens`), each on its own backoff, and opening the indices a start could
 //! not open for such a cause (`catalog.rs`).
 //!
@@ -185,6 +186,25 @@ fn open_unopened(
 }
 
 fn maintain(index: &Index, n: ShardId, shard: &Shard) {
+    // Leases first: one that expired releases its history at this round's compaction.
+    match shard.maintain_leases() {
+        Ok(expired) => {
+            for id in expired {
+                tracing::info!(
+                    index = index.name(),
+                    shard = n.0,
+                    consumer = id,
+                    "consumer expired"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(
+            index = index.name(),
+            shard = n.0,
+            error = %e.reason(),
+            "retention leases not written"
+        ),
+    }
     match shard.maintain() {
         Ok(Some(c)) => tracing::info!(
             index = index.name(),

@@ -12,6 +12,7 @@
 mod compaction;
 mod failure;
 mod history;
+mod leases;
 mod recovery;
 mod walk;
 
@@ -30,6 +31,7 @@ pub(crate) use walk::ShardPoint;
 use crate::compacted::{CompactedFile, CompactedGeneration, PARTITIONS};
 use crate::error::{Error, Result};
 use crate::key_dir::{DocLocation, Entry, EntryState, KeyDir};
+use crate::leases::LeaseTable;
 use crate::op::Op;
 use crate::request::{DeleteRequest, IndexRequest, OpType};
 use crate::stamp::Version;
@@ -310,6 +312,8 @@ pub struct Shard {
     /// acknowledged into files that are gone or a log the store no longer looks after.
     retired: OnceLock<Error>,
     shard_id: ShardId,
+    /// The retention leases of the changes feed's consumers (`leases.rs`).
+    leases: Mutex<LeaseTable>,
 }
 
 impl Shard {
@@ -342,6 +346,10 @@ impl Shard {
         config.recovery_mode = settings.recovery;
         config.record_len_max = crate::request::RECORD_LEN_MAX;
         let (wal, wal_recovery) = Wal::open(storage.clone(), config).map_err(open_failed)?;
+        // Before the recovery, whose release of segments a compaction left obeys them.
+        let leases = LeaseTable::load(&storage, now_ms()).map_err(|why| {
+            Error::shard_failed(format!("the retention leases cannot be read: {why}"))
+        })?;
         if let Some(on_changes) = settings.on_changes.clone() {
             let index = settings.index_name.clone();
             wal.on_durable(Arc::new(move || (on_changes.0)(&index, shard_id)));
@@ -357,6 +365,7 @@ impl Shard {
             failure: OnceLock::new(),
             retired: OnceLock::new(),
             shard_id,
+            leases: Mutex::new(leases),
         };
         let (keys, replayed) = shard.recover()?;
         if !wal_recovery.created {
@@ -741,6 +750,7 @@ impl Shard {
     /// log.
     pub fn close(self) -> Result<()> {
         self.checkpoint_keys()?;
+        self.flush_leases()?;
         self.wal
             .close()
             .map_err(|e| Error::shard_failed_by(e.to_string(), e))

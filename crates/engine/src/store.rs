@@ -155,7 +155,7 @@ impl Store {
         for index in indices.open.values() {
             index.retire(Error::StoreClosed);
             for (n, shard) in index.shards().iter().enumerate() {
-                if let Err(e) = shard.checkpoint_keys() {
+                if let Err(e) = shard.checkpoint_keys().and_then(|()| shard.flush_leases()) {
                     failed.push(format!("[{}][{n}]: {}", index.name(), e.reason()));
                 }
             }

@@ -151,9 +151,7 @@ impl Shard {
             // Nothing to rewrite; segments holding nothing past the compacted files (those a
             // restart sealed without a write) may still be there.
             let _files = self.files.write().unwrap_or_else(|e| e.into_inner());
-            self.wal
-                .release_below(covers_below)
-                .map_err(|e| self.fail(e))?;
+            self.release_below(covers_below).map_err(|e| self.fail(e))?;
             return Ok(None);
         }
         // Entries below S change only by being superseded (at or above S) or, for expired
@@ -201,7 +199,7 @@ impl Shard {
         // Every partition now covers below S: the log's segments below it go.
         {
             let _files = self.files.write().unwrap_or_else(|e| e.into_inner());
-            report.segments_released = self.wal.release_below(below).map_err(|e| self.fail(e))?;
+            report.segments_released = self.release_below(below).map_err(|e| self.fail(e))?;
         }
         self.checkpoint_keys_locked(m)?;
         report.bytes_after = self.wal.disk_usage() + self.files_len();

@@ -34,13 +34,17 @@ impl Shard {
         let mut changes = Vec::new();
         let mut last = since;
         let mut source_len = 0;
-        if global_checkpoint.is_some_and(|g| g >= from) {
+        if let Some(g) = global_checkpoint.filter(|g| *g >= from) {
             let records = self
                 .wal
                 .read_durable_from(from)
                 .map_err(|e| self.read_failed(from, e))?;
             for record in records {
                 let record = record.map_err(|e| self.read_failed(from, e))?;
+                // Made durable since the answer's checkpoint was taken: the next read's.
+                if record.seq_no > g {
+                    break;
+                }
                 let change = self.change_of(record.seq_no, record.primary_term, &record.payload)?;
                 source_len += match &change.op {
                     ChangeOp::Index { source } => source.len(),
@@ -77,6 +81,14 @@ impl Shard {
             }),
             Some(g) => Ok(ShardPosition::after(g, self.term_at(g)?)),
         }
+    }
+
+    /// Whether a read after `since` could start now: 410 below the history kept, 409 for a
+    /// position the history does not hold.
+    pub fn check_position_now(&self, since: ShardPosition) -> Result<()> {
+        self.check_serving()?;
+        let global_checkpoint = self.wal.durable_seq_no();
+        self.check_position(since, global_checkpoint, self.wal.first_seq_no())
     }
 
     /// Refuses a position below the history kept (410) or one the history does not hold

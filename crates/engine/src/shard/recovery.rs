@@ -84,7 +84,7 @@ impl Shard {
         };
         let replayed = self.replay_from(replay_from, &covers)?;
         // Segments a finished compaction had not yet released.
-        self.wal.release_below(covers_below).map_err(open_failed)?;
+        self.release_below(covers_below).map_err(open_failed)?;
         Ok((how, replayed))
     }
 

@@ -58,3 +58,6 @@ mod fuzz_corpus;
 
 /// The changes feed: durable operations once, in order; positions; 410 and 409.
 mod changes;
+
+/// Named consumers: retention leases that keep history until acknowledged or expired.
+mod consumers;

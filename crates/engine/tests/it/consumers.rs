@@ -1,0 +1,315 @@
+//! Named consumers of the changes feed: retention leases on every shard that keep history
+//! through compaction until acknowledged or expired, durable across restarts and crashes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::internals::Shard;
+use engine::{
+    ChangesPosition, Error, Index, IndexSettings, LEASE_PERIOD_DEFAULT, SeqNo, ShardId, Store,
+    StoreOptions,
+};
+use wal::sim::{Damage, SimStorage};
+
+use crate::support::doc;
+
+fn options() -> StoreOptions {
+    StoreOptions {
+        background: false,
+        segment_size: 16 << 10,
+        ..StoreOptions::default()
+    }
+}
+
+fn start(shards: u32) -> ChangesPosition {
+    ChangesPosition::start(shards)
+}
+
+/// Overwrites a few documents `n` times: many segments, few live documents.
+fn overwrite(index: &Index, n: u64) {
+    for i in 0..n {
+        let source = format!(r#"{{"n":{i},"pad":"{}"}}"#, "x".repeat(200));
+        index
+            .index(&doc(&format!("d{}", i % 4), &source), None)
+            .unwrap();
+    }
+}
+
+fn compact(index: &Index) {
+    for n in index.settings().shard_ids() {
+        index.shard(n).compact().unwrap();
+    }
+}
+
+fn shard0(index: &Index) -> Arc<Shard> {
+    index.shard(ShardId(0))
+}
+
+#[test]
+fn a_consumer_is_made_read_and_deleted_with_elasticsearch_s_errors() {
+    let sim = SimStorage::new(1);
+    let store = Store::open(Arc::new(sim), options()).unwrap();
+    let index = store
+        .create_index("movies", IndexSettings::with_shards(2))
+        .unwrap();
+    let made = index
+        .create_consumer(
+            "indexer",
+            &start(2),
+            "search indexer v2",
+            LEASE_PERIOD_DEFAULT,
+        )
+        .unwrap();
+    assert_eq!(
+        (made.source.as_str(), made.acked().to_string()),
+        ("search indexer v2", "-1,-1".into())
+    );
+    assert!(made.shards.iter().all(|l| l.retaining_seq_no == SeqNo(0)));
+    assert_eq!(index.consumer("indexer").unwrap(), made);
+    let again = index.create_consumer("indexer", &start(2), "", LEASE_PERIOD_DEFAULT);
+    let err = again.unwrap_err();
+    assert_eq!(
+        (err.status(), err.es_type(), err.reason()),
+        (
+            400,
+            "retention_lease_already_exists_exception",
+            "retention lease with ID [indexer] already exists".into()
+        )
+    );
+    index
+        .create_consumer("cache", &start(2), "", LEASE_PERIOD_DEFAULT)
+        .unwrap();
+    let ids: Vec<String> = index
+        .consumers()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, ["cache", "indexer"]);
+    index.delete_consumer("indexer").unwrap();
+    let err = index.consumer("indexer").unwrap_err();
+    assert_eq!(
+        (err.status(), err.es_type(), err.reason()),
+        (
+            404,
+            "retention_lease_not_found_exception",
+            "retention lease with ID [indexer] not found".into()
+        )
+    );
+    assert!(matches!(
+        index.delete_consumer("indexer"),
+        Err(Error::LeaseNotFound { .. })
+    ));
+    for bad in ["", "_x", "a/b", "a b", &"x".repeat(256)] {
+        let err = index
+            .create_consumer(bad, &start(2), "", LEASE_PERIOD_DEFAULT)
+            .unwrap_err();
+        assert_eq!(err.es_type(), "illegal_argument_exception", "[{bad}]");
+    }
+}
+
+#[test]
+fn history_a_consumer_has_not_acknowledged_survives_compaction() {
+    let store = Store::open(Arc::new(SimStorage::new(2)), options()).unwrap();
+    let index = store
+        .create_index("feed", IndexSettings::default())
+        .unwrap();
+    index
+        .create_consumer("c", &start(1), "", LEASE_PERIOD_DEFAULT)
+        .unwrap();
+    overwrite(&index, 400);
+    compact(&index);
+    // Everything is still there for it: not a 410.
+    let all = index.changes_for("c", None, 10_000).unwrap();
+    assert_eq!(all.shards[0].changes.len(), 400);
+    assert_eq!(all.shards[0].history_start, SeqNo(0));
+    let pinned = shard0(&index).pinned_bytes(SeqNo(0));
+    assert!(pinned > 0, "the compacted history is kept for it");
+    // Acknowledged and written: the next compaction releases it.
+    index.ack_consumer("c", &all.last).unwrap();
+    shard0(&index).maintain_leases().unwrap();
+    overwrite(&index, 10);
+    compact(&index);
+    assert!(shard0(&index).pinned_bytes(SeqNo(400)) < pinned);
+    assert!(matches!(
+        index.changes(&start(1), 10),
+        Err(Error::HistoryCompacted(_))
+    ));
+    let rest = index.changes_for("c", None, 100).unwrap();
+    assert_eq!(rest.shards[0].changes.len(), 10);
+    assert!(rest.shards[0].history_start > SeqNo(0));
+}
+
+#[test]
+fn an_acknowledgement_never_goes_back_nor_past_what_is_durable() {
+    let store = Store::open(Arc::new(SimStorage::new(3)), options()).unwrap();
+    let index = store
+        .create_index("feed", IndexSettings::default())
+        .unwrap();
+    index
+        .create_consumer("c", &start(1), "indexer", LEASE_PERIOD_DEFAULT)
+        .unwrap();
+    overwrite(&index, 20);
+    let at = |s: &str| ChangesPosition::parse(s, 1).unwrap();
+    let acked = index.ack_consumer("c", &at("9@1")).unwrap();
+    assert_eq!(acked.shards[0].retaining_seq_no, SeqNo(10));
+    let err = index.ack_consumer("c", &at("4@1")).unwrap_err();
+    assert_eq!(
+        err.es_type(),
+        "retention_lease_invalid_retaining_seq_no_exception"
+    );
+    assert_eq!(
+        err.reason(),
+        "the current retention lease with [c] is retaining a higher sequence number [10] than \
+         the new retaining sequence number [5] from [indexer]"
+    );
+    let err = index.ack_consumer("c", &at("90@1")).unwrap_err();
+    assert_eq!(
+        err.reason(),
+        "cannot acknowledge seq_no [90] of shard [feed][0]: above its global checkpoint [19]"
+    );
+    assert!(matches!(
+        index.ack_consumer("nobody", &at("1@1")),
+        Err(Error::LeaseNotFound { .. })
+    ));
+    // A read as the consumer goes on from what it acknowledged.
+    let next = index.changes_for("c", None, 1).unwrap();
+    assert_eq!(next.shards[0].changes[0].seq_no, SeqNo(10));
+}
+
+#[test]
+fn a_consumer_expires_after_its_period_and_its_history_goes() {
+    let store = Store::open(Arc::new(SimStorage::new(4)), options()).unwrap();
+    let index = store
+        .create_index("feed", IndexSettings::default())
+        .unwrap();
+    index
+        .create_consumer("brief", &start(1), "", Duration::from_millis(1))
+        .unwrap();
+    index
+        .create_consumer("long", &start(1), "", LEASE_PERIOD_DEFAULT)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(shard0(&index).maintain_leases().unwrap(), ["brief"]);
+    assert!(matches!(
+        index.consumer("brief"),
+        Err(Error::LeaseNotFound { .. })
+    ));
+    assert!(matches!(
+        index.changes_for("brief", None, 1),
+        Err(Error::LeaseNotFound { .. })
+    ));
+    index.consumer("long").unwrap();
+}
+
+#[test]
+fn a_consumer_made_below_the_history_kept_is_refused_and_leaves_no_lease() {
+    let store = Store::open(Arc::new(SimStorage::new(5)), options()).unwrap();
+    let index = store
+        .create_index("feed", IndexSettings::with_shards(2))
+        .unwrap();
+    overwrite(&index, 400);
+    compact(&index);
+    let err = index
+        .create_consumer("late", &start(2), "", LEASE_PERIOD_DEFAULT)
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.es_type()),
+        (410, "history_compacted_exception")
+    );
+    for n in index.settings().shard_ids() {
+        assert!(index.shard(n).leases().is_empty(), "shard {n}");
+    }
+    // From now, it works.
+    let now = index.changes_now().unwrap();
+    index
+        .create_consumer("late", &now, "", LEASE_PERIOD_DEFAULT)
+        .unwrap();
+}
+
+#[test]
+fn leases_survive_a_restart_and_a_crash_keeps_at_most_what_was_written() {
+    let sim = SimStorage::new(6);
+    let open = |sim: &SimStorage| Store::open(Arc::new(sim.clone()), options()).unwrap();
+    let at = |s: &str| ChangesPosition::parse(s, 1).unwrap();
+    {
+        let store = open(&sim);
+        let index = store
+            .create_index("feed", IndexSettings::default())
+            .unwrap();
+        index
+            .create_consumer("c", &start(1), "kept", LEASE_PERIOD_DEFAULT)
+            .unwrap();
+        overwrite(&index, 50);
+        index.ack_consumer("c", &at("19@1")).unwrap();
+        store.close().unwrap();
+    }
+    let store = open(&sim);
+    let index = store.index("feed").unwrap();
+    let c = index.consumer("c").unwrap();
+    assert_eq!(
+        (c.source.as_str(), c.acked().to_string()),
+        ("kept", "19@1".to_owned())
+    );
+    // An acknowledgement not yet written is lost in a crash: the lease retains from where it
+    // was written, never from further on.
+    index.ack_consumer("c", &at("39@1")).unwrap();
+    drop(index);
+    drop(store);
+    let sim = sim.crash(Damage::DropUnsynced);
+    let store = open(&sim);
+    let index = store.index("feed").unwrap();
+    let c = index.consumer("c").unwrap();
+    assert_eq!(c.shards[0].retaining_seq_no, SeqNo(20));
+    overwrite(&index, 10);
+    compact(&index);
+    let read = index.changes_for("c", None, 1000).unwrap();
+    assert_eq!(
+        read.shards[0].changes[0].seq_no,
+        SeqNo(20),
+        "re-delivered, not lost"
+    );
+}
+
+/// A stalled consumer pins the history of overwrites; once it acknowledges, compaction
+/// brings the disk back to what the same writes cost an index no one consumes.
+#[test]
+fn a_stalled_consumer_costs_disk_until_it_acknowledges() {
+    let store = Store::open(Arc::new(SimStorage::new(7)), options()).unwrap();
+    let index = store
+        .create_index("feed", IndexSettings::default())
+        .unwrap();
+    let free = store
+        .create_index("free", IndexSettings::default())
+        .unwrap();
+    index
+        .create_consumer("stalled", &start(1), "", LEASE_PERIOD_DEFAULT)
+        .unwrap();
+    let shard = shard0(&index);
+    let mut grown = Vec::new();
+    for _ in 0..4 {
+        for i in [&index, &free] {
+            overwrite(i, 300);
+            compact(i);
+        }
+        grown.push(shard.stats().bytes_on_disk);
+    }
+    assert!(
+        grown.windows(2).all(|w| w[0] < w[1]),
+        "grows with what it holds: {grown:?}"
+    );
+    let caught_up = index.changes_now().unwrap();
+    index.ack_consumer("stalled", &caught_up).unwrap();
+    shard.maintain_leases().unwrap();
+    for i in [&index, &free] {
+        overwrite(i, 10);
+        compact(i);
+    }
+    let after = shard.stats().bytes_on_disk;
+    let unconsumed = shard0(&free).stats().bytes_on_disk;
+    assert!(after < grown[0], "{after} of {grown:?}");
+    assert!(
+        after <= unconsumed + 2 * (16 << 10),
+        "{after} bytes, {unconsumed} without a consumer"
+    );
+}
