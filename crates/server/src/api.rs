@@ -5,6 +5,7 @@
 pub(crate) mod bulk;
 pub(crate) mod changes;
 pub(crate) mod cluster;
+pub(crate) mod consumers;
 pub(crate) mod docs;
 pub(crate) mod indices;
 pub(crate) mod mget;

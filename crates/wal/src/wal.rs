@@ -399,8 +399,9 @@ impl Wal {
     }
 
     /// Calls `f` after each sync that moved the durable point (`durable_seq_no`), on the
-    /// thread that synced, outside the log's locks: for readers of the durable history that
-    /// wait for more (a long poll). `f` must be quick; it cannot be replaced.
+    /// thread that synced: for readers of the durable history that wait for more (a long
+    /// poll). A roll's sync calls it under the log's lock, so `f` must be quick and must not
+    /// call this log. It cannot be replaced.
     pub fn on_durable(&self, f: OnDurable) {
         let _ = self.shared.on_durable.set(f);
     }

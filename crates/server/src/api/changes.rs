@@ -12,6 +12,7 @@ use engine::{
 };
 use tokio::time::Instant;
 
+use crate::api::consumers::on_index;
 use crate::es::changes::{Docs, changes_body};
 use crate::es::{self, EsError, Exception};
 use crate::input::changes::{ChangesRequest, Feed, Since};
@@ -27,6 +28,8 @@ const RECHECK_EVERY: Duration = Duration::from_secs(1);
 enum Reading {
     Index(ChangesPosition),
     Shard(ShardId, ShardPosition),
+    /// As a named consumer, after `since` or else after what it acknowledged.
+    Consumer(String, Option<ChangesPosition>),
 }
 
 pub(crate) async fn changes(
@@ -68,7 +71,15 @@ fn start(
     let index = state.store.index(name)?;
     check_history_uuid(&index, request.history_uuid.as_deref())?;
     let shards = index.settings().number_of_shards;
+    if let Some(id) = &request.consumer {
+        return as_consumer(index, id, request);
+    }
     let reading = match (request.shard, &request.since) {
+        (_, Since::Acked) => {
+            return Err(EsError::illegal_argument(
+                "[since] defaults to what a consumer acknowledged only with [consumer]",
+            ));
+        }
         (None, Since::Now) => {
             Reading::Index(index.changes_now().map_err(|e| on_index(&e, &index))?)
         }
@@ -92,9 +103,33 @@ fn start(
     Ok((index, reading))
 }
 
+/// A read as consumer `id`, which must exist (404 before anything is read).
+fn as_consumer(
+    index: Arc<Index>,
+    id: &str,
+    request: &ChangesRequest,
+) -> Result<(Arc<Index>, Reading), EsError> {
+    if request.shard.is_some() {
+        return Err(EsError::illegal_argument(
+            "[shard] cannot be used with [consumer]: a consumer reads every shard",
+        ));
+    }
+    index.consumer(id)?;
+    let shards = index.settings().number_of_shards;
+    let since = match &request.since {
+        Since::Acked => None,
+        Since::Now => Some(index.changes_now().map_err(|e| on_index(&e, &index))?),
+        Since::Position(text) => {
+            Some(ChangesPosition::parse(text, shards).map_err(EsError::illegal_argument)?)
+        }
+    };
+    Ok((index, Reading::Consumer(id.to_owned(), since)))
+}
+
 fn read(index: &Index, reading: &Reading, limit: usize) -> Result<IndexChanges, EsError> {
     let read = match reading {
         Reading::Index(since) => index.changes(since, limit),
+        Reading::Consumer(id, since) => index.changes_for(id, since.as_ref(), limit),
         Reading::Shard(n, since) => index
             .shard(*n)
             .changes(*since, limit, CHANGES_SOURCE_LEN_MAX)
@@ -143,15 +178,6 @@ async fn long_poll(
 
 fn is_empty(answer: &IndexChanges) -> bool {
     answer.shards.iter().all(|s| s.changes.is_empty())
-}
-
-/// An engine error of a read of `index`: one of a shard's history names the shard.
-fn on_index(e: &engine::Error, index: &Index) -> EsError {
-    match e {
-        engine::Error::HistoryCompacted(h) => EsError::on_shard(e, index, h.shard),
-        engine::Error::HistoryDiverged(h) => EsError::on_shard(e, index, h.shard),
-        e => EsError::from(e),
-    }
 }
 
 /// `history_uuid`: the index the position was read from. Another (the index was deleted and

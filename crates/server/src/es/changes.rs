@@ -3,8 +3,10 @@
 //! (`global_checkpoint`, `max_seq_no`), and `results`. Sources go out as stored (or as
 //! `_source` filters them), never parsed into a tree and written again.
 
-use engine::{Change, ChangeOp, Index, IndexChanges, SeqNo, ShardChanges};
-use serde_json::json;
+use std::time::Duration;
+
+use engine::{Change, ChangeOp, Consumer, Index, IndexChanges, SeqNo, ShardChanges};
+use serde_json::{Value, json};
 
 use crate::input::source_filter::SourceFilter;
 
@@ -92,4 +94,68 @@ fn entry(index: &str, change: &Change, docs: &Docs<'_>) -> String {
     }
     out.push('}');
     out
+}
+
+/// A consumer as its answers show it; `pinned` is each shard's bytes of log kept for it.
+pub fn consumer_json(index: &Index, consumer: &Consumer, pinned: &[u64]) -> Value {
+    let shards: Vec<Value> = consumer
+        .shards
+        .iter()
+        .zip(pinned)
+        .enumerate()
+        .map(|(n, (lease, pinned))| {
+            json!({
+                "shard": n,
+                "retaining_seq_no": lease.retaining_seq_no.0,
+                "acked_seq_no": seq_no(lease.acked.seq_no),
+                "pinned_bytes": pinned,
+            })
+        })
+        .collect();
+    json!({
+        "id": consumer.id,
+        "index": index.name(),
+        "source": consumer.source,
+        "acked": consumer.acked().to_string(),
+        "lease_period": time_value(consumer.period),
+        "renewed_at_millis": consumer.renewed_at_ms(),
+        "expires_at_millis": consumer.expires_at_ms(),
+        "shards": shards,
+    })
+}
+
+/// A duration as Elasticsearch's `TimeValue` prints one: in the largest unit that holds it
+/// whole (`12h`, `90s`, `250ms`).
+pub fn time_value(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, per) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms >= per && ms.is_multiple_of(per) {
+            return format!("{}{unit}", ms / per);
+        }
+    }
+    format!("{ms}ms")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_in_their_largest_whole_unit() {
+        let cases = [
+            (12 * 3_600_000, "12h"),
+            (90_000, "90s"),
+            (250, "250ms"),
+            (86_400_000, "1d"),
+            (0, "0ms"),
+        ];
+        for (ms, text) in cases {
+            assert_eq!(time_value(Duration::from_millis(ms)), text);
+        }
+    }
 }

@@ -27,6 +27,9 @@ pub enum Exception {
     Parsing,
     ResourceAlreadyExists,
     ResourceNotFound,
+    RetentionLeaseAlreadyExists,
+    RetentionLeaseInvalidRetainingSeqNo,
+    RetentionLeaseNotFound,
     Security,
     ShardFailed,
     Timeout,
@@ -45,7 +48,7 @@ pub enum Exception {
 
 impl Exception {
     /// Every type, for the tests that hold the names to Elasticsearch's.
-    pub const ALL: [Exception; 26] = [
+    pub const ALL: [Exception; 29] = [
         Exception::ActionRequestValidation,
         Exception::CircuitBreaking,
         Exception::ClusterBlock,
@@ -61,6 +64,9 @@ impl Exception {
         Exception::Parsing,
         Exception::ResourceAlreadyExists,
         Exception::ResourceNotFound,
+        Exception::RetentionLeaseAlreadyExists,
+        Exception::RetentionLeaseInvalidRetainingSeqNo,
+        Exception::RetentionLeaseNotFound,
         Exception::Security,
         Exception::ShardFailed,
         Exception::Timeout,
@@ -93,6 +99,11 @@ impl Exception {
             Exception::Parsing => "parsing_exception",
             Exception::ResourceAlreadyExists => "resource_already_exists_exception",
             Exception::ResourceNotFound => "resource_not_found_exception",
+            Exception::RetentionLeaseAlreadyExists => "retention_lease_already_exists_exception",
+            Exception::RetentionLeaseInvalidRetainingSeqNo => {
+                "retention_lease_invalid_retaining_seq_no_exception"
+            }
+            Exception::RetentionLeaseNotFound => "retention_lease_not_found_exception",
             Exception::Security => "security_exception",
             Exception::ShardFailed => "shard_failed_exception",
             Exception::Timeout => "timeout_exception",
@@ -126,6 +137,9 @@ impl Exception {
             E::StoreClosed => Exception::NodeClosed,
             E::HistoryCompacted(_) => Exception::HistoryCompacted,
             E::HistoryDiverged(_) => Exception::HistoryDiverged,
+            E::LeaseAlreadyExists { .. } => Exception::RetentionLeaseAlreadyExists,
+            E::LeaseNotFound { .. } => Exception::RetentionLeaseNotFound,
+            E::LeaseRetainingLower { .. } => Exception::RetentionLeaseInvalidRetainingSeqNo,
             // A variant added to the engine and not yet here: its own words stay, under the
             // catch-all type (a test checks every variant known today is named).
             _ => Exception::Exception,
@@ -353,6 +367,14 @@ mod tests {
                 diverged_at: engine::SeqNo(125),
                 term_at_fork: Some(engine::PrimaryTerm(4)),
             })),
+            engine::Error::LeaseAlreadyExists { id: "c".into() },
+            engine::Error::LeaseNotFound { id: "c".into() },
+            engine::Error::LeaseRetainingLower {
+                id: "c".into(),
+                current: engine::SeqNo(58),
+                new: engine::SeqNo(42),
+                source: "s".into(),
+            },
         ];
         for e in &errors {
             let es = EsError::from(e);

@@ -39,6 +39,11 @@ pub(crate) enum Endpoint {
     GetSource,
     UpdateDoc,
     Changes,
+    Consumers,
+    CreateConsumer,
+    GetConsumer,
+    DeleteConsumer,
+    AckConsumer,
 }
 
 /// One endpoint at one path: the methods it answers and the parameters it accepts.
@@ -71,6 +76,8 @@ const fn row(
 const READ: &[&str] = &["GET", "HEAD"];
 const WRITE: &[&str] = &["POST", "PUT"];
 const GET_POST: &[&str] = &["GET", "POST"];
+/// Only the common parameters.
+const COMMON_ONLY: &[&str] = &[];
 
 /// The API. Static paths before patterns, as the router prefers them.
 pub(crate) const ROUTES: &[Route] = &[
@@ -141,6 +148,36 @@ pub(crate) const ROUTES: &[Route] = &[
         &["GET"],
         Endpoint::Changes,
         Some(CHANGES_PARAMS),
+    ),
+    row(
+        "/{index}/_changes/consumer",
+        &["GET"],
+        Endpoint::Consumers,
+        Some(COMMON_ONLY),
+    ),
+    row(
+        "/{index}/_changes/consumer/{id}",
+        &["PUT"],
+        Endpoint::CreateConsumer,
+        Some(COMMON_ONLY),
+    ),
+    row(
+        "/{index}/_changes/consumer/{id}",
+        &["GET"],
+        Endpoint::GetConsumer,
+        Some(COMMON_ONLY),
+    ),
+    row(
+        "/{index}/_changes/consumer/{id}",
+        &["DELETE"],
+        Endpoint::DeleteConsumer,
+        Some(COMMON_ONLY),
+    ),
+    row(
+        "/{index}/_changes/consumer/{id}/_ack",
+        &["POST"],
+        Endpoint::AckConsumer,
+        Some(COMMON_ONLY),
     ),
 ];
 

@@ -20,7 +20,7 @@ use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter};
 use tower_service::Service;
 
-use crate::api::{bulk, changes, cluster, docs, indices, mget};
+use crate::api::{bulk, changes, cluster, consumers, docs, indices, mget};
 use crate::es::{self, EsError, Exception};
 use crate::http::auth::Users;
 use crate::http::in_flight::InFlight;
@@ -126,6 +126,11 @@ fn handler(
         E::GetSource => methods.on(filter, docs::get_source),
         E::UpdateDoc => methods.on(filter, docs::update_doc),
         E::Changes => methods.on(filter, changes::changes),
+        E::Consumers => methods.on(filter, consumers::list_consumers),
+        E::CreateConsumer => methods.on(filter, consumers::create_consumer),
+        E::GetConsumer => methods.on(filter, consumers::get_consumer),
+        E::DeleteConsumer => methods.on(filter, consumers::delete_consumer),
+        E::AckConsumer => methods.on(filter, consumers::ack_consumer),
     }
 }
 

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use engine::CHANGES_LIMIT_MAX;
 
-use crate::es::EsError;
+use serde_json::Value;
+
+use crate::es::{EsError, Exception};
 use crate::input::param_values;
 use crate::input::params::Params;
 use crate::input::source_filter::SourceFilter;
@@ -14,6 +16,7 @@ pub(crate) const CHANGES_PARAMS: &[&str] = &[
     "_source",
     "_source_excludes",
     "_source_includes",
+    "consumer",
     "feed",
     "history_uuid",
     "include_docs",
@@ -48,6 +51,8 @@ pub(crate) enum Since {
     Now,
     /// A position, to parse against the index's shard count (`-1` included).
     Position(String),
+    /// What the consumer named acknowledged.
+    Acked,
 }
 
 /// A changes request, checked.
@@ -63,11 +68,17 @@ pub(crate) struct ChangesRequest {
     pub(crate) shard: Option<u32>,
     pub(crate) history_uuid: Option<String>,
     pub(crate) filter: SourceFilter,
+    /// `consumer=ID`: read as that consumer (renewing it), `since` defaulting to what it
+    /// acknowledged.
+    pub(crate) consumer: Option<String>,
 }
 
 impl ChangesRequest {
     pub(crate) fn parse(params: &Params) -> Result<ChangesRequest, EsError> {
+        let consumer = params.get("consumer").map(str::to_owned);
         let since = match params.get("since") {
+            // A consumer goes on from what it acknowledged.
+            None if consumer.is_some() => Since::Acked,
             None => Since::Position("-1".into()),
             Some("now") => Since::Now,
             Some(position) => Since::Position(position.into()),
@@ -95,6 +106,7 @@ impl ChangesRequest {
             shard: shard(params)?,
             history_uuid: params.get("history_uuid").map(str::to_owned),
             filter: params.source_filter().unwrap_or_else(SourceFilter::all),
+            consumer,
         })
     }
 }
@@ -205,4 +217,102 @@ mod tests {
              unrecognized"
         );
     }
+}
+
+/// The body of `PUT /{index}/_changes/consumer/{id}`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ConsumerBody {
+    pub(crate) since: Since,
+    pub(crate) source: String,
+    pub(crate) lease_period: Duration,
+}
+
+impl ConsumerBody {
+    pub(crate) fn parse(body: &[u8]) -> Result<ConsumerBody, EsError> {
+        let fields = object(body, "consumer")?;
+        let mut since = None;
+        let mut source = String::new();
+        let mut lease_period = engine::LEASE_PERIOD_DEFAULT;
+        for (name, value) in &fields {
+            match (name.as_str(), value) {
+                ("since", Value::String(s)) if s == "now" => since = Some(Since::Now),
+                ("since", Value::String(s)) => since = Some(Since::Position(s.clone())),
+                ("since", Value::Number(n)) => since = Some(Since::Position(n.to_string())),
+                ("source", Value::String(s)) => source = s.clone(),
+                ("lease_period", Value::String(p)) => lease_period = period(p)?,
+                ("since" | "source" | "lease_period", other) => {
+                    return Err(field_refusal("consumer", name, other));
+                }
+                _ => return Err(unknown_field("consumer", name)),
+            }
+        }
+        let since = since.ok_or_else(|| {
+            EsError::illegal_argument("a consumer needs [since]: -1, now, or a position")
+        })?;
+        Ok(ConsumerBody {
+            since,
+            source,
+            lease_period,
+        })
+    }
+}
+
+/// The position of `POST /{index}/_changes/consumer/{id}/_ack`.
+pub(crate) fn ack_position(body: &[u8]) -> Result<String, EsError> {
+    let fields = object(body, "ack")?;
+    let mut position = None;
+    for (name, value) in &fields {
+        match (name.as_str(), value) {
+            ("position", Value::String(p)) => position = Some(p.clone()),
+            ("position", Value::Number(n)) => position = Some(n.to_string()),
+            ("position", other) => return Err(field_refusal("ack", name, other)),
+            _ => return Err(unknown_field("ack", name)),
+        }
+    }
+    position.ok_or_else(|| EsError::illegal_argument("an acknowledgement needs [position]"))
+}
+
+/// `lease_period`: a positive time value.
+fn period(text: &str) -> Result<Duration, EsError> {
+    match param_values::time_value("lease_period", text)? {
+        Some(p) if !p.is_zero() => Ok(p),
+        _ => Err(EsError::illegal_argument(format!(
+            "[lease_period] must be positive, got [{text}]"
+        ))),
+    }
+}
+
+/// A body that must be one JSON object, as an `ObjectParser` reads it.
+fn object(body: &[u8], what: &str) -> Result<serde_json::Map<String, Value>, EsError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(EsError::bad_request(
+            Exception::Parse,
+            "request body is required",
+        ));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err(EsError::bad_request(
+            Exception::XContentParse,
+            format!("[{what}] expected a JSON object"),
+        )),
+        Err(e) => Err(EsError::bad_request(
+            Exception::XContentParse,
+            format!("[{what}] failed to parse the body: {e}"),
+        )),
+    }
+}
+
+fn unknown_field(what: &str, name: &str) -> EsError {
+    EsError::bad_request(
+        Exception::XContentParse,
+        format!("[{what}] unknown field [{name}]"),
+    )
+}
+
+fn field_refusal(what: &str, name: &str, value: &Value) -> EsError {
+    EsError::bad_request(
+        Exception::XContentParse,
+        format!("[{what}] failed to parse field [{name}]: not a string: {value}"),
+    )
 }

@@ -457,6 +457,9 @@ const ALLOWED: &[(&str, &str)] = &[
     ("/{index}/_stats", "GET"),
     ("/{index}/_count", "GET,POST"),
     ("/{index}/_changes", "GET"),
+    ("/{index}/_changes/consumer", "GET"),
+    ("/{index}/_changes/consumer/{id}", "DELETE,GET,PUT"),
+    ("/{index}/_changes/consumer/{id}/_ack", "POST"),
 ];
 
 #[test]

@@ -277,3 +277,141 @@ fn a_long_poll_answers_with_the_first_change_or_times_out() {
     let (status, body) = server.json("GET", "/movies/_changes?feed=sse", None);
     assert_eq!(status, 400, "{body}");
 }
+
+#[test]
+fn a_consumer_reads_acknowledges_and_keeps_its_history_through_a_forcemerge() {
+    let server = Server::start_fresh();
+    put(
+        &server,
+        "/movies",
+        json!({"settings": {"number_of_shards": 2}}),
+    );
+    let made = |body: Value| {
+        server.json(
+            "PUT",
+            "/movies/_changes/consumer/indexer",
+            Some(&body.to_string()),
+        )
+    };
+    let (status, body) = made(json!({"since": "-1", "source": "search indexer v2"}));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["acknowledged"], true);
+    let consumer = &body["consumer"];
+    assert_eq!(
+        (
+            consumer["id"].clone(),
+            consumer["index"].clone(),
+            consumer["acked"].clone(),
+            consumer["lease_period"].clone()
+        ),
+        (
+            json!("indexer"),
+            json!("movies"),
+            json!("-1,-1"),
+            json!("12h")
+        )
+    );
+    assert_eq!(
+        consumer["shards"],
+        json!([{"shard": 0, "retaining_seq_no": 0, "acked_seq_no": -1, "pinned_bytes": 0},
+               {"shard": 1, "retaining_seq_no": 0, "acked_seq_no": -1, "pinned_bytes": 0}])
+    );
+    let expires = consumer["expires_at_millis"].as_u64().unwrap()
+        - consumer["renewed_at_millis"].as_u64().unwrap();
+    assert_eq!(expires, 12 * 3600 * 1000);
+    let (status, body) = made(json!({"since": "-1"}));
+    assert_eq!(
+        (status, body["error"]["type"].clone()),
+        (400, json!("retention_lease_already_exists_exception"))
+    );
+    for n in 0..40 {
+        put(
+            &server,
+            &format!("/movies/_doc/d{}", n % 3),
+            json!({"n": n}),
+        );
+    }
+    server.json("POST", "/movies/_forcemerge", None);
+    // Its history is all there, read from what it acknowledged (nothing).
+    let (status, read) = server.json("GET", "/movies/_changes?consumer=indexer&limit=10000", None);
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["results"].as_array().unwrap().len(), 40);
+    let last = read["last_seq"].as_str().unwrap().to_owned();
+    let (status, acked) = server.json(
+        "POST",
+        "/movies/_changes/consumer/indexer/_ack",
+        Some(&json!({"position": last}).to_string()),
+    );
+    assert_eq!(status, 200, "{acked}");
+    assert_eq!(acked, json!({"acknowledged": true, "acked": last}));
+    let (_, next) = server.json("GET", "/movies/_changes?consumer=indexer", None);
+    assert_eq!(next["results"], json!([]));
+    assert_eq!(next["last_seq"], last.as_str());
+    let (_, list) = server.json("GET", "/movies/_changes/consumer", None);
+    assert_eq!(list["consumers"][0]["acked"], last.as_str());
+    let (status, _) = server.json("DELETE", "/movies/_changes/consumer/indexer", None);
+    assert_eq!(status, 200);
+    let (status, body) = server.json("GET", "/movies/_changes?consumer=indexer", None);
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        body["error"]["reason"],
+        "retention lease with ID [indexer] not found"
+    );
+}
+
+#[test]
+fn consumer_bodies_are_refused_in_words() {
+    let server = Server::start_fresh();
+    put(&server, "/movies/_doc/1", json!({}));
+    let made = |body: &str| {
+        let (status, body) = server.json("PUT", "/movies/_changes/consumer/c", Some(body));
+        (
+            status,
+            body["error"]["type"].clone(),
+            body["error"]["reason"].clone(),
+        )
+    };
+    assert_eq!(
+        made(r#"{"source":"x"}"#).2,
+        "a consumer needs [since]: -1, now, or a position"
+    );
+    assert_eq!(
+        made(r#"{"since":"-1","sinse":1}"#).2,
+        "[consumer] unknown field [sinse]"
+    );
+    assert_eq!(
+        made(r#"{"since":"-1","lease_period":"0s"}"#).2,
+        "[lease_period] must be positive, got [0s]"
+    );
+    assert_eq!(made("[1]").1, "x_content_parse_exception");
+    let (status, body) = server.json(
+        "PUT",
+        "/movies/_changes/consumer/c",
+        Some(r#"{"since":"now","lease_period":"90s"}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["consumer"]["lease_period"], "90s");
+    assert_eq!(body["consumer"]["acked"], "0@1");
+    let ack = |position: &str| {
+        let body = json!({"position": position}).to_string();
+        server.json("POST", "/movies/_changes/consumer/c/_ack", Some(&body))
+    };
+    let (status, body) = ack("5@1");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("above its global checkpoint [0]")
+    );
+    let (status, body) = ack("-1");
+    assert_eq!(
+        (status, body["error"]["type"].clone()),
+        (
+            400,
+            json!("retention_lease_invalid_retaining_seq_no_exception")
+        )
+    );
+    let (status, body) = server.json("GET", "/movies/_changes?consumer=c&shard=0", None);
+    assert_eq!(status, 400, "{body}");
+}
