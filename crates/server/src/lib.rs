@@ -102,7 +102,12 @@ pub async fn serve_with(
         body_timeout: options.limits.body_timeout,
         in_flight: in_flight::InFlight::new(options.limits.in_flight_bytes),
     };
+    let changes = options.changes.clone();
     let api = api(state(store.clone(), options.changes), http);
+    let shutdown = async move {
+        shutdown.await;
+        changes.close();
+    };
     connections::serve(listener, api, options.limits, options.tls, shutdown).await?;
     let sync = tokio::task::spawn_blocking(move || {
         store

@@ -3,6 +3,7 @@
 //! module of the server.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use axum::body::Body;
@@ -36,6 +37,12 @@ pub struct AppState {
 #[derive(Default)]
 pub struct ChangesWaiters {
     by_index: Mutex<HashMap<String, Weak<Notify>>>,
+    /// The changes streams open now (`api/changes/stream.rs` bounds them).
+    pub(crate) streams: AtomicUsize,
+    /// Set when the server stops: streams end, so a graceful stop does not wait out their
+    /// `timeout`.
+    pub(crate) closing: AtomicBool,
+    pub(crate) closed: Notify,
 }
 
 impl ChangesWaiters {
@@ -48,6 +55,12 @@ impl ChangesWaiters {
                 waiters.wake(index);
             }
         }))
+    }
+
+    /// Ends every stream (the server is stopping).
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.closed.notify_waiters();
     }
 
     fn wake(&self, index: &str) {

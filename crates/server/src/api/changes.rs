@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use engine::{
     CHANGES_SOURCE_LEN_MAX, ChangesPosition, Index, IndexChanges, ShardId, ShardPosition,
 };
@@ -23,6 +23,8 @@ use crate::state::{AppState, Reply, blocking};
 /// `on_changes` still answers, a second late at most.
 const RECHECK_EVERY: Duration = Duration::from_secs(1);
 
+mod stream;
+
 /// What a request reads, its position resolved once (`since=now` is the request's now).
 #[derive(Clone)]
 enum Reading {
@@ -32,13 +34,39 @@ enum Reading {
     Consumer(String, Option<ChangesPosition>),
 }
 
+impl Reading {
+    /// The same read, after `last` (an answer's).
+    fn after(&self, last: &ChangesPosition) -> Reading {
+        match self {
+            Reading::Index(_) => Reading::Index(last.clone()),
+            Reading::Shard(n, _) => Reading::Shard(*n, last.0[0]),
+            Reading::Consumer(id, _) => Reading::Consumer(id.clone(), Some(last.clone())),
+        }
+    }
+}
+
 pub(crate) async fn changes(
     State(state): State<AppState>,
     Path(index): Path<String>,
     params: Params,
+    headers: HeaderMap,
 ) -> Result<Reply, EsError> {
     let pretty = params.pretty();
-    let request = Arc::new(ChangesRequest::parse(&params)?);
+    let mut request = ChangesRequest::parse(&params)?;
+    let event_stream = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"));
+    if params.get("feed").is_none() && event_stream {
+        request.feed = Feed::Sse;
+    }
+    // A browser reconnecting says where it was, and that wins over the URL's `since`.
+    if request.feed == Feed::Sse
+        && let Some(id) = headers.get("last-event-id").and_then(|v| v.to_str().ok())
+    {
+        request.since = Since::Position(id.to_owned());
+    }
+    let request = Arc::new(request);
     let started = Instant::now();
     let (index, reading) = {
         let (state, request) = (state.clone(), request.clone());
@@ -50,6 +78,9 @@ pub(crate) async fn changes(
         Feed::LongPoll => {
             let deadline = started + request.timeout;
             long_poll(&state, &index, &reading, limit, deadline).await?
+        }
+        Feed::Sse | Feed::Continuous => {
+            return stream::start(&state, index, reading, &request, started);
         }
     };
     let timed_out = request.feed == Feed::LongPoll && is_empty(&answer);
@@ -159,17 +190,23 @@ async fn long_poll(
     limit: usize,
     deadline: Instant,
 ) -> Result<IndexChanges, EsError> {
-    let notify = state.changes.waiter(index.name());
+    let changes = &state.changes;
+    let notify = changes.waiter(index.name());
     loop {
         let mut woken = std::pin::pin!(notify.notified());
         woken.as_mut().enable();
+        let mut closed = std::pin::pin!(changes.closed.notified());
+        closed.as_mut().enable();
         let answer = read_off_the_workers(index, reading, limit).await?;
         let now = Instant::now();
-        if !is_empty(&answer) || now >= deadline {
+        // A stopping server answers what there is rather than wait out the timeout.
+        let closing = changes.closing.load(std::sync::atomic::Ordering::Acquire);
+        if !is_empty(&answer) || now >= deadline || closing {
             return Ok(answer);
         }
         let look_again = (now + RECHECK_EVERY).min(deadline);
         tokio::select! {
+            _ = closed => {}
             _ = woken => {}
             _ = tokio::time::sleep_until(look_again) => {}
         }

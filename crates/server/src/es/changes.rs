@@ -51,6 +51,17 @@ fn seq_no(s: Option<SeqNo>) -> i64 {
     s.map_or(-1, |s| s.0 as i64)
 }
 
+/// A stream's progress: `{"last_seq": ..., "shards": [...]}`, after each batch and as its
+/// heartbeat, so a quiet reader still learns how far the history goes.
+pub fn progress(answer: &IndexChanges, last: &str) -> String {
+    let shards: Vec<String> = answer.shards.iter().map(shard_progress).collect();
+    format!(
+        "{{\"last_seq\":{},\"shards\":[{}]}}",
+        json!(last),
+        shards.join(",")
+    )
+}
+
 /// One `shards[]` element: how far the answer read, and where the shard stands.
 fn shard_progress(shard: &ShardChanges) -> String {
     let term = shard.last.primary_term.unwrap_or(shard.primary_term);
@@ -66,7 +77,7 @@ fn shard_progress(shard: &ShardChanges) -> String {
 }
 
 /// One entry of `results`.
-fn entry(index: &str, change: &Change, docs: &Docs<'_>) -> String {
+pub fn entry(index: &str, change: &Change, docs: &Docs<'_>) -> String {
     let op = match change.op {
         ChangeOp::Index { .. } => "index",
         ChangeOp::Delete => "delete",

@@ -17,6 +17,7 @@ pub enum Exception {
     ClusterBlock,
     DocumentMissing,
     DocumentParsing,
+    EsRejectedExecution,
     HistoryCompacted,
     HistoryDiverged,
     IllegalArgument,
@@ -48,12 +49,13 @@ pub enum Exception {
 
 impl Exception {
     /// Every type, for the tests that hold the names to Elasticsearch's.
-    pub const ALL: [Exception; 29] = [
+    pub const ALL: [Exception; 30] = [
         Exception::ActionRequestValidation,
         Exception::CircuitBreaking,
         Exception::ClusterBlock,
         Exception::DocumentMissing,
         Exception::DocumentParsing,
+        Exception::EsRejectedExecution,
         Exception::HistoryCompacted,
         Exception::HistoryDiverged,
         Exception::IllegalArgument,
@@ -89,6 +91,7 @@ impl Exception {
             Exception::ClusterBlock => "cluster_block_exception",
             Exception::DocumentMissing => "document_missing_exception",
             Exception::DocumentParsing => "document_parsing_exception",
+            Exception::EsRejectedExecution => "es_rejected_execution_exception",
             Exception::HistoryCompacted => "history_compacted_exception",
             Exception::HistoryDiverged => "history_diverged_exception",
             Exception::IllegalArgument => "illegal_argument_exception",

@@ -18,6 +18,7 @@ pub(crate) const CHANGES_PARAMS: &[&str] = &[
     "_source_includes",
     "consumer",
     "feed",
+    "heartbeat",
     "history_uuid",
     "include_docs",
     "limit",
@@ -32,6 +33,9 @@ const LIMIT_DEFAULT: usize = 1_000;
 /// A long poll's `timeout` by default (Fleet's global checkpoints wait's).
 const TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 
+/// A stream's `heartbeat` by default.
+const HEARTBEAT_DEFAULT: Duration = Duration::from_secs(15);
+
 /// How long a long poll waits with `timeout=-1`.
 const TIMEOUT_NONE: Duration = Duration::from_secs(86_400);
 
@@ -42,6 +46,11 @@ pub(crate) enum Feed {
     Normal,
     /// As soon as there is at least one change, or at `timeout` with none.
     LongPoll,
+    /// Server-sent events (`feed=sse` or `eventsource`, or `Accept: text/event-stream`), for
+    /// `timeout`.
+    Sse,
+    /// One JSON line per change (`feed=continuous`), for `timeout`.
+    Continuous,
 }
 
 /// Where a read starts.
@@ -60,8 +69,10 @@ pub(crate) enum Since {
 pub(crate) struct ChangesRequest {
     pub(crate) since: Since,
     pub(crate) feed: Feed,
-    /// How long a long poll waits for a first change.
+    /// How long a long poll waits for a first change; how long a stream lasts.
     pub(crate) timeout: Duration,
+    /// How often a quiet stream says how far it has read.
+    pub(crate) heartbeat: Duration,
     pub(crate) limit: usize,
     pub(crate) include_docs: bool,
     /// `shard=N`: that shard only, `since` then one shard's position.
@@ -86,12 +97,25 @@ impl ChangesRequest {
         let feed = match params.get("feed") {
             None | Some("normal") => Feed::Normal,
             Some("longpoll") => Feed::LongPoll,
+            Some("sse" | "eventsource") => Feed::Sse,
+            Some("continuous") => Feed::Continuous,
             Some(other) => {
                 return Err(EsError::illegal_argument(format!(
-                    "feed [{other}] is not supported; the changes feed answers [normal] or \
-                     [longpoll]"
+                    "feed [{other}] is not supported; the changes feed answers [normal], \
+                     [longpoll], [sse] or [continuous]"
                 )));
             }
+        };
+        let heartbeat = match params.get("heartbeat") {
+            None => HEARTBEAT_DEFAULT,
+            Some(h) => match param_values::time_value("heartbeat", h)? {
+                Some(h) if !h.is_zero() => h,
+                _ => {
+                    return Err(EsError::illegal_argument(format!(
+                        "[heartbeat] must be positive, got [{h}]"
+                    )));
+                }
+            },
         };
         let timeout = match params.get("timeout") {
             None => TIMEOUT_DEFAULT,
@@ -101,6 +125,7 @@ impl ChangesRequest {
             since,
             feed,
             timeout,
+            heartbeat,
             limit: limit(params)?,
             include_docs: boolean(params, "include_docs", true)?,
             shard: shard(params)?,
@@ -195,10 +220,17 @@ mod tests {
             "Failed to parse int parameter [shard] with value [-1]"
         );
         assert!(
-            parse("feed=sse")
+            parse("feed=rss")
                 .unwrap_err()
-                .contains("feed [sse] is not supported")
+                .contains("feed [rss] is not supported")
         );
+        assert_eq!(parse("feed=eventsource").unwrap().feed, Feed::Sse);
+        assert_eq!(parse("feed=continuous").unwrap().feed, Feed::Continuous);
+        assert_eq!(
+            parse("heartbeat=2s").unwrap().heartbeat,
+            Duration::from_secs(2)
+        );
+        assert!(parse("heartbeat=0s").is_err());
         assert_eq!(parse("feed=longpoll").unwrap().feed, Feed::LongPoll);
         assert_eq!(parse("feed=normal").unwrap().feed, Feed::Normal);
         assert_eq!(parse("").unwrap().timeout, Duration::from_secs(30));

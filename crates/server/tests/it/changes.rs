@@ -274,7 +274,7 @@ fn a_long_poll_answers_with_the_first_change_or_times_out() {
         assert_eq!(body["results"][0]["_id"], "2");
         assert_eq!(body["last_seq"], "1@1");
     });
-    let (status, body) = server.json("GET", "/movies/_changes?feed=sse", None);
+    let (status, body) = server.json("GET", "/movies/_changes?feed=rss", None);
     assert_eq!(status, 400, "{body}");
 }
 
@@ -414,4 +414,144 @@ fn consumer_bodies_are_refused_in_words() {
     );
     let (status, body) = server.json("GET", "/movies/_changes?consumer=c&shard=0", None);
     assert_eq!(status, 400, "{body}");
+}
+
+/// The events of an SSE body: (id, event, data) each.
+fn events(text: &str) -> Vec<(Option<String>, String, String)> {
+    text.split("\n\n")
+        .filter(|block| block.contains("event: "))
+        .map(|block| {
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(str::to_owned)
+            };
+            (
+                field("id: "),
+                field("event: ").unwrap(),
+                field("data: ").unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn server_sent_events_carry_the_position_and_resume_from_last_event_id() {
+    let server = Server::start_fresh();
+    put(
+        &server,
+        "/orders",
+        json!({"settings": {"number_of_shards": 2}}),
+    );
+    for n in 0..6 {
+        put(&server, &format!("/orders/_doc/o{n}"), json!({"n": n}));
+    }
+    let path = "/orders/_changes?feed=sse&timeout=300ms&heartbeat=50ms";
+    let r = server.send("GET", path, &[], None);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let text = r.text();
+    assert!(text.starts_with("retry: 2000\n\n"), "{text}");
+    let all = events(&text);
+    let changes: Vec<_> = all.iter().filter(|e| e.1 == "change").collect();
+    assert_eq!(changes.len(), 6, "{text}");
+    for (id, _, data) in &changes {
+        let entry: Value = serde_json::from_str(data).unwrap();
+        let id = id.as_ref().unwrap();
+        // The id is the position after this change: its own shard's element names it.
+        let mine = id
+            .split(',')
+            .nth(entry["_shard"].as_u64().unwrap() as usize)
+            .unwrap();
+        assert_eq!(mine, format!("{}@1", entry["_seq_no"]), "{id}: {entry}");
+    }
+    let progress: Vec<_> = all.iter().filter(|e| e.1 == "progress").collect();
+    assert!(
+        progress.len() >= 2,
+        "after the batch and as heartbeats: {text}"
+    );
+    let last: Value = serde_json::from_str(&progress.last().unwrap().2).unwrap();
+    assert_eq!(last["shards"].as_array().unwrap().len(), 2);
+    // Reconnecting after the third change: the rest, no gap, no repeat.
+    let third = changes[2].0.clone().unwrap();
+    let r = server.send("GET", path, &[("last-event-id", &third)], None);
+    let rest: Vec<String> = events(&r.text())
+        .into_iter()
+        .filter(|e| e.1 == "change")
+        .map(|e| e.2)
+        .collect();
+    let want: Vec<String> = changes[3..].iter().map(|e| e.2.clone()).collect();
+    assert_eq!(rest, want);
+    // Asked for by its media type.
+    let r = server.send(
+        "GET",
+        "/orders/_changes?timeout=100ms",
+        &[("accept", "text/event-stream")],
+        None,
+    );
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+}
+
+#[test]
+fn a_continuous_feed_is_one_line_each_and_ends_with_an_error_when_the_index_goes() {
+    let server = Server::start_fresh();
+    put(&server, "/movies/_doc/1", json!({"n": 1}));
+    let r = server.send(
+        "GET",
+        "/movies/_changes?feed=continuous&timeout=200ms&heartbeat=50ms",
+        &[],
+        None,
+    );
+    assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
+    let lines: Vec<Value> = r
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["_id"], "1");
+    assert!(
+        lines[1..].iter().all(|l| l["last_seq"] == "0@1"),
+        "{lines:?}"
+    );
+    std::thread::scope(|s| {
+        let streaming = s.spawn(|| {
+            server.send(
+                "GET",
+                "/movies/_changes?feed=sse&since=now&timeout=30s&heartbeat=50ms",
+                &[],
+                None,
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        server.json("DELETE", "/movies", None);
+        let text = streaming.join().unwrap().text();
+        let last = events(&text).pop().unwrap();
+        assert_eq!(last.1, "error", "{text}");
+        let error: Value = serde_json::from_str(&last.2).unwrap();
+        assert_eq!(error["status"], 404, "{error}");
+    });
+}
+
+#[test]
+fn a_stopping_server_ends_its_streams_and_long_polls() {
+    let server = Server::start_fresh();
+    put(&server, "/movies/_doc/1", json!({}));
+    let addr = server.addr;
+    let open = |path: &'static str| {
+        std::thread::spawn(move || testkit::send_to(addr, "GET", path, &[], None))
+    };
+    let stream = open("/movies/_changes?feed=sse&since=now&timeout=-1");
+    let poll = open("/movies/_changes?feed=longpoll&since=now&timeout=-1");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // A graceful stop, which waits for every connection to finish.
+    drop(server);
+    let stream = stream.join().unwrap();
+    assert_eq!(stream.status, 200);
+    assert!(stream.text().starts_with("retry: 2000"));
+    let poll = poll.join().unwrap();
+    assert_eq!(
+        (poll.status, poll.json()["timed_out"].clone()),
+        (200, json!(true))
+    );
 }
