@@ -160,6 +160,12 @@ fn shard_lines(f: &ShardFindings) -> Vec<String> {
              removes it"
         ));
     }
+    for (lease, pinned) in &f.leases {
+        lines.push(format!(
+            "consumer [{}] ({}): retains from seq_no {}, {pinned} bytes of log kept for it",
+            lease.id, lease.source, lease.retaining_seq_no
+        ));
+    }
     if let Some((v, tombstones)) = &f.verified {
         lines.push(format!(
             "verified: {} log records, {} compacted records, {} documents read back; {tombstones} \

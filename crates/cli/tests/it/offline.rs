@@ -265,3 +265,28 @@ fn check_reports_indices_half_created_half_deleted_or_missing_a_shard() {
         "{err}"
     );
 }
+
+#[test]
+fn check_names_each_consumer_and_the_log_it_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let server = Server::start(dir.path());
+        assert_eq!(server.json("PUT", "/feed", None).0, 200);
+        let (status, body) = server.json(
+            "PUT",
+            "/feed/_changes/consumer/indexer",
+            Some(r#"{"since":"-1","source":"search indexer v2"}"#),
+        );
+        assert_eq!(status, 201, "{body}");
+        for n in 0..3 {
+            server.json("PUT", &format!("/feed/_doc/d{n}"), Some("{}"));
+        }
+    }
+    let out = optimist(&["check"], dir.path(), None);
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("consumer [indexer] (search indexer v2): retains from seq_no 0, 0 bytes of log kept for it"),
+        "{report}"
+    );
+}

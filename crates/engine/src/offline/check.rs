@@ -8,6 +8,7 @@ use wal::{PrimaryTerm, RecoveryMode, SeqNo, ShardId, Storage, TornTail};
 
 use super::{ShardDir, settings};
 use crate::compacted::CompactedGeneration;
+use crate::leases::Lease;
 use crate::lifecycle::{self, IndexDirState};
 use crate::progress::Progress;
 use crate::shard::{KeysRecovery, Shard, Verified};
@@ -51,6 +52,8 @@ pub struct ShardFindings {
     pub removed_files: Vec<String>,
     /// What reading everything back counted, and the tombstones held, if it read whole.
     pub verified: Option<(Verified, u64)>,
+    /// The changes feed's consumers' leases, each with the bytes of log kept only for it.
+    pub leases: Vec<(Lease, u64)>,
 }
 
 /// Checks one shard: runs the recovery an open would run, on an overlay, then reads and
@@ -97,6 +100,14 @@ pub fn check_shard(dir: &ShardDir, progress: Option<Progress>) -> ShardCheck {
         torn_tail: w.torn_tail,
         removed_files: w.removed_files,
         verified: None,
+        leases: shard
+            .leases()
+            .into_iter()
+            .map(|l| {
+                let pinned = shard.pinned_bytes(l.retaining_seq_no);
+                (l, pinned)
+            })
+            .collect(),
     };
     match shard.verify() {
         Ok(v) => findings.verified = Some((v, shard.stats().docs_deleted)),

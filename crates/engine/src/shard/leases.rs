@@ -69,6 +69,11 @@ impl Shard {
         self.lock_leases().leases.values().cloned().collect()
     }
 
+    /// Elasticsearch's `RetentionLeases.version`: bumped by every change to the leases.
+    pub fn leases_version(&self) -> u64 {
+        self.lock_leases().version
+    }
+
     /// Renews lease `id` (a read through it); written by the next maintenance round.
     pub fn renew_lease(&self, id: &str) -> Result<Lease> {
         let mut table = self.lock_leases();

@@ -330,6 +330,7 @@ async fn stats_of(state: AppState, expression: String, params: Params) -> Answer
                         }),
                     );
                     copy_fields.insert("primary_term".into(), json!(s.primary_term.0));
+                    copy_fields.insert("retention_leases".into(), retention_leases(shard));
                     shards.insert(n.to_string(), json!([copy]));
                 }
             }
@@ -351,6 +352,28 @@ async fn stats_of(state: AppState, expression: String, params: Params) -> Answer
         Ok(es::json_response(StatusCode::OK, &body, pretty))
     })
     .await
+}
+
+/// A shard copy's `retention_leases`, in Elasticsearch 8's shape: the changes feed's
+/// consumers.
+fn retention_leases(shard: &engine::internals::Shard) -> Value {
+    let leases: Vec<Value> = shard
+        .leases()
+        .iter()
+        .map(|l| {
+            json!({
+                "id": l.id,
+                "retaining_seq_no": l.retaining_seq_no.0,
+                "timestamp": l.renewed_at_ms,
+                "source": l.source,
+            })
+        })
+        .collect();
+    json!({
+        "primary_term": shard.primary_term().0,
+        "version": shard.leases_version(),
+        "leases": leases,
+    })
 }
 
 /// The sums `_stats` reports.

@@ -349,6 +349,11 @@ fn a_consumer_reads_acknowledges_and_keeps_its_history_through_a_forcemerge() {
     assert_eq!(next["last_seq"], last.as_str());
     let (_, list) = server.json("GET", "/movies/_changes/consumer", None);
     assert_eq!(list["consumers"][0]["acked"], last.as_str());
+    let (_, stats) = server.json("GET", "/movies/_stats?level=shards", None);
+    let leases = &stats["indices"]["movies"]["shards"]["0"][0]["retention_leases"];
+    assert_eq!(leases["leases"][0]["id"], "indexer", "{stats}");
+    assert_eq!(leases["leases"][0]["source"], "search indexer v2");
+    assert!(leases["version"].as_u64().unwrap() >= 1);
     let (status, _) = server.json("DELETE", "/movies/_changes/consumer/indexer", None);
     assert_eq!(status, 200);
     let (status, body) = server.json("GET", "/movies/_changes?consumer=indexer", None);
