@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use wal::{PrimaryTerm, SeqNo, ShardId};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::index::Index;
 use crate::shard::DocResult;
 use crate::stamp::Version;
@@ -39,6 +39,16 @@ impl fmt::Debug for OnChanges {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("OnChanges")
     }
+}
+
+/// What a read from below a shard's `history_start` gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Below {
+    /// 410 `history_compacted_exception`.
+    Refused,
+    /// The compacted view: the latest operation below it of each document, in seq_no order
+    /// (a consumer's bootstrap: its lease keeps `history_start` where it is).
+    CompactedView,
 }
 
 /// What an operation did.
@@ -73,6 +83,10 @@ pub struct Change {
     pub result: Option<DocResult>,
     /// When it was written, wall-clock milliseconds.
     pub timestamp_ms: u64,
+    /// From the compacted view below the shard's `history_start` (a consumer's bootstrap):
+    /// the latest operation of its document below that point; the operations it superseded
+    /// are gone, so their seq_nos are skipped.
+    pub compacted: bool,
 }
 
 /// One shard's answer to a read.
@@ -196,18 +210,27 @@ impl Index {
     /// Each shard reads up to `limit` on its own; when together they hold more, the earliest
     /// `limit` by time are kept, and a shard that lost some resumes after the last it kept.
     pub fn changes(&self, since: &ChangesPosition, limit: usize) -> Result<IndexChanges> {
-        let shards = self.settings().number_of_shards as usize;
-        if since.0.len() != shards {
-            return Err(Error::IllegalArgument(format!(
-                "position [{since}] has [{}] elements, the index has [{shards}] shards",
-                since.0.len()
-            )));
-        }
+        self.changes_reading(since, limit, Below::Refused)
+    }
+
+    /// [`Index::changes`], for a reader whose lease keeps the history: below a shard's
+    /// `history_start`, the compacted view (`Below::CompactedView`).
+    pub(crate) fn changes_reading(
+        &self,
+        since: &ChangesPosition,
+        limit: usize,
+        below: Below,
+    ) -> Result<IndexChanges> {
+        self.check_position_len(since)?;
+        let shards = since.0.len();
         let limit = limit.clamp(1, CHANGES_LIMIT_MAX);
         let budget = CHANGES_SOURCE_LEN_MAX / shards;
         let mut read = Vec::with_capacity(shards);
         for (n, position) in self.settings().shard_ids().zip(&since.0) {
-            read.push(self.shard(n).changes(*position, limit, budget)?);
+            read.push(
+                self.shard(n)
+                    .read_changes(*position, limit, budget, below)?,
+            );
         }
         Ok(keep_earliest(read, limit))
     }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::changes::{ChangesPosition, IndexChanges};
+use crate::changes::{Below, ChangesPosition, IndexChanges, ShardPosition};
 use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::leases::{LEASE_ID_LEN_MAX, Lease};
@@ -70,6 +70,11 @@ impl Index {
             let added = shard.add_lease(id, *position, source, period);
             let checked = added.and_then(|lease| {
                 made.push(n);
+                // From the beginning always works: below what the log holds, the consumer
+                // reads the compacted view first (its lease keeps the log from there on).
+                if *position == ShardPosition::START {
+                    return Ok(lease);
+                }
                 shard.check_position_now(*position).map(|()| lease)
             });
             match checked {
@@ -143,7 +148,7 @@ impl Index {
             .collect();
         let consumer = self.consumer_of(id, renewed?);
         let since = since.cloned().unwrap_or_else(|| consumer.acked());
-        self.changes(&since, limit)
+        self.changes_reading(&since, limit, Below::CompactedView)
     }
 
     fn consumer_of(&self, id: &str, shards: Vec<Lease>) -> Consumer {

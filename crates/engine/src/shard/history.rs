@@ -9,8 +9,10 @@
 use wal::{PrimaryTerm, SeqNo};
 
 use super::Shard;
+use std::collections::BinaryHeap;
+
 use crate::changes::{
-    Change, ChangeOp, HistoryCompacted, HistoryDiverged, ShardChanges, ShardPosition,
+    Below, Change, ChangeOp, HistoryCompacted, HistoryDiverged, ShardChanges, ShardPosition,
 };
 use crate::error::{Error, Result};
 use crate::op::Op;
@@ -25,14 +27,38 @@ impl Shard {
         limit: usize,
         source_budget: usize,
     ) -> Result<ShardChanges> {
+        self.read_changes(since, limit, source_budget, Below::Refused)
+    }
+
+    pub(crate) fn read_changes(
+        &self,
+        since: ShardPosition,
+        limit: usize,
+        source_budget: usize,
+        below: Below,
+    ) -> Result<ShardChanges> {
         self.check_serving()?;
         // The visible point first: everything read is at or below it.
         let global_checkpoint = self.wal.durable_seq_no();
         let history_start = self.wal.first_seq_no();
-        self.check_position(since, global_checkpoint, history_start)?;
         let from = since.next_seq_no();
         let mut changes = Vec::new();
         let mut last = since;
+        if from < history_start && below == Below::CompactedView {
+            changes = self.compacted_view(from, history_start, limit)?;
+            if changes.len() >= limit {
+                let last = last_of(changes.last().expect("a full page"));
+                return Ok(self.answer(since, changes, last, global_checkpoint, history_start));
+            }
+            // The view read whole: the log goes on from its start.
+            last = ShardPosition {
+                seq_no: Some(SeqNo(history_start.0 - 1)),
+                primary_term: None,
+            };
+        } else {
+            self.check_position(since, global_checkpoint, history_start)?;
+        }
+        let from = last.next_seq_no();
         let mut source_len = 0;
         if let Some(g) = global_checkpoint.filter(|g| *g >= from) {
             let records = self
@@ -50,14 +76,25 @@ impl Shard {
                     ChangeOp::Index { source } => source.len(),
                     ChangeOp::Delete => 0,
                 };
-                last = ShardPosition::after(change.seq_no, change.primary_term);
+                last = last_of(&change);
                 changes.push(change);
                 if changes.len() >= limit || source_len >= source_budget {
                     break;
                 }
             }
         }
-        Ok(ShardChanges {
+        Ok(self.answer(since, changes, last, global_checkpoint, history_start))
+    }
+
+    fn answer(
+        &self,
+        since: ShardPosition,
+        changes: Vec<Change>,
+        last: ShardPosition,
+        global_checkpoint: Option<SeqNo>,
+        history_start: SeqNo,
+    ) -> ShardChanges {
+        ShardChanges {
             shard: self.shard_id,
             since,
             changes,
@@ -66,7 +103,37 @@ impl Shard {
             max_seq_no: self.wal.max_seq_no(),
             history_start,
             primary_term: self.wal.primary_term(),
-        })
+        }
+    }
+
+    /// The compacted view of `[from, below)`: the latest operation below the compacted
+    /// files' point of each document they hold (tombstones within `gc_deletes` included),
+    /// those in the range, in seq_no order, at most `limit`. A heap of `limit` keeps the
+    /// memory of one page, however large the files.
+    fn compacted_view(&self, from: SeqNo, below: SeqNo, limit: usize) -> Result<Vec<Change>> {
+        let files = self.read_files().in_use();
+        let mut smallest: BinaryHeap<(SeqNo, PrimaryTerm, Vec<u8>)> = BinaryHeap::new();
+        for file in files {
+            file.for_each(|_, r| {
+                if r.seq_no >= from && r.seq_no < below {
+                    smallest.push((r.seq_no, r.primary_term, r.payload));
+                    if smallest.len() > limit {
+                        smallest.pop();
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|why| self.fail_with(format!("the compacted view cannot be read: {why}")))?;
+        }
+        let records = smallest.into_sorted_vec();
+        let changes = records.into_iter().map(|(seq_no, term, payload)| {
+            let change = self.change_of(seq_no, term, &payload)?;
+            Ok(Change {
+                compacted: true,
+                ..change
+            })
+        });
+        changes.collect()
     }
 
     /// Where a reader that has seen everything durable stands: after the visible point
@@ -213,6 +280,7 @@ impl Shard {
             op,
             result,
             timestamp_ms,
+            compacted: false,
         })
     }
 
@@ -229,4 +297,9 @@ impl Shard {
             e => self.fail(e),
         }
     }
+}
+
+/// The position after `change`.
+fn last_of(change: &Change) -> ShardPosition {
+    ShardPosition::after(change.seq_no, change.primary_term)
 }

@@ -210,8 +210,10 @@ fn a_consumer_made_below_the_history_kept_is_refused_and_leaves_no_lease() {
         .unwrap();
     overwrite(&index, 400);
     compact(&index);
+    // From -1 it would bootstrap; from a seq_no the log no longer holds, it cannot.
+    let old = ChangesPosition::parse("5@1,5@1", 2).unwrap();
     let err = index
-        .create_consumer("late", &start(2), "", LEASE_PERIOD_DEFAULT)
+        .create_consumer("late", &old, "", LEASE_PERIOD_DEFAULT)
         .unwrap_err();
     assert_eq!(
         (err.status(), err.es_type()),
@@ -220,7 +222,10 @@ fn a_consumer_made_below_the_history_kept_is_refused_and_leaves_no_lease() {
     for n in index.settings().shard_ids() {
         assert!(index.shard(n).leases().is_empty(), "shard {n}");
     }
-    // From now, it works.
+    // From now, or from the beginning, it works.
+    index
+        .create_consumer("first", &start(2), "", LEASE_PERIOD_DEFAULT)
+        .unwrap();
     let now = index.changes_now().unwrap();
     index
         .create_consumer("late", &now, "", LEASE_PERIOD_DEFAULT)
@@ -312,4 +317,89 @@ fn a_stalled_consumer_costs_disk_until_it_acknowledges() {
         after <= unconsumed + 2 * (16 << 10),
         "{after} bytes, {unconsumed} without a consumer"
     );
+}
+
+/// A consumer made at `-1` on an index whose early history was compacted away reads the
+/// compacted view, then the history after it; pages read while writes and compactions go
+/// on, applied by seq_no per document, end as the index.
+#[test]
+fn a_consumer_from_the_beginning_bootstraps_from_the_compacted_view_without_a_gap() {
+    let seed = crate::support::seed("bootstraps_from_the_compacted_view");
+    let mut rng = wal::sim::Rng::new(seed);
+    let store = Store::open(Arc::new(SimStorage::new(seed)), options()).unwrap();
+    let index = store
+        .create_index("feed", IndexSettings::with_shards(2))
+        .unwrap();
+    let write = |index: &Index, rng: &mut wal::sim::Rng, n: u64| {
+        for i in 0..n {
+            let id = format!("d{}", rng.below(30));
+            if rng.below(5) == 0 {
+                index
+                    .delete(&engine::DeleteRequest::new(&id), None)
+                    .unwrap();
+            } else {
+                index
+                    .index(&doc(&id, &format!(r#"{{"n":{i}}}"#)), None)
+                    .unwrap();
+            }
+        }
+    };
+    write(&index, &mut rng, 300);
+    compact(&index);
+    assert!(matches!(
+        index.changes(&start(2), 10),
+        Err(Error::HistoryCompacted(_))
+    ));
+    index
+        .create_consumer("boot", &start(2), "", LEASE_PERIOD_DEFAULT)
+        .unwrap();
+    let mut copy: std::collections::BTreeMap<String, (SeqNo, Option<Vec<u8>>, engine::Version)> =
+        Default::default();
+    let mut saw_compacted = false;
+    let mut rounds = 0;
+    loop {
+        let page = index
+            .changes_for("boot", None, 1 + rng.below(15) as usize)
+            .unwrap();
+        for c in page.merged() {
+            saw_compacted |= c.compacted;
+            let newer = copy.get(&c.id).is_none_or(|(s, ..)| c.seq_no > *s);
+            if newer {
+                let source = match &c.op {
+                    engine::ChangeOp::Index { source } => Some(source.clone()),
+                    engine::ChangeOp::Delete => None,
+                };
+                copy.insert(c.id.clone(), (c.seq_no, source, c.version));
+            }
+        }
+        let done = page.shards.iter().all(|s| s.changes.is_empty());
+        index.ack_consumer("boot", &page.last).unwrap();
+        if done {
+            break;
+        }
+        // The index goes on meanwhile (for a while, so the reader then catches up): writes,
+        // and compactions the lease holds back.
+        rounds += 1;
+        if rounds <= 40 {
+            let more = rng.below(10);
+            write(&index, &mut rng, more);
+            if rng.below(3) == 0 {
+                compact(&index);
+            }
+        }
+    }
+    assert!(
+        saw_compacted,
+        "seed {seed}: the early history came from the compacted view"
+    );
+    let live: std::collections::BTreeMap<String, (Vec<u8>, engine::Version)> = copy
+        .into_iter()
+        .filter_map(|(id, (_, source, version))| Some((id, (source?, version))))
+        .collect();
+    let mut want = std::collections::BTreeMap::new();
+    for d in index.iter(engine::Order::Id).unwrap() {
+        let d = d.unwrap();
+        want.insert(d.id, (d.source, d.version));
+    }
+    assert_eq!(live, want, "seed {seed}");
 }

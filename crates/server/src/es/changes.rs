@@ -96,6 +96,9 @@ pub fn entry(index: &str, change: &Change, docs: &Docs<'_>) -> String {
         out.push_str(&format!(",\"result\":\"{}\"", result.as_str()));
     }
     out.push_str(&format!(",\"timestamp\":{}", change.timestamp_ms));
+    if change.compacted {
+        out.push_str(",\"compacted\":true");
+    }
     if let ChangeOp::Index { source } = &change.op
         && docs.include
         && let Some(source) = docs.filter.apply(source)

@@ -560,3 +560,46 @@ fn a_stopping_server_ends_its_streams_and_long_polls() {
         (200, json!(true))
     );
 }
+
+#[test]
+fn a_consumer_from_the_beginning_reads_the_compacted_view_first() {
+    let server = Server::start_fresh();
+    for n in 0..30 {
+        put(
+            &server,
+            &format!("/movies/_doc/d{}", n % 3),
+            json!({"n": n}),
+        );
+    }
+    server.json("POST", "/movies/_forcemerge", None);
+    put(&server, "/movies/_doc/d0", json!({"n": 30}));
+    let (status, body) = server.json("GET", "/movies/_changes?since=-1", None);
+    assert_eq!(status, 410, "{body}");
+    let body = json!({"since": "-1"}).to_string();
+    let (status, made) = server.json("PUT", "/movies/_changes/consumer/boot", Some(&body));
+    assert_eq!(status, 201, "{made}");
+    let (status, read) = server.json("GET", "/movies/_changes?consumer=boot", None);
+    assert_eq!(status, 200, "{read}");
+    let seen: Vec<Value> = read["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            json!([
+                r["_id"],
+                r["_seq_no"],
+                r.get("compacted").cloned().unwrap_or(json!(false))
+            ])
+        })
+        .collect();
+    // Each document's latest operation below the log's start, then the log.
+    assert_eq!(
+        seen,
+        [
+            json!(["d0", 27, true]),
+            json!(["d1", 28, true]),
+            json!(["d2", 29, true]),
+            json!(["d0", 30, false]),
+        ]
+    );
+}
