@@ -33,6 +33,12 @@ engine-ratios-rocksdb rounds="5":
 server-ratios rounds="5":
     ROUNDS={{rounds}} cargo run --release -p benches --bin server_ratios
 
+# The changes feed's ratios (history read against optimist export, writes with long polls
+# attached, a long poll's wake against a write's round trip).
+changes-ratios rounds="3":
+    cargo build --release -p optimist-cli
+    ROUNDS={{rounds}} cargo run --release -p benches --bin changes_ratios
+
 bench *args:
     cargo bench -p benches {{args}}
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use wal::{Config, Durability, FsStorage, ShardId, Wal};
 
+pub mod http;
 pub mod peers;
 
 /// Bytes per record: a small document.

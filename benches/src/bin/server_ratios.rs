@@ -19,9 +19,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::{HeaderName, header};
 use axum::routing::put;
+use benches::http::Connection;
 use engine::{BulkAction, BulkItem, IndexRequest, Store, StoreOptions};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 /// The noop handler's answer: an update's, as optimist writes it for this load (`r0c12`:
 /// round 0, connection 12).
@@ -545,61 +544,5 @@ fn embedded_batch(store: &Store, index: &str, doc: &str, id: impl Fn(usize) -> S
         },
     ) {
         result.result.expect("an acknowledged write");
-    }
-}
-
-/// One keep-alive HTTP/1.1 connection.
-struct Connection {
-    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    writer: tokio::net::tcp::OwnedWriteHalf,
-}
-
-impl Connection {
-    async fn open(addr: SocketAddr) -> Connection {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        let (read, writer) = stream.into_split();
-        Connection {
-            reader: BufReader::new(read),
-            writer,
-        }
-    }
-
-    /// Sends a request with a JSON body and returns the response body.
-    async fn send(&mut self, method: &str, path: &str, body: &str) -> Vec<u8> {
-        self.exchange(method, path, body, |_| {}).await
-    }
-
-    /// `send`, showing each header line of the answer to `header`.
-    async fn exchange(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: &str,
-        mut header: impl FnMut(&str),
-    ) -> Vec<u8> {
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        self.writer.write_all(request.as_bytes()).await.unwrap();
-        let mut length = 0;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).await.unwrap();
-            if line == "\r\n" {
-                break;
-            }
-            header(&line);
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap();
-            }
-        }
-        let mut answer = vec![0; length];
-        self.reader.read_exact(&mut answer).await.unwrap();
-        answer
     }
 }
