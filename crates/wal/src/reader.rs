@@ -41,13 +41,42 @@ impl SegmentSource {
     }
 }
 
+/// Where every `SEQ_INDEX_EVERY`-th frame of a segment starts, noted as the frames are
+/// written, so a reader from a seq_no starts within that many frames of it rather than at
+/// the segment's start (a long poll reads the last few records of a 64 MiB segment).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SeqIndex(Vec<(SeqNo, u64)>);
+
+/// Frames between two points of a `SeqIndex`: 16 bytes per point, a few hundred KiB of
+/// frames scanned at most.
+const SEQ_INDEX_EVERY: u64 = 256;
+
+impl SeqIndex {
+    pub(crate) fn note(&mut self, seq_no: SeqNo, offset: u64) {
+        if seq_no.0.is_multiple_of(SEQ_INDEX_EVERY) {
+            self.0.push((seq_no, offset));
+        }
+    }
+
+    /// The frame to start at for a read from `from`: the last point at or before it, or the
+    /// segment's first frame.
+    pub(crate) fn start_for(&self, from: SeqNo, first_seq_no: SeqNo) -> (SeqNo, u64) {
+        let before = self.0.partition_point(|(s, _)| *s <= from);
+        match before.checked_sub(1) {
+            Some(i) => self.0[i],
+            None => (first_seq_no, SEGMENT_HEADER_LEN as u64),
+        }
+    }
+}
+
 /// A segment as a reader sees it: a snapshot of where its records end.
 pub(crate) struct SegmentView {
     pub(crate) generation: Generation,
     pub(crate) salt: u32,
     pub(crate) source: SegmentSource,
     pub(crate) end_offset: u64,
-    pub(crate) first_seq_no: SeqNo,
+    /// The frame the read starts at, and its seq_no (`SeqIndex::start_for`).
+    pub(crate) start: (SeqNo, u64),
     /// Records at or above this seq_no are not read (the segment's end, or the durable point).
     pub(crate) end_seq_no: SeqNo,
 }
@@ -119,12 +148,12 @@ impl Records {
 
     fn start_next_segment(&mut self) -> Option<()> {
         let view = self.views.pop_front()?;
-        let next = view.first_seq_no;
+        let (next, offset) = view.start;
         self.current = Some(Current {
             view,
             window: Vec::new(),
-            window_start: SEGMENT_HEADER_LEN as u64,
-            offset: SEGMENT_HEADER_LEN as u64,
+            window_start: offset,
+            offset,
             next,
         });
         Some(())

@@ -13,6 +13,7 @@ use crate::config::{Config, RecoveryMode};
 use crate::decision::{Decision, FrameKind, Observation, Place, decide};
 use crate::error::{Corruption, Error, Result};
 use crate::ids::{Generation, LogUuid, PrimaryTerm, SeqNo};
+use crate::reader::SeqIndex;
 use crate::segment::{self, FrameRead, SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::storage::{self, Storage, StorageFile};
 
@@ -62,6 +63,9 @@ pub(crate) struct SealedSegment {
     pub(crate) file: Arc<dyn StorageFile>,
     /// Reads of a sealed segment go through this map where the storage offers one.
     pub(crate) map: Option<Arc<crate::storage::ReadOnlyMap>>,
+    /// Where some of its frames start (`SeqIndex`); empty for a segment recovered at open,
+    /// which a reader then scans from its start.
+    pub(crate) seq_index: SeqIndex,
 }
 
 /// The state a `Wal` starts from.
@@ -394,6 +398,7 @@ fn scan(
             file: segment.file.clone(),
             // Mapped once the newest segment has its final length (`recover`).
             map: None,
+            seq_index: SeqIndex::default(),
         });
         scanned.next_seq_no = next;
     }

@@ -24,7 +24,7 @@ use crate::checkpoint::{Checkpoint, CheckpointFile};
 use crate::config::{Config, Durability};
 use crate::error::{Corruption, Error, Poison, Result};
 use crate::ids::{Generation, Location, LogUuid, PrimaryTerm, SeqNo};
-use crate::reader::{Records, SegmentSource, SegmentView};
+use crate::reader::{Records, SegmentSource, SegmentView, SeqIndex};
 use crate::record::{self, RECORD_HEADER_LEN, Record};
 use crate::recovery::{self, Recovery, SealedSegment};
 use crate::segment::{self, SEGMENT_HEADER_LEN, SegmentHeader};
@@ -172,6 +172,8 @@ struct Active {
     /// Where the file's written bytes end; `Log::pending` follows.
     write_offset: u64,
     capacity: u64,
+    /// Where some of its frames start, for readers from a seq_no (`SeqIndex`).
+    seq_index: SeqIndex,
 }
 
 /// Everything below `seq_no_end` is durable; so are `offset` bytes of `generation`.
@@ -565,7 +567,7 @@ impl Wal {
                     None => SegmentSource::File(s.file.clone()),
                 },
                 end_offset: s.len,
-                first_seq_no: s.first_seq_no,
+                start: s.seq_index.start_for(from, s.first_seq_no),
                 end_seq_no: s.end_seq_no.min(end),
             })
             .collect();
@@ -577,7 +579,7 @@ impl Wal {
                     salt: a.salt,
                     source: SegmentSource::File(a.file.clone()),
                     end_offset: a.write_offset,
-                    first_seq_no: a.first_seq_no,
+                    start: a.seq_index.start_for(from, a.first_seq_no),
                     end_seq_no: a_end,
                 });
             }
@@ -772,11 +774,12 @@ impl Shared {
             next_seq_no,
             ..
         } = &mut *log;
-        let active = active.as_ref().expect("rolled above");
+        let active = active.as_mut().expect("rolled above");
         let mut appended = Vec::with_capacity(payloads.len());
         let mut seq_no = *next_seq_no;
         for payload in payloads {
             let offset = active.write_offset + pending.len() as u64;
+            active.seq_index.note(seq_no, offset);
             let location = Location {
                 generation: active.generation,
                 offset,

@@ -45,6 +45,7 @@ impl Shared {
                 // A map that cannot be made only means reads go through `read_at`.
                 map: active.file.map_read_only().ok().flatten().map(Arc::new),
                 file: active.file,
+                seq_index: active.seq_index,
             });
         }
         let header = SegmentHeader {
@@ -68,6 +69,7 @@ impl Shared {
             file: prepared.file,
             write_offset: SEGMENT_HEADER_LEN as u64,
             capacity: prepared.capacity,
+            seq_index: SeqIndex::default(),
         });
         self.write_checkpoint(log, &mut self.lock_checkpoint())?;
         self.wake_background();

@@ -105,7 +105,18 @@ fn every_from_reads_exactly_the_durable_records_above_it() {
         }
         let end = wal.durable_seq_no().map_or(0, |s| s.0 + 1);
         assert!(end <= 300, "seed {seed}");
-        for from in [0, 1, end / 2, end.saturating_sub(1), end, 301] {
+        // 255 to 257: on both sides of the first point of the segments' seq_no index.
+        for from in [
+            0,
+            1,
+            255,
+            256,
+            257,
+            end / 2,
+            end.saturating_sub(1),
+            end,
+            301,
+        ] {
             let got = durable(&wal, from);
             let want: Vec<(u64, Vec<u8>)> = (from..end)
                 .map(|n| (n, payload(n, written[n as usize])))
