@@ -1,9 +1,11 @@
 //! Reading records back in seq_no order: replay after open (`Wal::read_from`) and the
 //! durable history a changes feed serves (`Wal::read_durable_from`).
 //!
-//! A segment is read through a window of `WINDOW_LEN` bytes that moves forward frame by
-//! frame, so a reader costs a window, not a segment (up to `segment_size`, 64 MiB), however
-//! far it reads; a sealed segment's window is copied from its read-only map.
+//! A segment is read through a window that moves forward frame by frame, so a reader costs a
+//! window, not a segment (up to `segment_size`, 64 MiB), however far it reads; a sealed
+//! segment's window is copied from its read-only map. The window starts small
+//! (`WINDOW_LEN_FIRST`: a read of the last few records, a long poll's, reads little) and
+//! doubles at each move up to `WINDOW_LEN_MAX` (a replay reads in large pieces).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,8 +16,10 @@ use crate::record::Record;
 use crate::segment::{self, FrameRead, SEGMENT_HEADER_LEN};
 use crate::storage::{self, ReadOnlyMap, StorageFile};
 
-/// How much of a segment a reader holds at once (more for a larger frame).
-const WINDOW_LEN: usize = 1 << 20;
+/// How much of a segment a reader reads first.
+const WINDOW_LEN_FIRST: usize = 64 << 10;
+/// How much it reads at most at once (more only for a larger frame).
+const WINDOW_LEN_MAX: usize = 1 << 20;
 
 /// Where a segment's bytes are read from.
 #[derive(Clone)]
@@ -99,6 +103,8 @@ struct Current {
     /// The segment offset of the next frame.
     offset: u64,
     next: SeqNo,
+    /// How much the next move of the window reads.
+    window_len: usize,
 }
 
 impl Current {
@@ -109,6 +115,7 @@ impl Current {
         let n = self.view.source.read(self.offset, &mut self.window)?;
         self.window.truncate(n);
         self.window_start = self.offset;
+        self.window_len = (self.window_len * 2).min(WINDOW_LEN_MAX);
         Ok(())
     }
 
@@ -118,7 +125,7 @@ impl Current {
 
     /// The next frame, reading more of the segment while the window holds only part of it.
     fn read_frame(&mut self, record_len_max: u32) -> Result<FrameRead> {
-        let mut want = WINDOW_LEN;
+        let mut want = self.window_len;
         loop {
             let at = (self.offset - self.window_start) as usize;
             let read = segment::read_frame(&self.window, at, self.view.salt, record_len_max);
@@ -155,6 +162,7 @@ impl Records {
             window_start: offset,
             offset,
             next,
+            window_len: WINDOW_LEN_FIRST,
         });
         Some(())
     }
