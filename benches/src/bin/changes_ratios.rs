@@ -5,7 +5,10 @@
 //! - durable conditional writes from 64 connections with 16 long-poll consumers following
 //!   the index against the same load without them (target: at least 0.9);
 //! - the time from a durable write's answer to its arrival at a waiting long poll, against
-//!   the write's own round trip, medians (target: at most 1).
+//!   the write's own round trip, medians (target: at most 1);
+//! - what 1,000 idle long polls cost: the process's CPU while they wait, and its resident
+//!   memory per poll (stated, not a ratio: the load generator's side is in the same process
+//!   and counted too).
 //!
 //! Rounds alternate between contenders. Build the binary first: `just changes-ratios` does
 //! (`OPTIMIST_BIN` names another).
@@ -84,6 +87,53 @@ fn main() {
         &round_trip,
         "target <= 1",
     );
+    let served = Served::start(&runtime, &data);
+    let (cpu, bytes) = runtime.block_on(idle_polls(served.addr));
+    served.stop(&runtime);
+    println!(
+        "{IDLE_POLLS} idle long polls: {:.2} ms of CPU a second while they wait, {:.1} KiB resident each (both ends)",
+        cpu * 1e3,
+        bytes / 1024.0
+    );
+}
+
+const IDLE_POLLS: usize = 1_000;
+
+/// The process's CPU seconds a second while `IDLE_POLLS` long polls wait on an idle index,
+/// and the resident bytes each adds (server and client ends both: one process).
+async fn idle_polls(addr: SocketAddr) -> (f64, f64) {
+    server::descriptors::raise_open_files_limit().unwrap();
+    Connection::open(addr).await.send("PUT", "/idle", "").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = resident_bytes();
+    let polls: Vec<_> = (0..IDLE_POLLS)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut conn = Connection::open(addr).await;
+                let path = "/idle/_changes?feed=longpoll&since=now&timeout=8s";
+                conn.send("GET", path, "").await
+            })
+        })
+        .collect();
+    // All of them waiting: then two quiet seconds.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (cpu, started) = (benches::process_cpu(), Instant::now());
+    let held = resident_bytes();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cpu = (benches::process_cpu() - cpu).as_secs_f64() / started.elapsed().as_secs_f64();
+    for poll in polls {
+        let body = poll.await.unwrap();
+        assert_eq!(count(&body, br#""timed_out":true"#), 1);
+    }
+    (cpu, held.saturating_sub(before) as f64 / IDLE_POLLS as f64)
+}
+
+/// The process's resident set, from `/proc/self/status`.
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
 }
 
 /// `DOCUMENTS` documents in index `history`, each written once, synced.

@@ -43,18 +43,26 @@ pub struct ChangesWaiters {
     /// `timeout`.
     pub(crate) closing: AtomicBool,
     pub(crate) closed: Notify,
+    /// Whether a store was given `on_changes`: if not, a long poll looks again now and then.
+    wired: AtomicBool,
 }
 
 impl ChangesWaiters {
     /// What the store calls, for `StoreOptions::on_changes`: one map lookup per sync that
     /// made something durable, and a wake only where someone waits.
     pub fn on_changes(self: &Arc<Self>) -> OnChanges {
+        self.wired.store(true, Ordering::Release);
         let waiters = Arc::downgrade(self);
         OnChanges(Arc::new(move |index, _shard| {
             if let Some(waiters) = waiters.upgrade() {
                 waiters.wake(index);
             }
         }))
+    }
+
+    /// Whether a store wakes the waiters (it was given `on_changes`).
+    pub(crate) fn wired(&self) -> bool {
+        self.wired.load(Ordering::Acquire)
     }
 
     /// Ends every stream (the server is stopping).

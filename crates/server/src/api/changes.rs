@@ -19,8 +19,9 @@ use crate::input::changes::{ChangesRequest, Feed, Since};
 use crate::input::params::Params;
 use crate::state::{AppState, Reply, blocking};
 
-/// How often a long poll looks again though nothing woke it: a store opened without
-/// `on_changes` still answers, a second late at most.
+/// How often a long poll looks again though nothing woke it, when the store was opened
+/// without `on_changes` (it then answers a second late at most); with it, a waiting poll
+/// costs nothing until it is woken or times out.
 const RECHECK_EVERY: Duration = Duration::from_secs(1);
 
 mod stream;
@@ -204,7 +205,10 @@ async fn long_poll(
         if !is_empty(&answer) || now >= deadline || closing {
             return Ok(answer);
         }
-        let look_again = (now + RECHECK_EVERY).min(deadline);
+        let look_again = match changes.wired() {
+            true => deadline,
+            false => (now + RECHECK_EVERY).min(deadline),
+        };
         tokio::select! {
             _ = closed => {}
             _ = woken => {}
