@@ -51,6 +51,30 @@ fn seq_no(s: Option<SeqNo>) -> i64 {
     s.map_or(-1, |s| s.0 as i64)
 }
 
+/// What a changes stream sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamEvent {
+    Change,
+    Progress,
+    /// Elasticsearch's error body, then the end.
+    Error,
+}
+
+/// One event of a changes stream: server-sent (`id`, `event`, `data`), or a JSON line (a
+/// progress or an error as it is: its `last_seq` or `error` tells it from an entry).
+pub fn stream_event(sse: bool, event: StreamEvent, id: Option<&str>, data: &str) -> String {
+    if !sse {
+        return format!("{data}\n");
+    }
+    let kind = match event {
+        StreamEvent::Change => "change",
+        StreamEvent::Progress => "progress",
+        StreamEvent::Error => "error",
+    };
+    let id = id.map_or(String::new(), |id| format!("id: {id}\n"));
+    format!("{id}event: {kind}\ndata: {data}\n\n")
+}
+
 /// A stream's progress: `{"last_seq": ..., "shards": [...]}`, after each batch and as its
 /// heartbeat, so a quiet reader still learns how far the history goes.
 pub fn progress(answer: &IndexChanges, last: &str) -> String {

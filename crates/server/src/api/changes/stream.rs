@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{Reading, read_off_the_workers};
-use crate::es::changes::{Docs, entry, progress};
+use crate::es::changes::{Docs, StreamEvent, entry, progress, stream_event};
 use crate::es::{EsError, Exception};
 use crate::input::changes::{ChangesRequest, Feed};
 use crate::input::source_filter::SourceFilter;
@@ -133,7 +133,7 @@ impl Stream {
             let answer = match read_off_the_workers(&self.index, &self.reading, self.limit).await {
                 Ok(answer) => answer,
                 Err(e) => {
-                    self.send(self.event("error", None, &e.body_text(false)))
+                    self.send(self.event(StreamEvent::Error, None, &e.body_text(false)))
                         .await;
                     return;
                 }
@@ -153,7 +153,7 @@ impl Stream {
                 _ = woken => {}
                 _ = tokio::time::sleep_until(heartbeat) => {
                     let last = answer.last.to_string();
-                    let beat = self.event("progress", Some(&last), &progress(&answer, &last));
+                    let beat = self.event(StreamEvent::Progress, Some(&last), &progress(&answer, &last));
                     if !self.send(beat).await {
                         return;
                     }
@@ -176,25 +176,20 @@ impl Stream {
             at[slot] = ShardPosition::after(change.seq_no, change.primary_term);
             let id = ChangesPosition(at.clone()).to_string();
             let data = entry(self.index.name(), change, &docs);
-            if !self.send(self.event("change", Some(&id), &data)).await {
+            if !self
+                .send(self.event(StreamEvent::Change, Some(&id), &data))
+                .await
+            {
                 return false;
             }
         }
         let last = answer.last.to_string();
-        self.send(self.event("progress", Some(&last), &progress(answer, &last)))
+        self.send(self.event(StreamEvent::Progress, Some(&last), &progress(answer, &last)))
             .await
     }
 
-    /// An SSE event, or a JSON line (a progress or an error as it is: its `last_seq` or
-    /// `error` tells it from an entry).
-    fn event(&self, kind: &str, id: Option<&str>, data: &str) -> Bytes {
-        match self.feed {
-            Feed::Sse => {
-                let id = id.map_or(String::new(), |id| format!("id: {id}\n"));
-                format!("{id}event: {kind}\ndata: {data}\n\n").into()
-            }
-            _ => format!("{data}\n").into(),
-        }
+    fn event(&self, event: StreamEvent, id: Option<&str>, data: &str) -> Bytes {
+        stream_event(self.feed == Feed::Sse, event, id, data).into()
     }
 
     /// False once the client is gone.
