@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use wal::sim::Rng;
 
+use crate::follower::Follower;
 use crate::http::request;
 use crate::process::Server;
 
@@ -46,6 +47,9 @@ pub struct Figures {
     pub lost_stamps: u64,
     /// Compactions the servers logged: a crash during one is among the cuts only if some ran.
     pub compactions: u64,
+    /// Operations the changes feed's follower was shown (`follower.rs`), re-deliveries
+    /// included; after every restart it held each document as the store did.
+    pub followed: u64,
 }
 
 const IDS: u64 = 16;
@@ -129,8 +133,13 @@ pub(crate) fn run_with(
         Some((200, _)) => {}
         other => return Err(format!("creating the index: {other:?}")),
     }
+    let follower = Arc::new(Mutex::new(Follower::create(server.addr, INDEX)?));
     for round in 0..options.rounds {
         let stop = Arc::new(AtomicBool::new(false));
+        let following = {
+            let (follower, stop, addr) = (follower.clone(), stop.clone(), server.addr);
+            std::thread::spawn(move || Follower::follow(&follower, addr, &stop))
+        };
         let workers: Vec<_> = (0..options.clients)
             .map(|c| {
                 let (history, stop, addr) = (history.clone(), stop.clone(), server.addr);
@@ -144,11 +153,16 @@ pub(crate) fn run_with(
         for worker in workers {
             let _ = worker.join();
         }
+        let _ = following.join();
         server = Server::start(&options.binary, data, &log)
             .map_err(|e| format!("round {round} (seed {}): {e}", options.seed))?;
         let mut h = history.lock().unwrap_or_else(|e| e.into_inner());
         check(&server, &mut h, options, &mut figures)
             .map_err(|v| format!("round {round} (seed {}): {v}", options.seed))?;
+        let mut follower = follower.lock().unwrap_or_else(|e| e.into_inner());
+        check_follower(&server, &h, &mut follower)
+            .map_err(|v| format!("round {round} (seed {}): {v}", options.seed))?;
+        figures.followed = follower.read;
         figures.rounds += 1;
         // A long run shows where it is, so a run cut short still tells what it checked.
         if figures.rounds % (options.rounds / 100).max(10) == 0 {
@@ -303,6 +317,21 @@ fn check(
     prefix.check()?;
     h.max_term = term;
     Ok(())
+}
+
+/// The follower, caught up, against every document as the store holds it now.
+fn check_follower(server: &Server, h: &History, follower: &mut Follower) -> Result<(), String> {
+    // With async durability the check's own writes are not durable yet, so not shown yet.
+    match request(server.addr, "POST", &format!("/{INDEX}/_flush"), None) {
+        Some((200, _)) => {}
+        other => return Err(format!("flush before the follower's check: {other:?}")),
+    }
+    let mut found = HashMap::new();
+    for id in h.ids.keys() {
+        let now = fetch(server.addr, id)?.map(|(token, stamp)| (token, stamp.seq_no));
+        found.insert(id.clone(), now);
+    }
+    follower.check(server.addr, &found)
 }
 
 /// The document of `id` now: its token and stamp, or `None` if there is none.

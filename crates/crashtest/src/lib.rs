@@ -20,6 +20,7 @@
 //! slow, stalled and idle clients.
 
 pub mod faults;
+mod follower;
 mod http;
 pub mod kill;
 pub mod lifecycle;

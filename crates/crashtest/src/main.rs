@@ -116,8 +116,15 @@ fn kill(rounds: Rounds, r#async: bool) -> ExitCode {
         format!(
             "ok: {} rounds, {} acknowledged writes checked, {} lost, {} surviving stamps \
              written once then refused, {} lost stamps refused; the servers logged {} \
-             compactions",
-            f.rounds, f.acknowledged, f.lost, f.surviving_stamps, f.lost_stamps, f.compactions
+             compactions; the changes feed's follower was shown {} operations and held \
+             every document as the store did after each restart",
+            f.rounds,
+            f.acknowledged,
+            f.lost,
+            f.surviving_stamps,
+            f.lost_stamps,
+            f.compactions,
+            f.followed
         )
     });
     finish(&options, result)
@@ -132,7 +139,8 @@ fn power(rounds: Rounds, r#async: bool) -> ExitCode {
              {} unsynced writes undone), {} acknowledged writes checked, {} lost, {} \
              surviving stamps written once then refused, {} lost stamps refused; the \
              file system served {} writes and {} fsyncs; the servers logged {} \
-             compactions",
+             compactions; the changes feed's follower was shown {} operations and held \
+             every document as the store did after each cut",
             f.rounds,
             p.dropped,
             p.torn,
@@ -143,7 +151,8 @@ fn power(rounds: Rounds, r#async: bool) -> ExitCode {
             f.lost_stamps,
             p.writes,
             p.syncs,
-            f.compactions
+            f.compactions,
+            f.followed
         )
     });
     finish(&options, result)
