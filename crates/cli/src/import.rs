@@ -31,13 +31,15 @@ pub(crate) struct Imported {
     pub(crate) succeeded: u64,
     pub(crate) failed: u64,
     pub(crate) retried: u64,
+    /// Of the failures, version conflicts: the target holds that version or a newer one.
+    pub(crate) conflicts: u64,
     /// `id: type: reason` of the first failures (at most 100).
     pub(crate) failures: Vec<String>,
 }
 
 /// One action: its lines as they were in the file.
-struct Action {
-    lines: String,
+pub(crate) struct Action {
+    pub(crate) lines: String,
 }
 
 /// Reads `input` action by action and sends it in batches; `progress` after each batch.
@@ -98,7 +100,7 @@ pub(crate) fn import(
     Ok(done)
 }
 
-fn send(
+pub(crate) fn send(
     agent: &ureq::Agent,
     target: &Target,
     mut actions: Vec<Action>,
@@ -145,6 +147,9 @@ fn send(
                 again.push(action);
             } else if result.get("error").is_some() {
                 done.failed += 1;
+                if result["error"]["type"] == "version_conflict_engine_exception" {
+                    done.conflicts += 1;
+                }
                 if done.failures.len() < 100 {
                     done.failures.push(format!(
                         "{}: {}: {}",

@@ -2,6 +2,7 @@
 
 mod check;
 mod export;
+mod follow;
 mod import;
 mod progress;
 mod repair;
@@ -36,6 +37,7 @@ enum Command {
     Check(check::Args),
     Repair(repair::Args),
     Import(import::Args),
+    Follow(follow::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Check(args) => args.run(),
         Command::Repair(args) => args.run(),
         Command::Import(args) => args.run(),
+        Command::Follow(args) => args.run(),
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,
