@@ -138,30 +138,7 @@ pub(crate) fn send(
         let answer: Value =
             serde_json::from_str(&text).map_err(|e| format!("not a bulk answer: {e}"))?;
         let items = answer["items"].as_array().cloned().unwrap_or_default();
-        let mut again = Vec::new();
-        for (action, item) in actions.into_iter().zip(items) {
-            let result = item.as_object().and_then(|o| o.values().next()).cloned();
-            let result = result.unwrap_or(Value::Null);
-            let status = result["status"].as_u64().unwrap_or(0);
-            if status == 429 && attempt < target.retries {
-                again.push(action);
-            } else if result.get("error").is_some() {
-                done.failed += 1;
-                if result["error"]["type"] == "version_conflict_engine_exception" {
-                    done.conflicts += 1;
-                }
-                if done.failures.len() < 100 {
-                    done.failures.push(format!(
-                        "{}: {}: {}",
-                        result["_id"].as_str().unwrap_or("?"),
-                        result["error"]["type"].as_str().unwrap_or("?"),
-                        result["error"]["reason"].as_str().unwrap_or("?"),
-                    ));
-                }
-            } else {
-                done.succeeded += 1;
-            }
-        }
+        let again = account(actions, &items, attempt < target.retries, done);
         if again.is_empty() {
             return Ok(());
         }
@@ -171,6 +148,36 @@ pub(crate) fn send(
         pause = (pause * 2).min(Duration::from_secs(10));
     }
     Ok(())
+}
+
+/// Counts each item's outcome; returns the actions refused with 429, to send again if
+/// `retry`.
+fn account(actions: Vec<Action>, items: &[Value], retry: bool, done: &mut Imported) -> Vec<Action> {
+    let mut again = Vec::new();
+    for (action, item) in actions.into_iter().zip(items) {
+        let result = item.as_object().and_then(|o| o.values().next()).cloned();
+        let result = result.unwrap_or(Value::Null);
+        let status = result["status"].as_u64().unwrap_or(0);
+        if status == 429 && retry {
+            again.push(action);
+        } else if result.get("error").is_some() {
+            done.failed += 1;
+            if result["error"]["type"] == "version_conflict_engine_exception" {
+                done.conflicts += 1;
+            }
+            if done.failures.len() < 100 {
+                done.failures.push(format!(
+                    "{}: {}: {}",
+                    result["_id"].as_str().unwrap_or("?"),
+                    result["error"]["type"].as_str().unwrap_or("?"),
+                    result["error"]["reason"].as_str().unwrap_or("?"),
+                ));
+            }
+        } else {
+            done.succeeded += 1;
+        }
+    }
+    again
 }
 
 /// Send a _bulk NDJSON file to an Elasticsearch-compatible endpoint, in batches.
