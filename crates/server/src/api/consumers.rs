@@ -24,10 +24,8 @@ pub(crate) async fn create_consumer(
     params: Params,
     body: Bytes,
 ) -> Answer {
-    let pretty = params.pretty();
     let body = ConsumerBody::parse(&body)?;
-    blocking(move || {
-        let index = state.store.index(&index)?;
+    on_index_blocking(state, index, &params, StatusCode::CREATED, move |index| {
         let shards = index.settings().number_of_shards;
         let since = match &body.since {
             Since::Now => index.changes_now()?,
@@ -42,9 +40,8 @@ pub(crate) async fn create_consumer(
         };
         let consumer = index
             .create_consumer(&id, &since, &body.source, body.lease_period)
-            .map_err(|e| on_index(&e, &index))?;
-        let answer = json!({"acknowledged": true, "consumer": shown(&index, &consumer)});
-        Ok(es::json_response(StatusCode::CREATED, &answer, pretty))
+            .map_err(|e| on_index(&e, index))?;
+        Ok(json!({"acknowledged": true, "consumer": shown(index, &consumer)}))
     })
     .await
 }
@@ -54,12 +51,8 @@ pub(crate) async fn get_consumer(
     Path((index, id)): Path<(String, String)>,
     params: Params,
 ) -> Answer {
-    let pretty = params.pretty();
-    blocking(move || {
-        let index = state.store.index(&index)?;
-        let consumer = index.consumer(&id)?;
-        let answer = json!({"consumer": shown(&index, &consumer)});
-        Ok(es::json_response(StatusCode::OK, &answer, pretty))
+    on_index_blocking(state, index, &params, StatusCode::OK, move |index| {
+        Ok(json!({"consumer": shown(index, &index.consumer(&id)?)}))
     })
     .await
 }
@@ -69,19 +62,10 @@ pub(crate) async fn list_consumers(
     Path(index): Path<String>,
     params: Params,
 ) -> Answer {
-    let pretty = params.pretty();
-    blocking(move || {
-        let index = state.store.index(&index)?;
-        let consumers: Vec<Value> = index
-            .consumers()?
-            .iter()
-            .map(|c| shown(&index, c))
-            .collect();
-        Ok(es::json_response(
-            StatusCode::OK,
-            &json!({"consumers": consumers}),
-            pretty,
-        ))
+    on_index_blocking(state, index, &params, StatusCode::OK, |index| {
+        let consumers = index.consumers()?;
+        let shown: Vec<Value> = consumers.iter().map(|c| shown(index, c)).collect();
+        Ok(json!({"consumers": shown}))
     })
     .await
 }
@@ -91,15 +75,9 @@ pub(crate) async fn delete_consumer(
     Path((index, id)): Path<(String, String)>,
     params: Params,
 ) -> Answer {
-    let pretty = params.pretty();
-    blocking(move || {
-        let index = state.store.index(&index)?;
+    on_index_blocking(state, index, &params, StatusCode::OK, move |index| {
         index.delete_consumer(&id)?;
-        Ok(es::json_response(
-            StatusCode::OK,
-            &json!({"acknowledged": true}),
-            pretty,
-        ))
+        Ok(json!({"acknowledged": true}))
     })
     .await
 }
@@ -110,16 +88,29 @@ pub(crate) async fn ack_consumer(
     params: Params,
     body: Bytes,
 ) -> Answer {
-    let pretty = params.pretty();
     let position = ack_position(&body)?;
-    blocking(move || {
-        let index = state.store.index(&index)?;
+    on_index_blocking(state, index, &params, StatusCode::OK, move |index| {
         let shards = index.settings().number_of_shards;
         let position =
             ChangesPosition::parse(&position, shards).map_err(EsError::illegal_argument)?;
         let consumer = index.ack_consumer(&id, &position)?;
-        let answer = json!({"acknowledged": true, "acked": consumer.acked().to_string()});
-        Ok(es::json_response(StatusCode::OK, &answer, pretty))
+        Ok(json!({"acknowledged": true, "acked": consumer.acked().to_string()}))
+    })
+    .await
+}
+
+/// Runs `answer` on index `name` off the async workers; its body, as `?pretty` asks.
+async fn on_index_blocking(
+    state: AppState,
+    name: String,
+    params: &Params,
+    status: StatusCode,
+    answer: impl FnOnce(&Arc<Index>) -> Result<Value, EsError> + Send + 'static,
+) -> Answer {
+    let pretty = params.pretty();
+    blocking(move || {
+        let index = state.store.index(&name)?;
+        Ok(es::json_response(status, &answer(&index)?, pretty))
     })
     .await
 }
