@@ -123,7 +123,10 @@ impl Index {
     /// what is durable.
     pub fn ack_consumer(&self, id: &str, position: &ChangesPosition) -> Result<Consumer> {
         self.check_position_len(position)?;
-        self.consumer(id)?;
+        // Every shard checked before any moves: an acknowledgement is whole or refused.
+        for (n, p) in self.settings().shard_ids().zip(&position.0) {
+            self.shard(n).check_ack(id, *p)?;
+        }
         let acked: Result<Vec<Lease>> = self
             .settings()
             .shard_ids()

@@ -6,11 +6,11 @@
 //! above `t` on are not the ones the reader saw, so it is told where to read again (each
 //! term starts a segment, so that seq_no is in the log's segment list).
 
+use std::collections::BinaryHeap;
+
 use wal::{PrimaryTerm, SeqNo};
 
 use super::Shard;
-use std::collections::BinaryHeap;
-
 use crate::changes::{
     Below, Change, ChangeOp, HistoryCompacted, HistoryDiverged, ShardChanges, ShardPosition,
 };

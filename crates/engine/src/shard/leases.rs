@@ -91,38 +91,49 @@ impl Shard {
     /// retains from the next seq_no on, and is renewed. Never lowered; never past what is
     /// durable. Written by the next maintenance round, so until then a crash re-delivers.
     pub fn ack_lease(&self, id: &str, acked: ShardPosition) -> Result<Lease> {
-        let durable = self.wal.durable_seq_no();
-        if let Some(seq_no) = acked.seq_no
-            && durable.is_none_or(|g| seq_no > g)
-        {
-            let g = durable.map_or(-1, |g| g.0 as i64);
-            return Err(Error::IllegalArgument(format!(
-                "cannot acknowledge seq_no [{seq_no}] of shard [{}][{}]: above its global \
-                 checkpoint [{g}]",
-                self.settings.index_name, self.shard_id
-            )));
-        }
         let mut table = self.lock_leases();
-        let lease = table
-            .leases
-            .get_mut(id)
-            .ok_or_else(|| Error::LeaseNotFound { id: id.to_owned() })?;
-        let retaining = acked.next_seq_no();
-        if retaining < lease.retaining_seq_no {
-            return Err(Error::LeaseRetainingLower {
-                id: id.to_owned(),
-                current: lease.retaining_seq_no,
-                new: retaining,
-                source: lease.source.clone(),
-            });
+        if let Some(refusal) = self.ack_refusal(&table, id, acked) {
+            return Err(refusal);
         }
-        lease.retaining_seq_no = retaining;
+        let lease = table.leases.get_mut(id).expect("checked above");
+        lease.retaining_seq_no = acked.next_seq_no();
         lease.acked = acked;
         lease.renewed_at_ms = now_ms();
         let lease = lease.clone();
         table.dirty = true;
         table.version += 1;
         Ok(lease)
+    }
+
+    /// Why lease `id` cannot acknowledge `acked`, if it cannot (`ack_lease`'s refusals, for
+    /// a caller that checks every shard before it changes any).
+    pub fn check_ack(&self, id: &str, acked: ShardPosition) -> Result<()> {
+        let table = self.lock_leases();
+        self.ack_refusal(&table, id, acked).map_or(Ok(()), Err)
+    }
+
+    fn ack_refusal(&self, table: &LeaseTable, id: &str, acked: ShardPosition) -> Option<Error> {
+        let durable = self.wal.durable_seq_no();
+        if let Some(seq_no) = acked.seq_no
+            && durable.is_none_or(|g| seq_no > g)
+        {
+            let g = durable.map_or(-1, |g| g.0 as i64);
+            return Some(Error::IllegalArgument(format!(
+                "cannot acknowledge seq_no [{seq_no}] of shard [{}][{}]: above its global \
+                 checkpoint [{g}]",
+                self.settings.index_name, self.shard_id
+            )));
+        }
+        let Some(lease) = table.leases.get(id) else {
+            return Some(Error::LeaseNotFound { id: id.to_owned() });
+        };
+        let retaining = acked.next_seq_no();
+        (retaining < lease.retaining_seq_no).then(|| Error::LeaseRetainingLower {
+            id: id.to_owned(),
+            current: lease.retaining_seq_no,
+            new: retaining,
+            source: lease.source.clone(),
+        })
     }
 
     /// Removes the leases whose period passed since their renewal (durably), then writes

@@ -403,3 +403,19 @@ fn a_consumer_from_the_beginning_bootstraps_from_the_compacted_view_without_a_ga
     }
     assert_eq!(live, want, "seed {seed}");
 }
+
+#[test]
+fn an_acknowledgement_one_shard_refuses_moves_no_shard() {
+    let store = Store::open(Arc::new(SimStorage::new(8)), options()).unwrap();
+    let index = store
+        .create_index("feed", IndexSettings::with_shards(2))
+        .unwrap();
+    index
+        .create_consumer("c", &start(2), "", LEASE_PERIOD_DEFAULT)
+        .unwrap();
+    overwrite(&index, 20);
+    let refused = ChangesPosition::parse("0@1,99@1", 2).unwrap();
+    let err = index.ack_consumer("c", &refused).unwrap_err();
+    assert_eq!(err.es_type(), "illegal_argument_exception", "{err}");
+    assert_eq!(index.consumer("c").unwrap().acked().to_string(), "-1,-1");
+}
