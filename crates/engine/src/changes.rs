@@ -7,7 +7,8 @@
 //! - `shard/history.rs`: one shard's read, and the checks of a position against its history.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use wal::{PrimaryTerm, SeqNo, ShardId};
 
@@ -38,6 +39,35 @@ pub type ChangesCallback = dyn Fn(&str, ShardId) + Send + Sync;
 impl fmt::Debug for OnChanges {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("OnChanges")
+    }
+}
+
+/// Bumped each time a shard of the index makes more durable, for a caller that waits for
+/// changes (`Index::wait_for_changes`). A lock and a wake per sync that moved a durable
+/// point: nothing beside the sync's own fsync.
+#[derive(Debug, Default)]
+pub(crate) struct ChangesSignal {
+    moves: Mutex<u64>,
+    moved: Condvar,
+}
+
+impl ChangesSignal {
+    pub(crate) fn notify(&self) {
+        *self.moves.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.moved.notify_all();
+    }
+
+    fn moves(&self) -> u64 {
+        *self.moves.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until a move after `seen`, or `timeout`.
+    fn wait_past(&self, seen: u64, timeout: Duration) {
+        let moves = self.moves.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = self
+            .moved
+            .wait_timeout_while(moves, timeout, |m| *m == seen)
+            .unwrap_or_else(PoisonError::into_inner);
     }
 }
 
@@ -211,6 +241,28 @@ impl Index {
     /// `limit` by time are kept, and a shard that lost some resumes after the last it kept.
     pub fn changes(&self, since: &ChangesPosition, limit: usize) -> Result<IndexChanges> {
         self.changes_reading(since, limit, Below::Refused)
+    }
+
+    /// [`Index::changes`], waiting up to `timeout` for a first change after `since` (a long
+    /// poll in the library): it answers as soon as a shard makes one durable, or at
+    /// `timeout` with none.
+    pub fn wait_for_changes(
+        &self,
+        since: &ChangesPosition,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<IndexChanges> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Taken before the read: a change made durable during it is not waited past.
+            let seen = self.changes_signal().moves();
+            let answer = self.changes(since, limit)?;
+            let now = Instant::now();
+            if answer.shards.iter().any(|s| !s.changes.is_empty()) || now >= deadline {
+                return Ok(answer);
+            }
+            self.changes_signal().wait_past(seen, deadline - now);
+        }
     }
 
     /// [`Index::changes`], for a reader whose lease keeps the history: below a shard's

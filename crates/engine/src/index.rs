@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use wal::{ShardId, Storage};
 
+use crate::changes::{ChangesSignal, OnChanges};
 use crate::disk::DiskBlock;
 use crate::error::{Error, Result};
 use crate::iter::{Iter, Position};
@@ -29,6 +30,20 @@ pub struct Index {
     recoveries: Vec<ShardRecovery>,
     /// Set by `retire`: a shard reopened after it is retired at once.
     retired: OnceLock<Error>,
+    /// Told by every shard's durable moves (`Index::wait_for_changes`).
+    changes: Arc<ChangesSignal>,
+}
+
+/// What a shard tells when it makes more durable: the index's waiters, then the store's
+/// `on_changes`, if it has one.
+fn tell_changes(signal: &Arc<ChangesSignal>, options: &StoreOptions) -> OnChanges {
+    let (signal, user) = (signal.clone(), options.on_changes.clone());
+    OnChanges(Arc::new(move |index, shard| {
+        signal.notify();
+        if let Some(user) = &user {
+            (user.0)(index, shard);
+        }
+    }))
 }
 
 /// One shard of an index: the `Shard` serving it now, replaced when a failed one reopens.
@@ -85,6 +100,7 @@ impl Index {
         options: &StoreOptions,
         disk: &Arc<DiskBlock>,
     ) -> Result<Index> {
+        let changes = Arc::new(ChangesSignal::default());
         let mut shards = Vec::with_capacity(settings.number_of_shards as usize);
         let mut recoveries = Vec::with_capacity(shards.capacity());
         for n in settings.shard_ids() {
@@ -103,7 +119,7 @@ impl Index {
             shard_settings.progress = options.progress.clone();
             shard_settings.index_name = name.to_owned();
             shard_settings.disk = Some(disk.clone());
-            shard_settings.on_changes = options.on_changes.clone();
+            shard_settings.on_changes = Some(tell_changes(&changes, options));
             let (shard, recovery) = Shard::open(storage, n, shard_settings)?;
             shards.push(ShardSlot {
                 current: RwLock::new(Arc::new(shard)),
@@ -118,7 +134,13 @@ impl Index {
             shards,
             recoveries,
             retired: OnceLock::new(),
+            changes,
         })
+    }
+
+    /// The index's change signal, for `changes.rs`.
+    pub(crate) fn changes_signal(&self) -> &ChangesSignal {
+        &self.changes
     }
 
     /// What opening each shard found when the index opened, by shard number.

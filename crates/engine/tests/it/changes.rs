@@ -504,3 +504,27 @@ fn the_store_tells_a_listener_each_time_a_shard_makes_more_durable() {
         "{b:?}"
     );
 }
+
+#[test]
+fn a_library_reader_waits_for_the_next_durable_change() {
+    let (_dir, store) = crate::support::dir_store();
+    let index = store
+        .create_index("notes", IndexSettings::with_shards(2))
+        .unwrap();
+    index.index(&doc("a", "{}"), None).unwrap();
+    let now = index.changes_now().unwrap();
+    // Nothing new: the answer at the timeout, empty, the position unchanged.
+    let idle = index
+        .wait_for_changes(&now, 100, Duration::from_millis(50))
+        .unwrap();
+    assert!(idle.shards.iter().all(|s| s.changes.is_empty()));
+    assert_eq!(idle.last, now);
+    std::thread::scope(|s| {
+        let waiting = s.spawn(|| index.wait_for_changes(&now, 100, Duration::from_secs(60)));
+        std::thread::sleep(Duration::from_millis(50));
+        index.index(&doc("b", "{}"), None).unwrap();
+        let woken = waiting.join().unwrap().unwrap();
+        let ids: Vec<&str> = woken.merged().iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["b"]);
+    });
+}
