@@ -315,6 +315,63 @@ impl Index {
     }
 }
 
+/// The changes after a position, one at a time (`Index::changes_iter`), read a page at a
+/// time; it ends once it has caught up with what is durable, and `position` is where a next
+/// iterator (or `Index::changes`) goes on. An error ends it.
+pub struct ChangesIter<'a> {
+    index: &'a Index,
+    position: ChangesPosition,
+    page: std::collections::VecDeque<Change>,
+    done: bool,
+}
+
+/// Changes a page of `ChangesIter` reads.
+const ITER_PAGE: usize = 1_000;
+
+impl ChangesIter<'_> {
+    /// After the last change yielded: each shard's position advanced by what was yielded.
+    pub fn position(&self) -> &ChangesPosition {
+        &self.position
+    }
+}
+
+impl Iterator for ChangesIter<'_> {
+    type Item = Result<Change>;
+
+    fn next(&mut self) -> Option<Result<Change>> {
+        if self.page.is_empty() && !self.done {
+            match self.index.changes(&self.position, ITER_PAGE) {
+                Ok(answer) => {
+                    let merged: Vec<Change> = answer.merged().into_iter().cloned().collect();
+                    self.done = merged.is_empty();
+                    self.page = merged.into();
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        let change = self.page.pop_front()?;
+        self.position.0[change.shard.0 as usize] =
+            ShardPosition::after(change.seq_no, change.primary_term);
+        Some(Ok(change))
+    }
+}
+
+impl Index {
+    /// Every durable change after `since`, one at a time (`ChangesIter`).
+    pub fn changes_iter(&self, since: &ChangesPosition) -> Result<ChangesIter<'_>> {
+        self.check_position_len(since)?;
+        Ok(ChangesIter {
+            index: self,
+            position: since.clone(),
+            page: Default::default(),
+            done: false,
+        })
+    }
+}
+
 /// Keeps `limit` changes across the shards' reads (`interleave`); a shard that lost some
 /// resumes after the last it kept.
 fn keep_earliest(mut shards: Vec<ShardChanges>, limit: usize) -> IndexChanges {

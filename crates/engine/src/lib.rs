@@ -47,8 +47,9 @@ pub use bulk::{BulkAction, BulkItem, BulkItemResult, BulkOptions, GetItem};
 /// The type of a request's document source, for callers that build one without the crate.
 pub use bytes::Bytes;
 pub use changes::{
-    CHANGES_LIMIT_MAX, CHANGES_SOURCE_LEN_MAX, Change, ChangeOp, ChangesCallback, ChangesPosition,
-    HistoryCompacted, HistoryDiverged, IndexChanges, OnChanges, ShardChanges, ShardPosition,
+    CHANGES_LIMIT_MAX, CHANGES_SOURCE_LEN_MAX, Change, ChangeOp, ChangesCallback, ChangesIter,
+    ChangesPosition, HistoryCompacted, HistoryDiverged, IndexChanges, OnChanges, ShardChanges,
+    ShardPosition,
 };
 pub use consumers::Consumer;
 pub use error::{Conflict, Error, Failed, Required, Result};

@@ -58,8 +58,8 @@ pub use engine::{
     UpdateResult, Version, VersionType, Versioned, WriteResult,
 };
 pub use engine::{
-    CHANGES_LIMIT_MAX, Change, ChangeOp, ChangesPosition, HistoryCompacted, HistoryDiverged,
-    IndexChanges, ShardChanges, ShardPosition,
+    CHANGES_LIMIT_MAX, Change, ChangeOp, ChangesIter, ChangesPosition, Consumer, HistoryCompacted,
+    HistoryDiverged, IndexChanges, ShardChanges, ShardPosition,
 };
 
 /// The `serde_json` the API speaks (`UpdateRequest`'s `Map` and `Value`), so an application

@@ -528,3 +528,37 @@ fn a_library_reader_waits_for_the_next_durable_change() {
         assert_eq!(ids, ["b"]);
     });
 }
+
+#[test]
+fn an_iterator_yields_every_change_once_and_says_where_it_stopped() {
+    let (_dir, store) = crate::support::dir_store();
+    let index = store
+        .create_index("notes", IndexSettings::with_shards(3))
+        .unwrap();
+    for n in 0..2_500 {
+        index
+            .index(&doc(&format!("n{}", n % 700), "{}"), None)
+            .unwrap();
+    }
+    let mut iter = index.changes_iter(&ChangesPosition::start(3)).unwrap();
+    let first: Vec<_> = iter.by_ref().take(1_200).map(|c| c.unwrap()).collect();
+    let at = iter.position().clone();
+    drop(iter);
+    let rest: Vec<_> = index
+        .changes_iter(&at)
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let mut all: Vec<(ShardId, SeqNo)> = first
+        .iter()
+        .chain(&rest)
+        .map(|c| (c.shard, c.seq_no))
+        .collect();
+    assert_eq!(all.len(), 2_500);
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 2_500, "none twice");
+    let mut iter = index.changes_iter(&at).unwrap();
+    iter.by_ref().for_each(drop);
+    assert_eq!(iter.position(), &index.changes_now().unwrap(), "caught up");
+}
