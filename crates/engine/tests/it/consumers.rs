@@ -419,3 +419,48 @@ fn an_acknowledgement_one_shard_refuses_moves_no_shard() {
     assert_eq!(err.es_type(), "illegal_argument_exception", "{err}");
     assert_eq!(index.consumer("c").unwrap().acked().to_string(), "-1,-1");
 }
+
+/// A power cut at every I/O call of a lease write (an acknowledgement written, a consumer
+/// made): the shard opens, holding the lease as it was before or as it was written.
+#[test]
+fn a_power_cut_at_every_io_point_of_a_lease_write_leaves_the_old_or_the_new_lease() {
+    let at = |s: &str| ChangesPosition::parse(s, 1).unwrap();
+    let mut outcomes = std::collections::BTreeSet::new();
+    for n in 0..30 {
+        for damage in Damage::ALL {
+            let sim = SimStorage::new(100 + n);
+            let store = Store::open(Arc::new(sim.clone()), options()).unwrap();
+            let index = store
+                .create_index("feed", IndexSettings::default())
+                .unwrap();
+            index
+                .create_consumer("c", &start(1), "", LEASE_PERIOD_DEFAULT)
+                .unwrap();
+            overwrite(&index, 30);
+            index.ack_consumer("c", &at("9@1")).unwrap();
+            shard0(&index).maintain_leases().unwrap();
+            index.ack_consumer("c", &at("19@1")).unwrap();
+            sim.freeze_after(sim.io_count() + n);
+            let _ = shard0(&index).maintain_leases();
+            let _ = index.create_consumer("new", &start(1), "", LEASE_PERIOD_DEFAULT);
+            drop(index);
+            drop(store);
+            let sim = sim.crash(damage);
+            let store = Store::open(Arc::new(sim), options())
+                .unwrap_or_else(|e| panic!("cut after {n} calls, {damage:?}: {e}"));
+            let index = store.index("feed").unwrap();
+            let kept = index.consumer("c").unwrap().shards[0].retaining_seq_no;
+            assert!(
+                kept == SeqNo(10) || kept == SeqNo(20),
+                "cut after {n} calls, {damage:?}: retains from {kept}"
+            );
+            let made = index.consumer("new").ok();
+            if let Some(made) = &made {
+                assert_eq!(made.shards[0].retaining_seq_no, SeqNo(0));
+            }
+            outcomes.insert((kept, made.is_some()));
+        }
+    }
+    // The cuts fell before, inside and after each write.
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+}
