@@ -17,7 +17,7 @@ use crate::segment::{self, FrameRead, SEGMENT_HEADER_LEN};
 use crate::storage::{self, ReadOnlyMap, StorageFile};
 
 /// How much of a segment a reader reads first.
-const WINDOW_LEN_FIRST: usize = 64 << 10;
+const WINDOW_LEN_FIRST: usize = 16 << 10;
 /// How much it reads at most at once (more only for a larger frame).
 const WINDOW_LEN_MAX: usize = 1 << 20;
 
