@@ -41,6 +41,18 @@ fn compact(index: &Index) {
     }
 }
 
+/// A store on simulated storage with index `feed` of `shards` shards, and consumer `c`
+/// (held by `source`) from its beginning.
+fn consumed(seed: u64, shards: u32, source: &str) -> (Store, Arc<Index>) {
+    let store = Store::open(Arc::new(SimStorage::new(seed)), options()).unwrap();
+    let settings = IndexSettings::with_shards(shards);
+    let index = store.create_index("feed", settings).unwrap();
+    index
+        .create_consumer("c", &start(shards), source, LEASE_PERIOD_DEFAULT)
+        .unwrap();
+    (store, index)
+}
+
 fn shard0(index: &Index) -> Arc<Shard> {
     index.shard(ShardId(0))
 }
@@ -110,13 +122,7 @@ fn a_consumer_is_made_read_and_deleted_with_elasticsearch_s_errors() {
 
 #[test]
 fn history_a_consumer_has_not_acknowledged_survives_compaction() {
-    let store = Store::open(Arc::new(SimStorage::new(2)), options()).unwrap();
-    let index = store
-        .create_index("feed", IndexSettings::default())
-        .unwrap();
-    index
-        .create_consumer("c", &start(1), "", LEASE_PERIOD_DEFAULT)
-        .unwrap();
+    let (_store, index) = consumed(2, 1, "");
     overwrite(&index, 400);
     compact(&index);
     // Everything is still there for it: not a 410.
@@ -142,13 +148,7 @@ fn history_a_consumer_has_not_acknowledged_survives_compaction() {
 
 #[test]
 fn an_acknowledgement_never_goes_back_nor_past_what_is_durable() {
-    let store = Store::open(Arc::new(SimStorage::new(3)), options()).unwrap();
-    let index = store
-        .create_index("feed", IndexSettings::default())
-        .unwrap();
-    index
-        .create_consumer("c", &start(1), "indexer", LEASE_PERIOD_DEFAULT)
-        .unwrap();
+    let (_store, index) = consumed(3, 1, "indexer");
     overwrite(&index, 20);
     let at = |s: &str| ChangesPosition::parse(s, 1).unwrap();
     let acked = index.ack_consumer("c", &at("9@1")).unwrap();
@@ -406,13 +406,7 @@ fn a_consumer_from_the_beginning_bootstraps_from_the_compacted_view_without_a_ga
 
 #[test]
 fn an_acknowledgement_one_shard_refuses_moves_no_shard() {
-    let store = Store::open(Arc::new(SimStorage::new(8)), options()).unwrap();
-    let index = store
-        .create_index("feed", IndexSettings::with_shards(2))
-        .unwrap();
-    index
-        .create_consumer("c", &start(2), "", LEASE_PERIOD_DEFAULT)
-        .unwrap();
+    let (_store, index) = consumed(8, 2, "");
     overwrite(&index, 20);
     let refused = ChangesPosition::parse("0@1,99@1", 2).unwrap();
     let err = index.ack_consumer("c", &refused).unwrap_err();
