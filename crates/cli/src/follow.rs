@@ -127,15 +127,11 @@ impl Follow {
     /// some) does not make one.
     fn ensure_target_index(&self, target: &Target) -> Result<(), String> {
         let url = format!("{}/{}", target.url, self.to_index);
-        let mut request = self
+        let request = self
             .agent
             .put(&url)
             .header("Content-Type", "application/json");
-        if let Some(user) = &target.user {
-            use base64::Engine as _;
-            let token = base64::engine::general_purpose::STANDARD.encode(user);
-            request = request.header("Authorization", &format!("Basic {token}"));
-        }
+        let request = target.authorized(request);
         let mut response = request.send("{}").map_err(|e| format!("{url}: {e}"))?;
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap_or_default();

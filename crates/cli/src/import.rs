@@ -24,6 +24,21 @@ pub(crate) struct Target {
     pub(crate) retries: u32,
 }
 
+impl Target {
+    /// `request` with the target's basic authentication, if it has a user.
+    pub(crate) fn authorized<B>(
+        &self,
+        request: ureq::RequestBuilder<B>,
+    ) -> ureq::RequestBuilder<B> {
+        let Some(user) = &self.user else {
+            return request;
+        };
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(user);
+        request.header("Authorization", &format!("Basic {token}"))
+    }
+}
+
 /// What an import did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Imported {
@@ -110,14 +125,10 @@ pub(crate) fn send(
     let mut pause = Duration::from_millis(100);
     for attempt in 0..=target.retries {
         let body: String = actions.iter().map(|a| a.lines.as_str()).collect();
-        let mut request = agent
+        let request = agent
             .post(&format!("{}/_bulk", target.url))
             .header("Content-Type", "application/x-ndjson");
-        if let Some(user) = &target.user {
-            use base64::Engine as _;
-            let token = base64::engine::general_purpose::STANDARD.encode(user);
-            request = request.header("Authorization", &format!("Basic {token}"));
-        }
+        let request = target.authorized(request);
         let mut response = request
             .send(body.as_bytes())
             .map_err(|e| format!("{}: {e}", target.url))?;

@@ -18,6 +18,7 @@
 //!
 //! The seq_no and primary term are the log's own, in the frame header: not repeated here.
 
+use crate::shard::DocResult;
 use crate::stamp::Version;
 
 const FORMAT_1: u8 = 1;
@@ -88,6 +89,26 @@ impl<'a> Op<'a> {
         buf.extend_from_slice(id.as_bytes());
         buf.extend_from_slice(source);
         buf
+    }
+
+    /// Elasticsearch's `result` of the operation, if the payload kept it (format 2).
+    pub(crate) fn result(&self) -> Option<DocResult> {
+        match *self {
+            Op::Index { existed, .. } => existed.map(|e| {
+                if e {
+                    DocResult::Updated
+                } else {
+                    DocResult::Created
+                }
+            }),
+            Op::Delete { existed, .. } => existed.map(|e| {
+                if e {
+                    DocResult::Deleted
+                } else {
+                    DocResult::NotFound
+                }
+            }),
+        }
     }
 
     pub(crate) fn decode(bytes: &'a [u8]) -> Result<Op<'a>, &'static str> {

@@ -16,7 +16,6 @@ use crate::changes::{
 };
 use crate::error::{Error, Result};
 use crate::op::Op;
-use crate::shard::DocResult;
 
 impl Shard {
     /// The durable operations after `since`, at most `limit` and, past the first, about
@@ -252,41 +251,26 @@ impl Shard {
                 "the operation at seq_no {seq_no} cannot be read: {what}"
             ))
         })?;
-        let (id, version, timestamp_ms, op, result) = match op {
+        let result = op.result();
+        let (id, version, timestamp_ms, op) = match op {
             Op::Index {
                 id,
                 version,
                 timestamp_ms,
-                existed,
                 source,
+                ..
             } => {
-                let result = existed.map(|e| {
-                    if e {
-                        DocResult::Updated
-                    } else {
-                        DocResult::Created
-                    }
-                });
                 let op = ChangeOp::Index {
                     source: source.to_vec(),
                 };
-                (id, version, timestamp_ms, op, result)
+                (id, version, timestamp_ms, op)
             }
             Op::Delete {
                 id,
                 version,
                 timestamp_ms,
-                existed,
-            } => {
-                let result = existed.map(|e| {
-                    if e {
-                        DocResult::Deleted
-                    } else {
-                        DocResult::NotFound
-                    }
-                });
-                (id, version, timestamp_ms, ChangeOp::Delete, result)
-            }
+                ..
+            } => (id, version, timestamp_ms, ChangeOp::Delete),
         };
         Ok(Change {
             shard: self.shard_id,

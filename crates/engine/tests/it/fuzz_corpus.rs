@@ -1,28 +1,31 @@
-//! Replays the committed `engine_model` and `changes_position` fuzz corpora through the target's library body, so CI
-//! checks it on every run without cargo-fuzz.
+//! Replays the committed `engine_model` and `changes_position` fuzz corpora through the
+//! targets' library bodies, so CI checks them on every run without cargo-fuzz.
 
 use std::path::PathBuf;
 
-#[test]
-fn the_engine_model_corpus_replays_without_a_disagreement() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/engine_model");
+/// Every file of `fuzz/corpus/{target}` through `body`; at least `at_least` of them.
+fn replay(target: &str, body: fn(&[u8]), at_least: usize) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
     let mut replayed = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        engine::fuzz::engine_model(&std::fs::read(&path).unwrap());
+        body(&std::fs::read(entry.unwrap().path()).unwrap());
         replayed += 1;
     }
-    assert!(replayed >= 50, "the corpus is committed: {}", dir.display());
+    assert!(
+        replayed >= at_least,
+        "the corpus is committed: {}",
+        dir.display()
+    );
+}
+
+#[test]
+fn the_engine_model_corpus_replays_without_a_disagreement() {
+    replay("engine_model", engine::fuzz::engine_model, 50);
 }
 
 #[test]
 fn the_changes_position_corpus_replays() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/changes_position");
-    let mut replayed = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        engine::fuzz::changes_position(&std::fs::read(&path).unwrap());
-        replayed += 1;
-    }
-    assert!(replayed >= 10, "the corpus is committed: {}", dir.display());
+    replay("changes_position", engine::fuzz::changes_position, 10);
 }
