@@ -232,7 +232,9 @@ pub(crate) async fn get_source(
         index,
         id,
         params,
-        |index, id, doc, read, _| match doc.and_then(|d| read.filter.apply(&d.source)) {
+        |index, id, doc, read, _| match doc
+            .and_then(|d| read.filter.apply(&d.source).map(|t| t.into_owned()))
+        {
             Some(text) => Ok(es::raw_json_response(StatusCode::OK, text)),
             None => Err(EsError::new(
                 StatusCode::NOT_FOUND,

@@ -3,6 +3,7 @@
 //! (`global_checkpoint`, `max_seq_no`), and `results`. Sources go out as stored (or as
 //! `_source` filters them), never parsed into a tree and written again.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use engine::{Change, ChangeOp, Consumer, Index, IndexChanges, SeqNo, ShardChanges};
@@ -40,7 +41,7 @@ pub fn changes_body(
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&entry(index.name(), change, docs));
+        write_entry(&mut out, index.name(), change, docs);
     }
     out.push_str("]}");
     out
@@ -102,24 +103,32 @@ fn shard_progress(shard: &ShardChanges) -> String {
 
 /// One entry of `results`.
 pub fn entry(index: &str, change: &Change, docs: &Docs<'_>) -> String {
+    let mut out = String::new();
+    write_entry(&mut out, index, change, docs);
+    out
+}
+
+/// One entry of `results`, written onto `out`: each write reaches every consumer, so it is
+/// rendered without a value tree or a string of its own.
+pub fn write_entry(out: &mut String, index: &str, change: &Change, docs: &Docs<'_>) {
     let op = match change.op {
         ChangeOp::Index { .. } => "index",
         ChangeOp::Delete => "delete",
     };
-    let mut out = format!(
-        "{{\"_index\":{},\"_shard\":{},\"_id\":{},\"_seq_no\":{},\"_primary_term\":{},\"_version\":{},\"op\":\"{op}\"",
-        json!(index),
-        change.shard.0,
-        json!(change.id),
-        change.seq_no.0,
-        change.primary_term.0,
-        change.version.0,
+    out.push_str("{\"_index\":");
+    json_string(out, index);
+    let _ = write!(out, ",\"_shard\":{},\"_id\":", change.shard.0);
+    json_string(out, &change.id);
+    let _ = write!(
+        out,
+        ",\"_seq_no\":{},\"_primary_term\":{},\"_version\":{},\"op\":\"{op}\"",
+        change.seq_no.0, change.primary_term.0, change.version.0,
     );
     // An operation written before the log kept its result has none to show.
     if let Some(result) = change.result {
-        out.push_str(&format!(",\"result\":\"{}\"", result.as_str()));
+        let _ = write!(out, ",\"result\":\"{}\"", result.as_str());
     }
-    out.push_str(&format!(",\"timestamp\":{}", change.timestamp_ms));
+    let _ = write!(out, ",\"timestamp\":{}", change.timestamp_ms);
     if change.compacted {
         out.push_str(",\"compacted\":true");
     }
@@ -131,7 +140,36 @@ pub fn entry(index: &str, change: &Change, docs: &Docs<'_>) -> String {
         out.push_str(&source);
     }
     out.push('}');
-    out
+}
+
+/// `text` as a JSON string onto `out`, escaped as serde_json escapes (quote, backslash and
+/// the control characters; nothing else).
+fn json_string(out: &mut String, text: &str) {
+    out.push('"');
+    let mut clean = 0;
+    for (at, c) in text.char_indices() {
+        let escaped = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            '\u{8}' => "\\b",
+            '\u{c}' => "\\f",
+            c if (c as u32) < 0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&text[clean..at]);
+        match escaped {
+            "" => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            escaped => out.push_str(escaped),
+        }
+        clean = at + c.len_utf8();
+    }
+    out.push_str(&text[clean..]);
+    out.push('"');
 }
 
 /// A consumer as its answers show it; `pinned` is each shard's bytes of log kept for it.
@@ -182,6 +220,22 @@ pub fn time_value(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let all_controls: String = (0u8..0x20).map(char::from).collect();
+        for text in [
+            "plain",
+            "",
+            "a\"quote\\and\u{7f}del",
+            "\u{1f600} and é, \u{2028}",
+            &all_controls,
+        ] {
+            let mut out = String::from("x");
+            json_string(&mut out, text);
+            assert_eq!(out, format!("x{}", serde_json::to_string(text).unwrap()));
+        }
+    }
 
     #[test]
     fn durations_print_in_their_largest_whole_unit() {

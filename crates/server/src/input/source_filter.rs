@@ -3,6 +3,8 @@
 //! included). An include names a field and everything under it; an exclude wins over an
 //! include. Used by get, get_source, mget and the `get` section of update responses.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 /// What of `_source` a response carries.
@@ -110,19 +112,21 @@ impl SourceFilter {
         !self.disabled && self.includes.is_empty() && self.excludes.is_empty()
     }
 
-    /// The filtered source as JSON text, or `None` when `_source` is left out.
-    pub fn apply(&self, source: &[u8]) -> Option<String> {
+    /// The filtered source as JSON text, or `None` when `_source` is left out. Unfiltered,
+    /// it is the stored text itself, not a copy (a changes feed renders every write once
+    /// for each consumer).
+    pub fn apply<'a>(&self, source: &'a [u8]) -> Option<Cow<'a, str>> {
         if self.disabled {
             return None;
         }
         if self.is_identity() {
-            return Some(String::from_utf8_lossy(source).into_owned());
+            return Some(text(source));
         }
         let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(source) else {
-            return Some(String::from_utf8_lossy(source).into_owned());
+            return Some(text(source));
         };
         let filtered = self.filter_map(&map, "", false);
-        Some(Value::Object(filtered).to_string())
+        Some(Cow::Owned(Value::Object(filtered).to_string()))
     }
 
     fn filter_map(
@@ -219,6 +223,16 @@ fn may_match_below(pattern: &str, path: &str) -> bool {
         || (pattern.len() > path.len()
             && pattern.starts_with(path)
             && pattern.as_bytes()[path.len()] == b'.')
+}
+
+/// Stored source bytes as text: borrowed when they are UTF-8, as a source the server took
+/// always is (`str::from_utf8` checks a word at a time; `from_utf8_lossy` alone goes byte by
+/// byte), and with replacement characters otherwise.
+fn text(source: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(source) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(source),
+    }
 }
 
 #[cfg(test)]
