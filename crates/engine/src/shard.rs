@@ -14,6 +14,7 @@ mod failure;
 mod history;
 mod leases;
 mod recovery;
+mod tail;
 mod walk;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -314,6 +315,8 @@ pub struct Shard {
     shard_id: ShardId,
     /// The retention leases of the changes feed's consumers (`leases.rs`).
     leases: Mutex<LeaseTable>,
+    /// The latest durable operations the changes feed read, for its next reader (`tail.rs`).
+    tail: tail::Tail,
 }
 
 impl Shard {
@@ -366,6 +369,7 @@ impl Shard {
             retired: OnceLock::new(),
             shard_id,
             leases: Mutex::new(leases),
+            tail: tail::Tail::default(),
         };
         let (keys, replayed) = shard.recover()?;
         if !wal_recovery.created {

@@ -58,45 +58,88 @@ impl Shard {
             self.check_position(since, global_checkpoint, history_start, true)?;
         }
         let from = last.next_seq_no();
-        // The operation at the position, if its term is to be checked: the read starts there.
-        let verify = match (since.seq_no, since.primary_term) {
-            (Some(s), Some(term)) if s >= history_start && last == since => Some((s, term)),
-            _ => None,
+        let mut page = Page {
+            changes,
+            last,
+            source_len: 0,
+            limit,
+            source_budget,
         };
-        let mut source_len = 0;
-        if let Some(g) = global_checkpoint.filter(|g| *g >= from || verify.is_some()) {
-            let start = verify.map_or(from, |(s, _)| s);
-            let records = self
-                .wal
-                .read_durable_from(start)
-                .map_err(|e| self.read_failed(start, e))?;
-            for record in records {
-                let record = record.map_err(|e| self.read_failed(start, e))?;
-                if let Some((s, term)) = verify
-                    && record.seq_no == s
-                {
-                    if record.primary_term != term {
-                        return Err(self.diverged(since, global_checkpoint));
-                    }
-                    continue;
-                }
-                // Made durable since the answer's checkpoint was taken: the next read's.
-                if record.seq_no > g {
-                    break;
-                }
-                let change = self.change_of(record.seq_no, record.primary_term, &record.payload)?;
-                source_len += match &change.op {
-                    ChangeOp::Index { source } => source.len(),
-                    ChangeOp::Delete => 0,
-                };
-                last = last_of(&change);
-                changes.push(change);
-                if changes.len() >= limit || source_len >= source_budget {
-                    break;
-                }
+        if let Some(g) = global_checkpoint {
+            // The operation at the position, if its term is to be checked.
+            let verify = match (since.seq_no, since.primary_term) {
+                (Some(s), Some(term)) if s >= history_start && last == since => Some((s, term)),
+                _ => None,
+            };
+            self.read_durable(&mut page, from, g, verify)
+                .map_err(|e| match e {
+                    Diverged => self.diverged(since, global_checkpoint),
+                    Failed(e) => e,
+                })?;
+        }
+        let (changes, last) = (page.changes, page.last);
+        Ok(self.answer(since, changes, last, global_checkpoint, history_start))
+    }
+
+    /// Reads the durable operations from `from` up to `g` onto `page`, from the shard's
+    /// tail while it holds them and then from the log (and keeps those in the tail). With
+    /// `verify`, the operation at the position must have the position's term; the read from
+    /// the log starts there, so the check costs no read of its own.
+    fn read_durable(
+        &self,
+        page: &mut Page,
+        from: SeqNo,
+        g: SeqNo,
+        mut verify: Option<(SeqNo, PrimaryTerm)>,
+    ) -> std::result::Result<(), ReadError> {
+        if let Some((s, term)) = verify
+            && let Some(held) = self.tail.term_at(s)
+        {
+            if held != term {
+                return Err(Diverged);
+            }
+            verify = None;
+        }
+        let mut start = from;
+        if verify.is_none() {
+            match self.tail.read(from, g, |change| page.take(change)) {
+                Some(_) if page.is_full() => return Ok(()),
+                Some(next) => start = next,
+                None => {}
             }
         }
-        Ok(self.answer(since, changes, last, global_checkpoint, history_start))
+        if start > g && verify.is_none() {
+            return Ok(());
+        }
+        let read_from = verify.map_or(start, |(s, _)| s);
+        let records = self
+            .wal
+            .read_durable_from(read_from)
+            .map_err(|e| Failed(self.read_failed(read_from, e)))?;
+        let kept = page.changes.len();
+        for record in records {
+            let record = record.map_err(|e| Failed(self.read_failed(read_from, e)))?;
+            if let Some((s, term)) = verify
+                && record.seq_no == s
+            {
+                if record.primary_term != term {
+                    return Err(Diverged);
+                }
+                continue;
+            }
+            // Made durable since the answer's checkpoint was taken: the next read's.
+            if record.seq_no > g {
+                break;
+            }
+            let change = self
+                .change_of(record.seq_no, record.primary_term, &record.payload)
+                .map_err(Failed)?;
+            if !page.take(change) {
+                break;
+            }
+        }
+        self.tail.keep(start, &page.changes[kept..]);
+        Ok(())
     }
 
     fn answer(
@@ -299,6 +342,41 @@ impl Shard {
         }
     }
 }
+
+/// A page of changes being read: it takes changes until it holds `limit` or, past the
+/// first, about `source_budget` bytes of sources.
+struct Page {
+    changes: Vec<Change>,
+    last: ShardPosition,
+    source_len: usize,
+    limit: usize,
+    source_budget: usize,
+}
+
+impl Page {
+    /// Takes `change`; whether the page has room for more.
+    fn take(&mut self, change: Change) -> bool {
+        self.source_len += match &change.op {
+            ChangeOp::Index { source } => source.len(),
+            ChangeOp::Delete => 0,
+        };
+        self.last = last_of(&change);
+        self.changes.push(change);
+        !self.is_full()
+    }
+
+    fn is_full(&self) -> bool {
+        self.changes.len() >= self.limit || self.source_len >= self.source_budget
+    }
+}
+
+/// Why a read of the durable history stopped short.
+enum ReadError {
+    /// The operation at the position has another term.
+    Diverged,
+    Failed(Error),
+}
+use ReadError::{Diverged, Failed};
 
 /// The position after `change`.
 fn last_of(change: &Change) -> ShardPosition {
