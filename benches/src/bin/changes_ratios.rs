@@ -23,6 +23,10 @@ use std::time::{Duration, Instant};
 use benches::http::Connection;
 use engine::{BulkAction, BulkItem, IndexRequest, Store, StoreOptions};
 
+/// optimist's allocator: the process serves as `optimist serve` does.
+#[global_allocator]
+static ALLOCATOR: server::Allocator = server::Allocator {};
+
 const DOCUMENTS: usize = 200_000;
 const CONNECTIONS: usize = 64;
 const CONSUMERS: usize = 16;
@@ -33,6 +37,13 @@ fn main() {
     let rounds = benches::rounds(3);
     let dir = benches::scratch_dir("changes-ratios");
     let data = dir.join("data");
+    // PROFILE=followed runs only the writes with long polls attached (for `perf record`);
+    // PROFILE=writes, those and the writes alone, alternating (the second ratio, quickly).
+    match std::env::var("PROFILE").as_deref() {
+        Ok("followed") => return writes_only(&data, rounds, false),
+        Ok("writes") => return writes_only(&data, rounds, true),
+        _ => {}
+    }
     fill(&data);
     let optimist = optimist_binary();
     let runtime = server::runtime().unwrap();
@@ -98,6 +109,31 @@ fn main() {
 }
 
 const IDLE_POLLS: usize = 1_000;
+
+/// `rounds` of the writes with `CONSUMERS` long polls attached, on an empty store, and
+/// with `alone` the same writes without them before each.
+fn writes_only(data: &Path, rounds: usize, alone: bool) {
+    let _ = std::fs::remove_dir_all(data);
+    let runtime = server::runtime().unwrap();
+    let served = Served::start(&runtime, data);
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        if alone {
+            without.push(runtime.block_on(write_load(served.addr, round, 0)));
+            println!("round {round}: {:.0} writes/s alone", without[round]);
+        }
+        with.push(runtime.block_on(write_load(served.addr, round, CONSUMERS)));
+        println!(
+            "round {round}: {:.0} writes/s with {CONSUMERS} long polls",
+            with[round]
+        );
+    }
+    served.stop(&runtime);
+    if alone {
+        let ratio = benches::round_ratios(&with, &without).show(2, "");
+        println!("writes with {CONSUMERS} long polls / without: {ratio}");
+    }
+}
 
 /// The process's CPU seconds a second while `IDLE_POLLS` long polls wait on an idle index,
 /// and the resident bytes each adds (server and client ends both: one process).
@@ -292,20 +328,42 @@ async fn write_load(addr: SocketAddr, round: usize, consumers: usize) -> f64 {
     }
     let rate = total as f64 / started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
+    let (mut polls, mut entries) = (0, 0);
     for f in followers {
-        f.await.unwrap();
+        let (p, e) = f.await.unwrap();
+        (polls, entries) = (polls + p, entries + e);
+    }
+    if consumers > 0 {
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "  {consumers} long polls: {:.0} answers/s, {:.1} entries each",
+            polls as f64 / seconds,
+            entries as f64 / polls.max(1) as f64
+        );
     }
     rate
 }
 
-/// A consumer following `index` by long polls until `stop`.
-async fn follow(addr: SocketAddr, index: String, stop: Arc<AtomicBool>) {
+/// A consumer following `index` by long polls until `stop`: the answers it had, and the
+/// entries in them (its position moved by one an entry: the index has one shard).
+async fn follow(addr: SocketAddr, index: String, stop: Arc<AtomicBool>) -> (usize, u64) {
     let mut conn = Connection::open(addr).await;
-    let mut since = "now".to_owned();
+    let path = format!("/{index}/_changes?since=now");
+    let mut since = last_seq(&conn.send("GET", &path, "").await);
+    let first = seq_no_of(&since);
+    let mut polls = 0;
     while !stop.load(Ordering::Relaxed) {
         let path = format!("/{index}/_changes?feed=longpoll&timeout=1s&since={since}");
         since = last_seq(&conn.send("GET", &path, "").await);
+        polls += 1;
     }
+    (polls, seq_no_of(&since) - first)
+}
+
+/// The seq_no of a one-shard position (`41@3`, or `-1`).
+fn seq_no_of(position: &str) -> u64 {
+    let seq_no = position.split('@').next().unwrap();
+    (seq_no.parse::<i64>().unwrap() + 1) as u64
 }
 
 /// Medians, in microseconds, of the time from a write's answer to a waiting long poll's
