@@ -11,6 +11,9 @@ use axum::http::Response;
 use engine::{IdGenerator, OnChanges, Store};
 use tokio::sync::Notify;
 
+mod shared_reads;
+pub(crate) use shared_reads::SharedReads;
+
 /// `http.max_content_length`'s default (100 MiB). It is the engine's bound on a document's
 /// source too, so every body the server accepts holds only documents the log can store, and
 /// only a merge (`_update`) can make one too large (refused with 400, the shard untouched).
@@ -45,6 +48,15 @@ pub struct ChangesWaiters {
     pub(crate) closed: Notify,
     /// Whether a store was given `on_changes`: if not, a long poll looks again now and then.
     wired: AtomicBool,
+    /// Reads that readers at the same position share.
+    pub(crate) reads: SharedReads<ChangesText>,
+}
+
+/// A changes feed answer as readers share it: its text after `took` and `timed_out`
+/// (`es::changes`), and whether it holds any change.
+pub(crate) struct ChangesText {
+    pub(crate) found: bool,
+    pub(crate) text: String,
 }
 
 impl ChangesWaiters {

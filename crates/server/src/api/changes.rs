@@ -13,11 +13,11 @@ use engine::{
 use tokio::time::Instant;
 
 use crate::api::consumers::on_index;
-use crate::es::changes::{Docs, changes_body};
+use crate::es::changes::{Docs, changes_text, with_took};
 use crate::es::{self, EsError, Exception};
 use crate::input::changes::{ChangesRequest, Feed, Since};
 use crate::input::params::Params;
-use crate::state::{AppState, Reply, blocking};
+use crate::state::{AppState, ChangesText, Reply, blocking};
 
 /// How often a long poll looks again though nothing woke it, when the store was opened
 /// without `on_changes` (it then answers a second late at most); with it, a waiting poll
@@ -69,28 +69,28 @@ pub(crate) async fn changes(
     }
     let request = Arc::new(request);
     let started = Instant::now();
-    let (index, reading) = {
-        let (state, request) = (state.clone(), request.clone());
-        blocking(move || start(&state, &index, &request)).await?
+    // A position given is parsed here; `now` and a consumer's read read the log or the
+    // lease table, off the async workers.
+    let (index, reading) = match (&request.since, &request.consumer) {
+        (Since::Position(_), None) => start(&state, &index, &request)?,
+        _ => {
+            let (state, request) = (state.clone(), request.clone());
+            blocking(move || start(&state, &index, &request)).await?
+        }
     };
-    let limit = request.limit;
     let answer = match request.feed {
-        Feed::Normal => read_off_the_workers(&index, &reading, limit).await?,
+        Feed::Normal => read_shared(&state, &index, &reading, &request).await?,
         Feed::LongPoll => {
             let deadline = started + request.timeout;
-            long_poll(&state, &index, &reading, limit, deadline).await?
+            long_poll(&state, &index, &reading, &request, deadline).await?
         }
         Feed::Sse | Feed::Continuous => {
             return stream::start(&state, index, reading, &request, started);
         }
     };
-    let timed_out = request.feed == Feed::LongPoll && is_empty(&answer);
-    let docs = Docs {
-        include: request.include_docs,
-        filter: &request.filter,
-    };
+    let timed_out = request.feed == Feed::LongPoll && !answer.found;
     let took = started.elapsed().as_millis() as u64;
-    let text = changes_body(&index, &answer, took, timed_out, &docs);
+    let text = with_took(took, timed_out, &answer.text);
     Ok(es::maybe_pretty_response(StatusCode::OK, text, pretty))
 }
 
@@ -182,15 +182,73 @@ async fn read_off_the_workers(
     blocking(move || read(&index, &reading, limit)).await
 }
 
+/// The read, rendered, off the async workers.
+async fn read_text(
+    index: &Arc<Index>,
+    reading: &Reading,
+    request: &Arc<ChangesRequest>,
+) -> Result<ChangesText, EsError> {
+    let (index, reading, request) = (index.clone(), reading.clone(), request.clone());
+    blocking(move || {
+        let answer = read(&index, &reading, request.limit)?;
+        let docs = Docs {
+            include: request.include_docs,
+            filter: &request.filter,
+        };
+        Ok(ChangesText {
+            found: !is_empty(&answer),
+            text: changes_text(&index, &answer, &docs),
+        })
+    })
+    .await
+}
+
+/// The read, rendered, shared with the requests that ask the same of the same index at about
+/// the same time (`state::SharedReads`): long polls woken by one sync read it once.
+async fn read_shared(
+    state: &AppState,
+    index: &Arc<Index>,
+    reading: &Reading,
+    request: &Arc<ChangesRequest>,
+) -> Result<Arc<ChangesText>, EsError> {
+    let Some(key) = shared_key(index, reading, request) else {
+        return read_text(index, reading, request).await.map(Arc::new);
+    };
+    let reads = &state.changes.reads;
+    let read = reads.read(&key);
+    let text = read
+        .get_or_try_init(|| async { read_text(index, reading, request).await.map(Arc::new) })
+        .await?
+        .clone();
+    reads.settle(&read, text.text.len(), text.found);
+    Ok(text)
+}
+
+/// What makes two reads the same read: the index (by uuid: a new index of the same name is
+/// another history), the position, the page and what it shows. A consumer's read renews its
+/// lease, so it is its own; so is a read whose sources are filtered.
+fn shared_key(index: &Index, reading: &Reading, request: &ChangesRequest) -> Option<String> {
+    let since = match reading {
+        Reading::Index(since) => since.to_string(),
+        Reading::Shard(n, since) => format!("{}:{since}", n.0),
+        Reading::Consumer(..) => return None,
+    };
+    if !request.filter.is_identity() {
+        return None;
+    }
+    let (uuid, limit, docs) = (index.uuid(), request.limit, request.include_docs);
+    Some(format!("{uuid}/{since}/{limit}/{docs}"))
+}
+
 /// Reads until there is a change or the deadline passes. The wake is armed before each
 /// read, so a change made durable during the read is not missed.
 async fn long_poll(
     state: &AppState,
     index: &Arc<Index>,
     reading: &Reading,
-    limit: usize,
+    request: &Arc<ChangesRequest>,
     deadline: Instant,
-) -> Result<IndexChanges, EsError> {
+) -> Result<Arc<ChangesText>, EsError> {
     let changes = &state.changes;
     let notify = changes.waiter(index.name());
     loop {
@@ -198,11 +256,11 @@ async fn long_poll(
         woken.as_mut().enable();
         let mut closed = std::pin::pin!(changes.closed.notified());
         closed.as_mut().enable();
-        let answer = read_off_the_workers(index, reading, limit).await?;
+        let answer = read_shared(state, index, reading, request).await?;
         let now = Instant::now();
         // A stopping server answers what there is rather than wait out the timeout.
         let closing = changes.closing.load(std::sync::atomic::Ordering::Acquire);
-        if !is_empty(&answer) || now >= deadline || closing {
+        if answer.found || now >= deadline || closing {
             return Ok(answer);
         }
         let look_again = match changes.wired() {

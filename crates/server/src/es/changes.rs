@@ -17,19 +17,23 @@ pub struct Docs<'a> {
     pub filter: &'a SourceFilter,
 }
 
-/// The whole body, as JSON text.
-pub fn changes_body(
-    index: &Index,
-    answer: &IndexChanges,
-    took_ms: u64,
-    timed_out: bool,
-    docs: &Docs<'_>,
-) -> String {
-    let mut out = format!(
-        "{{\"took\":{took_ms},\"timed_out\":{timed_out},\"history_uuid\":{},\"last_seq\":{},\"shards\":[",
-        json!(index.uuid()),
-        json!(answer.last.to_string())
-    );
+/// The body from `took` and `timed_out`, which are each request's own, and the rest of it
+/// (`changes_text`), which requests for the same read share.
+pub fn with_took(took_ms: u64, timed_out: bool, text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 40);
+    let _ = write!(out, "{{\"took\":{took_ms},\"timed_out\":{timed_out},");
+    out.push_str(text);
+    out
+}
+
+/// The body after `took` and `timed_out`: `history_uuid`, `last_seq`, `shards` and
+/// `results`.
+pub fn changes_text(index: &Index, answer: &IndexChanges, docs: &Docs<'_>) -> String {
+    let mut out = String::from("\"history_uuid\":");
+    json_string(&mut out, index.uuid());
+    out.push_str(",\"last_seq\":");
+    json_string(&mut out, &answer.last.to_string());
+    out.push_str(",\"shards\":[");
     for (i, shard) in answer.shards.iter().enumerate() {
         if i > 0 {
             out.push(',');

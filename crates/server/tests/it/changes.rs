@@ -603,3 +603,31 @@ fn a_consumer_from_the_beginning_reads_the_compacted_view_first() {
         ]
     );
 }
+
+/// Reads at one position are shared for a moment (`state::SharedReads`); an index deleted
+/// and created again under its name is another history, never given the first one's read,
+/// and a filtered read is its own.
+#[test]
+fn a_shared_read_is_never_another_historys_or_another_filters() {
+    let server = Server::start_fresh();
+    for n in 0..3 {
+        put(
+            &server,
+            &format!("/movies/_doc/{n}"),
+            json!({"n": n, "x": 1}),
+        );
+    }
+    let ids = |body: &Value| -> Vec<Value> {
+        let results = body["results"].as_array().unwrap();
+        results.iter().map(|r| r["_id"].clone()).collect()
+    };
+    let (_, first) = server.json("GET", "/movies/_changes?since=-1", None);
+    assert_eq!(ids(&first), [json!("0"), json!("1"), json!("2")]);
+    let (_, filtered) = server.json("GET", "/movies/_changes?since=-1&_source=n", None);
+    assert_eq!(filtered["results"][0]["_source"], json!({"n": 0}));
+    server.json("DELETE", "/movies", None);
+    put(&server, "/movies/_doc/other", json!({"n": 9}));
+    let (_, second) = server.json("GET", "/movies/_changes?since=-1", None);
+    assert_eq!(ids(&second), [json!("other")]);
+    assert_ne!(second["history_uuid"], first["history_uuid"]);
+}

@@ -12,7 +12,7 @@ fn layer(relative: &str) -> &'static str {
         "api" | "api.rs" => "api",
         "input" | "input.rs" => "input",
         "es" | "es.rs" => "es",
-        "state.rs" => "state",
+        "state" | "state.rs" => "state",
         _ => "top",
     }
 }
