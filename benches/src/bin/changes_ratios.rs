@@ -42,6 +42,7 @@ fn main() {
     match std::env::var("PROFILE").as_deref() {
         Ok("followed") => return writes_only(&data, rounds, false),
         Ok("writes") => return writes_only(&data, rounds, true),
+        Ok("idle") => return idle_only(&dir.join("idle")),
         _ => {}
     }
     fill(&data);
@@ -98,7 +99,19 @@ fn main() {
         &round_trip,
         "target <= 1",
     );
-    let served = Served::start(&runtime, &data);
+    // In a process of its own: memory the rounds freed would hold the polls' allocations.
+    let idle = Command::new(std::env::current_exe().unwrap())
+        .env("PROFILE", "idle")
+        .status()
+        .unwrap();
+    assert!(idle.success());
+}
+
+/// The idle long polls' cost, on a store of its own.
+fn idle_only(data: &Path) {
+    let _ = std::fs::remove_dir_all(data);
+    let runtime = server::runtime().unwrap();
+    let served = Served::start(&runtime, data);
     let (cpu, bytes) = runtime.block_on(idle_polls(served.addr));
     served.stop(&runtime);
     println!(
