@@ -79,7 +79,7 @@ pub(crate) async fn changes(
         }
     };
     let answer = match request.feed {
-        Feed::Normal => read_shared(&state, &index, &reading, &request).await?,
+        Feed::Normal => read_shared(&state, &index, &reading, &request, None).await?,
         Feed::LongPoll => {
             let deadline = started + request.timeout;
             long_poll(&state, &index, &reading, &request, deadline).await?
@@ -204,23 +204,30 @@ async fn read_text(
 }
 
 /// The read, rendered, shared with the requests that ask the same of the same index at about
-/// the same time (`state::SharedReads`): long polls woken by one sync read it once.
+/// the same time (`state::SharedReads`): long polls woken by one sync read it once. `armed`
+/// is when a long poll armed its wake before this read.
 async fn read_shared(
     state: &AppState,
     index: &Arc<Index>,
     reading: &Reading,
     request: &Arc<ChangesRequest>,
+    armed: Option<Instant>,
 ) -> Result<Arc<ChangesText>, EsError> {
     let Some(key) = shared_key(index, reading, request) else {
         return read_text(index, reading, request).await.map(Arc::new);
     };
     let reads = &state.changes.reads;
-    let read = reads.read(&key);
+    let (read, begun) = reads.read(&key);
     let text = read
         .get_or_try_init(|| async { read_text(index, reading, request).await.map(Arc::new) })
         .await?
         .clone();
     reads.settle(&read, text.text.len(), text.found);
+    // A read that found nothing and began before the poll armed its wake may have missed a
+    // change made durable in between, which then wakes no one: the poll reads again, alone.
+    if !text.found && armed.is_some_and(|armed| begun < armed.into_std()) {
+        return read_text(index, reading, request).await.map(Arc::new);
+    }
     Ok(text)
 }
 
@@ -256,7 +263,8 @@ async fn long_poll(
         woken.as_mut().enable();
         let mut closed = std::pin::pin!(changes.closed.notified());
         closed.as_mut().enable();
-        let answer = read_shared(state, index, reading, request).await?;
+        let armed = Instant::now();
+        let answer = read_shared(state, index, reading, request, Some(armed)).await?;
         let now = Instant::now();
         // A stopping server answers what there is rather than wait out the timeout.
         let closing = changes.closing.load(std::sync::atomic::Ordering::Acquire);

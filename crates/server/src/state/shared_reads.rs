@@ -50,13 +50,14 @@ impl<T> Default for SharedReads<T> {
 }
 
 impl<T> SharedReads<T> {
-    /// The read of `key` that is under way or kept, or a new one to do.
-    pub(crate) fn read(&self, key: &str) -> Shared<T> {
+    /// The read of `key` that is under way or kept, or a new one to do, and when it was
+    /// begun (it reads after that).
+    pub(crate) fn read(&self, key: &str) -> (Shared<T>, Instant) {
         let mut kept = self.lock();
         let now = Instant::now();
         kept.forget_where(|r| now.duration_since(r.at) >= KEPT_FOR);
         if let Some(read) = kept.reads.iter().find(|r| r.key == key) {
-            return read.cell.clone();
+            return (read.cell.clone(), read.at);
         }
         let cell = Shared::default();
         kept.reads.push_back(Read {
@@ -66,7 +67,7 @@ impl<T> SharedReads<T> {
             bytes: 0,
         });
         kept.forget_oldest();
-        cell
+        (cell, now)
     }
 
     /// What a read found, and its size: kept for later readers if `keep` and it fits, and
@@ -123,39 +124,39 @@ mod tests {
     #[test]
     fn a_read_is_shared_until_it_is_forgotten() {
         let reads = SharedReads::<String>::default();
-        let first = reads.read("a");
-        assert!(Arc::ptr_eq(&first, &reads.read("a")));
-        assert!(!Arc::ptr_eq(&first, &reads.read("b")));
+        let first = reads.read("a").0;
+        assert!(Arc::ptr_eq(&first, &reads.read("a").0));
+        assert!(!Arc::ptr_eq(&first, &reads.read("b").0));
         first.set(Arc::new("found".into())).unwrap();
         reads.settle(&first, 5, true);
-        assert!(Arc::ptr_eq(&first, &reads.read("a")), "kept");
+        assert!(Arc::ptr_eq(&first, &reads.read("a").0), "kept");
         // Found nothing: the next reader reads again.
         reads.settle(&first, 5, false);
-        let second = reads.read("a");
+        let second = reads.read("a").0;
         assert!(!Arc::ptr_eq(&first, &second));
         // Too large to keep.
         reads.settle(&second, KEPT_BYTES_MAX, true);
-        assert!(!Arc::ptr_eq(&second, &reads.read("a")));
+        assert!(!Arc::ptr_eq(&second, &reads.read("a").0));
     }
 
     #[test]
     fn it_keeps_at_most_its_bounds() {
         let reads = SharedReads::<String>::default();
-        let first = reads.read("0");
+        let first = reads.read("0").0;
         for n in 1..=KEPT_MAX {
             reads.read(&n.to_string());
         }
-        assert!(!Arc::ptr_eq(&first, &reads.read("0")), "the oldest went");
+        assert!(!Arc::ptr_eq(&first, &reads.read("0").0), "the oldest went");
         let big = KEPT_BYTES_MAX / 4;
-        let cells: Vec<_> = (0..5).map(|n| reads.read(&format!("big{n}"))).collect();
+        let cells: Vec<_> = (0..5).map(|n| reads.read(&format!("big{n}")).0).collect();
         for cell in &cells {
             reads.settle(cell, big, true);
         }
         assert!(reads.lock().bytes <= KEPT_BYTES_MAX);
         assert!(
-            !Arc::ptr_eq(&cells[0], &reads.read("big0")),
+            !Arc::ptr_eq(&cells[0], &reads.read("big0").0),
             "the oldest went"
         );
-        assert!(Arc::ptr_eq(&cells[4], &reads.read("big4")));
+        assert!(Arc::ptr_eq(&cells[4], &reads.read("big4").0));
     }
 }
