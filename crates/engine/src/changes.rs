@@ -119,6 +119,16 @@ pub struct Change {
     pub compacted: bool,
 }
 
+impl Change {
+    /// The bytes of its source (none for a delete): what bounds a page and the shard's tail.
+    pub(crate) fn source_len(&self) -> usize {
+        match &self.op {
+            ChangeOp::Index { source } => source.len(),
+            ChangeOp::Delete => 0,
+        }
+    }
+}
+
 /// One shard's answer to a read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShardChanges {

@@ -356,10 +356,7 @@ struct Page {
 impl Page {
     /// Takes `change`; whether the page has room for more.
     fn take(&mut self, change: Change) -> bool {
-        self.source_len += match &change.op {
-            ChangeOp::Index { source } => source.len(),
-            ChangeOp::Delete => 0,
-        };
+        self.source_len += change.source_len();
         self.last = last_of(&change);
         self.changes.push(change);
         !self.is_full()

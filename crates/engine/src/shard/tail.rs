@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use wal::{PrimaryTerm, SeqNo};
 
-use crate::changes::{Change, ChangeOp};
+use crate::changes::Change;
 
 /// The most operations a shard's tail keeps.
 pub(crate) const TAIL_CHANGES_MAX: usize = 4_096;
@@ -94,7 +94,7 @@ impl Tail {
         }
         let held_end = run.end;
         for change in read.iter().filter(|c| c.seq_no >= held_end) {
-            run.source_bytes += source_len(change);
+            run.source_bytes += change.source_len();
             run.changes.push_back(change.clone());
         }
         run.end = end;
@@ -109,19 +109,12 @@ impl Run {
             let Some(first) = self.changes.pop_front() else {
                 break;
             };
-            self.source_bytes -= source_len(&first);
+            self.source_bytes -= first.source_len();
             self.start = first.seq_no.next();
         }
         if self.changes.is_empty() {
             self.start = self.end;
         }
-    }
-}
-
-fn source_len(change: &Change) -> usize {
-    match &change.op {
-        ChangeOp::Index { source } => source.len(),
-        ChangeOp::Delete => 0,
     }
 }
 
@@ -131,6 +124,7 @@ mod tests {
 
     use super::*;
     use crate::Version;
+    use crate::changes::ChangeOp;
 
     fn change(seq_no: u64, source_len: usize) -> Change {
         Change {

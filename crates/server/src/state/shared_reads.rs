@@ -18,6 +18,8 @@ pub(crate) const KEPT_FOR: Duration = Duration::from_secs(1);
 /// The most answers kept, and the most bytes of them.
 pub(crate) const KEPT_MAX: usize = 64;
 pub(crate) const KEPT_BYTES_MAX: usize = 8 << 20;
+/// The largest answer kept: a quarter of them all.
+const KEPT_ONE_BYTES_MAX: usize = KEPT_BYTES_MAX / 4;
 
 /// One answer, being read or read.
 pub(crate) type Shared<T> = Arc<OnceCell<Arc<T>>>;
@@ -74,7 +76,7 @@ impl<T> SharedReads<T> {
     /// else forgotten (readers already waiting for it have it).
     pub(crate) fn settle(&self, cell: &Shared<T>, bytes: usize, keep: bool) {
         let mut kept = self.lock();
-        if !keep || bytes > KEPT_BYTES_MAX / 4 {
+        if !keep || bytes > KEPT_ONE_BYTES_MAX {
             kept.forget_where(|r| Arc::ptr_eq(&r.cell, cell));
             return;
         }
@@ -147,7 +149,7 @@ mod tests {
             reads.read(&n.to_string());
         }
         assert!(!Arc::ptr_eq(&first, &reads.read("0").0), "the oldest went");
-        let big = KEPT_BYTES_MAX / 4;
+        let big = KEPT_ONE_BYTES_MAX;
         let cells: Vec<_> = (0..5).map(|n| reads.read(&format!("big{n}")).0).collect();
         for cell in &cells {
             reads.settle(cell, big, true);
