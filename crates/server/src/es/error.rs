@@ -211,12 +211,16 @@ impl EsError {
 
     /// [`EsError::on_shard`] by the index's name and uuid.
     pub fn on_shard_of(e: &engine::Error, index: &str, uuid: &str, shard: ShardId) -> EsError {
-        let error = EsError::from(e);
+        let mut error = EsError::from(e);
+        // Elasticsearch's shard fields come first; optimist's own evidence (`current`) after.
+        let own = std::mem::take(&mut error.metadata);
         let on_shard = |error: EsError| {
-            error
+            let mut error = error
                 .with("index_uuid", uuid)
                 .with("shard", shard.to_string())
-                .with("index", index)
+                .with("index", index);
+            error.metadata.extend(own);
+            error
         };
         match e {
             engine::Error::VersionConflict(_) | engine::Error::DocumentMissing { .. } => {
@@ -300,8 +304,33 @@ impl From<&engine::Error> for EsError {
             engine::Error::IndexAlreadyExists { index, uuid } => error
                 .with("index_uuid", uuid.as_str())
                 .with("index", index.as_str()),
+            engine::Error::VersionConflict(conflict) => error.with("current", current(conflict)),
             _ => error,
         }
+    }
+}
+
+/// What a version conflict found, as data beside Elasticsearch's reason (which says the same
+/// in words a client would have to parse): `found`, and the stamp of the document, or of its
+/// tombstone (`deleted`, whose `_version` an external version must still exceed). Clients
+/// ignore an exception's keys they do not know, so they raise their usual conflict error.
+fn current(conflict: &engine::Conflict) -> Value {
+    let stamp = |found: bool, s: &engine::Stamp| {
+        json!({
+            "found": found,
+            "_version": s.version.0,
+            "_seq_no": s.seq_no.0,
+            "_primary_term": s.primary_term.0,
+        })
+    };
+    match &conflict.current {
+        None => json!({ "found": false }),
+        Some(s) if conflict.deleted => {
+            let mut current = stamp(false, s);
+            current["deleted"] = json!(true);
+            current
+        }
+        Some(s) => stamp(true, s),
     }
 }
 

@@ -47,6 +47,11 @@ async fn walk_through(client: &Elasticsearch) {
         let body: Value = r.json().await.unwrap();
         if expected == StatusCode::CONFLICT {
             assert_eq!(body["error"]["type"], "version_conflict_engine_exception");
+            assert_eq!(
+                body["error"]["current"],
+                json!({"found": true, "_version": 2, "_seq_no": 1, "_primary_term": 1}),
+                "the conflict's evidence, as data"
+            );
         } else {
             assert_eq!(body["_seq_no"], 1);
         }

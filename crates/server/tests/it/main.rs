@@ -3,6 +3,7 @@
 mod api;
 mod changes;
 mod client;
+mod conflicts;
 mod conformance;
 mod fuzz_corpus;
 mod limits;
