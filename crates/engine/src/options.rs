@@ -30,6 +30,9 @@ pub struct StoreOptions {
     /// Told each time a shard's durable point moves: there are changes to read
     /// (`Index::changes`), for a reader that waits for them.
     pub on_changes: Option<crate::changes::OnChanges>,
+    /// Where generated document ids and index uuids come from: time and chance by default,
+    /// a seed for golden files ([`crate::IdGenerator::seeded`]).
+    pub ids: std::sync::Arc<crate::IdGenerator>,
 }
 
 impl Default for StoreOptions {
@@ -43,6 +46,7 @@ impl Default for StoreOptions {
             open_files_limit: None,
             reopen_wait_first: REOPEN_WAIT_FIRST_DEFAULT,
             on_changes: None,
+            ids: Default::default(),
         }
     }
 }

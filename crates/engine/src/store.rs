@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 
-use wal::{FsStorage, LogUuid, Storage};
+use wal::{FsStorage, Storage};
 
 use crate::catalog::{Catalog, Indices, Unopened};
 use crate::disk::DiskBlock;
@@ -212,7 +212,7 @@ impl Store {
             self.root.sync_dir().map_err(io)?;
         }
         let dir = self.root.sub(name).map_err(io)?;
-        let uuid = crate::id::base64_url(&LogUuid::random().0);
+        let uuid = self.options.ids.uuid(name);
         let index = Index::open(
             &dir,
             name,
@@ -333,6 +333,12 @@ impl Store {
     /// Whether the disk watermark blocks document writes now (`disk.rs`), as last looked.
     pub fn writes_blocked(&self) -> bool {
         self.disk.is_blocked()
+    }
+
+    /// Where the store's index uuids come from; a server takes document ids from it too, so
+    /// that one seed makes both deterministic (`StoreOptions::ids`).
+    pub fn ids(&self) -> &Arc<crate::IdGenerator> {
+        &self.options.ids
     }
 
     /// Names of the open indices, sorted. An index found on disk that could not open yet (a

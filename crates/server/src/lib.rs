@@ -19,7 +19,7 @@ pub mod state;
 use std::future::Future;
 use std::sync::Arc;
 
-use engine::{IdGenerator, Store};
+use engine::Store;
 use tokio::net::TcpListener;
 
 pub use http::auth::Users;
@@ -31,13 +31,14 @@ pub use state::{AppState, CONTENT_LEN_MAX, ChangesWaiters};
 /// Shared state for a store, its changes feed's long polls woken by `changes` (which the
 /// store was opened to call: `StoreOptions::on_changes`).
 pub fn state(store: Arc<Store>, changes: Arc<ChangesWaiters>) -> AppState {
+    let (ids, cluster_uuid) = (store.ids().clone(), store.ids().uuid("_cluster"));
     AppState {
         store,
         changes,
         writers: Arc::new(api::writer::writers()),
-        ids: Arc::new(IdGenerator::new()),
+        ids,
         node_name: "optimist".into(),
-        cluster_uuid: format!("{}AA", &IdGenerator::new().next_id()[..20]).into(),
+        cluster_uuid: cluster_uuid.into(),
     }
 }
 

@@ -223,3 +223,57 @@ fn a_title_case_letter_is_not_lower_case() {
     assert_eq!(err.reason(), "Invalid index name [ǅ], must be lowercase");
     store.index_or_create("ǆ").unwrap();
 }
+
+/// The store on memory (`optimist serve --ephemeral`): the same engine, with compaction and a
+/// reopen from what the memory holds; and seeded ids that come out the same in every run.
+#[test]
+fn a_store_in_memory_keeps_its_documents_while_the_memory_lives() {
+    let memory = wal::MemStorage::new();
+    let seeded = || StoreOptions {
+        ids: Arc::new(engine::IdGenerator::seeded(42)),
+        ..options()
+    };
+    let store = Store::open(Arc::new(memory.clone()), seeded()).unwrap();
+    let movies = store
+        .create_index("movies", IndexSettings::with_shards(2))
+        .unwrap();
+    let mut compactions = 0;
+    for round in 0..3 {
+        for i in 0..200 {
+            let body = format!(r#"{{"round":{round},"pad":"{}"}}"#, "x".repeat(100));
+            movies.index(&doc(&i.to_string(), &body), None).unwrap();
+        }
+        for shard in movies.shards() {
+            compactions += usize::from(shard.maintain().unwrap().is_some());
+        }
+    }
+    assert!(compactions > 0, "the overwrites were compacted");
+    let uuid = movies.uuid().to_owned();
+    drop((movies, store));
+
+    let store = Store::open(Arc::new(memory.clone()), seeded()).unwrap();
+    let movies = store.index("movies").unwrap();
+    assert_eq!((movies.uuid(), movies.doc_count()), (uuid.as_str(), 200));
+    let got = movies.get("7", None).unwrap().unwrap();
+    assert_eq!(got.version, Version(3));
+    assert!(
+        std::str::from_utf8(&got.source)
+            .unwrap()
+            .contains(r#""round":2"#)
+    );
+    // The uuid is the seed's: another store of the same seed names its first index alike.
+    let other = Store::open(Arc::new(wal::MemStorage::new()), seeded()).unwrap();
+    assert_eq!(
+        other
+            .create_index("movies", IndexSettings::default())
+            .unwrap()
+            .uuid(),
+        uuid
+    );
+    // Preallocated segments are holes: the memory holds about what was written.
+    assert!(
+        memory.resident_bytes() < 8 << 20,
+        "{} bytes",
+        memory.resident_bytes()
+    );
+}

@@ -259,8 +259,14 @@ impl<'a> Item<'a> {
         // Whether `_id` was given, and given empty, before the id moves into the action.
         let has_id = self.explicit_id.is_some();
         let empty_id = self.explicit_id.as_deref() == Some("");
-        let id = self.explicit_id.take().unwrap_or_default();
-        let (op, mut action, source_filter) = self.action(&id, has_id, doc, body, defaults, ids)?;
+        // An index or create without one gets its id here; a delete or update without one is
+        // refused by validation.
+        let id = match self.explicit_id.take() {
+            Some(id) => id,
+            None if matches!(self.op, "index" | "create") => ids.next_id_in(&index),
+            None => String::new(),
+        };
+        let (op, mut action, source_filter) = self.action(&id, doc, body, defaults)?;
         validation.extend(validation_messages(&action));
         // The document's own check, marked on the request so that the write does not repeat it.
         let malformed = match &mut action {
@@ -307,11 +313,9 @@ impl<'a> Item<'a> {
     fn action(
         &self,
         id: &str,
-        has_id: bool,
         doc: Option<&[u8]>,
         body: &Bytes,
         defaults: &Defaults,
-        ids: &IdGenerator,
     ) -> Result<Action, EsError> {
         let conditions = self.meta.conditions;
         match self.op {
@@ -335,7 +339,7 @@ impl<'a> Item<'a> {
                     }
                 };
                 let request = IndexRequest::with(
-                    if has_id { id.to_owned() } else { ids.next_id() },
+                    id.to_owned(),
                     // A slice of the body, not a copy: the engine only reads it.
                     doc.map_or_else(Bytes::new, |doc| body.slice_ref(doc)),
                     op_type,
