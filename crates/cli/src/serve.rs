@@ -1,4 +1,7 @@
-//! `optimist serve`: the Elasticsearch-compatible HTTP API on a data directory.
+//! `optimist serve`: the Elasticsearch-compatible HTTP API on a data directory, or in memory
+//! (`--ephemeral`, for tests).
+
+mod launcher;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,12 +13,33 @@ use tracing::{info, warn};
 /// Serve the Elasticsearch-compatible HTTP API.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Where the data lives.
-    #[arg(long, default_value = "./data")]
-    data_dir: PathBuf,
-    /// Address to listen on.
+    /// Where the data lives [default: ./data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Keep everything in memory, and nothing once the process ends: for tests. Every
+    /// guarantee but surviving the process holds (the same log and engine run on memory).
+    /// The server also stops when the process that started it ends.
+    #[arg(long)]
+    ephemeral: bool,
+    /// Address to listen on; port 0 lets the system pick a free one (see --ready-file).
     #[arg(long, default_value = "127.0.0.1:9200")]
     listen: SocketAddr,
+    /// Once the server answers, write {"url", "pid", "version", "es_version", "ready_ms"}
+    /// here as JSON (written whole: a reader never sees half of it).
+    #[arg(long, value_name = "FILE")]
+    ready_file: Option<PathBuf>,
+    /// Generated document ids and uuids (indices, the cluster) are a function of --seed,
+    /// of the index and of how many came before: the same in every run, for golden files.
+    #[arg(long)]
+    deterministic_ids: bool,
+    /// The seed of --deterministic-ids.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        requires = "deterministic_ids"
+    )]
+    seed: u64,
     #[command(flatten)]
     security: Security,
     #[command(flatten)]
@@ -28,12 +52,52 @@ pub(crate) struct Args {
     segment_size: u64,
 }
 
+/// Where the store lives.
+enum Data {
+    Dir(PathBuf),
+    Memory,
+}
+
+/// The largest log segment in memory: a test's shards stay small.
+const EPHEMERAL_SEGMENT_SIZE_MAX: u64 = 4 << 20;
+
 impl Args {
     pub(crate) fn run(self) -> Result<(), String> {
         let mut options = self.security.options()?;
         options.limits = self.http.limits();
-        serve(self.data_dir, self.listen, options, self.segment_size)
+        let (data, segment_size) = match (self.ephemeral, self.data_dir) {
+            (true, Some(_)) => return Err("--ephemeral keeps no data directory".into()),
+            (true, None) => (
+                Data::Memory,
+                self.segment_size.min(EPHEMERAL_SEGMENT_SIZE_MAX),
+            ),
+            (false, dir) => (
+                Data::Dir(dir.unwrap_or_else(|| "./data".into())),
+                self.segment_size,
+            ),
+        };
+        let ids = match self.deterministic_ids {
+            true => engine::IdGenerator::seeded(self.seed),
+            false => engine::IdGenerator::new(),
+        };
+        let serving = Serving {
+            data,
+            listen: self.listen,
+            ready_file: self.ready_file,
+            segment_size,
+            ids: Arc::new(ids),
+        };
+        serve(serving, options)
     }
+}
+
+/// What `serve` needs beyond who may call.
+struct Serving {
+    data: Data,
+    listen: SocketAddr,
+    ready_file: Option<PathBuf>,
+    segment_size: u64,
+    ids: Arc<engine::IdGenerator>,
 }
 
 /// Who may call, and over what.
@@ -102,12 +166,9 @@ impl Security {
     }
 }
 
-fn serve(
-    data_dir: PathBuf,
-    listen: SocketAddr,
-    options: server::ServeOptions,
-    segment_size: u64,
-) -> Result<(), String> {
+fn serve(serving: Serving, options: server::ServeOptions) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let listen = serving.listen;
     if !listen.ip().is_loopback() && options.users.is_none() {
         // Never expose the data on a network to anyone who connects.
         return Err(format!(
@@ -126,6 +187,36 @@ fn serve(
     } else {
         "none"
     };
+    let ephemeral = matches!(serving.data, Data::Memory);
+    let store = Arc::new(open_store(&serving, &options)?);
+    log_recoveries(&store);
+    let runtime = server::runtime().map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        // The address actually bound: with port 0 the system picked it, and whoever started
+        // us (the crash harness does) reads it from this line, or from the ready file.
+        let address = listener.local_addr().unwrap_or(listen);
+        info!(address = %address, scheme, auth, "listening");
+        // Connections are taken from here on (the kernel queues them until the server's
+        // first accept), so the file may say so now.
+        if let Some(file) = &serving.ready_file {
+            let url = format!("{scheme}://{address}");
+            launcher::write_ready_file(file, &url, started.elapsed())
+                .map_err(|e| format!("cannot write the ready file {}: {e}", file.display()))?;
+        }
+        let stop = launcher::stop_signal(ephemeral);
+        server::serve_with(listener, store, options, stop)
+            .await
+            .map_err(|e| e.to_string())?;
+        info!("stopped; every index synced");
+        Ok(())
+    })
+}
+
+/// The store, on its data directory or in memory.
+fn open_store(serving: &Serving, options: &server::ServeOptions) -> Result<Store, String> {
     let open_files_limit = match server::descriptors::raise_open_files_limit() {
         Ok(limit) => Some(limit),
         Err(e) => {
@@ -136,30 +227,25 @@ fn serve(
     let options_store = StoreOptions {
         progress: Some(crate::progress::for_engine()),
         open_files_limit,
-        segment_size,
+        segment_size: serving.segment_size,
         on_changes: Some(options.changes.on_changes()),
+        ids: serving.ids.clone(),
         ..StoreOptions::default()
     };
-    let store = Store::open_dir(&data_dir, options_store)
-        .map_err(|e| format!("cannot open {}: {}", data_dir.display(), e.reason()))?;
-    let store = Arc::new(store);
-    info!(data_dir = %data_dir.display(), indices = store.index_names().len(), "data directory open");
-    log_recoveries(&store);
-    let runtime = server::runtime().map_err(|e| e.to_string())?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        // The address actually bound: with port 0 the system picked it, and whoever started
-        // us (the crash harness does) reads it from this line.
-        let address = listener.local_addr().unwrap_or(listen);
-        info!(address = %address, scheme, auth, "listening");
-        server::serve_with(listener, store, options, shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())?;
-        info!("stopped; every index synced");
-        Ok(())
-    })
+    match &serving.data {
+        Data::Dir(data_dir) => {
+            let store = Store::open_dir(data_dir, options_store)
+                .map_err(|e| format!("cannot open {}: {}", data_dir.display(), e.reason()))?;
+            info!(data_dir = %data_dir.display(), indices = store.index_names().len(), "data directory open");
+            Ok(store)
+        }
+        Data::Memory => {
+            let store = Store::open(Arc::new(wal::MemStorage::new()), options_store)
+                .map_err(|e| format!("cannot open a store in memory: {}", e.reason()))?;
+            info!("ephemeral: everything in memory, nothing kept once the process ends");
+            Ok(store)
+        }
+    }
 }
 
 /// What each shard's recovery did: replayed, cut, removed, salvaged.
@@ -213,24 +299,4 @@ fn log_recoveries(store: &Store) {
             }
         }
     }
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
-    info!("shutting down: finishing requests in flight");
 }

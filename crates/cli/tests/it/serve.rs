@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 /// A server process, killed if a test fails before it stops it.
-struct Process(std::process::Child);
+pub(crate) struct Process(pub(crate) std::process::Child);
 
 impl Drop for Process {
     fn drop(&mut self) {
@@ -73,7 +73,7 @@ fn serve_process(
 }
 
 /// SIGTERM, and the exit status.
-fn stop(mut process: Process) -> std::process::ExitStatus {
+pub(crate) fn stop(mut process: Process) -> std::process::ExitStatus {
     let pid = process.0.id().to_string();
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &pid])
