@@ -39,6 +39,12 @@ changes-ratios rounds="3":
     cargo build --release -p optimist-cli
     ROUNDS={{rounds}} cargo run --release -p benches --bin changes_ratios
 
+# How long a test waits for a server: `serve --ephemeral` spawned to its first answer, beside
+# a fresh data directory and a bare process start (issue 33).
+start-times runs="50":
+    cargo build --release -p optimist-cli
+    RUNS={{runs}} cargo run --release -p benches --bin start_times
+
 bench *args:
     cargo bench -p benches {{args}}
 

@@ -22,6 +22,19 @@ pub const RECORD_LEN: usize = 300;
 /// Segment and baseline file size.
 pub const FILE_LEN: u64 = 64 << 20;
 
+/// The release `optimist` binary (`OPTIMIST_BIN` names another).
+pub fn optimist_binary() -> PathBuf {
+    if let Ok(bin) = std::env::var("OPTIMIST_BIN") {
+        return bin.into();
+    }
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/optimist");
+    assert!(
+        bin.exists(),
+        "build it first: cargo build --release -p optimist-cli"
+    );
+    bin
+}
+
 /// A scratch directory on the disk under test (not tmpfs): `BENCH_DIR` or the target dir.
 pub fn scratch_dir(name: &str) -> PathBuf {
     let base = std::env::var_os("BENCH_DIR")

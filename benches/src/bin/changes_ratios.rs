@@ -14,7 +14,7 @@
 //! (`OPTIMIST_BIN` names another).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,7 +46,7 @@ fn main() {
         _ => {}
     }
     fill(&data);
-    let optimist = optimist_binary();
+    let optimist = benches::optimist_binary();
     let runtime = server::runtime().unwrap();
     let (mut export, mut feed) = (Vec::new(), Vec::new());
     let (mut alone, mut followed) = (Vec::new(), Vec::new());
@@ -208,18 +208,6 @@ fn fill(data: &Path) {
         }
     }
     store.close().unwrap();
-}
-
-fn optimist_binary() -> PathBuf {
-    if let Ok(bin) = std::env::var("OPTIMIST_BIN") {
-        return bin.into();
-    }
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/optimist");
-    assert!(
-        bin.exists(),
-        "build it first: cargo build --release -p optimist-cli"
-    );
-    bin
 }
 
 /// Documents a second `optimist export` writes, start to end (the store's open included:
