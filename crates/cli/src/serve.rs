@@ -28,6 +28,10 @@ pub(crate) struct Args {
     /// here as JSON (written whole: a reader never sees half of it).
     #[arg(long, value_name = "FILE")]
     ready_file: Option<PathBuf>,
+    /// Serve the test API (`POST /_optimist/reset`, docs/testing.md) on a data directory
+    /// too; --ephemeral always serves it. Without either, its paths are unknown.
+    #[arg(long)]
+    test_mode: bool,
     /// Generated document ids and uuids (indices, the cluster) are a function of --seed,
     /// of the index and of how many came before: the same in every run, for golden files.
     #[arg(long)]
@@ -65,6 +69,7 @@ impl Args {
     pub(crate) fn run(self) -> Result<(), String> {
         let mut options = self.security.options()?;
         options.limits = self.http.limits();
+        options.test_api = self.ephemeral || self.test_mode;
         let (data, segment_size) = match (self.ephemeral, self.data_dir) {
             (true, Some(_)) => return Err("--ephemeral keeps no data directory".into()),
             (true, None) => (
@@ -162,6 +167,7 @@ impl Security {
             tls,
             limits: server::connections::Limits::default(),
             changes: Default::default(),
+            test_api: false,
         })
     }
 }

@@ -84,6 +84,17 @@ impl IdGenerator {
         }
     }
 
+    /// Seeded, starts the document ids of every index again from their first, as a fresh
+    /// generator of the seed would give them (a test server's reset); time-based, nothing
+    /// changes. Uuids go on counting: an index created again never takes the uuid of one
+    /// deleted before it, which is how readers (the changes feed's shared reads) tell them
+    /// apart.
+    pub fn restart(&self) {
+        if let Kind::Seeded { ids, .. } = &self.kind {
+            ids.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+    }
+
     /// A new uuid for `name` (an index, the cluster): 22 characters of URL-safe base64 of
     /// 16 bytes, as Elasticsearch writes its uuids.
     pub fn uuid(&self, name: &str) -> String {
@@ -216,6 +227,13 @@ mod tests {
         for uuid in &first[4..] {
             assert_eq!(uuid.len(), 22);
         }
+        // A restart starts the ids again, not the uuids.
+        ids.restart();
+        assert_eq!(ids.next_id_in("logs"), first[0]);
+        let fresh = IdGenerator::seeded(7);
+        fresh.uuid("logs");
+        fresh.restart();
+        assert_ne!(fresh.uuid("logs"), first[4]);
     }
 
     #[test]

@@ -9,4 +9,5 @@ pub(crate) mod consumers;
 pub(crate) mod docs;
 pub(crate) mod indices;
 pub(crate) mod mget;
+pub(crate) mod testing;
 pub(crate) mod writer;

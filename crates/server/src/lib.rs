@@ -39,6 +39,7 @@ pub fn state(store: Arc<Store>, changes: Arc<ChangesWaiters>) -> AppState {
         ids,
         node_name: "optimist".into(),
         cluster_uuid: cluster_uuid.into(),
+        test_api: false,
     }
 }
 
@@ -54,6 +55,9 @@ pub struct ServeOptions {
     /// What wakes the changes feed's long polls: give the store its `on_changes` when it
     /// opens. Without it a long poll still answers, looking again every second.
     pub changes: Arc<ChangesWaiters>,
+    /// Serve the test API (`/_optimist/reset`): `optimist serve --ephemeral` or
+    /// `--test-mode`. Off, its paths are unknown, as on Elasticsearch.
+    pub test_api: bool,
 }
 
 /// The allocator `optimist` runs with (its `#[global_allocator]`, and the benchmark's, which
@@ -104,7 +108,9 @@ pub async fn serve_with(
         in_flight: in_flight::InFlight::new(options.limits.in_flight_bytes),
     };
     let changes = options.changes.clone();
-    let api = api(state(store.clone(), options.changes), http);
+    let mut state = state(store.clone(), options.changes);
+    state.test_api = options.test_api;
+    let api = api(state, http);
     let shutdown = async move {
         shutdown.await;
         changes.close();

@@ -31,6 +31,8 @@ pub struct AppState {
     pub(crate) writers: Arc<engine::internals::Writers>,
     /// Wakes the long polls of the changes feed.
     pub changes: Arc<ChangesWaiters>,
+    /// The test API (`/_optimist/`) is served: a server started for tests.
+    pub test_api: bool,
 }
 
 /// Wakes the long polls of an index's changes feed (`api/changes.rs`) when a shard of it

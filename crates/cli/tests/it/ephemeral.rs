@@ -226,3 +226,42 @@ fn deterministic_ids_are_the_same_in_every_run_of_a_seed() {
         "{first:?} {other:?}"
     );
 }
+
+#[test]
+fn reset_empties_it_and_ids_start_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ready.json");
+    let (process, ready) = spawn(dir.path(), dir.path(), &file, &["--deterministic-ids"]);
+    let addr = address_of(&ready);
+    let auto_id = || send_to(addr, "POST", "/logs/_doc", &[], Some(b"{}")).json()["_id"].clone();
+    let first = auto_id();
+    assert_ne!(auto_id(), first);
+    let reset = send_to(addr, "POST", "/_optimist/reset", &[], None);
+    assert_eq!(reset.status, 200, "{}", reset.text());
+    assert_eq!(reset.json()["deleted_indices"], 1);
+    assert_eq!(send_to(addr, "GET", "/logs/_doc/x", &[], None).status, 404);
+    assert_eq!(
+        auto_id(),
+        first,
+        "each test sees the ids it would see alone"
+    );
+    assert!(stop(process).success());
+}
+
+#[test]
+fn test_mode_serves_the_test_api_on_a_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("log");
+    let (process, addr) = crate::serve::serve_process(&data, &log, 4096, &["--test-mode"]);
+    assert_eq!(
+        send_to(addr, "PUT", "/i/_doc/1", &[], Some(b"{}")).status,
+        201
+    );
+    assert_eq!(
+        send_to(addr, "POST", "/_optimist/reset", &[], None).status,
+        200
+    );
+    assert!(!data.join("i").exists());
+    assert!(stop(process).success());
+}

@@ -27,7 +27,7 @@ fn serve_limited(
 }
 
 /// `serve_limited`, with more arguments for `optimist serve`.
-fn serve_process(
+pub(crate) fn serve_process(
     dir: &std::path::Path,
     log: &std::path::Path,
     limit: u32,

@@ -44,6 +44,7 @@ pub(crate) enum Endpoint {
     GetConsumer,
     DeleteConsumer,
     AckConsumer,
+    Reset,
 }
 
 /// One endpoint at one path: the methods it answers and the parameters it accepts.
@@ -181,9 +182,24 @@ pub(crate) const ROUTES: &[Route] = &[
     ),
 ];
 
+/// The test API (`api/testing.rs`), routed only by a server started for tests: on any
+/// other, these paths are unknown, as Elasticsearch has them.
+pub(crate) const TEST_ROUTES: &[Route] = &[row(
+    "/_optimist/reset",
+    &["POST"],
+    Endpoint::Reset,
+    Some(COMMON_ONLY),
+)];
+
+/// The rows a server routes: the API, and the test API when it serves one.
+pub(crate) fn rows(test_api: bool) -> impl Iterator<Item = &'static Route> {
+    let test: &'static [Route] = if test_api { TEST_ROUTES } else { &[] };
+    ROUTES.iter().chain(test)
+}
+
 /// The pattern a path takes, as the router chooses it: of those with its segments, the one
 /// with the most static segments.
-fn pattern_of(path: &str) -> Option<&'static str> {
+fn pattern_of(path: &str, test_api: bool) -> Option<&'static str> {
     let fits = |pattern: &str| {
         let mut parts = pattern.split('/').skip(1);
         let mut segments = path.split('/').skip(1);
@@ -196,8 +212,7 @@ fn pattern_of(path: &str) -> Option<&'static str> {
         }
     };
     let static_count = |pattern: &str| pattern.split('/').filter(|p| !p.starts_with('{')).count();
-    ROUTES
-        .iter()
+    rows(test_api)
         .map(|route| route.pattern)
         .filter(|pattern| fits(pattern))
         .max_by_key(|pattern| static_count(pattern))
@@ -205,24 +220,21 @@ fn pattern_of(path: &str) -> Option<&'static str> {
 
 /// The row a request takes, if its path and method name one; `HEAD` takes a `GET` row, as
 /// the router answers it.
-pub(crate) fn route(method: &str, path: &str) -> Option<&'static Route> {
-    let pattern = pattern_of(path)?;
+pub(crate) fn route(method: &str, path: &str, test_api: bool) -> Option<&'static Route> {
+    let pattern = pattern_of(path, test_api)?;
     let taken = |method| {
-        ROUTES
-            .iter()
-            .find(|route| route.pattern == pattern && route.methods.contains(&method))
+        rows(test_api).find(|route| route.pattern == pattern && route.methods.contains(&method))
     };
     taken(method).or_else(|| taken("GET").filter(|_| method == "HEAD"))
 }
 
 /// The methods a path accepts, sorted, for 405 and `OPTIONS` answers (axum's own `Allow`
 /// header is lost under router-wide layers).
-pub(crate) fn allowed_methods(path: &str) -> Vec<&'static str> {
-    let Some(pattern) = pattern_of(path) else {
+pub(crate) fn allowed_methods(path: &str, test_api: bool) -> Vec<&'static str> {
+    let Some(pattern) = pattern_of(path, test_api) else {
         return Vec::new();
     };
-    let mut methods: Vec<&str> = ROUTES
-        .iter()
+    let mut methods: Vec<&str> = rows(test_api)
         .filter(|route| route.pattern == pattern)
         .flat_map(|route| route.methods.iter().copied())
         .collect();
@@ -237,7 +249,7 @@ mod tests {
 
     #[test]
     fn a_path_takes_the_row_the_router_would_take() {
-        let take = |method, path| route(method, path).map(|r| r.endpoint);
+        let take = |method, path| route(method, path, false).map(|r| r.endpoint);
         assert_eq!(take("PUT", "/m/_doc/1"), Some(Endpoint::IndexDoc));
         assert_eq!(take("HEAD", "/m/_doc/1"), Some(Endpoint::GetDoc));
         assert_eq!(take("HEAD", "/_mget"), Some(Endpoint::Mget));
@@ -249,18 +261,27 @@ mod tests {
         assert_eq!(take("GET", "/m/_doc/1/more"), None);
         assert_eq!(take("GET", "/m//1"), None);
         assert_eq!(
-            allowed_methods("/m/_doc/1"),
+            allowed_methods("/m/_doc/1", false),
             ["DELETE", "GET", "HEAD", "POST", "PUT"]
         );
-        assert_eq!(allowed_methods("/m"), ["DELETE", "GET", "HEAD", "PUT"]);
-        assert_eq!(allowed_methods("/_forcemerge"), ["POST"]);
-        assert!(allowed_methods("/a/b/c/d/e").is_empty());
+        assert_eq!(
+            allowed_methods("/m", false),
+            ["DELETE", "GET", "HEAD", "PUT"]
+        );
+        assert_eq!(allowed_methods("/_forcemerge", false), ["POST"]);
+        assert!(allowed_methods("/a/b/c/d/e", false).is_empty());
+        // The test API is a row only where it is served.
+        assert_eq!(take("POST", "/_optimist/reset"), None);
+        let reset = route("POST", "/_optimist/reset", true).map(|r| r.endpoint);
+        assert_eq!(reset, Some(Endpoint::Reset));
+        assert_eq!(allowed_methods("/_optimist/reset", true), ["POST"]);
     }
 
     #[test]
     fn one_row_per_method_of_a_path() {
-        for (n, a) in ROUTES.iter().enumerate() {
-            for b in &ROUTES[n + 1..] {
+        let all: Vec<&Route> = rows(true).collect();
+        for (n, a) in all.iter().enumerate() {
+            for b in &all[n + 1..] {
                 let shared = a.methods.iter().any(|m| b.methods.contains(m));
                 assert!(!(a.pattern == b.pattern && shared), "{a:?} and {b:?}");
             }

@@ -20,12 +20,12 @@ use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter};
 use tower_service::Service;
 
-use crate::api::{bulk, changes, cluster, consumers, docs, indices, mget};
+use crate::api::{bulk, changes, cluster, consumers, docs, indices, mget, testing};
 use crate::es::{self, EsError, Exception};
 use crate::http::auth::Users;
 use crate::http::in_flight::InFlight;
 use crate::http::percent_escapes::Escapes;
-use crate::http::route_table::{self, Endpoint, ROUTES};
+use crate::http::route_table::{self, Endpoint};
 use crate::input::content::ContentType;
 use crate::input::params::Params;
 use crate::state::{AppState, CONTENT_LEN_MAX, Reply};
@@ -56,14 +56,14 @@ fn routes(state: AppState) -> Router {
     let mut router = Router::new();
     // Each pattern once, however its rows lie in the table (axum refuses a path twice).
     let mut patterns: Vec<&str> = Vec::new();
-    for route in ROUTES {
+    for route in route_table::rows(state.test_api) {
         if !patterns.contains(&route.pattern) {
             patterns.push(route.pattern);
         }
     }
     for pattern in patterns {
         let mut methods = MethodRouter::new();
-        for route in ROUTES.iter().filter(|route| route.pattern == pattern) {
+        for route in route_table::rows(state.test_api).filter(|route| route.pattern == pattern) {
             methods = handler(methods, method_filter(route.methods), route.endpoint);
         }
         router = router.route(pattern, methods);
@@ -131,6 +131,7 @@ fn handler(
         E::GetConsumer => methods.on(filter, consumers::get_consumer),
         E::DeleteConsumer => methods.on(filter, consumers::delete_consumer),
         E::AckConsumer => methods.on(filter, consumers::ack_consumer),
+        E::Reset => methods.on(filter, testing::reset),
     }
 }
 
@@ -231,7 +232,8 @@ impl Api {
         // (crate::http::unrecognized); only a request with a query string can have one.
         let unknown_parameters = || {
             let params = Params::parse(uri.query()?);
-            crate::http::unrecognized::refusal(&method, uri.path(), &params)
+            let test_api = self.0.state.test_api;
+            crate::http::unrecognized::refusal(&method, uri.path(), &params, test_api)
                 .map(EsError::illegal_argument)
                 .or_else(|| crate::input::param_values::refusal(&params))
                 .map(IntoResponse::into_response)
@@ -410,7 +412,10 @@ fn elasticsearch_layer(
     match response.status() {
         StatusCode::METHOD_NOT_ALLOWED => {
             let uri = request_uri(uri);
-            let allowed = route_table::allowed_methods(uri.split('?').next().unwrap_or(&uri));
+            // Only a routed path answers 405, and a server without the test API routes none
+            // of its paths: the test rows may be counted here either way.
+            let path = uri.split('?').next().unwrap_or(&uri);
+            let allowed = route_table::allowed_methods(path, true);
             response = if method == Method::OPTIONS {
                 es::empty(StatusCode::OK)
             } else {
@@ -513,7 +518,7 @@ mod tests {
                 let Some(_) = document_index(&request) else {
                     continue;
                 };
-                let row = route_table::route(method, path).expect("a row");
+                let row = route_table::route(method, path, false).expect("a row");
                 assert_eq!(row.endpoint, Endpoint::IndexDoc, "{method} {path}");
                 assert_eq!(
                     row.params,

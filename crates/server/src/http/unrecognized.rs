@@ -112,8 +112,13 @@ pub(crate) const BULK: &[&str] = &[
 /// `path` is the request's path, percent-decoded, as Elasticsearch quotes it.
 /// The endpoint is the route table's row for the request (`route_table.rs`); a request no
 /// row takes, or whose row checks no parameters, is left to its handler and the router.
-pub(crate) fn refusal(method: &Method, path: &str, params: &Params) -> Option<String> {
-    let accepted = route_table::route(method.as_str(), path)?.params?;
+pub(crate) fn refusal(
+    method: &Method,
+    path: &str,
+    params: &Params,
+    test_api: bool,
+) -> Option<String> {
+    let accepted = route_table::route(method.as_str(), path, test_api)?.params?;
     unknown(accepted, path, params)
 }
 
@@ -152,7 +157,7 @@ mod tests {
     use super::*;
 
     fn refused(method: Method, path: &str, query: &str) -> Option<String> {
-        refusal(&method, path, &Params::parse(query))
+        refusal(&method, path, &Params::parse(query), false)
     }
 
     #[test]

@@ -10,4 +10,5 @@ mod limits;
 mod quickstart;
 mod security;
 mod support;
+mod testing;
 mod tidy;
