@@ -31,12 +31,11 @@ pub use state::{AppState, CONTENT_LEN_MAX, ChangesWaiters};
 /// Shared state for a store, its changes feed's long polls woken by `changes` (which the
 /// store was opened to call: `StoreOptions::on_changes`).
 pub fn state(store: Arc<Store>, changes: Arc<ChangesWaiters>) -> AppState {
-    let (ids, cluster_uuid) = (store.ids().clone(), store.ids().uuid("_cluster"));
+    let cluster_uuid = store.ids().uuid("_cluster");
     AppState {
         store,
         changes,
         writers: Arc::new(api::writer::writers()),
-        ids,
         node_name: "optimist".into(),
         cluster_uuid: cluster_uuid.into(),
         test_api: false,

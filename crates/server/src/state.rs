@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use axum::body::Body;
 use axum::http::Response;
-use engine::{IdGenerator, OnChanges, Store};
+use engine::{OnChanges, Store};
 use tokio::sync::Notify;
 
 mod shared_reads;
@@ -24,7 +24,6 @@ pub const CONTENT_LEN_MAX: usize = engine::SOURCE_LEN_MAX;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
-    pub ids: Arc<IdGenerator>,
     pub node_name: Arc<str>,
     pub cluster_uuid: Arc<str>,
     /// The shards' writer threads, which run single-document writes (`api/writer.rs`).

@@ -78,7 +78,7 @@ async fn run(
     let pretty = params.pretty();
     require_json(&content_type)?;
     params.forced_refresh()?;
-    let mut parsed = parse_request(&body, path_index, &params, &state.ids)?;
+    let mut parsed = parse_request(&body, path_index, &params, state.store.ids())?;
     let store = state.store.clone();
     blocking(move || {
         let results = execute(&store, &mut parsed);
@@ -256,8 +256,7 @@ impl<'a> Item<'a> {
         ids: &IdGenerator,
         validation: &mut Vec<String>,
     ) -> Result<Parsed, EsError> {
-        // Whether `_id` was given, and given empty, before the id moves into the action.
-        let has_id = self.explicit_id.is_some();
+        // Whether `_id` was given empty, before the id moves into the action.
         let empty_id = self.explicit_id.as_deref() == Some("");
         // An index or create without one gets its id here; a delete or update without one is
         // refused by validation.
@@ -292,11 +291,6 @@ impl<'a> Item<'a> {
             ))
         } else {
             action
-        };
-        // A generated id is known only now.
-        let id = match &action {
-            Ok(BulkAction::Index(r)) if !has_id => r.id.clone(),
-            _ => id,
         };
         Ok(Parsed {
             op,

@@ -121,7 +121,7 @@ async fn write_doc(state: &AppState, write: Write, default_op: OpType) -> Answer
     if let Some(refusal) = params.write_target_refusal(&index) {
         return Err(refusal);
     }
-    let id = id.unwrap_or_else(|| state.ids.next_id_in(&index));
+    let id = id.unwrap_or_else(|| state.store.ids().next_id_in(&index));
     let routing = params.routing().map(str::to_owned);
     let mut request = IndexRequest::with(id, body, op_type, conditions);
     // Validation, and then the document's own check, come before the index is resolved, so

@@ -38,7 +38,7 @@ pub(crate) async fn reset(State(state): State<AppState>, params: Params) -> Resu
         Ok(deleted)
     })
     .await?;
-    state.ids.restart();
+    state.store.ids().restart();
     let took = started.elapsed().as_millis() as u64;
     Ok(es::json_response(
         StatusCode::OK,
