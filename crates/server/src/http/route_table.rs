@@ -58,6 +58,9 @@ pub(crate) struct Route {
     /// The parameters Elasticsearch 8's REST specification gives the endpoint, besides the
     /// common ones; `None` where optimist checks none yet and the handler reads what it knows.
     pub(crate) params: Option<&'static [&'static str]>,
+    /// Of the test API (`api/testing.rs`): routed only by a server started for tests; on
+    /// any other, the path is unknown, as Elasticsearch has it.
+    pub(crate) test_api: bool,
 }
 
 const fn row(
@@ -71,6 +74,19 @@ const fn row(
         methods,
         endpoint,
         params,
+        test_api: false,
+    }
+}
+
+/// A row of the test API.
+const fn test_row(
+    pattern: &'static str,
+    methods: &'static [&'static str],
+    endpoint: Endpoint,
+) -> Route {
+    Route {
+        test_api: true,
+        ..row(pattern, methods, endpoint, Some(COMMON_ONLY))
     }
 }
 
@@ -180,21 +196,14 @@ pub(crate) const ROUTES: &[Route] = &[
         Endpoint::AckConsumer,
         Some(COMMON_ONLY),
     ),
+    test_row("/_optimist/reset", &["POST"], Endpoint::Reset),
 ];
-
-/// The test API (`api/testing.rs`), routed only by a server started for tests: on any
-/// other, these paths are unknown, as Elasticsearch has them.
-pub(crate) const TEST_ROUTES: &[Route] = &[row(
-    "/_optimist/reset",
-    &["POST"],
-    Endpoint::Reset,
-    Some(COMMON_ONLY),
-)];
 
 /// The rows a server routes: the API, and the test API when it serves one.
 pub(crate) fn rows(test_api: bool) -> impl Iterator<Item = &'static Route> {
-    let test: &'static [Route] = if test_api { TEST_ROUTES } else { &[] };
-    ROUTES.iter().chain(test)
+    ROUTES
+        .iter()
+        .filter(move |route| test_api || !route.test_api)
 }
 
 /// The pattern a path takes, as the router chooses it: of those with its segments, the one
