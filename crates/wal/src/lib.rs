@@ -13,6 +13,7 @@
 
 mod checkpoint;
 mod config;
+mod copy;
 mod decision;
 mod error;
 pub mod fuzz;
@@ -30,6 +31,7 @@ mod storage;
 mod wal;
 
 pub use config::{Config, Durability, RecoveryMode};
+pub use copy::{copy_into, copy_to_memory};
 pub use error::{Corruption, Error, Poison, Result};
 pub use ids::{Generation, Location, LogUuid, PrimaryTerm, SeqNo, ShardId};
 pub use inspect::{SegmentScan, records_after, scan_segment, segment_generations};

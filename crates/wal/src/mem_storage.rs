@@ -36,6 +36,19 @@ struct Entries {
     dirs: BTreeMap<String, Arc<Dir>>,
 }
 
+impl Entries {
+    /// `AlreadyExists` if `name` is a file: it cannot be made a directory.
+    fn refuse_file(&self, name: &str) -> io::Result<()> {
+        if self.files.contains_key(name) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{name}: a file, not a directory"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl MemStorage {
     /// An empty directory.
     pub fn new() -> MemStorage {
@@ -45,6 +58,47 @@ impl MemStorage {
     /// Bytes of pages held by every file below this directory (holes take none).
     pub fn resident_bytes(&self) -> u64 {
         self.dir.resident_bytes()
+    }
+
+    /// A copy of this directory and everything below it, taken at one moment, that shares
+    /// every page with this one until either side writes it: reference counts only, no byte
+    /// copied (a test snapshot of an index, `engine::Snapshot`).
+    pub fn fork(&self) -> MemStorage {
+        MemStorage {
+            dir: Arc::new(self.dir.fork()),
+        }
+    }
+
+    /// Bytes of pages below this directory that no fork shares: what it holds alone.
+    pub fn unshared_bytes(&self) -> u64 {
+        MemStorage::unshared_bytes_of(std::slice::from_ref(self))
+    }
+
+    /// Bytes of pages below these directories (each a different one, not clones of one
+    /// handle) that nothing else holds: pages they share among themselves count once, pages
+    /// shared with any other fork not at all.
+    pub fn unshared_bytes_of(trees: &[MemStorage]) -> u64 {
+        let mut seen: std::collections::HashMap<*const Vec<u8>, (usize, usize)> =
+            std::collections::HashMap::new();
+        for tree in trees {
+            tree.dir.each_page(&mut |page| {
+                let held = seen
+                    .entry(Arc::as_ptr(page))
+                    .or_insert((0, Arc::strong_count(page)));
+                held.0 += 1;
+            });
+        }
+        let alone = seen.values().filter(|(here, all)| here == all).count();
+        (alone * PAGE_LEN) as u64
+    }
+
+    /// Makes `tree` the child directory `name`, in place of any there was.
+    pub fn graft(&self, name: &str, tree: MemStorage) -> io::Result<()> {
+        check_name(name)?;
+        let mut entries = self.entries();
+        entries.refuse_file(name)?;
+        entries.dirs.insert(name.to_owned(), tree.dir);
+        Ok(())
     }
 
     fn entries(&self) -> MutexGuard<'_, Entries> {
@@ -67,6 +121,33 @@ impl Dir {
                 .values()
                 .map(|d| d.resident_bytes())
                 .sum::<u64>()
+    }
+
+    /// Calls `visit` with every page below this directory.
+    fn each_page(&self, visit: &mut dyn FnMut(&Arc<Vec<u8>>)) {
+        let entries = self.entries();
+        for file in entries.files.values() {
+            file.read().pages.values().for_each(&mut *visit);
+        }
+        for dir in entries.dirs.values() {
+            dir.each_page(visit);
+        }
+    }
+
+    /// The directory's entries are read under its lock, so the copy is of one moment; each
+    /// file's pages under that file's.
+    fn fork(&self) -> Dir {
+        let entries = self.entries();
+        let files = entries.files.iter();
+        let dirs = entries.dirs.iter();
+        Dir {
+            entries: Mutex::new(Entries {
+                files: files
+                    .map(|(n, f)| (n.clone(), Arc::new(f.fork())))
+                    .collect(),
+                dirs: dirs.map(|(n, d)| (n.clone(), Arc::new(d.fork()))).collect(),
+            }),
+        }
     }
 }
 
@@ -97,6 +178,10 @@ fn not_found(name: &str) -> io::Error {
 }
 
 impl Storage for MemStorage {
+    fn as_mem(&self) -> Option<&MemStorage> {
+        Some(self)
+    }
+
     fn list(&self) -> io::Result<Vec<String>> {
         Ok(self.entries().files.keys().cloned().collect())
     }
@@ -148,12 +233,7 @@ impl Storage for MemStorage {
     fn sub(&self, name: &str) -> io::Result<Arc<dyn Storage>> {
         check_name(name)?;
         let mut entries = self.entries();
-        if entries.files.contains_key(name) {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{name}: a file, not a directory"),
-            ));
-        }
+        entries.refuse_file(name)?;
         let dir = entries.dirs.entry(name.to_owned()).or_default().clone();
         Ok(Arc::new(MemStorage { dir }))
     }
@@ -205,6 +285,18 @@ impl MemFile {
     fn resident_bytes(&self) -> u64 {
         (self.read().pages.len() * PAGE_LEN) as u64
     }
+
+    /// A file of the same length whose pages are this one's, each copied on its first write
+    /// by either (`Arc::make_mut` in `Pages::write_at`).
+    fn fork(&self) -> MemFile {
+        let pages = self.read();
+        MemFile {
+            state: RwLock::new(Pages {
+                len: pages.len,
+                pages: pages.pages.clone(),
+            }),
+        }
+    }
 }
 
 /// Where `offset` falls: its page and the offset within it.
@@ -252,6 +344,37 @@ impl Pages {
         len
     }
 
+    /// Zeros over `len` bytes at `offset`: the pages wholly inside become holes, the two at
+    /// its ends are zeroed in part. Costs the pages held, not the bytes.
+    fn write_zeros_at(&mut self, offset: u64, len: u64) {
+        let end = offset + len;
+        let (first, at) = page_of(offset);
+        let (last, until) = page_of(end);
+        let whole = if at == 0 { first } else { first + 1 }..last;
+        if !whole.is_empty() {
+            let held: Vec<u64> = self.pages.range(whole).map(|(&p, _)| p).collect();
+            for page in held {
+                self.pages.remove(&page);
+            }
+        }
+        let mut zero = |page: u64, range: std::ops::Range<usize>| {
+            if let Some(p) = self.pages.get_mut(&page) {
+                Arc::make_mut(p)[range].fill(0);
+            }
+        };
+        if first == last {
+            zero(first, at..until);
+        } else {
+            if at != 0 {
+                zero(first, at..PAGE_LEN);
+            }
+            if until != 0 {
+                zero(last, 0..until);
+            }
+        }
+        self.len = self.len.max(end);
+    }
+
     fn set_len(&mut self, len: u64) {
         if len < self.len {
             // Pages past the end go; the tail of the last one is zeroed, so that growing the
@@ -281,6 +404,11 @@ impl StorageFile for MemFile {
 
     fn len(&self) -> io::Result<u64> {
         Ok(self.read().len)
+    }
+
+    fn write_zeros_at(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.write().write_zeros_at(offset, len);
+        Ok(())
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
@@ -327,6 +455,16 @@ mod tests {
                     let to = rng.below(len + 3 * PAGE_LEN as u64);
                     file.set_len(to).unwrap();
                     model.resize(to as usize, 0);
+                }
+                1 => {
+                    let at = rng.below(len + PAGE_LEN as u64);
+                    let n = rng.below(3 * PAGE_LEN as u64);
+                    file.write_zeros_at(at, n).unwrap();
+                    let end = (at + n) as usize;
+                    if model.len() < end {
+                        model.resize(end, 0);
+                    }
+                    model[at as usize..end].fill(0);
                 }
                 _ => {
                     let at = rng.below(len + PAGE_LEN as u64);

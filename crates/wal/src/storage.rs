@@ -38,6 +38,11 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn space(&self) -> io::Result<Option<Space>> {
         Ok(None)
     }
+    /// This storage, if it is held in memory: a copy of it is then a fork that shares its
+    /// pages (`copy::copy_to_memory`), where any other is read whole.
+    fn as_mem(&self) -> Option<&crate::MemStorage> {
+        None
+    }
 }
 
 /// A file system's size and what is left of it for us, in bytes.
@@ -67,6 +72,20 @@ pub trait StorageFile: Send + Sync + fmt::Debug {
     }
     /// Truncates or extends (with zeros) to `len`.
     fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Writes `len` zeros at `offset`, so that the blocks are allocated (a segment prepared
+    /// ahead, whose appends then change no metadata `fdatasync` would journal). A storage
+    /// with nothing to allocate may only make the range read as zeros.
+    fn write_zeros_at(&self, offset: u64, len: u64) -> io::Result<()> {
+        const CHUNK: u64 = 1 << 20;
+        let zeros = vec![0u8; CHUNK.min(len) as usize];
+        let mut at = 0;
+        while at < len {
+            let n = zeros.len().min((len - at) as usize);
+            self.write_all_at(offset + at, &zeros[..n])?;
+            at += n as u64;
+        }
+        Ok(())
+    }
     /// Makes the written bytes (and the size) durable: `fdatasync`.
     fn sync_data(&self) -> io::Result<()>;
     /// Makes the bytes and all metadata durable: `fsync`.

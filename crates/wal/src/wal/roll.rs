@@ -217,14 +217,7 @@ pub(super) fn prepare_file(
         other => other?,
     };
     let result = (|| {
-        const CHUNK: usize = 1 << 20;
-        let zeros = vec![0u8; CHUNK.min(capacity as usize)];
-        let mut offset = 0;
-        while offset < capacity {
-            let n = zeros.len().min((capacity - offset) as usize);
-            file.write_all_at(offset, &zeros[..n])?;
-            offset += n as u64;
-        }
+        file.write_zeros_at(0, capacity)?;
         file.sync_all()?;
         storage.rename(&temp, &segment::file_name(generation))?;
         storage.sync_dir()
