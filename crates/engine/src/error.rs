@@ -72,11 +72,14 @@ pub enum Error {
         /// `cluster.max_shards_per_node`.
         max: u64,
     },
-    /// 429 `cluster_block_exception`: the disk passed the flood-stage watermark and the
-    /// index has the `read_only_allow_delete` block (`disk.rs`); it lifts itself.
+    /// `cluster_block_exception`: the index has blocks that refuse the request
+    /// (`blocks.rs`): ones set with `index.blocks.*` (403), or the `read_only_allow_delete`
+    /// block of a disk past its flood-stage watermark (`disk.rs`; 429, lifted by itself).
     ClusterBlock {
-        /// The index written to.
+        /// The index.
         index: String,
+        /// The blocks that refuse it, in the order of their ids.
+        blocks: Vec<crate::IndexBlock>,
     },
     /// 503 `unavailable_shards_exception`: the shard could not take the write now (its next
     /// segment could not be prepared: a full disk, no file descriptor left) and nothing was
@@ -278,13 +281,9 @@ impl Error {
         }
     }
 
-    /// A version conflict on `id`: `required` did not hold for `current`.
-    pub(crate) fn conflict(
-        id: &str,
-        required: Required,
-        current: Option<Stamp>,
-        deleted: bool,
-    ) -> Error {
+    /// A version conflict on `id`: `required` did not hold for `current` (a test server's
+    /// injected conflicts build theirs with it too).
+    pub fn conflict(id: &str, required: Required, current: Option<Stamp>, deleted: bool) -> Error {
         Error::VersionConflict(Box::new(Conflict {
             id: id.to_owned(),
             required,
@@ -341,7 +340,7 @@ impl Error {
             | Error::DocumentTooLarge { .. }
             | Error::ShardLimit { .. } => 400,
             Error::StoreClosed | Error::Unavailable(_) => 503,
-            Error::ClusterBlock { .. } => 429,
+            Error::ClusterBlock { blocks, .. } => crate::blocks::status_of(blocks),
             Error::IndexAlreadyExists { .. } | Error::InvalidIndexName { .. } => 400,
             Error::IndexNotFound { .. } => 404,
             Error::ShardFailed(_) => 500,
@@ -376,10 +375,10 @@ impl Error {
                  (http.max_content_length)"
             ),
             Error::StoreClosed => "node closed: the store was closed".to_owned(),
-            Error::ClusterBlock { index } => format!(
-                "index [{index}] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded \
-                 flood-stage watermark, index has read-only-allow-delete block];"
-            ),
+            Error::ClusterBlock { index, blocks } => {
+                let described: Vec<&str> = blocks.iter().map(|b| b.describe()).collect();
+                format!("index [{index}] blocked by: [{}];", described.join(", "))
+            }
             Error::ShardLimit {
                 adding,
                 current,

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use wal::{ShardId, Storage};
 
+use crate::blocks::{Access, BlockState, IndexBlocks};
 use crate::changes::{ChangesSignal, OnChanges};
 use crate::disk::DiskBlock;
 use crate::error::{Error, Result};
@@ -32,6 +33,8 @@ pub struct Index {
     retired: OnceLock<Error>,
     /// Told by every shard's durable moves (`Index::wait_for_changes`).
     changes: Arc<ChangesSignal>,
+    /// Its `index.blocks.*`, shared with its shards; kept in its settings file.
+    blocks: Arc<BlockState>,
 }
 
 /// What a shard tells when it makes more durable: the index's waiters, then the store's
@@ -64,6 +67,15 @@ impl ShardSlot {
     }
 }
 
+/// What an open does to the primary term of each shard that existed before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnOpen {
+    /// Bumps it, as every open after a stop or a crash does.
+    BumpPrimaryTerm,
+    /// Keeps it: a test snapshot's restore, a rollback to stamps handed out before.
+    KeepPrimaryTerm,
+}
+
 impl Index {
     /// Opens an index that exists: its settings file names its shards, and each must have
     /// its directory and its log. A missing one is damage, never a shard to create empty:
@@ -75,6 +87,7 @@ impl Index {
         settings: IndexSettings,
         options: &StoreOptions,
         disk: &Arc<DiskBlock>,
+        on_open: OnOpen,
     ) -> Result<Index> {
         let shards = settings.number_of_shards;
         let missing = shard_dirs(dir)
@@ -88,7 +101,7 @@ impl Index {
                  {missing:?} have no directory or no log in it; `optimist check` reports it"
             )));
         }
-        Index::open(dir, name, uuid, settings, options, disk)
+        Index::open(dir, name, uuid, settings, options, disk, on_open)
     }
 
     /// Opens (creating what is absent) every shard the settings name.
@@ -99,8 +112,10 @@ impl Index {
         settings: IndexSettings,
         options: &StoreOptions,
         disk: &Arc<DiskBlock>,
+        on_open: OnOpen,
     ) -> Result<Index> {
         let changes = Arc::new(ChangesSignal::default());
+        let blocks = Arc::new(BlockState::new(IndexSettings::load_blocks(dir)?));
         let mut shards = Vec::with_capacity(settings.number_of_shards as usize);
         let mut recoveries = Vec::with_capacity(shards.capacity());
         for n in settings.shard_ids() {
@@ -120,6 +135,8 @@ impl Index {
             shard_settings.index_name = name.to_owned();
             shard_settings.disk = Some(disk.clone());
             shard_settings.on_changes = Some(tell_changes(&changes, options));
+            shard_settings.bump_primary_term = on_open == OnOpen::BumpPrimaryTerm;
+            shard_settings.blocks = Some(blocks.clone());
             let (shard, recovery) = Shard::open(storage, n, shard_settings)?;
             shards.push(ShardSlot {
                 current: RwLock::new(Arc::new(shard)),
@@ -135,6 +152,7 @@ impl Index {
             recoveries,
             retired: OnceLock::new(),
             changes,
+            blocks,
         })
     }
 
@@ -315,7 +333,25 @@ impl Index {
 
     /// Realtime get, on the shard the routing names.
     pub fn get(&self, id: &str, routing: Option<&str>) -> Result<Option<Document>> {
-        self.shard_for(id, routing).get(id)
+        let shard = self.shard_for(id, routing);
+        shard.check_blocks(Access::Read)?;
+        shard.get(id)
+    }
+
+    /// The index's blocks now (`index.blocks.*`; the disk watermark's is the store's).
+    pub fn blocks(&self) -> IndexBlocks {
+        self.blocks.get()
+    }
+
+    /// `cluster_block_exception` if a block refuses `access` (the index's, or on a write the
+    /// disk watermark's): for requests that reach no single document, such as a count.
+    pub fn check_blocks(&self, access: Access) -> Result<()> {
+        self.shard(ShardId(0)).check_blocks(access)
+    }
+
+    /// Sets the blocks in force (`Store::set_blocks`, which stores them first).
+    pub(crate) fn set_blocks(&self, blocks: IndexBlocks) {
+        self.blocks.set(blocks);
     }
 
     /// Realtime get with Elasticsearch's read-time version check: with `version`, a document

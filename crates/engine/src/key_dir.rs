@@ -182,6 +182,17 @@ struct Map {
 }
 
 impl Map {
+    /// Adds this stripe's (live documents, tombstones) to `counts`.
+    fn count_into(&self, counts: &mut (u64, u64)) {
+        for &n in self.table.iter() {
+            if self.slot(n).packed.term_and_kind & TOMBSTONE == TOMBSTONE {
+                counts.1 += 1;
+            } else {
+                counts.0 += 1;
+            }
+        }
+    }
+
     fn slot(&self, n: u32) -> &Slot {
         &self.chunks[n as usize / CHUNK][n as usize % CHUNK]
     }
@@ -256,6 +267,17 @@ pub(crate) struct KeyDir {
 
 /// Every stripe of a key directory, locked (`KeyDir::lock_all`).
 pub(crate) struct AllLocked<'a>(Vec<MutexGuard<'a, Map>>);
+
+impl AllLocked<'_> {
+    /// (live documents, tombstones), as of this moment.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        let mut counts = (0, 0);
+        for map in &self.0 {
+            map.count_into(&mut counts);
+        }
+        counts
+    }
+}
 
 /// One locked stripe: the per-document lock of every id in it.
 pub(crate) struct Locked<'a> {
@@ -344,15 +366,7 @@ impl KeyDir {
     /// (live documents, tombstones).
     pub(crate) fn counts(&self) -> (u64, u64) {
         let mut counts = (0, 0);
-        self.each_stripe(|map| {
-            for &n in map.table.iter() {
-                if map.slot(n).packed.term_and_kind & TOMBSTONE == TOMBSTONE {
-                    counts.1 += 1;
-                } else {
-                    counts.0 += 1;
-                }
-            }
-        });
+        self.each_stripe(|map| map.count_into(&mut counts));
         counts
     }
 

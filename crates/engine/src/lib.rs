@@ -9,11 +9,13 @@
 
 #![warn(missing_docs)]
 
+mod blocks;
 mod bulk;
 mod catalog;
 mod changes;
 mod compacted;
 mod consumers;
+mod deferred;
 pub mod disk;
 mod durable_file;
 mod error;
@@ -32,9 +34,11 @@ mod op;
 mod options;
 mod progress;
 mod request;
+mod restart;
 pub mod routing;
 mod settings;
 mod shard;
+mod snapshot;
 pub mod source;
 mod stamp;
 mod store;
@@ -43,6 +47,7 @@ mod update;
 mod version;
 mod writer;
 
+pub use blocks::{Access, IndexBlock, IndexBlocks};
 pub use bulk::{BulkAction, BulkItem, BulkItemResult, BulkOptions, GetItem};
 /// The type of a request's document source, for callers that build one without the crate.
 pub use bytes::Bytes;
@@ -65,6 +70,7 @@ pub use request::{
 };
 pub use settings::IndexSettings;
 pub use shard::{DocResult, Document, ShardFailure, WriteResult};
+pub use snapshot::{RestoreOptions, Restored, Snapshot};
 pub use stamp::{Stamp, Version};
 
 /// One shard and what opening, compacting and syncing it reports: for the server, the tools

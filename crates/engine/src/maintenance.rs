@@ -19,7 +19,7 @@ use crate::catalog::Indices;
 use crate::catalog::Unopened;
 use crate::disk::DiskBlock;
 use crate::error::Error;
-use crate::index::Index;
+use crate::index::{Index, OnOpen};
 use crate::options::StoreOptions;
 use crate::shard::Shard;
 
@@ -159,7 +159,15 @@ fn open_unopened(
             .map_err(|e| Error::Unavailable(format!("index [{name}]: {e}")))
             .and_then(|dir| {
                 let (uuid, settings) = (u.uuid.clone(), u.settings.clone());
-                Index::open_existing(&dir, &name, uuid, settings, options, disk)
+                Index::open_existing(
+                    &dir,
+                    &name,
+                    uuid,
+                    settings,
+                    options,
+                    disk,
+                    OnOpen::BumpPrimaryTerm,
+                )
             });
         let index = match opened {
             Ok(index) => index,

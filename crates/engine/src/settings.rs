@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use wal::{Durability, ShardId, Storage};
 
+use crate::blocks::IndexBlocks;
 use crate::error::{Error, Result};
 use crate::routing;
 
@@ -115,18 +116,45 @@ impl IndexSettings {
         Some((settings, get("uuid")?))
     }
 
-    /// Writes the settings file durably: complete under its final name, or absent.
+    /// Writes the settings file durably, with no block: complete under its final name, or
+    /// absent.
     pub(crate) fn store(&self, dir: &Arc<dyn Storage>, uuid: &str) -> Result<()> {
+        self.store_with(dir, uuid, IndexBlocks::NONE)
+    }
+
+    /// `store`, with the index's blocks (`blocks.rs`).
+    pub(crate) fn store_with(
+        &self,
+        dir: &Arc<dyn Storage>,
+        uuid: &str,
+        blocks: IndexBlocks,
+    ) -> Result<()> {
         let io = |e: std::io::Error| {
             Error::shard_failed_by(format!("cannot write index settings: {e}"), e)
         };
         let _ = dir.remove(TEMP_FILE_NAME);
         let file = dir.create(TEMP_FILE_NAME).map_err(io)?;
-        file.write_all_at(0, self.encode(uuid).as_bytes())
-            .map_err(io)?;
+        let text = format!("{}blocks={}\n", self.encode(uuid), blocks.encode());
+        file.write_all_at(0, text.as_bytes()).map_err(io)?;
         file.sync_all().map_err(io)?;
         dir.rename(TEMP_FILE_NAME, FILE_NAME).map_err(io)?;
         dir.sync_dir().map_err(io)
+    }
+
+    /// The blocks an index directory's settings file keeps: none if it has no `blocks` line
+    /// (written before blocks were kept) or there is no file yet (an index being created).
+    pub(crate) fn load_blocks(dir: &Arc<dyn Storage>) -> Result<IndexBlocks> {
+        let Ok(file) = dir.open(FILE_NAME) else {
+            return Ok(IndexBlocks::NONE);
+        };
+        let bytes = wal::read_to_end(&*file)
+            .map_err(|e| Error::shard_failed_by(format!("cannot read index settings: {e}"), e))?;
+        let text = String::from_utf8_lossy(&bytes);
+        match text.lines().find_map(|l| l.strip_prefix("blocks=")) {
+            None => Ok(IndexBlocks::NONE),
+            Some(names) => IndexBlocks::decode(names)
+                .ok_or_else(|| Error::shard_failed("the index settings file is damaged")),
+        }
     }
 
     /// The uuid in an index directory's settings file; `None` if there is none.

@@ -9,6 +9,7 @@
 //! Opening replays the log into the directory, then bumps the primary term durably before the
 //! first write: a stamp seen before a crash but lost in it can never match a new write.
 
+mod capture;
 mod compaction;
 mod failure;
 mod history;
@@ -29,6 +30,7 @@ pub(crate) use failure::resource_exhausted;
 pub use recovery::KeysRecovery;
 pub(crate) use walk::ShardPoint;
 
+use crate::blocks::{Access, IndexBlock};
 use crate::compacted::{CompactedFile, CompactedGeneration, PARTITIONS};
 use crate::error::{Error, Result};
 use crate::key_dir::{DocLocation, Entry, EntryState, KeyDir};
@@ -59,6 +61,12 @@ pub struct ShardSettings {
     pub disk: Option<Arc<crate::disk::DiskBlock>>,
     /// Told when the shard's durable point moves (`StoreOptions::on_changes`).
     pub on_changes: Option<crate::changes::OnChanges>,
+    /// The index's blocks (`index.blocks.*`), shared with its other shards.
+    pub(crate) blocks: Option<Arc<crate::blocks::BlockState>>,
+    /// Whether an open of a shard that existed bumps its primary term (it does: the
+    /// architecture's guarantee that no stamp from before a crash matches a later write).
+    /// Only a test snapshot's restore opens without, being a rollback (`Store::restore`).
+    pub(crate) bump_primary_term: bool,
 }
 
 impl ShardSettings {
@@ -77,6 +85,8 @@ impl ShardSettings {
             index_name: String::new(),
             disk: None,
             on_changes: None,
+            blocks: None,
+            bump_primary_term: true,
         }
     }
 }
@@ -372,7 +382,7 @@ impl Shard {
             tail: tail::Tail::default(),
         };
         let (keys, replayed) = shard.recover()?;
-        if !wal_recovery.created {
+        if !wal_recovery.created && shard.settings.bump_primary_term {
             let next = PrimaryTerm(shard.wal.primary_term().0 + 1);
             shard.wal.set_primary_term(next).map_err(open_failed)?;
         }
@@ -449,11 +459,7 @@ impl Shard {
         op: impl FnOnce(Version, u64, bool) -> Op<'a>,
     ) -> Result<WriteResult> {
         self.check_serving()?;
-        if self.settings.disk.as_ref().is_some_and(|d| d.is_blocked()) {
-            return Err(Error::ClusterBlock {
-                index: self.settings.index_name.clone(),
-            });
-        }
+        self.check_blocks(Access::Write)?;
         let now = now_ms();
         let mut stripe = self.keys.lock(id);
         let current = stripe.get(id).and_then(|e| self.visible(&e, now));
@@ -523,10 +529,8 @@ impl Shard {
             && failure::resource_exhausted(io)
         {
             disk.check(&*self.storage);
-            if disk.is_blocked() {
-                return Error::ClusterBlock {
-                    index: self.settings.index_name.clone(),
-                };
+            if let Err(blocked) = self.check_blocks(Access::Write) {
+                return blocked;
             }
         }
         Error::Unavailable(format!(
@@ -824,6 +828,28 @@ impl Shard {
             )));
         }
         Ok(())
+    }
+
+    /// `cluster_block_exception` if a block refuses `access`: one of the index's, or the
+    /// disk watermark's `read_only_allow_delete` on a write.
+    pub(crate) fn check_blocks(&self, access: Access) -> Result<()> {
+        let mut blocks = self
+            .settings
+            .blocks
+            .as_ref()
+            .map(|b| b.get())
+            .unwrap_or_default();
+        if self.settings.disk.as_ref().is_some_and(|d| d.is_blocked()) {
+            blocks = blocks.with(IndexBlock::ReadOnlyAllowDelete, true);
+        }
+        let refusing = blocks.refusing(access);
+        if refusing.is_empty() {
+            return Ok(());
+        }
+        Err(Error::ClusterBlock {
+            index: self.settings.index_name.clone(),
+            blocks: refusing,
+        })
     }
 
     /// `check_failed`, and that the shard was not retired: every read and write asks this.

@@ -14,7 +14,7 @@ use wal::{FsStorage, Storage};
 use crate::catalog::{Catalog, Indices, Unopened};
 use crate::disk::DiskBlock;
 use crate::error::{Error, Result};
-use crate::index::Index;
+use crate::index::{Index, OnOpen};
 use crate::index_name::validate_index_name;
 use crate::lifecycle;
 use crate::maintenance::{self, Stop};
@@ -32,16 +32,18 @@ pub const FILES_RESERVED: u64 = 256;
 
 /// All indices of one data directory.
 pub struct Store {
-    root: Arc<dyn Storage>,
-    options: StoreOptions,
-    indices: Indices,
+    pub(crate) root: Arc<dyn Storage>,
+    pub(crate) options: StoreOptions,
+    pub(crate) indices: Indices,
     /// The maintenance thread, with `options.background`.
     maintenance: Option<(Arc<Stop>, JoinHandle<()>)>,
     /// Set by `close` (under the map's write lock): from then on the store creates, deletes
     /// and hands out nothing.
     closed: std::sync::atomic::AtomicBool,
     /// The disk watermark's state (`disk.rs`), shared with every shard; the store updates it.
-    disk: Arc<DiskBlock>,
+    pub(crate) disk: Arc<DiskBlock>,
+    /// Work left for after an answer, in memory only (`deferred.rs`).
+    pub(crate) deferred: crate::deferred::Deferred,
 }
 
 impl Store {
@@ -90,6 +92,7 @@ impl Store {
                         settings.clone(),
                         &options,
                         &disk,
+                        OnOpen::BumpPrimaryTerm,
                     );
                     match opened {
                         Ok(index) => {
@@ -137,6 +140,7 @@ impl Store {
             maintenance,
             closed: std::sync::atomic::AtomicBool::new(false),
             disk,
+            deferred: crate::deferred::Deferred::default(),
         })
     }
 
@@ -175,7 +179,7 @@ impl Store {
     }
 
     /// `StoreClosed` once `close` ran.
-    fn check_open(&self) -> Result<()> {
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
             Err(Error::StoreClosed)
         } else {
@@ -205,13 +209,7 @@ impl Store {
         let io = |e: std::io::Error| {
             Error::shard_failed_by(format!("cannot create index [{name}]: {e}"), e)
         };
-        // A leftover of a creation that failed half way, or of a decided delete whose
-        // removal failed (its marker stays, and names the old uuid only).
-        if self.root.list_dirs().map_err(io)?.iter().any(|d| d == name) {
-            self.root.remove_dir(name).map_err(io)?;
-            self.root.sync_dir().map_err(io)?;
-        }
-        let dir = self.root.sub(name).map_err(io)?;
+        let dir = self.fresh_dir(name).map_err(io)?;
         let uuid = self.options.ids.uuid(name);
         let index = Index::open(
             &dir,
@@ -220,6 +218,7 @@ impl Store {
             settings.clone(),
             &self.options,
             &self.disk,
+            OnOpen::BumpPrimaryTerm,
         )?;
         settings.store(&dir, &uuid)?;
         let index = Arc::new(index);
@@ -227,9 +226,24 @@ impl Store {
         Ok(index)
     }
 
+    /// An empty directory for index `name`, where no index is open: a leftover found there
+    /// (of a creation that failed half way, or of a decided delete whose removal failed; its
+    /// marker stays, and names the old uuid only) is removed first, durably.
+    pub(crate) fn fresh_dir(&self, name: &str) -> std::io::Result<Arc<dyn Storage>> {
+        if self.root.list_dirs()?.iter().any(|d| d == name) {
+            self.root.remove_dir(name)?;
+            self.root.sync_dir()?;
+        }
+        self.root.sub(name)
+    }
+
     /// `cluster.max_shards_per_node`, as Elasticsearch's `ShardLimitValidator` checks it, and
     /// the descriptors every shard would need at the next open.
-    fn check_shard_limits(&self, indices: &Catalog, settings: &IndexSettings) -> Result<()> {
+    pub(crate) fn check_shard_limits(
+        &self,
+        indices: &Catalog,
+        settings: &IndexSettings,
+    ) -> Result<()> {
         let copies = |s: &IndexSettings| {
             u64::from(s.number_of_shards) * (1 + u64::from(s.number_of_replicas))
         };
@@ -293,6 +307,20 @@ impl Store {
     pub fn delete_index(&self, name: &str) -> Result<()> {
         let mut indices = self.indices.write().unwrap_or_else(|e| e.into_inner());
         self.check_open()?;
+        if let Err(e) = self.delete_locked(&mut indices, name)? {
+            tracing::warn!(index = name, error = %e, "the deleted index's files stay until the next open");
+        }
+        Ok(())
+    }
+
+    /// `delete_index` under the catalog's lock: `Err` if the delete could not be decided (the
+    /// index unchanged), `Ok(Err)` if it was decided but its files could not all be removed
+    /// yet (the next open finishes it).
+    pub(crate) fn delete_locked(
+        &self,
+        indices: &mut Catalog,
+        name: &str,
+    ) -> Result<std::io::Result<()>> {
         let Some(uuid) = indices.uuid(name).map(str::to_owned) else {
             return Err(Error::IndexNotFound {
                 index: name.to_owned(),
@@ -309,17 +337,36 @@ impl Store {
             index.retire(Error::IndexNotFound {
                 index: name.to_owned(),
             });
-            // Before its files go: a handle kept from before must not write into a
-            // directory of the same name created after (the storage is by path).
-            index.halt();
+            if self.root.as_mem().is_some() {
+                // In memory a directory is its own, not a path: once removed below, what the
+                // old handles' threads still write goes nowhere a later index of the same name
+                // reads. The halt (joining a thread per shard) need not hold up the delete.
+                self.deferred.run(move || index.halt());
+            } else {
+                // Before its files go: a handle kept from before must not write into a
+                // directory of the same name created after (the storage is by path).
+                index.halt();
+            }
         }
         let pending = lifecycle::PendingDelete {
             index: name.to_owned(),
             uuid,
         };
-        if let Err(e) = lifecycle::finish_delete(&self.root, &pending) {
-            tracing::warn!(index = name, error = %e, "the deleted index's files stay until the next open");
-        }
+        Ok(lifecycle::finish_delete(&self.root, &pending))
+    }
+
+    /// Sets an index's blocks (`index.blocks.*`): stored in its settings file first
+    /// (durably), then in force for every request that comes after. Setting blocks is never
+    /// itself blocked, so a block can always be lifted.
+    pub fn set_blocks(&self, name: &str, blocks: crate::IndexBlocks) -> Result<()> {
+        let indices = self.indices.write().unwrap_or_else(|e| e.into_inner());
+        self.check_open()?;
+        let index = indices.get(name)?;
+        let dir = self.root.sub(name).map_err(|e| {
+            Error::shard_failed_by(format!("cannot open index [{name}]'s directory: {e}"), e)
+        })?;
+        index.settings().store_with(&dir, index.uuid(), blocks)?;
+        index.set_blocks(blocks);
         Ok(())
     }
 

@@ -42,8 +42,16 @@ pub type OnThreadStart = Arc<dyn Fn() + Send + Sync>;
 /// The writers of each index (by UUID), one per shard.
 #[derive(Default)]
 pub struct Writers {
-    writers: Mutex<HashMap<String, Arc<[Arc<Writer>]>>>,
+    writers: Mutex<HashMap<String, IndexWriters>>,
     on_thread_start: Option<OnThreadStart>,
+}
+
+/// One index's writers, and which open of the index they write to: a test snapshot's
+/// restore opens an index again under the same uuid (`Store::restore`), and a write to the new
+/// one must never be queued behind, and run on, the old.
+struct IndexWriters {
+    index: std::sync::Weak<Index>,
+    shards: Arc<[Arc<Writer>]>,
 }
 
 /// A write's outcome carries the seq_no it must wait for: the one its answer reports, a
@@ -103,11 +111,15 @@ impl Writers {
         let mut writers = self.writers.lock().unwrap_or_else(|e| e.into_inner());
         // Looked up by `&str`: no key is built per write.
         let shards = match writers.get(index.uuid()) {
-            Some(shards) => shards.clone(),
-            None => {
+            Some(w) if std::ptr::eq(w.index.as_ptr(), Arc::as_ptr(index)) => w.shards.clone(),
+            _ => {
                 let shards: Arc<[Arc<Writer>]> =
                     index.shards().iter().map(|_| Arc::default()).collect();
-                writers.insert(index.uuid().to_owned(), shards.clone());
+                let entry = IndexWriters {
+                    index: Arc::downgrade(index),
+                    shards: shards.clone(),
+                };
+                writers.insert(index.uuid().to_owned(), entry);
                 shards
             }
         };

@@ -319,7 +319,7 @@ impl Shard {
         self.checkpoint_keys_locked(&mut m)
     }
 
-    fn checkpoint_keys_locked(&self, m: &mut Maintenance) -> Result<()> {
+    pub(super) fn checkpoint_keys_locked(&self, m: &mut Maintenance) -> Result<()> {
         let compacted_generation = self.read_files().generation();
         let mut body = Body::default();
         let covers_below = self

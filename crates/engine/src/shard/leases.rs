@@ -200,7 +200,7 @@ impl Shard {
         })
     }
 
-    fn lock_leases(&self) -> std::sync::MutexGuard<'_, LeaseTable> {
+    pub(super) fn lock_leases(&self) -> std::sync::MutexGuard<'_, LeaseTable> {
         self.leases.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

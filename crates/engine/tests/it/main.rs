@@ -61,3 +61,6 @@ mod changes;
 
 /// Named consumers: retention leases that keep history until acknowledged or expired.
 mod consumers;
+
+/// Test snapshots: a restore brings back every stamp, run after run, in memory and on disk.
+mod snapshot;
