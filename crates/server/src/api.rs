@@ -9,5 +9,6 @@ pub(crate) mod consumers;
 pub(crate) mod docs;
 pub(crate) mod indices;
 pub(crate) mod mget;
+pub(crate) mod settings;
 pub(crate) mod testing;
 pub(crate) mod writer;

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 pub mod changes;
 mod error;
+pub(crate) mod injected;
 
 pub use error::{EsError, Exception};
 

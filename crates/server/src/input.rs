@@ -3,6 +3,7 @@
 
 pub(crate) mod changes;
 pub(crate) mod content;
+pub(crate) mod flat_settings;
 pub(crate) mod param_values;
 pub(crate) mod params;
 pub mod source_filter;

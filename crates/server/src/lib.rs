@@ -15,6 +15,8 @@ pub mod http;
 pub mod input;
 pub mod sched;
 pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -39,6 +41,7 @@ pub fn state(store: Arc<Store>, changes: Arc<ChangesWaiters>) -> AppState {
         node_name: "optimist".into(),
         cluster_uuid: cluster_uuid.into(),
         test_api: false,
+        testing: Arc::default(),
     }
 }
 

@@ -11,8 +11,14 @@ use axum::http::Response;
 use engine::{OnChanges, Store};
 use tokio::sync::Notify;
 
+mod faults;
 mod shared_reads;
+pub(crate) mod simple_match;
+mod testing;
+pub(crate) use faults::{Action, Facts, Fired, Match, RULES_MAX, Rule, mix};
 pub(crate) use shared_reads::SharedReads;
+pub(crate) use testing::SNAPSHOTS_MAX;
+pub use testing::TestState;
 
 /// `http.max_content_length`'s default (100 MiB). It is the engine's bound on a document's
 /// source too, so every body the server accepts holds only documents the log can store, and
@@ -32,6 +38,8 @@ pub struct AppState {
     pub changes: Arc<ChangesWaiters>,
     /// The test API (`/_optimist/`) is served: a server started for tests.
     pub test_api: bool,
+    /// What the test API keeps: its snapshots.
+    pub(crate) testing: Arc<TestState>,
 }
 
 /// Wakes the long polls of an index's changes feed (`api/changes.rs`) when a shard of it

@@ -40,7 +40,27 @@ impl Server {
             on_changes: Some(options.changes.on_changes()),
             ..StoreOptions::default()
         };
-        let store = Arc::new(Store::open_dir(dir, store_options).unwrap());
+        let store = Store::open_dir(dir, store_options).unwrap();
+        Server::start_on(store, options)
+    }
+
+    /// In memory, with the test API, as `optimist serve --ephemeral` runs.
+    pub fn start_ephemeral() -> Server {
+        let options = ServeOptions {
+            test_api: true,
+            ..ServeOptions::default()
+        };
+        let store_options = StoreOptions {
+            on_changes: Some(options.changes.on_changes()),
+            ..StoreOptions::default()
+        };
+        let memory = Arc::new(wal::MemStorage::new());
+        Server::start_on(Store::open(memory, store_options).unwrap(), options)
+    }
+
+    /// On a store opened by the caller (give it `options.changes.on_changes()`).
+    pub fn start_on(store: Store, options: ServeOptions) -> Server {
+        let store = Arc::new(store);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, addr) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

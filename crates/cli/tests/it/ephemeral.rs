@@ -102,6 +102,14 @@ fn it_says_where_it_answers_serves_every_api_and_writes_nothing() {
         (&got["_version"], &got["_source"]),
         (&json!(1), &json!({"n": 1}))
     );
+    // A snapshot and its restore stay in memory too.
+    let snapshot = send_to(addr, "PUT", "/_optimist/snapshots/s", &[], None);
+    assert_eq!(snapshot.status, 200, "{}", snapshot.text());
+    send_to(addr, "DELETE", "/orders", &[], None);
+    let restore = send_to(addr, "POST", "/_optimist/snapshots/s/_restore", &[], None);
+    assert_eq!(restore.status, 200, "{}", restore.text());
+    let again = send_to(addr, "GET", "/orders/_doc/42", &[], None).json();
+    assert_eq!(again, got);
 
     assert!(stop(process).success(), "SIGTERM stops it cleanly");
     assert!(

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use engine::{
     BulkAction, BulkItem, BulkItemResult, DeleteRequest, IdGenerator, Index, IndexRequest, OpType,
     Store, VersionType,
@@ -30,9 +30,11 @@ pub(crate) async fn bulk(
     state: State<AppState>,
     params: Params,
     content_type: ContentType,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply, EsError> {
-    run(state, None, params, content_type, body).await
+    let request = (params, content_type, opaque_id(&headers));
+    run(state, None, request, body).await
 }
 
 pub(crate) async fn bulk_index(
@@ -40,9 +42,17 @@ pub(crate) async fn bulk_index(
     Path(index): Path<String>,
     params: Params,
     content_type: ContentType,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply, EsError> {
-    run(state, Some(index), params, content_type, body).await
+    let request = (params, content_type, opaque_id(&headers));
+    run(state, Some(index), request, body).await
+}
+
+/// `X-Opaque-Id`, which fault rules of the test API may be scoped by.
+fn opaque_id(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get("x-opaque-id")?;
+    value.to_str().ok().map(str::to_owned)
 }
 
 /// One parsed item: what to run, or why this item alone fails.
@@ -70,8 +80,7 @@ struct Defaults {
 async fn run(
     State(state): State<AppState>,
     path_index: Option<String>,
-    params: Params,
-    content_type: ContentType,
+    (params, content_type, opaque_id): (Params, ContentType, Option<String>),
     body: Bytes,
 ) -> Result<Reply, EsError> {
     let started = Instant::now();
@@ -80,7 +89,16 @@ async fn run(
     params.forced_refresh()?;
     let mut parsed = parse_request(&body, path_index, &params, state.store.ids())?;
     let store = state.store.clone();
+    let faulted = state
+        .test_api
+        .then(|| (state.clone(), opaque_id.clone(), body.len()));
     blocking(move || {
+        let fired = match faulted {
+            Some((state, opaque_id, len)) => {
+                fault_items(&state, &mut parsed, opaque_id.as_deref(), len)
+            }
+            None => Vec::new(),
+        };
         let results = execute(&store, &mut parsed);
         // The items are written straight into the answer's text, each from its typed body.
         // `errors` and `took` come first in the answer but are known only after the items,
@@ -105,13 +123,82 @@ async fn run(
         let head = format!("{{\"errors\":{errors},\"took\":{took},\"items\":[");
         let start = HEAD_ROOM - head.len();
         out[start..HEAD_ROOM].copy_from_slice(head.as_bytes());
-        Ok(es::maybe_pretty_response(
-            StatusCode::OK,
-            Bytes::from(out).slice(start..),
-            pretty,
-        ))
+        let mut reply =
+            es::maybe_pretty_response(StatusCode::OK, Bytes::from(out).slice(start..), pretty);
+        if let Some(id) = fired.first() {
+            crate::api::testing::faults::mark(&mut reply, id);
+        }
+        Ok(reply)
     })
     .await
+}
+
+/// The test API's faults on single items (`state/faults.rs`): a `status` of scope `item`
+/// refuses the item with that status; a `version_conflict` makes a real write to its document
+/// first, and refuses it with the conflict unless its own condition meets that write. The
+/// ids of the rules that fired.
+fn fault_items(
+    state: &AppState,
+    parsed: &mut [Parsed],
+    opaque_id: Option<&str>,
+    len: usize,
+) -> Vec<String> {
+    use crate::api::testing::faults as faulting;
+    use crate::state::{Action, Facts};
+    let mut fired_ids = Vec::new();
+    for item in parsed.iter_mut().filter(|p| p.action.is_ok()) {
+        let facts = Facts {
+            method: "POST",
+            path: "/_bulk",
+            op: item.op,
+            index: Some(&item.index),
+            id: Some(&item.id),
+            opaque_id,
+            item: true,
+        };
+        let Some(fired) = state.testing.faults.fire(&facts) else {
+            continue;
+        };
+        let refusal = match &fired.action {
+            Action::Status { status, error, .. } => Some(es::injected::status_error(
+                *status,
+                error.as_deref(),
+                Some(&item.index),
+                len,
+            )),
+            action => match action.interleaved() {
+                Some((doc, conflict)) => {
+                    let contested = faulting::Contested {
+                        index: item.index.clone(),
+                        id: item.id.clone(),
+                        routing: item.routing.clone(),
+                        runs_anyway: item.action.as_ref().is_ok_and(meets_a_conflict),
+                    };
+                    faulting::interleave_now(&state.store, &contested, &doc, conflict).err()
+                }
+                None => None,
+            },
+        };
+        if let Some(refusal) = refusal {
+            item.action = Err(refusal);
+        }
+        fired_ids.push(fired.id);
+    }
+    fired_ids
+}
+
+/// Whether an item's own condition meets a write in between (`if_seq_no`, a version,
+/// `create`), or its update retries on conflict.
+fn meets_a_conflict(action: &BulkAction) -> bool {
+    match action {
+        BulkAction::Index(r) => {
+            r.op_type == engine::OpType::Create
+                || r.conditions.if_seq_no.is_some()
+                || r.conditions.version.is_some()
+        }
+        BulkAction::Delete(r) => r.conditions.if_seq_no.is_some() || r.conditions.version.is_some(),
+        BulkAction::Update(r) => r.if_seq_no.is_some() || r.retry_on_conflict > 0,
+    }
 }
 
 /// Room for the answer's head, `{"errors":false,"took":<u64>,"items":[` (at most 53 bytes).

@@ -46,35 +46,19 @@ pub(crate) async fn create_index(
     .await
 }
 
-/// Index settings from a create-index body, flat (`index.number_of_shards`) or nested.
-///
-/// Over 70 lines: the settings flattened, then each setting Elasticsearch accepts read with
-/// its own refusal, in the order it reads them.
+/// Index settings from a create-index body, flat (`index.number_of_shards`) or nested: each
+/// setting Elasticsearch accepts read with its own refusal, in the order it reads them.
 fn index_settings(body: &Value) -> Result<IndexSettings, String> {
-    let mut flat = HashMap::new();
-    fn walk(prefix: &str, value: &Value, out: &mut HashMap<String, String>) {
-        match value {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    let key = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    walk(&key, v, out);
-                }
-            }
-            Value::String(s) => {
-                out.insert(prefix.to_owned(), s.clone());
-            }
-            other => {
-                out.insert(prefix.to_owned(), other.to_string());
-            }
-        }
-    }
-    if let Some(settings) = body.get("settings") {
-        walk("", settings, &mut flat);
-    }
+    let flat: HashMap<String, String> = body
+        .get("settings")
+        .map(crate::input::flat_settings::flatten)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(key, value)| match value {
+            Value::String(s) => (key, s),
+            other => (key, other.to_string()),
+        })
+        .collect();
     let get = |name: &str| {
         flat.get(&format!("index.{name}"))
             .or_else(|| flat.get(name))
@@ -146,17 +130,7 @@ pub(crate) async fn get_index(
     let pretty = params.pretty();
     match state.store.index(&index) {
         Ok(idx) => {
-            let s = idx.settings();
-            let mut settings = json!({
-                "number_of_shards": s.number_of_shards.to_string(),
-                "number_of_replicas": s.number_of_replicas.to_string(),
-                "uuid": idx.uuid(),
-                "provided_name": index,
-            });
-            // The flood stage's block, as Elasticsearch puts it on every index.
-            if state.store.writes_blocked() {
-                settings["blocks"] = json!({"read_only_allow_delete": "true"});
-            }
+            let settings = crate::api::settings::rendered(&state, &idx);
             let body = json!({ index.clone(): {
                 "aliases": {},
                 "mappings": {},
@@ -448,6 +422,9 @@ async fn count_of(state: AppState, expression: String, params: Params, body: Byt
     let store = state.store.clone();
     blocking(move || {
         let indices = resolve(&store, &expression)?;
+        for index in &indices {
+            index.check_blocks(engine::Access::Read)?;
+        }
         let count: u64 = indices.iter().map(|i| i.doc_count()).sum();
         let shards: u32 = indices.iter().map(|i| i.settings().number_of_shards).sum();
         let body = json!({

@@ -382,7 +382,10 @@ mod tests {
                 current: 2,
                 max: 2,
             },
-            engine::Error::ClusterBlock { index: "i".into() },
+            engine::Error::ClusterBlock {
+                index: "i".into(),
+                blocks: vec![engine::IndexBlock::Write],
+            },
             engine::Error::Unavailable("later".into()),
             engine::Error::StoreClosed,
             engine::Error::HistoryCompacted(Box::new(engine::HistoryCompacted {

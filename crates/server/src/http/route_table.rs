@@ -44,7 +44,18 @@ pub(crate) enum Endpoint {
     GetConsumer,
     DeleteConsumer,
     AckConsumer,
+    GetSettings,
+    PutSettings,
     Reset,
+    CreateFault,
+    ListFaults,
+    DeleteFaults,
+    DeleteFault,
+    Restart,
+    PutSnapshot,
+    RestoreSnapshot,
+    ListSnapshots,
+    DeleteSnapshot,
 }
 
 /// One endpoint at one path: the methods it answers and the parameters it accepts.
@@ -83,10 +94,11 @@ const fn test_row(
     pattern: &'static str,
     methods: &'static [&'static str],
     endpoint: Endpoint,
+    params: &'static [&'static str],
 ) -> Route {
     Route {
         test_api: true,
-        ..row(pattern, methods, endpoint, Some(COMMON_ONLY))
+        ..row(pattern, methods, endpoint, Some(params))
     }
 }
 
@@ -196,7 +208,68 @@ pub(crate) const ROUTES: &[Route] = &[
         Endpoint::AckConsumer,
         Some(COMMON_ONLY),
     ),
-    test_row("/_optimist/reset", &["POST"], Endpoint::Reset),
+    row("/{index}/_settings", &["GET"], Endpoint::GetSettings, None),
+    row("/{index}/_settings", &["PUT"], Endpoint::PutSettings, None),
+    test_row(
+        "/_optimist/reset",
+        &["POST"],
+        Endpoint::Reset,
+        &["snapshot", "snapshots"],
+    ),
+    test_row(
+        "/_optimist/faults",
+        &["POST"],
+        Endpoint::CreateFault,
+        COMMON_ONLY,
+    ),
+    test_row(
+        "/_optimist/faults",
+        &["GET"],
+        Endpoint::ListFaults,
+        COMMON_ONLY,
+    ),
+    test_row(
+        "/_optimist/faults",
+        &["DELETE"],
+        Endpoint::DeleteFaults,
+        COMMON_ONLY,
+    ),
+    test_row(
+        "/_optimist/faults/{id}",
+        &["DELETE"],
+        Endpoint::DeleteFault,
+        COMMON_ONLY,
+    ),
+    test_row(
+        "/_optimist/restart",
+        &["POST"],
+        Endpoint::Restart,
+        COMMON_ONLY,
+    ),
+    test_row(
+        "/_optimist/snapshots",
+        &["GET"],
+        Endpoint::ListSnapshots,
+        COMMON_ONLY,
+    ),
+    test_row(
+        "/_optimist/snapshots/{name}",
+        &["PUT"],
+        Endpoint::PutSnapshot,
+        COMMON_ONLY,
+    ),
+    test_row(
+        "/_optimist/snapshots/{name}",
+        &["DELETE"],
+        Endpoint::DeleteSnapshot,
+        COMMON_ONLY,
+    ),
+    test_row(
+        "/_optimist/snapshots/{name}/_restore",
+        &["POST"],
+        Endpoint::RestoreSnapshot,
+        &["bump_primary_term"],
+    ),
 ];
 
 /// The rows a server routes: the API, and the test API when it serves one.

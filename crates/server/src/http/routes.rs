@@ -6,7 +6,6 @@
 //! engine (a single document write on its shard's writer thread, `writer.rs`; reads and bulk
 //! requests on a blocking thread), and render with `es.rs`.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,15 +19,16 @@ use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter};
 use tower_service::Service;
 
-use crate::api::{bulk, changes, cluster, consumers, docs, indices, mget, testing};
+use crate::api::{bulk, changes, cluster, consumers, docs, indices, mget, settings, testing};
 use crate::es::{self, EsError, Exception};
 use crate::http::auth::Users;
+use crate::http::faults::{self, LostResponse, RequestFacts};
 use crate::http::in_flight::InFlight;
 use crate::http::percent_escapes::Escapes;
 use crate::http::route_table::{self, Endpoint};
 use crate::input::content::ContentType;
 use crate::input::params::Params;
-use crate::state::{AppState, CONTENT_LEN_MAX, Reply};
+use crate::state::{Action, AppState, CONTENT_LEN_MAX, Reply};
 use tower_http::timeout::TimeoutBody;
 
 /// What the HTTP layer holds for itself, beside what it hands the handlers.
@@ -131,7 +131,18 @@ fn handler(
         E::GetConsumer => methods.on(filter, consumers::get_consumer),
         E::DeleteConsumer => methods.on(filter, consumers::delete_consumer),
         E::AckConsumer => methods.on(filter, consumers::ack_consumer),
+        E::GetSettings => methods.on(filter, settings::get_settings),
+        E::PutSettings => methods.on(filter, settings::put_settings),
         E::Reset => methods.on(filter, testing::reset),
+        E::CreateFault => methods.on(filter, testing::create_fault),
+        E::ListFaults => methods.on(filter, testing::list_faults),
+        E::DeleteFaults => methods.on(filter, testing::delete_faults),
+        E::DeleteFault => methods.on(filter, testing::delete_fault),
+        E::Restart => methods.on(filter, testing::restart),
+        E::PutSnapshot => methods.on(filter, testing::put_snapshot),
+        E::RestoreSnapshot => methods.on(filter, testing::restore_snapshot),
+        E::ListSnapshots => methods.on(filter, testing::list_snapshots),
+        E::DeleteSnapshot => methods.on(filter, testing::delete_snapshot),
     }
 }
 
@@ -156,10 +167,12 @@ where
     B::Error: Into<axum::BoxError>,
 {
     type Response = Reply;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Reply, Infallible>> + Send>>;
+    /// Only an injected fault of the test API fails a request: hyper then closes the
+    /// connection without an answer, as a lost response looks to a client.
+    type Error = LostResponse;
+    type Future = Pin<Box<dyn Future<Output = Result<Reply, LostResponse>> + Send>>;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), LostResponse>> {
         Poll::Ready(Ok(()))
     }
 
@@ -167,7 +180,18 @@ where
         let api = self.clone();
         let timeout = self.0.http.body_timeout;
         let request = request.map(|body| Body::new(TimeoutBody::new(timeout, body)));
-        Box::pin(async move { Ok(api.answer(request).await) })
+        Box::pin(async move {
+            let reply = api.answer(request).await;
+            match reply.extensions().get::<LostResponse>().cloned() {
+                None => Ok(reply),
+                Some(lost) => {
+                    if let Some(hang) = lost.hang {
+                        tokio::time::sleep(hang).await;
+                    }
+                    Err(lost)
+                }
+            }
+        })
     }
 }
 
@@ -216,8 +240,32 @@ impl Api {
         reply
     }
 
+    /// An injected fault's answer, when a rule fires on the request (a server with the test
+    /// API only, `http/faults.rs`); else [`Api::handle_unfaulted`].
+    async fn handle(self, request: Request) -> Reply {
+        let state = &self.0.state;
+        let fired = (state.test_api && !state.testing.faults.is_empty())
+            .then(|| RequestFacts::of(&request))
+            .flatten()
+            .and_then(|facts| Some((state.testing.faults.fire(&facts.facts())?, facts)));
+        let Some((fired, facts)) = fired else {
+            return self.handle_unfaulted(request).await;
+        };
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let compatible = compatible_of(&request);
+        // A proxy's raw body is not Elasticsearch's; every other answer is.
+        let layered = !matches!(fired.action, Action::Status { body: Some(_), .. });
+        let api = self.clone();
+        let state = state.clone();
+        let reply = faults::apply(&state, fired, facts, request, |r| api.handle_unfaulted(r)).await;
+        match layered {
+            true => elasticsearch_layer(reply, &method, &uri, compatible),
+            false => reply,
+        }
+    }
+
     /// Authentication, then the handler, then [`elasticsearch_layer`] on the answer.
-    async fn handle(self, mut request: Request) -> Reply {
+    async fn handle_unfaulted(self, mut request: Request) -> Reply {
         let method = request.method().clone();
         // A clone shares the URI's bytes: nothing is copied unless a message needs it.
         let uri = request.uri().clone();

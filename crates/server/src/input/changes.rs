@@ -127,7 +127,7 @@ impl ChangesRequest {
             timeout,
             heartbeat,
             limit: limit(params)?,
-            include_docs: boolean(params, "include_docs", true)?,
+            include_docs: params.boolean("include_docs", true)?,
             shard: shard(params)?,
             history_uuid: params.get("history_uuid").map(str::to_owned),
             filter: params.source_filter().unwrap_or_else(SourceFilter::all),
@@ -163,17 +163,6 @@ fn shard(params: &Params) -> Result<Option<u32>, EsError> {
 }
 
 /// Elasticsearch's `paramAsBoolean`: `true`, `false`, or empty for true.
-fn boolean(params: &Params, name: &str, default: bool) -> Result<bool, EsError> {
-    match params.get(name) {
-        None => Ok(default),
-        Some("" | "true") => Ok(true),
-        Some("false") => Ok(false),
-        Some(other) => Err(EsError::illegal_argument(format!(
-            "Failed to parse value [{other}] as only [true] or [false] are allowed."
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,18 @@ pub(crate) fn body_required(body: &[u8]) -> Result<(), EsError> {
     Ok(())
 }
 
+/// A body that must be JSON, read: `what` names it in the refusal (`parse_exception`).
+pub(crate) fn json_body(
+    content_type: &ContentType,
+    body: &[u8],
+    what: &str,
+) -> Result<serde_json::Value, EsError> {
+    require_json(content_type)?;
+    body_required(body)?;
+    serde_json::from_slice(body)
+        .map_err(|e| EsError::bad_request(Exception::Parse, format!("cannot read {what}: {e}")))
+}
+
 /// JSON and NDJSON, including the `vnd.elasticsearch+json; compatible-with=N` forms.
 pub(crate) fn require_json(content_type: &ContentType) -> Result<(), EsError> {
     let Some(value) = &content_type.0 else {

@@ -116,6 +116,19 @@ impl Params {
         self.get("pretty").is_some_and(|v| v != "false")
     }
 
+    /// A boolean parameter as Elasticsearch reads one: `true`, `false`, or given with no
+    /// value (true); `default` when absent.
+    pub(crate) fn boolean(&self, name: &str, default: bool) -> Result<bool, EsError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some("" | "true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(EsError::illegal_argument(format!(
+                "Failed to parse value [{other}] as only [true] or [false] are allowed."
+            ))),
+        }
+    }
+
     pub(crate) fn routing(&self) -> Option<&str> {
         self.get("routing").filter(|r| !r.is_empty())
     }
