@@ -45,6 +45,12 @@ start-times runs="50":
     cargo build --release -p optimist-cli
     RUNS={{runs}} cargo run --release -p benches --bin start_times
 
+# What a suite pays between tests on `serve --ephemeral`: a reset to a snapshot against
+# re-indexing, snapshots and restores by size, a test with a reset after it (issue 33).
+test-mode rounds="20" tests="1000":
+    cargo build --release -p optimist-cli
+    ROUNDS={{rounds}} TESTS={{tests}} cargo run --release -p benches --bin test_mode
+
 bench *args:
     cargo bench -p benches {{args}}
 
