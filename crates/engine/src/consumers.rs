@@ -100,10 +100,12 @@ impl Index {
         Ok(self.consumer_of(id, shards?))
     }
 
-    /// Every consumer, by id.
+    /// Every consumer, by id: not the leases the store holds itself (a search view's), whose
+    /// ids start with `_`, which a consumer's never does.
     pub fn consumers(&self) -> Result<Vec<Consumer>> {
         let first = self.shard(wal::ShardId(0)).leases();
-        first.iter().map(|l| self.consumer(&l.id)).collect()
+        let consumers = first.iter().filter(|l| !l.id.starts_with('_'));
+        consumers.map(|l| self.consumer(&l.id)).collect()
     }
 
     /// Deletes consumer `id` from every shard; durable before it returns.

@@ -34,6 +34,10 @@ const NAME_PREFIX: &str = "leases-";
 /// Elasticsearch's `index.soft_deletes.retention_lease.period` default.
 pub const LEASE_PERIOD_DEFAULT: Duration = Duration::from_secs(12 * 3600);
 
+/// The period of a lease held by the store itself (a search view's): it never expires, as
+/// the holder renews it by acknowledging, not by reading. Written as `u64::MAX` ms.
+pub const LEASE_PERIOD_NEVER: Duration = Duration::from_millis(u64::MAX);
+
 /// A lease's id: 1 to 255 bytes.
 pub const LEASE_ID_LEN_MAX: usize = 255;
 

@@ -63,7 +63,7 @@ pub use index::Index;
 pub use index_name::{INDEX_NAME_LEN_MAX, validate_index_name};
 pub use iter::{Iter, Position};
 pub use key_dir::Order;
-pub use leases::{LEASE_ID_LEN_MAX, LEASE_PERIOD_DEFAULT, Lease};
+pub use leases::{LEASE_ID_LEN_MAX, LEASE_PERIOD_DEFAULT, LEASE_PERIOD_NEVER, Lease};
 pub use progress::Progress;
 pub use request::{
     Conditions, DeleteRequest, ID_LEN_MAX, IndexRequest, OpType, SOURCE_LEN_MAX, VersionType,

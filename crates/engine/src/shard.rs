@@ -852,6 +852,16 @@ impl Shard {
         })
     }
 
+    /// A directory inside the shard's, for state derived from its log (a search view): the
+    /// engine never reads it, and it goes where the shard goes (deleted with its index,
+    /// captured by a snapshot, copied by a restore).
+    pub fn derived_storage(&self, name: &str) -> Result<Arc<dyn Storage>> {
+        self.storage.sub(name).map_err(|e| {
+            let shard = format!("[{}][{}]", self.settings.index_name, self.shard_id.0);
+            Error::shard_failed_by(format!("cannot open {shard}'s directory [{name}]: {e}"), e)
+        })
+    }
+
     /// `check_failed`, and that the shard was not retired: every read and write asks this.
     fn check_serving(&self) -> Result<()> {
         if let Some(why) = self.retired.get() {

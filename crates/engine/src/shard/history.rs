@@ -29,6 +29,18 @@ impl Shard {
         self.read_changes(since, limit, source_budget, Below::Refused)
     }
 
+    /// [`Shard::changes`] for a reader whose lease keeps the history (a search view being
+    /// built): below `history_start`, the compacted view (the latest operation of each
+    /// document, tombstones included) and then the log.
+    pub fn changes_or_compacted(
+        &self,
+        since: ShardPosition,
+        limit: usize,
+        source_budget: usize,
+    ) -> Result<ShardChanges> {
+        self.read_changes(since, limit, source_budget, Below::CompactedView)
+    }
+
     pub(crate) fn read_changes(
         &self,
         since: ShardPosition,

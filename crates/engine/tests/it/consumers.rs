@@ -458,3 +458,29 @@ fn a_power_cut_at_every_io_point_of_a_lease_write_leaves_the_old_or_the_new_leas
     // The cuts fell before, inside and after each write.
     assert_eq!(outcomes.len(), 3, "{outcomes:?}");
 }
+
+/// A lease the store holds itself (a search view's, `_`-named) keeps history as a consumer's
+/// does, and is no consumer.
+#[test]
+fn a_lease_held_by_the_store_itself_is_not_a_consumer() {
+    let (_store, index) = consumed(9, 1, "");
+    let never = engine::LEASE_PERIOD_NEVER;
+    let view = shard0(&index)
+        .add_lease("_view", engine::ShardPosition::START, "search_view", never)
+        .unwrap();
+    assert_eq!(view.expires_at_ms(), u64::MAX);
+    let ids: Vec<String> = index
+        .consumers()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, ["c"]);
+    index.delete_consumer("c").unwrap();
+    overwrite(&index, 400);
+    compact(&index);
+    shard0(&index).maintain_leases().unwrap();
+    assert!(shard0(&index).lease("_view").is_ok(), "never expires");
+    assert!(shard0(&index).pinned_bytes(SeqNo(0)) > 0);
+    assert!(index.consumers().unwrap().is_empty());
+}
