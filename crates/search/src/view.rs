@@ -1,0 +1,91 @@
+//! One shard's search view: a tantivy index derived from the shard's log, which records in
+//! each commit the last operation it applied (`checkpoint.rs`), holds a retention lease at
+//! that point (so compaction keeps every operation it has not applied), and is discarded and
+//! rebuilt from the log whenever it cannot be trusted.
+//!
+//! - `view/open.rs`: trusting a view, or rebuilding it.
+//! - `view/refresh.rs`: applying the shard's durable operations and committing.
+//! - `view/search.rs`: answering a query from the last refresh.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use engine::ShardPosition;
+use engine::internals::Shard;
+use tantivy::{IndexReader, IndexWriter, Searcher};
+use wal::ShardId;
+
+use crate::schema::Fields;
+
+mod open;
+mod refresh;
+mod search;
+
+pub use open::Opened;
+pub use refresh::Refreshed;
+pub use search::{Hit, Hits};
+
+/// The directory of a shard's view, inside the shard's.
+pub const VIEW_DIR: &str = "search";
+
+/// The id of the retention lease a view holds on its shard (a consumer's id never starts
+/// with `_`).
+pub const VIEW_LEASE: &str = "_search_view";
+
+/// The writer's indexing memory: tantivy's least is 15 MB.
+const WRITER_MEMORY: usize = 20_000_000;
+
+/// A shard's search view.
+pub struct ShardView {
+    shard: Arc<Shard>,
+    /// `[index][shard]`, for errors.
+    name: String,
+    index_uuid: String,
+    shard_id: ShardId,
+    fields: Fields,
+    writer: Mutex<ViewWriter>,
+    reader: IndexReader,
+    /// What searches see: the last refresh's searcher, with the position it holds.
+    visible: Mutex<Arc<Visible>>,
+}
+
+struct ViewWriter {
+    writer: IndexWriter,
+    /// The last operation applied (committed or not).
+    applied: ShardPosition,
+    /// The last operation committed (`None`: no commit of this view holds a checkpoint).
+    committed: Option<ShardPosition>,
+    /// Rebuilding from the beginning: below the log's start, the shard's compacted view.
+    rebuilding: bool,
+}
+
+/// A searcher and the shard's position it reflects.
+pub(crate) struct Visible {
+    pub(crate) searcher: Searcher,
+    pub(crate) applied: ShardPosition,
+}
+
+impl ShardView {
+    /// The shard's position the view's searches reflect: everything up to it, nothing after.
+    pub fn visible(&self) -> ShardPosition {
+        self.current().applied
+    }
+
+    /// The shard.
+    pub fn shard_id(&self) -> ShardId {
+        self.shard_id
+    }
+
+    pub(crate) fn current(&self) -> Arc<Visible> {
+        self.visible
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn failed(&self, what: &str, e: impl std::fmt::Display) -> crate::Error {
+        crate::Error::View {
+            shard: self.name.clone(),
+            reason: format!("{what}: {e}"),
+        }
+    }
+}
