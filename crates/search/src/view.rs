@@ -49,13 +49,36 @@ pub struct ShardView {
 }
 
 struct ViewWriter {
-    writer: IndexWriter,
+    /// Taken only when the view is dropped.
+    writer: Option<IndexWriter>,
     /// The last operation applied (committed or not).
     applied: ShardPosition,
     /// The last operation committed (`None`: no commit of this view holds a checkpoint).
     committed: Option<ShardPosition>,
-    /// Rebuilding from the beginning: below the log's start, the shard's compacted view.
+    /// Building from nothing: the next refresh reads the shard's compacted view first.
     rebuilding: bool,
+}
+
+impl ViewWriter {
+    fn tantivy(&self) -> &IndexWriter {
+        self.writer.as_ref().expect("taken only by drop")
+    }
+
+    fn tantivy_mut(&mut self) -> &mut IndexWriter {
+        self.writer.as_mut().expect("taken only by drop")
+    }
+}
+
+impl Drop for ViewWriter {
+    /// Waits for the writer's merges: a merge left running would go on writing and deleting
+    /// files in the directory after the view is gone, under a view opened on it next.
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.take()
+            && let Err(e) = writer.wait_merging_threads()
+        {
+            tracing::warn!(error = %e, "a search view's merges ended with an error");
+        }
+    }
 }
 
 /// A searcher and the shard's position it reflects.

@@ -29,16 +29,52 @@ impl Shard {
         self.read_changes(since, limit, source_budget, Below::Refused)
     }
 
-    /// [`Shard::changes`] for a reader whose lease keeps the history (a search view being
-    /// built): below `history_start`, the compacted view (the latest operation of each
-    /// document, tombstones included) and then the log.
-    pub fn changes_or_compacted(
+    /// The compacted view whole, in one pass and in no particular order: the latest
+    /// operation below the log's start of each document (tombstones included), each once
+    /// (a document's operations are in one partition's file). For a reader building from
+    /// nothing whose lease keeps the log from there (a search view); it goes on with
+    /// [`Shard::changes`] from the position returned. Stops at the first error of `visit`.
+    pub fn compacted_changes<E: From<Error>>(
         &self,
-        since: ShardPosition,
-        limit: usize,
-        source_budget: usize,
-    ) -> Result<ShardChanges> {
-        self.read_changes(since, limit, source_budget, Below::CompactedView)
+        mut visit: impl FnMut(Change) -> std::result::Result<(), E>,
+    ) -> std::result::Result<ShardPosition, E> {
+        self.check_serving()?;
+        let below = self.wal.first_seq_no();
+        let mut failed = None;
+        for file in self.read_files().in_use() {
+            let read = file.for_each(|_, r| {
+                if r.seq_no >= below {
+                    return Ok(());
+                }
+                let change = match self.change_of(r.seq_no, r.primary_term, &r.payload) {
+                    Ok(change) => change,
+                    Err(e) => {
+                        failed = Some(E::from(e));
+                        return Err(String::new());
+                    }
+                };
+                visit(Change {
+                    compacted: true,
+                    ..change
+                })
+                .map_err(|e| {
+                    failed = Some(e);
+                    String::new()
+                })
+            });
+            if let Err(why) = read {
+                return Err(failed.unwrap_or_else(|| {
+                    E::from(self.fail_with(format!("the compacted view cannot be read: {why}")))
+                }));
+            }
+        }
+        Ok(match below.0 {
+            0 => ShardPosition::START,
+            first => ShardPosition {
+                seq_no: Some(SeqNo(first - 1)),
+                primary_term: None,
+            },
+        })
     }
 
     pub(crate) fn read_changes(

@@ -120,7 +120,7 @@ impl ShardView {
             shard_id,
             fields: schema().1,
             writer: Mutex::new(ViewWriter {
-                writer,
+                writer: Some(writer),
                 applied,
                 committed: (applied != ShardPosition::START).then_some(applied),
                 rebuilding: applied == ShardPosition::START,

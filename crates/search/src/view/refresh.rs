@@ -34,13 +34,16 @@ impl ShardView {
     pub fn refresh(&self) -> Result<Refreshed> {
         let mut w = self.lock_writer();
         let mut applied = 0;
+        if w.rebuilding {
+            // From nothing: below the log's start, the compacted view in one pass.
+            w.applied = self.shard.compacted_changes(|change| {
+                applied += 1;
+                self.apply(&w, &change)
+            })?;
+            w.rebuilding = false;
+        }
         loop {
-            let page = if w.rebuilding {
-                self.shard
-                    .changes_or_compacted(w.applied, PAGE, PAGE_SOURCE_BYTES)?
-            } else {
-                self.shard.changes(w.applied, PAGE, PAGE_SOURCE_BYTES)?
-            };
+            let page = self.shard.changes(w.applied, PAGE, PAGE_SOURCE_BYTES)?;
             for change in &page.changes {
                 self.apply(&w, change)?;
             }
@@ -51,7 +54,6 @@ impl ShardView {
                 break;
             }
         }
-        w.rebuilding = false;
         if w.committed != Some(w.applied) {
             self.commit(&mut w)?;
         }
@@ -66,7 +68,7 @@ impl ShardView {
     }
 
     fn apply(&self, w: &ViewWriter, change: &Change) -> Result<()> {
-        w.writer
+        w.tantivy()
             .delete_term(Term::from_field_text(self.fields.id, &change.id));
         if let ChangeOp::Index { source } = &change.op {
             let indexed = Indexed {
@@ -77,7 +79,7 @@ impl ShardView {
                 source,
             };
             let doc = document(&self.fields, &indexed);
-            w.writer
+            w.tantivy()
                 .add_document(doc)
                 .map_err(|e| self.failed("cannot index a document", e))?;
         }
@@ -93,7 +95,7 @@ impl ShardView {
             applied: w.applied,
         };
         let mut prepared = w
-            .writer
+            .tantivy_mut()
             .prepare_commit()
             .map_err(|e| self.failed("cannot commit", e))?;
         prepared.set_payload(&checkpoint.render());

@@ -1,7 +1,8 @@
 //! The view answers every query as a plain scan of the documents does, at every refresh,
 //! through overwrites, deletes, compactions, clean restarts and power cuts.
 //!
-//! Seeded: `SEARCH_SEED=N` replays a run; every run prints its seed.
+//! Seeded: `SEARCH_SEED=N` replays a run's workload and crashes; every run prints its seed.
+//! tantivy's merges run on a thread of their own, so the interleaving is not replayed.
 
 use engine::{DeleteRequest, Index, IndexSettings, Order, Store};
 use optimist_search::{Bool, IndexView, Query, TermQuery, TermValue, eval};
