@@ -29,10 +29,13 @@ pub struct Refreshed {
 }
 
 impl ShardView {
-    /// Applies what the shard made durable since the last refresh and makes it visible.
-    /// Writers are never held up: the shard's log is read as the changes feed reads it.
+    /// Applies what the shard made durable since the last refresh, up to at least what was
+    /// durable when it began, and makes it visible. Writers are never held up: the shard's
+    /// log is read as the changes feed reads it, and a refresh does not chase writes made
+    /// while it runs (the next one takes them).
     pub fn refresh(&self) -> Result<Refreshed> {
         let mut w = self.lock_writer();
+        let target = self.shard.position_now()?.seq_no;
         let mut applied = 0;
         if w.rebuilding {
             // From nothing: below the log's start, the compacted view in one pass.
@@ -50,7 +53,7 @@ impl ShardView {
             applied += page.changes.len();
             let moved = page.last != w.applied;
             w.applied = page.last;
-            if page.changes.is_empty() && !moved {
+            if (page.changes.is_empty() && !moved) || w.applied.seq_no >= target {
                 break;
             }
         }

@@ -29,7 +29,7 @@ fn documents_written_while_the_view_is_built_and_refreshed_are_not_missed() {
             let (index, stop) = (index.clone(), stop.clone());
             std::thread::spawn(move || {
                 let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
+                while !stop.load(Ordering::Relaxed) && n < 5_000 {
                     let id = format!("d{}", (n * 7 + t) % 700);
                     if n % 5 == 4 {
                         let _ = index.delete(&DeleteRequest::new(id), None);
@@ -46,14 +46,12 @@ fn documents_written_while_the_view_is_built_and_refreshed_are_not_missed() {
         .collect();
     // Built while they write, then refreshed while they write.
     let (view, _) = IndexView::open(&index).unwrap();
-    for _ in 0..20 {
-        view.refresh().unwrap();
-    }
+    let during: usize = (0..10).map(|_| view.refresh().unwrap()).sum();
     stop.store(true, Ordering::Relaxed);
     let written: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
     assert!(
-        written > 100,
-        "the writers went on during the refreshes: {written}"
+        during > 0,
+        "the refreshes applied writes: {during} of {written}"
     );
     view.refresh().unwrap();
     let docs: Vec<engine::Document> = index.iter(Order::Id).unwrap().map(Result::unwrap).collect();

@@ -1,11 +1,8 @@
-use std::sync::Arc;
-
-use engine::{DeleteRequest, IndexSettings, SeqNo, ShardId};
+use engine::{DeleteRequest, SeqNo, ShardId};
 use optimist_search::{IndexView, Opened, Query, TermQuery, TermValue, VIEW_DIR, VIEW_LEASE};
 use serde_json::json;
-use wal::sim::SimStorage;
 
-use crate::support::{doc, ids, open};
+use crate::support::{doc, ids, new_index, open, overwrite};
 
 fn term(field: &str, value: TermValue) -> Query {
     Query::Term(TermQuery {
@@ -20,11 +17,7 @@ fn genre(g: &str) -> Query {
 
 #[test]
 fn a_search_sees_what_the_last_refresh_applied_and_nothing_written_after() {
-    let sim = SimStorage::new(1);
-    let store = open(&sim);
-    let index = store
-        .create_index("movies", IndexSettings::default())
-        .unwrap();
+    let (_sim, _store, index) = new_index(1, "movies", 1);
     let (view, opened) = IndexView::open(&index).unwrap();
     assert_eq!(opened, [Opened::Created]);
     index
@@ -87,11 +80,7 @@ fn a_search_sees_what_the_last_refresh_applied_and_nothing_written_after() {
 
 #[test]
 fn a_term_on_a_string_s_own_field_is_refused_not_answered_differently() {
-    let sim = SimStorage::new(2);
-    let store = open(&sim);
-    let index = store
-        .create_index("movies", IndexSettings::default())
-        .unwrap();
+    let (_sim, _store, index) = new_index(2, "movies", 1);
     let (view, _) = IndexView::open(&index).unwrap();
     let err = view
         .count(&term("genre", TermValue::Str("crime".into())))
@@ -101,11 +90,7 @@ fn a_term_on_a_string_s_own_field_is_refused_not_answered_differently() {
 
 #[test]
 fn a_reopened_view_is_kept_and_catches_up_with_writes_made_while_it_was_closed() {
-    let sim = SimStorage::new(3);
-    let store = open(&sim);
-    let index = store
-        .create_index("movies", IndexSettings::with_shards(2))
-        .unwrap();
+    let (sim, store, index) = new_index(3, "movies", 2);
     let (view, _) = IndexView::open(&index).unwrap();
     for i in 0..20 {
         index
@@ -132,11 +117,7 @@ fn a_reopened_view_is_kept_and_catches_up_with_writes_made_while_it_was_closed()
 
 #[test]
 fn a_damaged_view_is_rebuilt_from_the_log_and_says_why() {
-    let sim = SimStorage::new(4);
-    let store = open(&sim);
-    let index = store
-        .create_index("movies", IndexSettings::default())
-        .unwrap();
+    let (_sim, _store, index) = new_index(4, "movies", 1);
     let (view, _) = IndexView::open(&index).unwrap();
     for i in 0..50 {
         index
@@ -167,22 +148,10 @@ fn a_damaged_view_is_rebuilt_from_the_log_and_says_why() {
 
 #[test]
 fn compaction_keeps_what_the_view_has_not_applied_and_releases_what_it_has() {
-    let sim = SimStorage::new(5);
-    let store = open(&sim);
-    let index = store
-        .create_index("logs", IndexSettings::default())
-        .unwrap();
+    let (_sim, _store, index) = new_index(5, "logs", 1);
     let shard = index.shard(ShardId(0));
     let (view, _) = IndexView::open(&index).unwrap();
-    let overwrite = |from: u64, to: u64| {
-        for i in from..to {
-            let source = json!({"i": i, "pad": "x".repeat(200)});
-            index
-                .index(&doc(&format!("d{}", i % 4), &source), None)
-                .unwrap();
-        }
-    };
-    overwrite(0, 400);
+    overwrite(&index, 0, 400);
     shard.compact().unwrap();
     shard.maintain_leases().unwrap();
     let lease = shard.lease(VIEW_LEASE).unwrap();
@@ -196,7 +165,7 @@ fn compaction_keeps_what_the_view_has_not_applied_and_releases_what_it_has() {
         shard.lease(VIEW_LEASE).unwrap().retaining_seq_no,
         SeqNo(400)
     );
-    overwrite(400, 410);
+    overwrite(&index, 400, 410);
     shard.compact().unwrap();
     assert!(
         shard.pinned_bytes(SeqNo(400)) < pinned / 10,
@@ -210,11 +179,7 @@ fn compaction_keeps_what_the_view_has_not_applied_and_releases_what_it_has() {
 
 #[test]
 fn a_view_whose_history_the_log_no_longer_holds_is_rebuilt_not_trusted() {
-    let sim = SimStorage::new(6);
-    let store = open(&sim);
-    let index = store
-        .create_index("logs", IndexSettings::default())
-        .unwrap();
+    let (_sim, _store, index) = new_index(6, "logs", 1);
     let shard = index.shard(ShardId(0));
     let (view, _) = IndexView::open(&index).unwrap();
     for i in 0..10 {
@@ -226,12 +191,7 @@ fn a_view_whose_history_the_log_no_longer_holds_is_rebuilt_not_trusted() {
     drop(view);
     // Without its lease (an operator removed it), the history after its checkpoint goes.
     shard.remove_lease(VIEW_LEASE).unwrap();
-    for i in 0..400 {
-        let source = json!({"i": i, "pad": "x".repeat(200)});
-        index
-            .index(&doc(&format!("d{}", i % 4), &source), None)
-            .unwrap();
-    }
+    overwrite(&index, 0, 400);
     index.delete(&DeleteRequest::new("d9"), None).unwrap();
     shard.compact().unwrap();
     assert!(
@@ -254,5 +214,4 @@ fn a_view_whose_history_the_log_no_longer_holds_is_rebuilt_not_trusted() {
     let all = view.search(&Query::MatchAll, 0, 100).unwrap();
     let live: Vec<String> = (0..9).map(|i| format!("d{i}")).collect();
     assert_eq!(ids(&all), live);
-    let _ = Arc::clone(&shard);
 }
