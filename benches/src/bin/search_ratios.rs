@@ -4,7 +4,8 @@
 //!   documents (`Index::iter` by seq_no, a bulk line each, into a sink) (target: ≥ 0.5), for
 //!   two shapes of document: one with a unique 120-character string (indexed whole, as
 //!   Elasticsearch's dynamic `.keyword` indexes any string up to 256 characters), one whose
-//!   strings are short and repeat; and how fast the log alone is read and parsed;
+//!   strings are short and repeat; and how fast the log alone is read and parsed, and a new
+//!   consumer of the changes feed reads it all;
 //! - a selective `term` query (1 document in 100,000) against a scan of every document
 //!   evaluating the same query on its source (`search::eval`) (target: ≥ 100×);
 //! - the view's size on disk and the memory the process holds for it, per 1,000,000
@@ -108,6 +109,10 @@ fn fill(index: &engine::Index, docs: u64, long: bool) {
 /// rebuild that is not tantivy's.
 fn read_rate(index: &engine::Index, docs: u64) -> f64 {
     let shard = index.shard(ShardId(0));
+    // As a view does: a lease keeps the log from the compacted view's end through the read
+    // (the store compacts in the background meanwhile).
+    let (start, never) = (engine::ShardPosition::START, engine::LEASE_PERIOD_NEVER);
+    shard.add_lease("_bench", start, "bench", never).unwrap();
     let started = Instant::now();
     let mut n = 0;
     let parse = |change: &engine::Change| {
@@ -131,8 +136,32 @@ fn read_rate(index: &engine::Index, docs: u64) -> f64 {
         n += page.changes.len() as u64;
         at = page.last;
     }
+    let rate = docs as f64 / started.elapsed().as_secs_f64();
+    shard.remove_lease("_bench").unwrap();
     assert_eq!(n, docs);
-    docs as f64 / started.elapsed().as_secs_f64()
+    rate
+}
+
+/// A consumer of the changes feed made now, from the beginning, reading pages of 1,000: the
+/// compacted view by seq_no, then the log.
+fn bootstrap_rate(index: &engine::Index, docs: u64) -> f64 {
+    let start = engine::ChangesPosition::start(1);
+    let period = engine::LEASE_PERIOD_DEFAULT;
+    index.create_consumer("bench", &start, "", period).unwrap();
+    let started = Instant::now();
+    let (mut since, mut n) = (None, 0);
+    loop {
+        let page = index.changes_for("bench", since.as_ref(), 1000).unwrap();
+        if page.shards[0].changes.is_empty() {
+            break;
+        }
+        n += page.shards[0].changes.len() as u64;
+        since = Some(page.last);
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    index.delete_consumer("bench").unwrap();
+    assert_eq!(n, docs);
+    rate
 }
 
 /// The rebuild ratio of one shape of document, on a new index.
@@ -156,6 +185,8 @@ fn rebuild_ratio(store: &Store, docs: u64, long: bool) -> Arc<engine::Index> {
         "  the log read and parsed: {:.0} docs/s",
         read_rate(&index, docs)
     );
+    let bootstrap = bootstrap_rate(&index, docs);
+    println!("  a new consumer's bootstrap, pages of 1,000: {bootstrap:.0} docs/s");
     let mut ratios = Vec::new();
     for round in 0..3 {
         let export = export_rate(&index, docs);

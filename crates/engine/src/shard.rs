@@ -10,6 +10,7 @@
 //! first write: a stamp seen before a crash but lost in it can never match a new write.
 
 mod capture;
+mod compacted_order;
 mod compaction;
 mod failure;
 mod history;
@@ -327,6 +328,8 @@ pub struct Shard {
     leases: Mutex<LeaseTable>,
     /// The latest durable operations the changes feed read, for its next reader (`tail.rs`).
     tail: tail::Tail,
+    /// The compacted view by seq_no, while a reader pages through it (`compacted_order.rs`).
+    compacted_order: Mutex<Option<Arc<compacted_order::CompactedOrder>>>,
 }
 
 impl Shard {
@@ -380,6 +383,7 @@ impl Shard {
             shard_id,
             leases: Mutex::new(leases),
             tail: tail::Tail::default(),
+            compacted_order: Mutex::new(None),
         };
         let (keys, replayed) = shard.recover()?;
         if !wal_recovery.created && shard.settings.bump_primary_term {

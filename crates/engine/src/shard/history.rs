@@ -6,8 +6,6 @@
 //! above `t` on are not the ones the reader saw, so it is told where to read again (each
 //! term starts a segment, so that seq_no is in the log's segment list).
 
-use std::collections::BinaryHeap;
-
 use wal::{PrimaryTerm, SeqNo};
 
 use super::Shard;
@@ -215,29 +213,24 @@ impl Shard {
     /// those in the range, in seq_no order, at most `limit`. A heap of `limit` keeps the
     /// memory of one page, however large the files.
     fn compacted_view(&self, from: SeqNo, below: SeqNo, limit: usize) -> Result<Vec<Change>> {
-        let files = self.read_files().in_use();
-        let mut smallest: BinaryHeap<(SeqNo, PrimaryTerm, Vec<u8>)> = BinaryHeap::new();
-        for file in files {
-            file.for_each(|_, r| {
-                if r.seq_no >= from && r.seq_no < below {
-                    smallest.push((r.seq_no, r.primary_term, r.payload));
-                    if smallest.len() > limit {
-                        smallest.pop();
-                    }
-                }
-                Ok(())
-            })
-            .map_err(|why| self.fail_with(format!("the compacted view cannot be read: {why}")))?;
-        }
-        let records = smallest.into_sorted_vec();
-        let changes = records.into_iter().map(|(seq_no, term, payload)| {
-            let change = self.change_of(seq_no, term, &payload)?;
+        let order = self.compacted_order(below)?;
+        let entries = order.from(from);
+        let page = &entries[..limit.min(entries.len())];
+        let changes = page.iter().map(|&(_, file, offset)| {
+            let (r, _) = order.file(file).read(offset).map_err(|why| {
+                self.fail_with(format!("the compacted view cannot be read: {why}"))
+            })?;
+            let change = self.change_of(r.seq_no, r.primary_term, &r.payload)?;
             Ok(Change {
                 compacted: true,
                 ..change
             })
         });
-        changes.collect()
+        let changes = changes.collect();
+        if page.len() == entries.len() {
+            self.forget_compacted_order();
+        }
+        changes
     }
 
     /// Where a reader that has seen everything durable stands: after the visible point
