@@ -7,7 +7,8 @@ use std::fmt;
 pub enum Error {
     /// The engine refused (the shard failed, the index was deleted, history is gone).
     Engine(engine::Error),
-    /// The view of a shard could not be read or written; it is rebuilt at the next open.
+    /// The view of a shard could not be read or written. The next open checks it, and
+    /// rebuilds it from the log if it cannot be trusted.
     View {
         /// `[index][shard]`.
         shard: String,

@@ -5,7 +5,8 @@
 use serde_json::Number;
 use tantivy::Term;
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, Occur, TermQuery as TantivyTermQuery, TermSetQuery,
+    AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, Occur, TermQuery as TantivyTermQuery,
+    TermSetQuery,
 };
 use tantivy::schema::IndexRecordOption;
 
@@ -157,8 +158,12 @@ fn term_query(fields: &Fields, term: &TermQuery) -> Box<dyn tantivy::query::Quer
 fn bool_query(fields: &Fields, b: &Bool) -> Box<dyn tantivy::query::Query> {
     let mut clauses: Vec<(Occur, Box<dyn tantivy::query::Query>)> = Vec::new();
     let required = !b.must.is_empty() || !b.filter.is_empty();
-    for q in b.must.iter().chain(&b.filter) {
+    for q in &b.must {
         clauses.push((Occur::Must, q.to_tantivy(fields)));
+    }
+    for q in &b.filter {
+        let unscored = ConstScoreQuery::new(q.to_tantivy(fields), 0.0);
+        clauses.push((Occur::Must, Box::new(unscored)));
     }
     if !required && b.should.is_empty() {
         // tantivy's boolean query of only negatives matches nothing; Elasticsearch's

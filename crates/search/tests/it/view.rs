@@ -1,5 +1,5 @@
 use engine::{DeleteRequest, SeqNo, ShardId};
-use optimist_search::{IndexView, Opened, Query, TermQuery, TermValue, VIEW_DIR, VIEW_LEASE};
+use optimist_search::{Bool, IndexView, Opened, Query, TermQuery, TermValue, VIEW_DIR, VIEW_LEASE};
 use serde_json::json;
 
 use crate::support::{doc, ids, new_index, open, overwrite};
@@ -214,4 +214,31 @@ fn a_view_whose_history_the_log_no_longer_holds_is_rebuilt_not_trusted() {
     let all = view.search(&Query::MatchAll, 0, 100).unwrap();
     let live: Vec<String> = (0..9).map(|i| format!("d{i}")).collect();
     assert_eq!(ids(&all), live);
+}
+
+#[test]
+fn a_filter_matches_without_scoring_and_a_must_scores() {
+    let (_sim, _store, index) = new_index(7, "movies", 1);
+    let (view, _) = IndexView::open(&index).unwrap();
+    for (id, g) in [("1", "crime"), ("2", "drama")] {
+        let source = json!({"genre": g});
+        index.index(&doc(id, &source), None).unwrap();
+    }
+    view.refresh().unwrap();
+    let scores = |b: Bool| {
+        let hits = view.search(&Query::Bool(b), 0, 10).unwrap().hits;
+        hits.iter()
+            .map(|h| (h.id.clone(), h.score))
+            .collect::<Vec<_>>()
+    };
+    let filtered = scores(Bool {
+        filter: vec![genre("crime")],
+        ..Bool::default()
+    });
+    assert_eq!(filtered, [("1".to_owned(), 0.0)]);
+    let scored = scores(Bool {
+        must: vec![genre("crime")],
+        ..Bool::default()
+    });
+    assert!(scored.len() == 1 && scored[0].1 > 0.0, "{scored:?}");
 }
