@@ -10,7 +10,8 @@
 //! - `schema.rs`, `document.rs`: what a view holds, and how a source becomes its terms.
 //! - `checkpoint.rs`: a commit's payload.
 //! - `view.rs`: a shard's view (open, refresh, search); `index_view.rs`: an index's.
-//! - `query.rs`: the queries answered; `eval.rs`: one query against one source.
+//! - `query.rs`: the queries answered; `dsl.rs`: Elasticsearch's JSON for them; `eval.rs`:
+//!   one query against one source.
 //!
 //! No tantivy type is part of this crate's API.
 
@@ -19,6 +20,7 @@
 mod checkpoint;
 mod directory;
 mod document;
+pub mod dsl;
 mod error;
 pub mod eval;
 mod index_view;

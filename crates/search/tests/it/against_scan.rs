@@ -5,7 +5,7 @@
 //! tantivy's merges run on a thread of their own, so the interleaving is not replayed.
 
 use engine::{DeleteRequest, Index, IndexSettings, Order, Store};
-use optimist_search::{Bool, IndexView, Query, TermQuery, TermValue, eval};
+use optimist_search::{IndexView, Query, dsl, eval};
 use serde_json::{Value, json};
 use wal::sim::{Damage, Rng, SimStorage};
 
@@ -51,59 +51,34 @@ fn source(rng: &mut Rng) -> Value {
     Value::Object(s)
 }
 
-fn term(field: &str, value: TermValue) -> Query {
-    Query::Term(TermQuery {
-        field: field.to_owned(),
-        value,
-    })
-}
-
+/// The queries checked, in Elasticsearch's DSL (so the parser is checked with them).
 fn queries() -> Vec<Query> {
-    let s = |w: &str| TermValue::Str(w.to_owned());
-    let mut qs = vec![
-        Query::MatchAll,
-        Query::MatchNone,
-        Query::Ids(vec!["d1".into(), "d7".into(), "nope".into()]),
+    let mut dsl = vec![
+        json!({"match_all": {}}),
+        json!({"match_none": {}}),
+        json!({"ids": {"values": ["d1", "d7", "nope"]}}),
+        json!({"term": {"_id": "d3"}}),
+        json!({"term": {"genre.keyword": "y".repeat(300)}}),
+        json!({"term": {"n": 2.5}}),
+        json!({"term": {"n": 3.0}}),
+        json!({"terms": {"tags.keyword": ["old", "cult"]}}),
+        json!({"bool": {"must": {"term": {"genre.keyword": "crime"}},
+            "must_not": {"term": {"tags.keyword": "cult"}}}}),
+        json!({"bool": {"should": [{"term": {"genre.keyword": "crime"}}, {"term": {"n": 2}}]}}),
+        json!({"bool": {"must_not": [{"term": {"genre.keyword": "crime"}}]}}),
+        json!({"bool": {"filter": {"term": {"n": 2}}, "should": {"term": {"tags.keyword": "cult"}}}}),
+        json!({"bool": {}}),
     ];
-    qs.push(term("_id", s("d3")));
-    qs.extend(GENRES.iter().map(|g| term("genre.keyword", s(g))));
-    qs.push(term("genre.keyword", s(&"y".repeat(300))));
-    qs.extend(TAGS.iter().map(|t| term("tags.keyword", s(t))));
-    qs.extend(TAGS.iter().map(|t| term("meta.by.keyword", s(t))));
-    qs.extend((0..6).map(|n| term("n", TermValue::Number(n.into()))));
-    qs.push(term(
-        "n",
-        TermValue::Number(serde_json::Number::from_f64(2.5).unwrap()),
-    ));
-    qs.push(term(
-        "n",
-        TermValue::Number(serde_json::Number::from_f64(3.0).unwrap()),
-    ));
-    qs.extend([true, false].map(|b| term("meta.seen", TermValue::Bool(b))));
-    qs.extend((0..3).map(|n| term("a.b", TermValue::Number(n.into()))));
-    let crime = term("genre.keyword", s("crime"));
-    let cult = term("tags.keyword", s("cult"));
-    let two = term("n", TermValue::Number(2.into()));
-    qs.push(Query::Bool(Bool {
-        must: vec![crime.clone()],
-        must_not: vec![cult.clone()],
-        ..Bool::default()
-    }));
-    qs.push(Query::Bool(Bool {
-        should: vec![crime.clone(), two.clone()],
-        ..Bool::default()
-    }));
-    qs.push(Query::Bool(Bool {
-        must_not: vec![crime.clone()],
-        ..Bool::default()
-    }));
-    qs.push(Query::Bool(Bool {
-        filter: vec![two],
-        should: vec![cult],
-        ..Bool::default()
-    }));
-    qs.push(Query::Bool(Bool::default()));
-    qs
+    dsl.extend(GENRES.iter().map(|g| json!({"term": {"genre.keyword": g}})));
+    dsl.extend(
+        TAGS.iter()
+            .map(|t| json!({"term": {"tags.keyword": {"value": t}}})),
+    );
+    dsl.extend(TAGS.iter().map(|t| json!({"term": {"meta.by.keyword": t}})));
+    dsl.extend((0..6).map(|n| json!({"term": {"n": n}})));
+    dsl.extend([true, false].map(|b| json!({"term": {"meta.seen": b}})));
+    dsl.extend((0..3).map(|n| json!({"term": {"a.b": n}})));
+    dsl.iter().map(|q| dsl::parse(q).unwrap()).collect()
 }
 
 /// Every query's hits (id, stamps and source) against a scan of the documents.
