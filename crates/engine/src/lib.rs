@@ -80,8 +80,8 @@ pub use stamp::{Stamp, Version};
 pub mod internals {
     pub use crate::compacted::CompactedGeneration;
     pub use crate::shard::{
-        Compaction, KeysRecovery, SEALED_SEGMENTS_MAX, Shard, ShardRecovery, ShardSettings,
-        ShardStats, Verified, Wait,
+        Compaction, DerivedClaim, KeysRecovery, SEALED_SEGMENTS_MAX, Shard, ShardRecovery,
+        ShardSettings, ShardStats, Verified, Wait,
     };
     pub use crate::writer::{OnThreadStart, Stamped, Writers};
 }

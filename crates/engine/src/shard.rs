@@ -20,7 +20,7 @@ mod tail;
 mod walk;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use wal::{Config, Durability, PrimaryTerm, RecoveryMode, SeqNo, ShardId, Storage, Wal};
@@ -330,6 +330,22 @@ pub struct Shard {
     tail: tail::Tail,
     /// The compacted view by seq_no, while a reader pages through it (`compacted_order.rs`).
     compacted_order: Mutex<Option<Arc<compacted_order::CompactedOrder>>>,
+    /// The derived directories claimed by a writer (`claim_derived`).
+    derived_claims: Arc<Mutex<std::collections::HashSet<String>>>,
+}
+
+/// A writer's claim on one of a shard's derived directories, released when dropped.
+#[derive(Debug)]
+pub struct DerivedClaim {
+    claims: Arc<Mutex<std::collections::HashSet<String>>>,
+    name: String,
+}
+
+impl Drop for DerivedClaim {
+    fn drop(&mut self) {
+        let mut claimed = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        claimed.remove(&self.name);
+    }
 }
 
 impl Shard {
@@ -384,6 +400,7 @@ impl Shard {
             leases: Mutex::new(leases),
             tail: tail::Tail::default(),
             compacted_order: Mutex::new(None),
+            derived_claims: Default::default(),
         };
         let (keys, replayed) = shard.recover()?;
         if !wal_recovery.created && shard.settings.bump_primary_term {
@@ -858,11 +875,31 @@ impl Shard {
 
     /// A directory inside the shard's, for state derived from its log (a search view): the
     /// engine never reads it, and it goes where the shard goes (deleted with its index,
-    /// captured by a snapshot, copied by a restore).
+    /// captured by a snapshot, copied by a restore). A holder that writes it claims it
+    /// first (`claim_derived`).
     pub fn derived_storage(&self, name: &str) -> Result<Arc<dyn Storage>> {
         self.storage.sub(name).map_err(|e| {
             let shard = format!("[{}][{}]", self.settings.index_name, self.shard_id.0);
             Error::shard_failed_by(format!("cannot open {shard}'s directory [{name}]: {e}"), e)
+        })
+    }
+
+    /// Claims derived directory `name` for one writer: refused while another claim on it
+    /// lives (two search views of one shard would each write the same files).
+    pub fn claim_derived(&self, name: &str) -> Result<DerivedClaim> {
+        let mut claimed = self
+            .derived_claims
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !claimed.insert(name.to_owned()) {
+            return Err(Error::IllegalArgument(format!(
+                "the directory [{name}] of shard [{}][{}] is held by another writer",
+                self.settings.index_name, self.shard_id.0
+            )));
+        }
+        Ok(DerivedClaim {
+            claims: self.derived_claims.clone(),
+            name: name.to_owned(),
         })
     }
 

@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use engine::ShardPosition;
-use engine::internals::Shard;
+use engine::internals::{DerivedClaim, Shard};
 use tantivy::{IndexReader, IndexWriter, Searcher};
 use wal::ShardId;
 
@@ -46,6 +46,9 @@ pub struct ShardView {
     reader: IndexReader,
     /// What searches see: the last refresh's searcher, with the position it holds.
     visible: Mutex<Arc<Visible>>,
+    /// The view's directory, held by this view alone. Last, so it is released after the
+    /// writer (and its merges) are gone.
+    _claim: DerivedClaim,
 }
 
 struct ViewWriter {

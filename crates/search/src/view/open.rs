@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use engine::internals::Shard;
+use engine::internals::{DerivedClaim, Shard};
 use engine::{Error as EngineError, LEASE_PERIOD_NEVER, ShardPosition};
 use tantivy::indexer::IndexWriterOptions;
 use tantivy::{Index, IndexSettings, ReloadPolicy};
@@ -46,6 +46,8 @@ impl ShardView {
         let dir = StorageDirectory::new(shard.derived_storage(VIEW_DIR)?);
         let mut discard: Option<String> = None;
         loop {
+            // Before the directory is read: a second view of the shard would write it too.
+            let claim = shard.claim_derived(VIEW_DIR)?;
             let trusted = match discard.take() {
                 None => trust(&dir, index_uuid, shard_id),
                 Some(why) => Err(Some(why)),
@@ -63,8 +65,8 @@ impl ShardView {
                 name.clone(),
                 index_uuid,
                 shard_id,
-                index,
-                applied,
+                (index, applied),
+                claim,
             )?;
             view.hold_lease()?;
             match view.refresh() {
@@ -88,8 +90,8 @@ impl ShardView {
         name: String,
         index_uuid: &str,
         shard_id: ShardId,
-        index: Index,
-        applied: ShardPosition,
+        (index, applied): (Index, ShardPosition),
+        claim: DerivedClaim,
     ) -> Result<ShardView> {
         let failed = |what: &str, e: tantivy::TantivyError| Error::View {
             shard: name.clone(),
@@ -127,6 +129,7 @@ impl ShardView {
             }),
             reader,
             visible: Mutex::new(Arc::new(visible)),
+            _claim: claim,
         })
     }
 

@@ -242,3 +242,19 @@ fn a_filter_matches_without_scoring_and_a_must_scores() {
     });
     assert!(scored.len() == 1 && scored[0].1 > 0.0, "{scored:?}");
 }
+
+#[test]
+fn a_second_view_of_a_shard_is_refused_while_the_first_lives() {
+    let (_sim, _store, index) = new_index(8, "movies", 2);
+    let (first, _) = IndexView::open(&index).unwrap();
+    let Err(err) = IndexView::open(&index) else {
+        panic!("two views would write one directory")
+    };
+    assert!(err.to_string().contains("held by another writer"), "{err}");
+    index.index(&doc("1", &json!({"n": 1})), None).unwrap();
+    first.refresh().unwrap();
+    drop(first);
+    let (again, opened) = IndexView::open(&index).unwrap();
+    assert_eq!(opened, [Opened::Kept, Opened::Kept]);
+    assert_eq!(again.count(&Query::MatchAll).unwrap(), 1);
+}
