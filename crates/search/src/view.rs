@@ -7,12 +7,13 @@
 //! - `view/refresh.rs`: applying the shard's durable operations and committing.
 //! - `view/search.rs`: answering a query from the last refresh.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 use engine::ShardPosition;
 use engine::internals::{DerivedClaim, Shard};
 use tantivy::{IndexReader, IndexWriter, Searcher};
-use wal::ShardId;
+use wal::{SeqNo, ShardId};
 
 use crate::schema::Fields;
 
@@ -46,6 +47,8 @@ pub struct ShardView {
     reader: IndexReader,
     /// What searches see: the last refresh's searcher, with the position it holds.
     visible: Mutex<Arc<Visible>>,
+    /// Signalled each time a refresh makes more visible (`wait_for_visible`).
+    refreshed: Condvar,
     /// The view's directory, held by this view alone. Last, so it is released after the
     /// writer (and its merges) are gone.
     _claim: DerivedClaim,
@@ -94,6 +97,19 @@ impl ShardView {
     /// The shard's position the view's searches reflect: everything up to it, nothing after.
     pub fn visible(&self) -> ShardPosition {
         self.current().applied
+    }
+
+    /// Waits until a refresh has made `seq_no` visible, at most `timeout` (what a write
+    /// with `refresh=wait_for` waits for); whether it is. It does not refresh: a refresh
+    /// that runs meanwhile, or one that ran before, ends the wait.
+    pub fn wait_for_visible(&self, seq_no: SeqNo, timeout: Duration) -> bool {
+        let visible = self.visible.lock().unwrap_or_else(PoisonError::into_inner);
+        let shown = |v: &Arc<Visible>| v.applied.seq_no.is_some_and(|s| s >= seq_no);
+        let (visible, _) = self
+            .refreshed
+            .wait_timeout_while(visible, timeout, |v| !shown(v))
+            .unwrap_or_else(PoisonError::into_inner);
+        shown(&visible)
     }
 
     /// The shard.

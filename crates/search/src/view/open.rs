@@ -4,7 +4,7 @@
 //! the log made durable since (and a view whose history the log no longer holds, or holds
 //! differently, is rebuilt then).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use engine::internals::{DerivedClaim, Shard};
 use engine::{Error as EngineError, LEASE_PERIOD_NEVER, ShardPosition};
@@ -129,6 +129,7 @@ impl ShardView {
             }),
             reader,
             visible: Mutex::new(Arc::new(visible)),
+            refreshed: Condvar::new(),
             _claim: claim,
         })
     }

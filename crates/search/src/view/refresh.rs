@@ -114,6 +114,7 @@ impl ShardView {
             applied: w.applied,
         };
         *self.visible.lock().unwrap_or_else(PoisonError::into_inner) = std::sync::Arc::new(visible);
+        self.refreshed.notify_all();
         if w.applied.seq_no.is_some() {
             self.shard.ack_lease(VIEW_LEASE, w.applied)?;
         }

@@ -258,3 +258,27 @@ fn a_second_view_of_a_shard_is_refused_while_the_first_lives() {
     assert_eq!(opened, [Opened::Kept, Opened::Kept]);
     assert_eq!(again.count(&Query::MatchAll).unwrap(), 1);
 }
+
+#[test]
+fn a_wait_for_a_write_ends_when_a_refresh_shows_it_and_not_before() {
+    let (_sim, _store, index) = new_index(9, "movies", 1);
+    let (view, _) = IndexView::open(&index).unwrap();
+    let view = &view.shards()[0];
+    let written = index.index(&doc("1", &json!({"n": 1})), None).unwrap();
+    let short = std::time::Duration::from_millis(20);
+    assert!(
+        !view.wait_for_visible(written.seq_no, short),
+        "no refresh ran"
+    );
+    std::thread::scope(|s| {
+        let waiter =
+            s.spawn(|| view.wait_for_visible(written.seq_no, std::time::Duration::from_secs(60)));
+        std::thread::sleep(short);
+        view.refresh().unwrap();
+        assert!(waiter.join().unwrap(), "the refresh ended the wait");
+    });
+    assert!(
+        view.wait_for_visible(written.seq_no, std::time::Duration::ZERO),
+        "already visible"
+    );
+}
