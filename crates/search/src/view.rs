@@ -61,8 +61,6 @@ struct ViewWriter {
     applied: ShardPosition,
     /// The last operation committed (`None`: no commit of this view holds a checkpoint).
     committed: Option<ShardPosition>,
-    /// Building from nothing: the next refresh reads the shard's compacted view first.
-    rebuilding: bool,
 }
 
 impl ViewWriter {

@@ -53,6 +53,11 @@ fn consumed(seed: u64, shards: u32, source: &str) -> (Store, Arc<Index>) {
     (store, index)
 }
 
+fn consumer_ids(index: &Index) -> Vec<String> {
+    let consumers = index.consumers().unwrap();
+    consumers.into_iter().map(|c| c.id).collect()
+}
+
 fn shard0(index: &Index) -> Arc<Shard> {
     index.shard(ShardId(0))
 }
@@ -91,13 +96,7 @@ fn a_consumer_is_made_read_and_deleted_with_elasticsearch_s_errors() {
     index
         .create_consumer("cache", &start(2), "", LEASE_PERIOD_DEFAULT)
         .unwrap();
-    let ids: Vec<String> = index
-        .consumers()
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    assert_eq!(ids, ["cache", "indexer"]);
+    assert_eq!(consumer_ids(&index), ["cache", "indexer"]);
     index.delete_consumer("indexer").unwrap();
     let err = index.consumer("indexer").unwrap_err();
     assert_eq!(
@@ -469,13 +468,7 @@ fn a_lease_held_by_the_store_itself_is_not_a_consumer() {
         .add_lease("_view", engine::ShardPosition::START, "search_view", never)
         .unwrap();
     assert_eq!(view.expires_at_ms(), u64::MAX);
-    let ids: Vec<String> = index
-        .consumers()
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    assert_eq!(ids, ["c"]);
+    assert_eq!(consumer_ids(&index), ["c"]);
     index.delete_consumer("c").unwrap();
     overwrite(&index, 400);
     compact(&index);

@@ -125,7 +125,6 @@ impl ShardView {
                 writer: Some(writer),
                 applied,
                 committed: (applied != ShardPosition::START).then_some(applied),
-                rebuilding: applied == ShardPosition::START,
             }),
             reader,
             visible: Mutex::new(Arc::new(visible)),

@@ -37,13 +37,12 @@ impl ShardView {
         let mut w = self.lock_writer();
         let target = self.shard.position_now()?.seq_no;
         let mut applied = 0;
-        if w.rebuilding {
+        if w.applied == ShardPosition::START {
             // From nothing: below the log's start, the compacted view in one pass.
             w.applied = self.shard.compacted_changes(|change| {
                 applied += 1;
                 self.apply(&w, &change)
             })?;
-            w.rebuilding = false;
         }
         loop {
             let page = self.shard.changes(w.applied, PAGE, PAGE_SOURCE_BYTES)?;

@@ -46,3 +46,11 @@ pub(crate) fn overwrite(index: &Index, from: u64, to: u64) {
             .unwrap();
     }
 }
+
+/// Writes document `i` as `{"n": i}` for each `i` of `range`.
+pub(crate) fn write_numbered(index: &Index, range: std::ops::Range<u64>) {
+    for i in range {
+        let source = serde_json::json!({ "n": i });
+        index.index(&doc(&i.to_string(), &source), None).unwrap();
+    }
+}

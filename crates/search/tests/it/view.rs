@@ -2,7 +2,7 @@ use engine::{DeleteRequest, SeqNo, ShardId};
 use optimist_search::{Bool, IndexView, Opened, Query, TermQuery, TermValue, VIEW_DIR, VIEW_LEASE};
 use serde_json::json;
 
-use crate::support::{doc, ids, new_index, open, overwrite};
+use crate::support::{doc, ids, new_index, open, overwrite, write_numbered};
 
 fn term(field: &str, value: TermValue) -> Query {
     Query::Term(TermQuery {
@@ -92,18 +92,10 @@ fn a_term_on_a_string_s_own_field_is_refused_not_answered_differently() {
 fn a_reopened_view_is_kept_and_catches_up_with_writes_made_while_it_was_closed() {
     let (sim, store, index) = new_index(3, "movies", 2);
     let (view, _) = IndexView::open(&index).unwrap();
-    for i in 0..20 {
-        index
-            .index(&doc(&i.to_string(), &json!({"n": i})), None)
-            .unwrap();
-    }
+    write_numbered(&index, 0..20);
     view.refresh().unwrap();
     drop(view);
-    for i in 20..30 {
-        index
-            .index(&doc(&i.to_string(), &json!({"n": i})), None)
-            .unwrap();
-    }
+    write_numbered(&index, 20..30);
     drop(index);
     store.close().unwrap();
     let store = open(&sim);
